@@ -1,0 +1,35 @@
+// Output files that appear whole or not at all: written under a temporary name beside the
+// target, fsync'ed, then renamed over it.
+#pragma once
+
+#include <cstdio>
+#include <string>
+
+namespace embedflow {
+
+class AtomicFile {
+ public:
+  AtomicFile() = default;
+  explicit AtomicFile(std::string path);  // creates parent folders; throws std::runtime_error
+  ~AtomicFile();                          // not committed: the temporary is removed
+  AtomicFile(AtomicFile&& o) noexcept;
+  AtomicFile& operator=(AtomicFile&& o) noexcept;
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+
+  bool is_open() const { return file_ != nullptr; }
+  void write(const void* data, size_t n);
+  void write(const std::string& s) { write(s.data(), s.size()); }
+  // Overwrites bytes at `offset` (used to patch a header once the row count is known).
+  void pwrite(const void* data, size_t n, long offset);
+  long tell() const;
+  void commit();  // flush, fsync, rename into place
+  void discard();
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_, tmp_;
+  std::FILE* file_ = nullptr;
+};
+
+}  // namespace embedflow

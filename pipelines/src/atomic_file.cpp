@@ -1,0 +1,77 @@
+#include "embedflow/atomic_file.h"
+
+#include <filesystem>
+#include <stdexcept>
+#include <system_error>
+
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+
+namespace embedflow {
+
+AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
+  fs::path p(path_);
+  if (p.has_parent_path()) fs::create_directories(p.parent_path());
+  tmp_ = path_ + ".tmp-" + std::to_string(::getpid());
+  file_ = std::fopen(tmp_.c_str(), "wb");
+  if (!file_)
+    throw std::runtime_error("cannot create " + tmp_ + ": " +
+                             std::error_code(errno, std::generic_category()).message());
+}
+
+AtomicFile::~AtomicFile() { discard(); }
+
+AtomicFile::AtomicFile(AtomicFile&& o) noexcept
+    : path_(std::move(o.path_)), tmp_(std::move(o.tmp_)), file_(o.file_) {
+  o.file_ = nullptr;
+}
+
+AtomicFile& AtomicFile::operator=(AtomicFile&& o) noexcept {
+  if (this != &o) {
+    discard();
+    path_ = std::move(o.path_);
+    tmp_ = std::move(o.tmp_);
+    file_ = o.file_;
+    o.file_ = nullptr;
+  }
+  return *this;
+}
+
+void AtomicFile::write(const void* data, size_t n) {
+  if (!file_) throw std::logic_error("AtomicFile: write after commit");
+  if (n && std::fwrite(data, 1, n, file_) != n)
+    throw std::runtime_error("write failed: " + tmp_ + ": " +
+                             std::error_code(errno, std::generic_category()).message());
+}
+
+void AtomicFile::pwrite(const void* data, size_t n, long offset) {
+  long here = tell();
+  if (std::fseek(file_, offset, SEEK_SET) != 0) throw std::runtime_error("seek failed: " + tmp_);
+  write(data, n);
+  if (std::fseek(file_, here, SEEK_SET) != 0) throw std::runtime_error("seek failed: " + tmp_);
+}
+
+long AtomicFile::tell() const { return file_ ? std::ftell(file_) : 0; }
+
+void AtomicFile::commit() {
+  if (!file_) throw std::logic_error("AtomicFile: commit twice");
+  bool ok = std::fflush(file_) == 0 && ::fsync(fileno(file_)) == 0;
+  ok = (std::fclose(file_) == 0) && ok;
+  file_ = nullptr;
+  if (!ok || std::rename(tmp_.c_str(), path_.c_str()) != 0) {
+    std::error_code ec(errno, std::generic_category());
+    std::remove(tmp_.c_str());
+    throw std::runtime_error("cannot write " + path_ + ": " + ec.message());
+  }
+}
+
+void AtomicFile::discard() {
+  if (file_) {
+    std::fclose(file_);
+    file_ = nullptr;
+    std::remove(tmp_.c_str());
+  }
+}
+
+}  // namespace embedflow
