@@ -9,7 +9,11 @@ namespace embedflow::models {
 // runs the forward pass (a TBB worker) right before it.
 void set_intra_op_threads(int n);
 int intra_op_threads();
-// "libtorch 1.13.1, OpenMP 4.5, BLAS: openblas (…)", for benchmarks and `embedflow --version`.
+// "libtorch 1.13.0 (OpenMP), BLAS: /usr/lib/…/openblas-openmp/libblas.so.3", for benchmarks and
+// `embedflow --version`.
 std::string torch_build_summary();
+// The BLAS shared library mapped into this process (the Debian alternative libtorch resolved):
+// reference BLAS is ~30x slower than OpenBLAS for the GEMMs every model here runs.
+std::string blas_library_in_use();
 
 }  // namespace embedflow::models

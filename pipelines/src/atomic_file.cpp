@@ -20,7 +20,9 @@ AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
                              std::error_code(errno, std::generic_category()).message());
 }
 
-AtomicFile::~AtomicFile() { discard(); }
+AtomicFile::~AtomicFile() {
+  discard();
+}
 
 AtomicFile::AtomicFile(AtomicFile&& o) noexcept
     : path_(std::move(o.path_)), tmp_(std::move(o.tmp_)), file_(o.file_) {
@@ -52,7 +54,9 @@ void AtomicFile::pwrite(const void* data, size_t n, long offset) {
   if (std::fseek(file_, here, SEEK_SET) != 0) throw std::runtime_error("seek failed: " + tmp_);
 }
 
-long AtomicFile::tell() const { return file_ ? std::ftell(file_) : 0; }
+long AtomicFile::tell() const {
+  return file_ ? std::ftell(file_) : 0;
+}
 
 void AtomicFile::commit() {
   if (!file_) throw std::logic_error("AtomicFile: commit twice");

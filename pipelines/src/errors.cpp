@@ -31,8 +31,7 @@ ConfigError::ConfigError(std::vector<Diagnostic> diags)
     : std::runtime_error(join_diagnostics(diags)), diags_(std::move(diags)) {}
 
 ConfigError::ConfigError(SourceLocation where, std::string stage, std::string message)
-    : ConfigError(std::vector<Diagnostic>{
-          Diagnostic{Diagnostic::Severity::Error, std::move(where), std::move(stage),
-                     std::move(message)}}) {}
+    : ConfigError(std::vector<Diagnostic>{Diagnostic{Diagnostic::Severity::Error, std::move(where),
+                                                     std::move(stage), std::move(message)}}) {}
 
 }  // namespace embedflow

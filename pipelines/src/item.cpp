@@ -8,11 +8,16 @@ struct KindName {
   const char* name;
 };
 constexpr KindName kKindNames[] = {
-    {Kind::None, "none"},          {Kind::Text, "text"},
-    {Kind::File, "file"},          {Kind::Audio, "audio"},
-    {Kind::Spectrogram, "spectrogram"}, {Kind::Image, "image"},
-    {Kind::ImageTensor, "image_tensor"}, {Kind::Embedding, "embedding"},
-    {Kind::Tensor, "tensor"},      {Kind::Record, "record"},
+    {Kind::None, "none"},
+    {Kind::Text, "text"},
+    {Kind::File, "file"},
+    {Kind::Audio, "audio"},
+    {Kind::Spectrogram, "spectrogram"},
+    {Kind::Image, "image"},
+    {Kind::ImageTensor, "image_tensor"},
+    {Kind::Embedding, "embedding"},
+    {Kind::Tensor, "tensor"},
+    {Kind::Record, "record"},
 };
 }  // namespace
 

@@ -9,16 +9,19 @@ namespace embedflow {
 
 static const char* npy_descr(DType t) {
   switch (t) {
-    case DType::F32: return "<f4";
-    case DType::U8: return "|u1";
-    case DType::I64: return "<i8";
+    case DType::F32:
+      return "<f4";
+    case DType::U8:
+      return "|u1";
+    case DType::I64:
+      return "<i8";
   }
   return "?";
 }
 
 std::string npy_header(DType dtype, const std::vector<int64_t>& shape, size_t min_size) {
-  std::string dict = std::string("{'descr': '") + npy_descr(dtype) +
-                     "', 'fortran_order': False, 'shape': (";
+  std::string dict =
+      std::string("{'descr': '") + npy_descr(dtype) + "', 'fortran_order': False, 'shape': (";
   for (size_t i = 0; i < shape.size(); ++i) {
     dict += std::to_string(shape[i]);
     if (shape.size() == 1 || i + 1 < shape.size()) dict += ",";
@@ -66,10 +69,14 @@ Tensor read_npy(const std::string& path) {
     throw std::runtime_error(path + ": header has no descr");
   DType dtype;
   std::string descr = m[1];
-  if (descr == "<f4") dtype = DType::F32;
-  else if (descr == "|u1" || descr == "<u1") dtype = DType::U8;
-  else if (descr == "<i8") dtype = DType::I64;
-  else throw std::runtime_error(path + ": unsupported dtype " + descr);
+  if (descr == "<f4")
+    dtype = DType::F32;
+  else if (descr == "|u1" || descr == "<u1")
+    dtype = DType::U8;
+  else if (descr == "<i8")
+    dtype = DType::I64;
+  else
+    throw std::runtime_error(path + ": unsupported dtype " + descr);
   if (dict.find("'fortran_order': True") != std::string::npos)
     throw std::runtime_error(path + ": Fortran order is not supported");
   if (!std::regex_search(dict, m, std::regex("'shape':\\s*\\(([^)]*)\\)")))
@@ -77,7 +84,8 @@ Tensor read_npy(const std::string& path) {
   std::vector<int64_t> shape;
   std::string dims = m[1];
   std::regex num("\\d+");
-  for (auto it = std::sregex_iterator(dims.begin(), dims.end(), num); it != std::sregex_iterator(); ++it)
+  for (auto it = std::sregex_iterator(dims.begin(), dims.end(), num); it != std::sregex_iterator();
+       ++it)
     shape.push_back(std::stoll(it->str()));
   Tensor t(dtype, shape);
   if (!in.read(static_cast<char*>(t.raw_mut()), static_cast<std::streamsize>(t.nbytes())))
@@ -99,7 +107,8 @@ void NpyStreamWriter::append(const Tensor& row) {
   } else if (row.dtype() != dtype_ || row.shape() != row_shape_) {
     throw std::invalid_argument("row of shape " + row.shape_str() + " (" + dtype_name(row.dtype()) +
                                 ") does not match the earlier rows' " +
-                                Tensor(dtype_, row_shape_).shape_str() + " (" + dtype_name(dtype_) + ")");
+                                Tensor(dtype_, row_shape_).shape_str() + " (" + dtype_name(dtype_) +
+                                ")");
   }
   file_.write(row.raw(), row.nbytes());
   ++rows_;

@@ -3,7 +3,9 @@
 namespace embedflow {
 
 Params::Params(std::string stage_id, Json values, std::map<std::string, SourceLocation> locations)
-    : stage_id_(std::move(stage_id)), values_(std::move(values)), locations_(std::move(locations)) {}
+    : stage_id_(std::move(stage_id)),
+      values_(std::move(values)),
+      locations_(std::move(locations)) {}
 
 bool Params::has(const std::string& key) const {
   auto it = values_.find(key);
@@ -17,17 +19,27 @@ const Json& Params::at(const std::string& key) const {
   return *it;
 }
 
-bool Params::get_bool(const std::string& key) const { return at(key).get<bool>(); }
-int64_t Params::get_int(const std::string& key) const { return at(key).get<int64_t>(); }
-double Params::get_float(const std::string& key) const { return at(key).get<double>(); }
-std::string Params::get_string(const std::string& key) const { return at(key).get<std::string>(); }
+bool Params::get_bool(const std::string& key) const {
+  return at(key).get<bool>();
+}
+int64_t Params::get_int(const std::string& key) const {
+  return at(key).get<int64_t>();
+}
+double Params::get_float(const std::string& key) const {
+  return at(key).get<double>();
+}
+std::string Params::get_string(const std::string& key) const {
+  return at(key).get<std::string>();
+}
 std::vector<std::string> Params::get_strings(const std::string& key) const {
   return at(key).get<std::vector<std::string>>();
 }
 std::vector<double> Params::get_floats(const std::string& key) const {
   return at(key).get<std::vector<double>>();
 }
-const Json& Params::raw(const std::string& key) const { return at(key); }
+const Json& Params::raw(const std::string& key) const {
+  return at(key);
+}
 
 Params Params::block(const std::string& key) const {
   Params p(stage_id_, at(key), locations_);

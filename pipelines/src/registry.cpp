@@ -9,6 +9,18 @@ namespace embedflow {
 
 void Registry::add(StageSchema schema, StageFactory factory) {
   std::string name = schema.type;
+  // Parameters the engine itself interprets, declared here so every batch/model stage documents
+  // and validates them the same way.
+  if (schema.kind == StageKind::Batch && !schema.find_param("batch_size"))
+    schema.params.push_back(ParamSpec::integer("batch_size", schema.default_batch_size)
+                                .range(1, 65536)
+                                .describe("Items per call; the engine forms batches in source "
+                                          "order and never pads them"));
+  if (schema.uses_model_threads && !schema.find_param("threads"))
+    schema.params.push_back(ParamSpec::integer("threads", 0)
+                                .range(0, 1024)
+                                .describe("Intra-op threads for this stage's model; 0 = its share "
+                                          "of the pipeline's threads"));
   if (types_.count(name)) throw std::logic_error("stage type registered twice: " + name);
   types_.emplace(name, StageType{std::move(schema), std::move(factory)});
 }

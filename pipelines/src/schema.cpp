@@ -6,27 +6,42 @@ namespace embedflow {
 
 const char* param_type_name(ParamType t) {
   switch (t) {
-    case ParamType::Bool: return "bool";
-    case ParamType::Int: return "int";
-    case ParamType::Float: return "float";
-    case ParamType::String: return "string";
-    case ParamType::Path: return "path";
-    case ParamType::Enum: return "enum";
-    case ParamType::Strings: return "list of strings";
-    case ParamType::Floats: return "list of numbers";
-    case ParamType::Block: return "block";
-    case ParamType::Any: return "any";
+    case ParamType::Bool:
+      return "bool";
+    case ParamType::Int:
+      return "int";
+    case ParamType::Float:
+      return "float";
+    case ParamType::String:
+      return "string";
+    case ParamType::Path:
+      return "path";
+    case ParamType::Enum:
+      return "enum";
+    case ParamType::Strings:
+      return "list of strings";
+    case ParamType::Floats:
+      return "list of numbers";
+    case ParamType::Block:
+      return "block";
+    case ParamType::Any:
+      return "any";
   }
   return "?";
 }
 
 const char* stage_kind_name(StageKind k) {
   switch (k) {
-    case StageKind::Source: return "source";
-    case StageKind::Map: return "map";
-    case StageKind::Batch: return "batch";
-    case StageKind::Sink: return "sink";
-    case StageKind::Reduce: return "reduce";
+    case StageKind::Source:
+      return "source";
+    case StageKind::Map:
+      return "map";
+    case StageKind::Batch:
+      return "batch";
+    case StageKind::Sink:
+      return "sink";
+    case StageKind::Reduce:
+      return "reduce";
   }
   return "?";
 }
@@ -51,7 +66,9 @@ ParamSpec ParamSpec::number(std::string name, std::optional<double> def) {
 ParamSpec ParamSpec::string(std::string name, std::optional<std::string> def) {
   return make(std::move(name), ParamType::String, def ? Json(*def) : Json());
 }
-ParamSpec ParamSpec::path(std::string name) { return make(std::move(name), ParamType::Path, Json()); }
+ParamSpec ParamSpec::path(std::string name) {
+  return make(std::move(name), ParamType::Path, Json());
+}
 ParamSpec ParamSpec::enumeration(std::string name, std::string def,
                                  std::vector<std::string> choices) {
   ParamSpec p = make(std::move(name), ParamType::Enum, def.empty() ? Json() : Json(def));
@@ -69,7 +86,9 @@ ParamSpec ParamSpec::block(std::string name, std::vector<ParamSpec> fields) {
   p.fields = std::move(fields);
   return p;
 }
-ParamSpec ParamSpec::any(std::string name) { return make(std::move(name), ParamType::Any, Json()); }
+ParamSpec ParamSpec::any(std::string name) {
+  return make(std::move(name), ParamType::Any, Json());
+}
 
 ParamSpec& ParamSpec::range(std::optional<double> lo, std::optional<double> hi) {
   min = lo;
@@ -96,6 +115,8 @@ const ParamSpec* StageSchema::find_param(const std::string& name) const {
   return nullptr;
 }
 
-Kind StageSchema::output_kind(const Params& p) const { return output_for ? output_for(p) : output; }
+Kind StageSchema::output_kind(const Params& p) const {
+  return output_for ? output_for(p) : output;
+}
 
 }  // namespace embedflow

@@ -8,18 +8,24 @@ namespace embedflow {
 
 size_t dtype_size(DType t) {
   switch (t) {
-    case DType::F32: return 4;
-    case DType::U8: return 1;
-    case DType::I64: return 8;
+    case DType::F32:
+      return 4;
+    case DType::U8:
+      return 1;
+    case DType::I64:
+      return 8;
   }
   return 0;
 }
 
 const char* dtype_name(DType t) {
   switch (t) {
-    case DType::F32: return "float32";
-    case DType::U8: return "uint8";
-    case DType::I64: return "int64";
+    case DType::F32:
+      return "float32";
+    case DType::U8:
+      return "uint8";
+    case DType::I64:
+      return "int64";
   }
   return "?";
 }
@@ -52,11 +58,14 @@ Tensor::Tensor(DType dtype, std::vector<int64_t> shape, std::shared_ptr<void> ow
 int64_t Tensor::dim(int64_t i) const {
   int64_t n = ndim();
   if (i < 0) i += n;
-  if (i < 0 || i >= n) throw std::out_of_range("Tensor::dim: index out of range for " + shape_str());
+  if (i < 0 || i >= n)
+    throw std::out_of_range("Tensor::dim: index out of range for " + shape_str());
   return shape_[static_cast<size_t>(i)];
 }
 
-int64_t Tensor::numel() const { return shape_.empty() && !data_ ? 0 : product(shape_); }
+int64_t Tensor::numel() const {
+  return shape_.empty() && !data_ ? 0 : product(shape_);
+}
 
 void Tensor::check_dtype(DType want) const {
   if (want != dtype_)

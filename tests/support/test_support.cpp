@@ -15,8 +15,12 @@ namespace fs = std::filesystem;
 
 namespace embedflow::test {
 
-std::string source_path(const std::string& rel) { return std::string(EMBEDFLOW_SOURCE_DIR) + "/" + rel; }
-std::string binary_path(const std::string& rel) { return std::string(EMBEDFLOW_BINARY_DIR) + "/" + rel; }
+std::string source_path(const std::string& rel) {
+  return std::string(EMBEDFLOW_SOURCE_DIR) + "/" + rel;
+}
+std::string binary_path(const std::string& rel) {
+  return std::string(EMBEDFLOW_BINARY_DIR) + "/" + rel;
+}
 
 TempDir::TempDir(const std::string& tag) {
   std::random_device rd;
@@ -69,6 +73,8 @@ CommandResult run_cli(const std::string& args) {
   return run_command(std::string("'") + EMBEDFLOW_CLI + "' " + args);
 }
 
-Tensor load_npy(const std::string& path) { return read_npy(path); }
+Tensor load_npy(const std::string& path) {
+  return read_npy(path);
+}
 
 }  // namespace embedflow::test

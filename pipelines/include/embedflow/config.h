@@ -29,11 +29,11 @@ struct StageConfig {
 
 struct PipelineConfig {
   std::string name;
-  std::string file;  // path of the YAML ("" when parsed from a string)
-  int threads = 0;   // 0 = all cores
-  int max_in_flight = 0;  // 0 = engine default
-  std::string errors_path;  // "" = <output dir>/errors.jsonl
-  Json test;                // the `test:` section, for `embedflow test`
+  std::string file;                 // path of the YAML ("" when parsed from a string)
+  int threads = 0;                  // 0 = all cores
+  int max_in_flight = 0;            // 0 = engine default
+  std::string errors_path;          // "" = <output dir>/errors.jsonl
+  Json test;                        // the `test:` section, for `embedflow test`
   std::vector<StageConfig> stages;  // in file order
   std::vector<Diagnostic> warnings;
 
@@ -41,7 +41,7 @@ struct PipelineConfig {
 };
 
 struct LoadOptions {
-  std::vector<std::string> overrides;  // "stage_id.param=value" (value is YAML)
+  std::vector<std::string> overrides;      // "stage_id.param=value" (value is YAML)
   std::map<std::string, std::string> env;  // extra variables for ${…} (tests); else getenv
 };
 

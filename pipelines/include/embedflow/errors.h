@@ -8,9 +8,9 @@
 namespace embedflow {
 
 struct SourceLocation {
-  std::string file;  // pipeline file, or "<command line>"
-  int line = 0;      // 1-based; 0 = unknown
-  int column = 0;    // 1-based
+  std::string file;         // pipeline file, or "<command line>"
+  int line = 0;             // 1-based; 0 = unknown
+  int column = 0;           // 1-based
   std::string str() const;  // "file:line:column" (parts that are unknown are left out)
 };
 

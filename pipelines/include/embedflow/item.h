@@ -14,16 +14,16 @@ using Json = nlohmann::json;
 
 // What an item's payload means. Port types in stage schemas use the same names (kind_name()).
 enum class Kind : uint8_t {
-  None,          // nothing yet (an item that only names a file)
-  Text,          // item.text: UTF-8
-  File,          // item.source is a path; nothing read yet
-  Audio,         // tensor f32 [channels, samples], item.sample_rate
-  Spectrogram,   // tensor f32 [n_freq_or_mels, n_frames]
-  Image,         // tensor u8 [height, width, 3], RGB
-  ImageTensor,   // tensor f32 [3, height, width], normalised, ready for an image encoder
-  Embedding,     // tensor f32 [dim]
-  Tensor,        // any other tensor
-  Record,        // item.record: a JSON object (scores, stats)
+  None,         // nothing yet (an item that only names a file)
+  Text,         // item.text: UTF-8
+  File,         // item.source is a path; nothing read yet
+  Audio,        // tensor f32 [channels, samples], item.sample_rate
+  Spectrogram,  // tensor f32 [n_freq_or_mels, n_frames]
+  Image,        // tensor u8 [height, width, 3], RGB
+  ImageTensor,  // tensor f32 [3, height, width], normalised, ready for an image encoder
+  Embedding,    // tensor f32 [dim]
+  Tensor,       // any other tensor
+  Record,       // item.record: a JSON object (scores, stats)
 };
 
 const char* kind_name(Kind k);

@@ -13,7 +13,7 @@ namespace embedflow {
 // `min_size` reserves room so the header can be rewritten later with a larger shape.
 std::string npy_header(DType dtype, const std::vector<int64_t>& shape, size_t min_size = 0);
 void write_npy(const std::string& path, const Tensor& t);  // atomic
-Tensor read_npy(const std::string& path);                   // throws std::runtime_error
+Tensor read_npy(const std::string& path);                  // throws std::runtime_error
 
 // Streams rows of one shape into an .npy whose first dimension is the number of rows, without
 // holding them in memory. Rows of another shape or dtype are rejected.

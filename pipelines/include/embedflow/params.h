@@ -40,7 +40,7 @@ class Params {
   std::string stage_id_;
   Json values_ = Json::object();
   std::map<std::string, SourceLocation> locations_;  // "key" and "block.key"
-  std::string prefix_;                                // "mel." inside a block
+  std::string prefix_;                               // "mel." inside a block
 };
 
 }  // namespace embedflow

@@ -68,15 +68,16 @@ struct PortSpec {
   std::string name;
   std::vector<Kind> accepts;  // empty: any kind
   std::string doc;
+  bool optional = false;  // trailing ports may be left unconnected (score.cosine's corpus)
 };
 
 class Params;
 
 struct StageSchema {
-  std::string type;      // "audio.spectrogram"
+  std::string type;  // "audio.spectrogram"
   StageKind kind = StageKind::Map;
-  std::string summary;   // one line
-  std::string doc;       // longer text (markdown allowed)
+  std::string summary;  // one line
+  std::string doc;      // longer text (markdown allowed)
   std::vector<PortSpec> inputs;
   Kind output = Kind::None;  // None for sinks
   // When the output kind depends on parameters (e.g. encode.image with `layer`).

@@ -1,0 +1,69 @@
+// Runs a validated pipeline on a oneTBB flow graph.
+//
+// Every stage becomes one or more flow-graph nodes. What travels on the edges is a Packet: the
+// items derived from one source item (usually one), its position in source order, and a ticket
+// that returns an in-flight token to the source's limiter when the last copy of the packet dies.
+// Writers, batchers and reducers sit behind sequencer nodes, so they see source order however
+// many items run concurrently upstream. Reduce stages split the run into phases: a reducer
+// consumes whole streams in one phase and is the source of the next.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "embedflow/config.h"
+
+namespace embedflow {
+
+enum class ProgressMode { Auto, On, Off };
+
+struct RunOptions {
+  int threads = 0;  // overrides the pipeline's `threads` when > 0
+  ProgressMode progress = ProgressMode::Off;
+  // Set (e.g. by a signal handler) to stop: the first request stops the sources and drains what
+  // is in flight; `hard_cancel` abandons in-flight work.
+  std::atomic<bool>* stop = nullptr;
+  std::atomic<bool>* hard_cancel = nullptr;
+};
+
+struct StageStats {
+  std::string id;
+  std::string type;
+  uint64_t items = 0;   // items this stage processed (good ones)
+  uint64_t errors = 0;  // error records it produced
+  double busy_seconds = 0;
+  uint64_t calls = 0;        // process calls (batches for batch stages)
+  uint64_t batch_items = 0;  // items in those calls
+  int threads = 0;           // intra-op threads given to a model stage
+  int concurrency = 1;
+  double mean_batch() const { return calls ? double(batch_items) / double(calls) : 0.0; }
+};
+
+struct RunResult {
+  enum class Status { Ok, Stopped, Failed };
+  Status status = Status::Ok;
+  std::string message;  // why it stopped or failed
+  std::vector<StageStats> stages;
+  uint64_t items = 0;   // source items completed (all stages done with them)
+  uint64_t errors = 0;  // error records written
+  uint64_t peak_in_flight = 0;
+  int threads = 0;
+  int max_in_flight = 0;
+  double seconds = 0;
+  std::string errors_file;  // "" when there were no errors
+  std::vector<std::string> outputs;
+
+  Json to_json() const;
+  std::string summary_table() const;
+};
+
+RunResult run_pipeline(const PipelineConfig& config, const RunOptions& options = {});
+
+// Where errors.jsonl and other run files go: `errors:` of the pipeline, else the folder of the
+// first writer's `path`/`dir`, else the current directory.
+std::string run_output_dir(const PipelineConfig& config);
+
+}  // namespace embedflow

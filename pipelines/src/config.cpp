@@ -1,0 +1,783 @@
+// YAML pipeline files → validated PipelineConfig. The YAML tree is converted to JSON once, with
+// the location of every value kept beside it, and everything after that (schema validation,
+// graph checks) works on the JSON and reports through Diagnostics.
+#include "embedflow/config.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+
+#include <yaml-cpp/yaml.h>
+
+#include "embedflow/suggest.h"
+
+namespace embedflow {
+
+namespace {
+
+using Locations = std::map<std::string, SourceLocation>;
+
+struct Diags {
+  std::vector<Diagnostic> list;
+  void error(SourceLocation where, std::string stage, std::string msg) {
+    list.push_back(
+        {Diagnostic::Severity::Error, std::move(where), std::move(stage), std::move(msg)});
+  }
+  void warning(SourceLocation where, std::string stage, std::string msg) {
+    list.push_back(
+        {Diagnostic::Severity::Warning, std::move(where), std::move(stage), std::move(msg)});
+  }
+  bool has_errors() const {
+    for (const auto& d : list)
+      if (d.severity == Diagnostic::Severity::Error) return true;
+    return false;
+  }
+};
+
+std::string join(const std::vector<std::string>& v, const std::string& sep = ", ") {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + v[i];
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// ${VAR} and ${VAR:-default} expansion in scalars.
+
+class Expander {
+ public:
+  Expander(const std::map<std::string, std::string>& extra) : extra_(extra) {}
+
+  // Returns false (with `error` set) when a variable is unset and has no default.
+  bool expand(const std::string& in, std::string& out, std::string& error) const {
+    out.clear();
+    for (size_t i = 0; i < in.size();) {
+      if (in[i] == '$' && i + 1 < in.size() && in[i + 1] == '$') {  // "$$" is a literal '$'
+        out += '$';
+        i += 2;
+        continue;
+      }
+      if (in[i] != '$' || i + 1 >= in.size() || in[i + 1] != '{') {
+        out += in[i++];
+        continue;
+      }
+      size_t close = in.find('}', i + 2);
+      if (close == std::string::npos) {
+        error = "unterminated '${' in \"" + in + "\"";
+        return false;
+      }
+      std::string body = in.substr(i + 2, close - i - 2);
+      std::string name = body, fallback;
+      bool has_fallback = false;
+      size_t dash = body.find(":-");
+      if (dash != std::string::npos) {
+        name = body.substr(0, dash);
+        fallback = body.substr(dash + 2);
+        has_fallback = true;
+      }
+      const char* value = lookup(name);
+      if (value && *value) {
+        out += value;
+      } else if (has_fallback) {
+        out += fallback;
+      } else {
+        error = "environment variable '" + name + "' is not set (write ${" + name +
+                ":-default} to give a default)";
+        return false;
+      }
+      i = close + 1;
+    }
+    return true;
+  }
+
+ private:
+  const char* lookup(const std::string& name) const {
+    auto it = extra_.find(name);
+    if (it != extra_.end()) return it->second.c_str();
+    return std::getenv(name.c_str());
+  }
+  const std::map<std::string, std::string>& extra_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// YAML → JSON with locations.
+
+struct Converter {
+  std::string file;
+  const Expander& expander;
+  Diags& diags;
+  std::string stage;  // for messages
+
+  SourceLocation loc(const YAML::Mark& m) const {
+    if (m.line < 0) return SourceLocation{file, 0, 0};
+    return SourceLocation{file, m.line + 1, m.column + 1};
+  }
+
+  // Plain scalars get YAML 1.2 core-schema types; quoted ones stay strings.
+  Json scalar(const YAML::Node& n) {
+    std::string text;
+    std::string err;
+    if (!expander.expand(n.Scalar(), text, err)) {
+      diags.error(loc(n.Mark()), stage, err);
+      return Json(n.Scalar());
+    }
+    if (n.Tag() == "!") return Json(text);  // quoted
+    if (text == "true" || text == "True" || text == "TRUE") return Json(true);
+    if (text == "false" || text == "False" || text == "FALSE") return Json(false);
+    if (text == "null" || text == "~" || text == "Null" || text == "NULL") return Json();
+    if (!text.empty()) {
+      const char* s = text.c_str();
+      char* end = nullptr;
+      errno = 0;
+      long long iv = std::strtoll(s, &end, 10);
+      if (*end == '\0' && errno == 0 &&
+          (std::isdigit(static_cast<unsigned char>(s[0])) ||
+           ((s[0] == '-' || s[0] == '+') && text.size() > 1)))
+        return Json(static_cast<int64_t>(iv));
+      errno = 0;
+      double dv = std::strtod(s, &end);
+      bool numeric_start = std::isdigit(static_cast<unsigned char>(s[0])) || s[0] == '-' ||
+                           s[0] == '+' || s[0] == '.';
+      if (*end == '\0' && errno == 0 && numeric_start) return Json(dv);
+      if (text == ".inf" || text == "+.inf") return Json(INFINITY);
+      if (text == "-.inf") return Json(-INFINITY);
+    }
+    return Json(text);
+  }
+
+  // `path` names the value in `locs` ("mel.n_mels").
+  Json convert(const YAML::Node& n, const std::string& path, Locations& locs) {
+    locs[path] = loc(n.Mark());
+    switch (n.Type()) {
+      case YAML::NodeType::Scalar:
+        return scalar(n);
+      case YAML::NodeType::Sequence: {
+        Json arr = Json::array();
+        size_t i = 0;
+        for (const auto& e : n)
+          arr.push_back(convert(e, path + "[" + std::to_string(i++) + "]", locs));
+        return arr;
+      }
+      case YAML::NodeType::Map: {
+        Json obj = Json::object();
+        for (const auto& kv : n) {
+          std::string key = kv.first.Scalar();
+          std::string sub = path.empty() ? key : path + "." + key;
+          if (obj.contains(key))
+            diags.error(loc(kv.first.Mark()), stage, "duplicate key '" + key + "'");
+          obj[key] = convert(kv.second, sub, locs);
+          locs[sub + "#key"] = loc(kv.first.Mark());
+        }
+        return obj;
+      }
+      default:
+        return Json();
+    }
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Parameter validation against a schema.
+
+std::string describe_value(const Json& v) {
+  if (v.is_string()) return "\"" + v.get<std::string>() + "\"";
+  if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
+  if (v.is_null()) return "null";
+  if (v.is_array()) return "a list";
+  if (v.is_object()) return "a mapping";
+  return v.dump();
+}
+
+std::string range_text(const ParamSpec& p) {
+  auto num = [](double x) {
+    std::ostringstream s;
+    s << x;
+    return s.str();
+  };
+  if (p.min && p.max) return "between " + num(*p.min) + " and " + num(*p.max);
+  if (p.min) return ">= " + num(*p.min);
+  if (p.max) return "<= " + num(*p.max);
+  return "";
+}
+
+struct ParamValidator {
+  const std::string& stage;
+  const Locations& locs;
+  Diags& diags;
+  SourceLocation stage_loc;
+
+  SourceLocation where(const std::string& path, bool key = false) const {
+    auto it = locs.find(key ? path + "#key" : path);
+    if (it != locs.end()) return it->second;
+    it = locs.find(path);
+    return it != locs.end() ? it->second : stage_loc;
+  }
+
+  bool check_number(const ParamSpec& p, const Json& v, const std::string& path) {
+    double x = v.get<double>();
+    if ((p.min && x < *p.min) || (p.max && x > *p.max)) {
+      diags.error(where(path), stage,
+                  "parameter '" + path + "' must be " + range_text(p) + ", got " + v.dump());
+      return false;
+    }
+    return true;
+  }
+
+  // Returns the validated (possibly coerced) value.
+  Json value(const ParamSpec& p, const Json& v, const std::string& path) {
+    auto type_error = [&](const std::string& expected) {
+      diags.error(where(path), stage,
+                  "parameter '" + path + "' expects " + expected + ", got " + describe_value(v));
+      return Json();
+    };
+    // "${N:-4}" is usually quoted: accept a string that is wholly a number or a boolean.
+    if (v.is_string() &&
+        (p.type == ParamType::Int || p.type == ParamType::Float || p.type == ParamType::Bool)) {
+      const std::string& s = v.get_ref<const std::string&>();
+      if (p.type == ParamType::Bool && (s == "true" || s == "false")) return Json(s == "true");
+      char* end = nullptr;
+      if (!s.empty() && p.type == ParamType::Int) {
+        long long iv = std::strtoll(s.c_str(), &end, 10);
+        if (*end == '\0') return value(p, Json(static_cast<int64_t>(iv)), path);
+      }
+      if (!s.empty() && p.type == ParamType::Float) {
+        double dv = std::strtod(s.c_str(), &end);
+        if (*end == '\0') return value(p, Json(dv), path);
+      }
+    }
+    switch (p.type) {
+      case ParamType::Bool:
+        if (!v.is_boolean()) return type_error("true or false");
+        return v;
+      case ParamType::Int:
+        if (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>())
+          return value(p, Json(static_cast<int64_t>(v.get<double>())), path);
+        if (!v.is_number_integer()) return type_error("an integer");
+        check_number(p, v, path);
+        return v;
+      case ParamType::Float:
+        if (!v.is_number()) return type_error("a number");
+        check_number(p, v, path);
+        return Json(v.get<double>());
+      case ParamType::String:
+      case ParamType::Path:
+        if (v.is_number() || v.is_boolean()) return Json(v.dump());
+        if (!v.is_string()) return type_error("a string");
+        return v;
+      case ParamType::Enum: {
+        if (!v.is_string()) return type_error("one of " + join(p.choices));
+        std::string s = v.get<std::string>();
+        if (std::find(p.choices.begin(), p.choices.end(), s) == p.choices.end()) {
+          diags.error(where(path), stage,
+                      "parameter '" + path + "' must be one of " + join(p.choices) + ", got \"" +
+                          s + "\"" + did_you_mean(s, p.choices));
+          return Json();
+        }
+        return v;
+      }
+      case ParamType::Strings: {
+        if (v.is_string()) return Json::array({v});
+        if (!v.is_array()) return type_error("a list of strings");
+        Json out = Json::array();
+        for (size_t i = 0; i < v.size(); ++i) {
+          const Json& e = v[i];
+          if (e.is_string())
+            out.push_back(e);
+          else if (e.is_number() || e.is_boolean())
+            out.push_back(e.dump());
+          else {
+            diags.error(where(path + "[" + std::to_string(i) + "]"), stage,
+                        "parameter '" + path + "' expects a list of strings, element " +
+                            std::to_string(i) + " is " + describe_value(e));
+          }
+        }
+        return out;
+      }
+      case ParamType::Floats: {
+        Json list = v.is_number() ? Json::array({v}) : v;
+        if (!list.is_array()) return type_error("a list of numbers");
+        Json out = Json::array();
+        for (size_t i = 0; i < list.size(); ++i) {
+          std::string ep = path + "[" + std::to_string(i) + "]";
+          if (!list[i].is_number()) {
+            diags.error(where(ep), stage,
+                        "parameter '" + path + "' expects a list of numbers, element " +
+                            std::to_string(i) + " is " + describe_value(list[i]));
+            continue;
+          }
+          check_number(p, list[i], path);
+          out.push_back(list[i].get<double>());
+        }
+        return out;
+      }
+      case ParamType::Block: {
+        if (v.is_boolean() && v.get<bool>()) return object(p.fields, Json::object(), path + ".");
+        if (!v.is_object()) return type_error("a mapping of " + p.name + " settings");
+        return object(p.fields, v, path + ".");
+      }
+      case ParamType::Any:
+        return v;
+    }
+    return v;
+  }
+
+  Json object(const std::vector<ParamSpec>& specs, const Json& given, const std::string& prefix) {
+    Json out = Json::object();
+    std::vector<std::string> names;
+    for (const auto& s : specs) names.push_back(s.name);
+    for (auto it = given.begin(); it != given.end(); ++it) {
+      if (std::find(names.begin(), names.end(), it.key()) == names.end()) {
+        std::string full = prefix + it.key();
+        std::string hint = did_you_mean(it.key(), names);
+        if (hint.empty() && !names.empty()) hint = "; known parameters: " + join(names);
+        diags.error(where(full, true), stage, "unknown parameter '" + full + "'" + hint);
+      }
+    }
+    for (const auto& s : specs) {
+      std::string full = prefix + s.name;
+      auto it = given.find(s.name);
+      bool given_here = it != given.end() && !it->is_null();
+      if (s.type == ParamType::Block) {
+        if (given_here && !(it->is_boolean() && !it->get<bool>()))
+          out[s.name] = value(s, *it, full);
+        else if (!s.block_optional)
+          out[s.name] = object(s.fields, Json::object(), full + ".");
+        continue;
+      }
+      if (given_here) {
+        out[s.name] = value(s, *it, full);
+      } else if (s.required) {
+        std::string doc = s.doc.empty() ? "" : " (" + s.doc + ")";
+        diags.error(stage_loc, stage,
+                    "missing required parameter '" + full + "': " + param_type_name(s.type) + doc);
+      } else if (!s.default_value.is_null()) {
+        out[s.name] = s.default_value;
+      }
+    }
+    return out;
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+
+const std::vector<std::string> kPipelineKeys = {
+    "pipeline", "description", "threads", "max_in_flight", "errors", "on_error", "stages", "test"};
+const std::vector<std::string> kStageKeys = {
+    "id", "type", "input", "inputs", "params", "concurrency", "on_error", "tap", "description"};
+
+struct Loader {
+  const Registry& registry;
+  const LoadOptions& options;
+  std::string file;
+  Diags diags;
+
+  SourceLocation at(const YAML::Node& n) const {
+    YAML::Mark m = n.Mark();
+    return m.line < 0 ? SourceLocation{file, 0, 0} : SourceLocation{file, m.line + 1, m.column + 1};
+  }
+
+  // --set a.b=c: top-level key, stage param or stage key.
+  void apply_overrides(YAML::Node& root) {
+    for (const auto& ov : options.overrides) {
+      SourceLocation where{"--set " + ov, 0, 0};
+      size_t eq = ov.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        diags.error(where, "", "expected --set stage_id.param=value");
+        continue;
+      }
+      std::string key = ov.substr(0, eq);
+      YAML::Node value;
+      try {
+        value = YAML::Load(ov.substr(eq + 1));
+      } catch (const YAML::Exception& e) {
+        diags.error(where, "", "value is not valid YAML: " + e.msg);
+        continue;
+      }
+      size_t dot = key.find('.');
+      if (dot == std::string::npos) {
+        root[key] = value;
+        continue;
+      }
+      std::string id = key.substr(0, dot), param = key.substr(dot + 1);
+      YAML::Node stages = root["stages"];
+      bool found = false;
+      std::vector<std::string> ids;
+      if (stages && stages.IsSequence()) {
+        for (auto st : stages) {
+          if (!st.IsMap() || !st["id"]) continue;
+          ids.push_back(st["id"].Scalar());
+          if (st["id"].Scalar() != id) continue;
+          found = true;
+          if (std::find(kStageKeys.begin(), kStageKeys.end(), param) != kStageKeys.end() &&
+              param != "params") {
+            st[param] = value;
+            break;
+          }
+          YAML::Node node = st["params"];
+          if (!node) {
+            st["params"] = YAML::Node(YAML::NodeType::Map);
+            node = st["params"];
+          }
+          // Nested: "mel.n_mels".
+          std::vector<std::string> parts;
+          std::stringstream ss(param);
+          for (std::string part; std::getline(ss, part, '.');) parts.push_back(part);
+          for (size_t i = 0; i + 1 < parts.size(); ++i) {
+            if (!node[parts[i]] || !node[parts[i]].IsMap())
+              node[parts[i]] = YAML::Node(YAML::NodeType::Map);
+            node = node[parts[i]];
+          }
+          node[parts.back()] = value;
+          break;
+        }
+      }
+      if (!found) diags.error(where, id, "no stage with id '" + id + "'" + did_you_mean(id, ids));
+    }
+  }
+
+  int parse_concurrency(const Json& v, const SourceLocation& where, const std::string& id) {
+    if (v.is_string()) {
+      std::string s = v.get<std::string>();
+      if (s == "serial") return 1;
+      if (s == "unlimited") return 0;
+    } else if (v.is_number_integer() && v.get<int64_t>() >= 1) {
+      return static_cast<int>(v.get<int64_t>());
+    }
+    diags.error(
+        where, id,
+        "concurrency must be serial, unlimited or a positive integer, got " + describe_value(v));
+    return 1;
+  }
+
+  PipelineConfig load(const std::string& text) {
+    PipelineConfig cfg;
+    cfg.file = file;
+    YAML::Node root;
+    try {
+      root = YAML::Load(text);
+    } catch (const YAML::ParserException& e) {
+      SourceLocation where{file, e.mark.line + 1, e.mark.column + 1};
+      throw ConfigError(where, "", "YAML syntax error: " + e.msg);
+    }
+    if (!root || !root.IsMap())
+      throw ConfigError(SourceLocation{file, 1, 1}, "",
+                        "a pipeline file is a mapping with 'pipeline' and 'stages' keys");
+    apply_overrides(root);
+
+    std::map<std::string, std::string> env = options.env;
+    if (!env.count("PIPELINE_DIR")) {
+      std::filesystem::path p = file.empty() ? "." : std::filesystem::path(file).parent_path();
+      env["PIPELINE_DIR"] = p.empty() ? "." : p.string();
+    }
+    Expander expander(env);
+    Converter conv{file, expander, diags, ""};
+
+    for (const auto& kv : root) {
+      std::string key = kv.first.Scalar();
+      if (std::find(kPipelineKeys.begin(), kPipelineKeys.end(), key) == kPipelineKeys.end())
+        diags.error(at(kv.first), "",
+                    "unknown top-level key '" + key + "'" + did_you_mean(key, kPipelineKeys));
+    }
+    Locations top_locs;
+    auto top_int = [&](const char* key, int& out) {
+      if (!root[key]) return;
+      Json v = conv.convert(root[key], key, top_locs);
+      if (!v.is_number_integer() || v.get<int64_t>() < 0)
+        diags.error(at(root[key]), "",
+                    std::string(key) + " must be a non-negative integer, got " + describe_value(v));
+      else
+        out = static_cast<int>(v.get<int64_t>());
+    };
+    if (root["pipeline"] && root["pipeline"].IsScalar()) cfg.name = root["pipeline"].Scalar();
+    top_int("threads", cfg.threads);
+    top_int("max_in_flight", cfg.max_in_flight);
+    if (root["errors"]) {
+      Json v = conv.convert(root["errors"], "errors", top_locs);
+      if (v.is_string())
+        cfg.errors_path = v.get<std::string>();
+      else
+        diags.error(at(root["errors"]), "", "errors must be a file path");
+    }
+    OnError default_on_error = OnError::Skip;
+    auto parse_on_error = [&](const YAML::Node& n, const std::string& id, OnError& out) {
+      std::string s = n.IsScalar() ? n.Scalar() : "";
+      if (s == "skip")
+        out = OnError::Skip;
+      else if (s == "fail")
+        out = OnError::Fail;
+      else
+        diags.error(at(n), id, "on_error must be skip or fail, got \"" + s + "\"");
+    };
+    if (root["on_error"]) parse_on_error(root["on_error"], "", default_on_error);
+    if (root["test"]) cfg.test = conv.convert(root["test"], "test", top_locs);
+
+    YAML::Node stages = root["stages"];
+    if (!stages) {
+      diags.error(SourceLocation{file, 1, 1}, "", "missing 'stages': the list of stages to run");
+      throw ConfigError(diags.list);
+    }
+    if (!stages.IsSequence()) {
+      diags.error(at(stages), "", "'stages' must be a list of stages (each '- id: …')");
+      throw ConfigError(diags.list);
+    }
+
+    std::set<std::string> seen_ids;
+    std::map<std::string, SourceLocation> input_locs;  // "stage#i" → location of the input name
+    for (const auto& st : stages) {
+      StageConfig sc;
+      sc.where = at(st);
+      sc.on_error = default_on_error;
+      if (!st.IsMap()) {
+        diags.error(sc.where, "", "each stage is a mapping with at least 'id' and 'type'");
+        continue;
+      }
+      sc.id = st["id"] && st["id"].IsScalar() ? st["id"].Scalar() : "";
+      if (sc.id.empty())
+        diags.error(sc.where, "", "stage has no 'id'");
+      else if (!seen_ids.insert(sc.id).second)
+        diags.error(at(st["id"]), sc.id, "duplicate stage id '" + sc.id + "'");
+      conv.stage = sc.id;
+
+      sc.type = st["type"] && st["type"].IsScalar() ? st["type"].Scalar() : "";
+      if (sc.type.empty()) {
+        diags.error(sc.where, sc.id, "stage has no 'type'");
+      } else {
+        sc.stage_type = registry.find(sc.type);
+        if (!sc.stage_type) {
+          std::string hint;
+          auto sugg = registry.suggest(sc.type);
+          if (!sugg.empty()) hint = " (did you mean '" + sugg[0] + "'?)";
+          diags.error(
+              at(st["type"]), sc.id,
+              "unknown stage type '" + sc.type + "'" + hint + "; `embedflow stages` lists them");
+        }
+      }
+      for (const auto& kv : st) {
+        std::string key = kv.first.Scalar();
+        if (std::find(kStageKeys.begin(), kStageKeys.end(), key) != kStageKeys.end()) continue;
+        std::string msg = "unknown stage key '" + key + "'";
+        if (sc.stage_type && sc.stage_type->schema.find_param(key))
+          msg += ": '" + key + "' is a parameter of " + sc.type + ", put it under 'params:'";
+        else
+          msg += did_you_mean(key, kStageKeys);
+        diags.error(at(kv.first), sc.id, msg);
+      }
+      if (st["input"] && st["inputs"])
+        diags.error(at(st["inputs"]), sc.id, "give either 'input' or 'inputs', not both");
+      auto add_input = [&](const YAML::Node& n) {
+        if (!n.IsScalar()) {
+          diags.error(at(n), sc.id, "an input is a stage id");
+          return;
+        }
+        input_locs[sc.id + "#" + std::to_string(sc.inputs.size())] = at(n);
+        sc.inputs.push_back(n.Scalar());
+      };
+      if (st["input"]) add_input(st["input"]);
+      if (st["inputs"]) {
+        if (st["inputs"].IsSequence())
+          for (const auto& n : st["inputs"]) add_input(n);
+        else
+          add_input(st["inputs"]);
+      }
+      if (st["concurrency"]) {
+        Locations l;
+        sc.concurrency = parse_concurrency(conv.convert(st["concurrency"], "concurrency", l),
+                                           at(st["concurrency"]), sc.id);
+      } else if (sc.stage_type) {
+        const StageSchema& schema = sc.stage_type->schema;
+        sc.concurrency = schema.default_concurrency;
+        if (schema.max_concurrency > 0 &&
+            (sc.concurrency == 0 || sc.concurrency > schema.max_concurrency))
+          sc.concurrency = schema.max_concurrency;
+      }
+      if (st["on_error"]) parse_on_error(st["on_error"], sc.id, sc.on_error);
+      if (st["tap"]) sc.tap = st["tap"].IsScalar() && st["tap"].Scalar() == "true";
+
+      Locations locs;
+      Json given = Json::object();
+      if (st["params"]) {
+        if (!st["params"].IsMap() && !st["params"].IsNull())
+          diags.error(at(st["params"]), sc.id, "'params' must be a mapping");
+        else if (st["params"].IsMap())
+          given = conv.convert(st["params"], "", locs);
+      }
+      locs[""] = sc.where;
+      if (sc.stage_type) {
+        const StageSchema& schema = sc.stage_type->schema;
+        ParamValidator pv{sc.id, locs, diags, sc.where};
+        Json values = pv.object(schema.params, given, "");
+        sc.params = Params(sc.id, values, locs);
+        if (schema.max_concurrency > 0 &&
+            (sc.concurrency == 0 || sc.concurrency > schema.max_concurrency))
+          diags.error(st["concurrency"] ? at(st["concurrency"]) : sc.where, sc.id,
+                      "concurrency " +
+                          (sc.concurrency == 0 ? std::string("unlimited")
+                                               : std::to_string(sc.concurrency)) +
+                          " exceeds what " + sc.type + " allows (" +
+                          std::to_string(schema.max_concurrency) + ")");
+      }
+      cfg.stages.push_back(std::move(sc));
+    }
+    check_graph(cfg, input_locs);
+    for (const auto& d : diags.list)
+      if (d.severity == Diagnostic::Severity::Warning) cfg.warnings.push_back(d);
+    if (diags.has_errors()) throw ConfigError(diags.list);
+    return cfg;
+  }
+
+  void check_graph(PipelineConfig& cfg, const std::map<std::string, SourceLocation>& input_locs) {
+    std::map<std::string, size_t> index;
+    std::vector<std::string> ids;
+    for (size_t i = 0; i < cfg.stages.size(); ++i) {
+      index[cfg.stages[i].id] = i;
+      ids.push_back(cfg.stages[i].id);
+    }
+    // Default input: the previous stage. Then check arity and that the ids exist.
+    for (size_t i = 0; i < cfg.stages.size(); ++i) {
+      StageConfig& sc = cfg.stages[i];
+      if (!sc.stage_type) continue;
+      const StageSchema& schema = sc.stage_type->schema;
+      bool is_source = schema.kind == StageKind::Source;
+      if (is_source) {
+        if (!sc.inputs.empty())
+          diags.error(sc.where, sc.id, sc.type + " is a source and takes no input");
+        continue;
+      }
+      if (sc.inputs.empty()) {
+        if (i == 0) {
+          diags.error(sc.where, sc.id,
+                      "has no input: the first stage must be a source (source.files, "
+                      "source.text, …) or name its 'input'");
+          continue;
+        }
+        sc.inputs.push_back(cfg.stages[i - 1].id);
+      }
+      size_t required = 0;
+      for (const auto& port : schema.inputs)
+        if (!port.optional) ++required;
+      if (sc.inputs.size() < required || sc.inputs.size() > schema.inputs.size()) {
+        std::vector<std::string> port_names;
+        for (const auto& port : schema.inputs) port_names.push_back(port.name);
+        diags.error(
+            sc.where, sc.id,
+            sc.type + " takes " +
+                (required == schema.inputs.size()
+                     ? std::to_string(required)
+                     : std::to_string(required) + " to " + std::to_string(schema.inputs.size())) +
+                " input(s) (" + join(port_names) + "), got " + std::to_string(sc.inputs.size()));
+      }
+    }
+    // Output kinds (now that params are known), input existence and port compatibility.
+    for (auto& sc : cfg.stages)
+      if (sc.stage_type) sc.output = sc.stage_type->schema.output_kind(sc.params);
+    std::set<std::string> consumed;
+    for (auto& sc : cfg.stages) {
+      if (!sc.stage_type) continue;
+      const StageSchema& schema = sc.stage_type->schema;
+      for (size_t p = 0; p < sc.inputs.size(); ++p) {
+        const std::string& up = sc.inputs[p];
+        auto lit = input_locs.find(sc.id + "#" + std::to_string(p));
+        SourceLocation where = lit != input_locs.end() ? lit->second : sc.where;
+        auto it = index.find(up);
+        if (it == index.end()) {
+          diags.error(where, sc.id, "input '" + up + "' is not a stage id" + did_you_mean(up, ids));
+          continue;
+        }
+        consumed.insert(up);
+        const StageConfig& u = cfg.stages[it->second];
+        if (!u.stage_type || p >= schema.inputs.size()) continue;
+        if (u.stage_type->schema.kind == StageKind::Sink) {
+          diags.error(where, sc.id,
+                      "input '" + up + "' is a writer (" + u.type + ") and has no output");
+          continue;
+        }
+        const PortSpec& port = schema.inputs[p];
+        if (!port.accepts.empty() &&
+            std::find(port.accepts.begin(), port.accepts.end(), u.output) == port.accepts.end()) {
+          std::vector<std::string> names;
+          for (Kind k : port.accepts) names.push_back(kind_name(k));
+          diags.error(where, sc.id,
+                      "input '" + up + "' (" + u.type + ") produces " + kind_name(u.output) +
+                          ", but port '" + port.name + "' of " + sc.type + " accepts " +
+                          join(names, " or "));
+        }
+      }
+    }
+    // Cycles (only possible through explicit inputs).
+    std::vector<int> state(cfg.stages.size(), 0);  // 0 new, 1 on stack, 2 done
+    std::vector<std::string> stack;
+    std::function<bool(size_t)> visit = [&](size_t i) -> bool {
+      if (state[i] == 2) return false;
+      if (state[i] == 1) {
+        auto from = std::find(stack.begin(), stack.end(), cfg.stages[i].id);
+        std::vector<std::string> cycle(from, stack.end());
+        cycle.push_back(cfg.stages[i].id);
+        diags.error(cfg.stages[i].where, cfg.stages[i].id, "cycle: " + join(cycle, " -> "));
+        return true;
+      }
+      state[i] = 1;
+      stack.push_back(cfg.stages[i].id);
+      for (const auto& up : cfg.stages[i].inputs) {
+        auto it = index.find(up);
+        if (it != index.end() && visit(it->second)) return true;
+      }
+      stack.pop_back();
+      state[i] = 2;
+      return false;
+    };
+    for (size_t i = 0; i < cfg.stages.size(); ++i)
+      if (state[i] == 0 && visit(i)) break;
+    // Outputs nobody uses.
+    for (const auto& sc : cfg.stages) {
+      if (!sc.stage_type || sc.stage_type->schema.kind == StageKind::Sink) continue;
+      if (!consumed.count(sc.id))
+        diags.warning(sc.where, sc.id, "output is not used by any stage (add a writer?)");
+    }
+  }
+};
+
+std::string read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    std::error_code ec(errno, std::generic_category());
+    throw ConfigError(SourceLocation{path, 0, 0}, "", "cannot read pipeline file: " + ec.message());
+  }
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+const StageConfig* PipelineConfig::find(const std::string& id) const {
+  for (const auto& s : stages)
+    if (s.id == id) return &s;
+  return nullptr;
+}
+
+PipelineConfig load_pipeline_file(const std::string& path, const Registry& registry,
+                                  const LoadOptions& options) {
+  Loader loader{registry, options, path, {}};
+  return loader.load(read_text_file(path));
+}
+
+PipelineConfig load_pipeline_string(const std::string& yaml, const std::string& name_for_messages,
+                                    const Registry& registry, const LoadOptions& options) {
+  Loader loader{registry, options, name_for_messages, {}};
+  return loader.load(yaml);
+}
+
+Params resolve_params(const StageSchema& schema, const std::string& stage_id, const Json& values) {
+  Diags diags;
+  Locations locs;
+  ParamValidator pv{stage_id, locs, diags, SourceLocation{"<code>", 0, 0}};
+  Json filled = pv.object(schema.params, values.is_null() ? Json::object() : values, "");
+  if (diags.has_errors()) throw ConfigError(diags.list);
+  return Params(stage_id, filled, locs);
+}
+
+}  // namespace embedflow

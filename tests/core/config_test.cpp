@@ -1,0 +1,314 @@
+// Validation: every class of pipeline-file error is reported with file:line:column and the stage
+// id, all at once, before any stage is constructed.
+#include <catch2/catch.hpp>
+
+#include "embedflow/config.h"
+#include "tests/core/test_stages.h"
+
+using namespace embedflow;
+
+namespace {
+
+Registry& registry() {
+  static Registry reg = [] {
+    Registry r;
+    test::register_test_stages(r);
+    return r;
+  }();
+  return reg;
+}
+
+// All diagnostics' texts, one per line.
+std::string errors_of(const std::string& yaml, const LoadOptions& opts = {}) {
+  try {
+    load_pipeline_string(yaml, "p.yaml", registry(), opts);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE(
+    "a valid pipeline loads with defaults filled and inputs defaulted to the previous stage") {
+  auto cfg = load_pipeline_string(R"(
+pipeline: demo
+threads: 3
+stages:
+  - id: src
+    type: test.source
+    params: { count: 5 }
+  - id: work
+    type: test.work
+  - id: out
+    type: test.collect
+)",
+                                  "p.yaml", registry());
+  REQUIRE(cfg.name == "demo");
+  REQUIRE(cfg.threads == 3);
+  REQUIRE(cfg.stages.size() == 3);
+  CHECK(cfg.stages[1].inputs == std::vector<std::string>{"src"});
+  CHECK(cfg.stages[2].inputs == std::vector<std::string>{"work"});
+  CHECK(cfg.stages[0].params.get_int("count") == 5);
+  CHECK(cfg.stages[1].params.get_int("fail_every") == 0);  // default
+  CHECK(cfg.stages[1].concurrency == 0);                   // schema default: unlimited
+  CHECK(cfg.warnings.empty());
+}
+
+TEST_CASE("unknown stage type suggests the closest name, with line and column") {
+  std::string e = errors_of(R"(stages:
+  - id: src
+    type: test.sorce
+)");
+  CHECK_THAT(e, Catch::Contains("p.yaml:3:11: stage 'src': unknown stage type 'test.sorce'"));
+  CHECK_THAT(e, Catch::Contains("did you mean 'test.source'"));
+}
+
+TEST_CASE("unknown parameter and unknown stage key suggest names") {
+  std::string e = errors_of(R"(stages:
+  - id: src
+    type: test.source
+    params:
+      cuont: 3
+  - id: w
+    type: test.work
+    concurency: 2
+)");
+  CHECK_THAT(e, Catch::Contains(
+                    "p.yaml:5:7: stage 'src': unknown parameter 'cuont' (did you mean 'count'?)"));
+  CHECK_THAT(
+      e,
+      Catch::Contains(
+          "p.yaml:8:5: stage 'w': unknown stage key 'concurency' (did you mean 'concurrency'?)"));
+}
+
+TEST_CASE("a parameter written at stage level is pointed to params") {
+  std::string e = errors_of(R"(stages:
+  - id: src
+    type: test.source
+    count: 3
+)");
+  CHECK_THAT(e, Catch::Contains("p.yaml:4:5: stage 'src': unknown stage key 'count': 'count' is a "
+                                "parameter of test.source, put it under 'params:'"));
+}
+
+TEST_CASE("wrong types, out-of-range values, bad enum values and missing required params") {
+  std::string e = errors_of(R"(stages:
+  - id: src
+    type: test.source
+  - id: p
+    type: test.params
+    input: src
+    params:
+      n_fft: eight
+      power: 3.5
+      center: maybe
+      window: hanning
+      mel: { n_mels: 0, scale: slany }
+)");
+  CHECK_THAT(e, Catch::Contains(
+                    "p.yaml:8:14: stage 'p': parameter 'n_fft' expects an integer, got \"eight\""));
+  CHECK_THAT(e,
+             Catch::Contains(
+                 "p.yaml:9:14: stage 'p': parameter 'power' must be between 0.5 and 2, got 3.5"));
+  CHECK_THAT(e,
+             Catch::Contains("p.yaml:10:15: stage 'p': parameter 'center' expects true or false"));
+  CHECK_THAT(e, Catch::Contains("p.yaml:11:15: stage 'p': parameter 'window' must be one of hann, "
+                                "hamming, blackman, got \"hanning\" (did you mean 'hamming'?)"));
+  CHECK_THAT(
+      e, Catch::Contains(
+             "p.yaml:12:22: stage 'p': parameter 'mel.n_mels' must be between 1 and 1024, got 0"));
+  CHECK_THAT(e, Catch::Contains("stage 'p': parameter 'mel.scale' must be one of htk, slaney"));
+  CHECK_THAT(e, Catch::Contains("p.yaml:4:5: stage 'p': missing required parameter 'model'"));
+  // And the port check: test.source produces text, test.params accepts audio.
+  CHECK_THAT(e, Catch::Contains("p.yaml:6:12: stage 'p': input 'src' (test.source) produces text, "
+                                "but port 'in' of test.params accepts audio"));
+}
+
+TEST_CASE("cycles, unknown inputs, missing inputs and bad arity") {
+  SECTION("cycle") {
+    std::string e = errors_of(R"(stages:
+  - id: src
+    type: test.source
+  - id: a
+    type: test.work
+    input: b
+  - id: b
+    type: test.work
+    input: a
+  - id: out
+    type: test.collect
+    input: b
+)");
+    CHECK_THAT(e, Catch::Contains("cycle: "));
+    CHECK_THAT(e, Catch::Contains("a -> b -> a") || Catch::Contains("b -> a -> b"));
+  }
+  SECTION("unknown input") {
+    std::string e = errors_of(R"(stages:
+  - id: source
+    type: test.source
+  - id: w
+    type: test.work
+    input: sorce
+)");
+    CHECK_THAT(
+        e, Catch::Contains(
+               "p.yaml:6:12: stage 'w': input 'sorce' is not a stage id (did you mean 'source'?)"));
+  }
+  SECTION("first stage is not a source") {
+    std::string e = errors_of(R"(stages:
+  - id: w
+    type: test.work
+)");
+    CHECK_THAT(e, Catch::Contains("p.yaml:2:5: stage 'w': has no input"));
+  }
+  SECTION("a source with an input, a writer used as input, too many inputs") {
+    std::string e = errors_of(R"(stages:
+  - id: s1
+    type: test.source
+  - id: s2
+    type: test.source
+    input: s1
+  - id: out
+    type: test.collect
+    input: s1
+  - id: w
+    type: test.work
+    input: out
+  - id: pair
+    type: test.pair
+    inputs: [s1, s1, s1]
+)");
+    CHECK_THAT(e, Catch::Contains("stage 's2': test.source is a source and takes no input"));
+    CHECK_THAT(
+        e, Catch::Contains("stage 'w': input 'out' is a writer (test.collect) and has no output"));
+    CHECK_THAT(e, Catch::Contains("stage 'pair': test.pair takes 1 to 2 input(s) (a, b), got 3"));
+  }
+  SECTION("duplicate ids") {
+    std::string e = errors_of(R"(stages:
+  - id: s
+    type: test.source
+  - id: s
+    type: test.collect
+)");
+    CHECK_THAT(e, Catch::Contains("p.yaml:4:9: stage 's': duplicate stage id 's'"));
+  }
+}
+
+TEST_CASE("concurrency above the schema's limit is rejected") {
+  std::string e = errors_of(R"(stages:
+  - id: src
+    type: test.source
+  - id: p
+    type: test.params
+    concurrency: unlimited
+    params: { model: m }
+)");
+  CHECK_THAT(
+      e, Catch::Contains(
+             "p.yaml:6:18: stage 'p': concurrency unlimited exceeds what test.params allows (4)"));
+}
+
+TEST_CASE("all errors are reported at once") {
+  std::string e = errors_of(R"(stages:
+  - id: src
+    type: test.source
+    params: { count: -1, extra: 2 }
+  - id: w
+    type: nope.nope
+)");
+  CHECK_THAT(e, Catch::Contains("'count' must be between 0 and"));
+  CHECK_THAT(e, Catch::Contains("unknown parameter 'extra'"));
+  CHECK_THAT(e, Catch::Contains("unknown stage type 'nope.nope'"));
+}
+
+TEST_CASE("YAML syntax errors carry their position") {
+  std::string e = errors_of("stages:\n  - id: a\n    type: [unclosed\n");
+  CHECK_THAT(e, Catch::Contains("p.yaml:"));
+  CHECK_THAT(e, Catch::Contains("YAML syntax error"));
+}
+
+TEST_CASE("unknown top-level keys are reported") {
+  std::string e = errors_of("pipline: x\nstages:\n  - id: s\n    type: test.source\n");
+  CHECK_THAT(
+      e, Catch::Contains("p.yaml:1:1: unknown top-level key 'pipline' (did you mean 'pipeline'?)"));
+}
+
+TEST_CASE("env expansion values") {
+  LoadOptions opts;
+  opts.env["EF_COUNT"] = "7";
+  auto cfg = load_pipeline_string(R"(stages:
+  - id: src
+    type: test.source
+    params:
+      count: ${EF_COUNT}
+  - id: out
+    type: test.collect
+    input: src
+)",
+                                  "p.yaml", registry(), opts);
+  CHECK(cfg.stages[0].params.get_int("count") == 7);
+
+  std::string e = errors_of(R"(stages:
+  - id: src
+    type: test.source
+    params:
+      count: ${EF_SURELY_NOT_SET_ANYWHERE}
+)");
+  CHECK_THAT(e, Catch::Contains("p.yaml:5:14: stage 'src': environment variable "
+                                "'EF_SURELY_NOT_SET_ANYWHERE' is not set"));
+
+  auto with_default = load_pipeline_string(R"(stages:
+  - id: src
+    type: test.source
+    params: { count: "${EF_SURELY_NOT_SET_ANYWHERE:-12}" }
+  - id: out
+    type: test.collect
+)",
+                                           "p.yaml", registry(), opts);
+  // Quoted expansions are common; a numeric string is accepted for a numeric parameter.
+  CHECK(with_default.stages[0].params.get_int("count") == 12);
+}
+
+TEST_CASE("--set overrides are applied and validated like the file") {
+  const char* yaml = R"(stages:
+  - id: src
+    type: test.source
+    params: { count: 5 }
+  - id: out
+    type: test.collect
+)";
+  LoadOptions ok;
+  ok.overrides = {"src.count=9", "threads=4"};
+  auto cfg = load_pipeline_string(yaml, "p.yaml", registry(), ok);
+  CHECK(cfg.stages[0].params.get_int("count") == 9);
+  CHECK(cfg.threads == 4);
+
+  LoadOptions bad;
+  bad.overrides = {"src.count=lots", "nosuch.count=1"};
+  std::string e = errors_of(yaml, bad);
+  CHECK_THAT(e, Catch::Contains("stage 'src': parameter 'count' expects an integer, got \"lots\""));
+  CHECK_THAT(e, Catch::Contains("--set nosuch.count=1: stage 'nosuch': no stage with id 'nosuch'"));
+}
+
+TEST_CASE("resolve_params validates a JSON object for code that builds stages directly") {
+  const StageType* t = registry().find("test.params");
+  REQUIRE(t);
+  Params p = resolve_params(t->schema, "x", Json{{"model", "m"}, {"mel", Json::object()}});
+  CHECK(p.get_int("n_fft") == 400);
+  CHECK(p.has("mel"));
+  CHECK(p.block("mel").get_int("n_mels") == 128);
+  CHECK_FALSE(resolve_params(t->schema, "x", Json{{"model", "m"}}).has("mel"));
+  CHECK_THROWS_AS(resolve_params(t->schema, "x", Json{{"n_fft", 4}}), ConfigError);
+}
+
+TEST_CASE("an output nobody consumes is a warning, not an error") {
+  auto cfg = load_pipeline_string(R"(stages:
+  - id: src
+    type: test.source
+)",
+                                  "p.yaml", registry());
+  REQUIRE(cfg.warnings.size() == 1);
+  CHECK_THAT(cfg.warnings[0].str(), Catch::Contains("stage 'src': output is not used"));
+}
