@@ -11,6 +11,7 @@
 #include <oneapi/tbb/version.h>
 #include <CLI/CLI.hpp>
 
+#include "apps/embedflow/commands.h"
 #include "embedflow/config.h"
 #include "embedflow/executor.h"
 #include "embedflow/schema_doc.h"
@@ -140,6 +141,9 @@ int main(int argc, char** argv) {
   graph->add_option("file", graph_file, "Pipeline YAML")->required()->check(CLI::ExistingFile);
   graph->add_option("--set", overrides, "Override a value: stage_id.param=value (repeatable)");
 
+  // Commands that live in their own files (cmd_*.cpp) add themselves here.
+  cli::CommandList commands;
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -150,6 +154,9 @@ int main(int argc, char** argv) {
   try {
     LoadOptions load_options;
     load_options.overrides = overrides;
+
+    for (const auto& c : commands)
+      if (*c.app) return c.run();
 
     if (*stages) {
       if (markdown) {
