@@ -65,8 +65,13 @@ class Expander {
         out += in[i++];
         continue;
       }
-      size_t close = in.find('}', i + 2);
-      if (close == std::string::npos) {
+      // The matching brace: defaults may nest, as in ${IMAGES:-${PIPELINE_DIR}/images}.
+      size_t close = i + 2;
+      for (int depth = 1; close < in.size(); ++close) {
+        if (in[close] == '{') ++depth;
+        if (in[close] == '}' && --depth == 0) break;
+      }
+      if (close >= in.size()) {
         error = "unterminated '${' in \"" + in + "\"";
         return false;
       }
@@ -83,7 +88,9 @@ class Expander {
       if (value && *value) {
         out += value;
       } else if (has_fallback) {
-        out += fallback;
+        std::string expanded;
+        if (!expand(fallback, expanded, error)) return false;
+        out += expanded;
       } else {
         error = "environment variable '" + name + "' is not set (write ${" + name +
                 ":-default} to give a default)";

@@ -320,7 +320,8 @@ flow::sender<Packet>* Run::add_source(flow::graph& g, StageRuntime& rt, bool red
       ++rt.errors;
       errors_->log(item, item.error->stage, item.error->message);
       if (rt.cfg->on_error == OnError::Fail)
-        fail("stage '" + rt.cfg->id + "' failed on item '" + item.id + "': " + item.error->message);
+        fail("stage '" + rt.cfg->id + "' failed on item '" + item.id + "': " + item.error->message +
+             " (on_error: fail)");
     } else {
       ++rt.items;
     }
@@ -681,7 +682,10 @@ RunResult Run::execute() {
           fail("stage '" + rt->cfg->id + "': " + e.what());
         }
       }
-      for (auto& o : sink->outputs()) result.outputs.push_back(o);
+      for (auto& o : sink->outputs()) {
+        result.outputs.push_back(o);
+        result.output_stages.push_back(rt->cfg->id);
+      }
     }
   }
   for (auto& rt : stages_) {

@@ -50,7 +50,8 @@ stages:
 TEST_CASE("cli: run writes outputs and exits 0; --stats writes the summary as JSON") {
   TempDir dir;
   write_file(dir.file("p.yaml"), text_pipeline(dir));
-  auto r = run_cli("run " + dir.file("p.yaml") + " --progress off --stats " + dir.file("stats.json"));
+  auto r =
+      run_cli("run " + dir.file("p.yaml") + " --progress off --stats " + dir.file("stats.json"));
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
   auto lines = lines_of(dir.file("out/stats.jsonl"));
@@ -78,8 +79,11 @@ TEST_CASE("cli: an invalid pipeline exits 2 with every error located, before run
 )");
   auto r = run_cli("run " + dir.file("bad.yaml"));
   CHECK(r.exit_code == 2);
-  CHECK_THAT(r.output, Catch::Contains("bad.yaml:3:11: stage 'sentences': unknown stage type 'source.txt' (did you mean 'source.text'?)"));
-  CHECK_THAT(r.output, Catch::Contains("bad.yaml:6:15: stage 'save': unknown parameter 'paht' (did you mean 'path'?)"));
+  CHECK_THAT(r.output, Catch::Contains("bad.yaml:3:11: stage 'sentences': unknown stage type "
+                                       "'source.txt' (did you mean 'source.text'?)"));
+  CHECK_THAT(r.output,
+             Catch::Contains(
+                 "bad.yaml:6:15: stage 'save': unknown parameter 'paht' (did you mean 'path'?)"));
   CHECK_THAT(r.output, Catch::Contains("errors"));
   CHECK_FALSE(fs::exists(dir.file("x.jsonl")));
 
@@ -98,8 +102,8 @@ TEST_CASE("cli: validate, --set, graph, stages, --version, usage errors") {
   CHECK(bad_set.exit_code == 2);
   CHECK_THAT(bad_set.output, Catch::Contains("stage 'save': parameter 'path' expects a string"));
 
-  auto set_run = run_cli("run " + dir.file("p.yaml") + " --progress off --set save.path=" +
-                         dir.file("elsewhere.jsonl"));
+  auto set_run = run_cli("run " + dir.file("p.yaml") +
+                         " --progress off --set save.path=" + dir.file("elsewhere.jsonl"));
   CHECK(set_run.exit_code == 0);
   CHECK(lines_of(dir.file("elsewhere.jsonl")).size() == 3);
 
@@ -138,12 +142,14 @@ TEST_CASE("cli: item errors are skipped into errors.jsonl; on_error: fail exits 
   std::string yaml = R"(stages:
   - id: lines
     type: source.text
-    params: { file: )" + dir.file("lines.txt") + R"( }
+    params: { file: )" +
+                     dir.file("lines.txt") + R"( }
   - id: stats
     type: text.stats
   - id: save
     type: write.jsonl
-    params: { path: )" + dir.file("out/s.jsonl") + R"( }
+    params: { path: )" +
+                     dir.file("out/s.jsonl") + R"( }
 )";
   write_file(dir.file("skip.yaml"), yaml);
   auto r = run_cli("run " + dir.file("skip.yaml") + " --progress off");
@@ -173,14 +179,16 @@ TEST_CASE("cli: SIGINT stops the run, exits 130 and leaves only whole output fil
 stages:
   - id: lines
     type: source.text
-    params: { file: )" + dir.file("many.txt") + R"( }
+    params: { file: )" + dir.file("many.txt") +
+                                        R"( }
   - id: slow
     type: debug.delay
     concurrency: 4
     params: { min_ms: 1, max_ms: 2 }
   - id: save
     type: write.jsonl
-    params: { path: )" + dir.file("out/lines.jsonl") + R"( }
+    params: { path: )" + dir.file("out/lines.jsonl") +
+                                        R"( }
 )");
   pid_t pid = fork();
   REQUIRE(pid >= 0);
@@ -192,7 +200,18 @@ stages:
           static_cast<char*>(nullptr));
     _exit(127);
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  // Wait until the CLI has installed its SIGINT handler (SigCgt in /proc), then let it run a
+  // moment so some items are written.
+  auto handler_installed = [pid] {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    for (std::string line; std::getline(status, line);)
+      if (line.rfind("SigCgt:", 0) == 0)
+        return (std::stoull(line.substr(7), nullptr, 16) >> (SIGINT - 1)) & 1;
+    return 0ull;
+  };
+  for (int i = 0; i < 600 && !handler_installed(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
   kill(pid, SIGINT);
   int status = 0;
   waitpid(pid, &status, 0);

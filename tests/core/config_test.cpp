@@ -269,6 +269,19 @@ TEST_CASE("env expansion values") {
                                            "p.yaml", registry(), opts);
   // Quoted expansions are common; a numeric string is accepted for a numeric parameter.
   CHECK(with_default.stages[0].params.get_int("count") == 12);
+
+  // Defaults nest, and $$ is a literal dollar.
+  opts.env["EF_INNER"] = "inner";
+  auto nested = load_pipeline_string(R"(stages:
+  - id: src
+    type: test.source
+    params:
+      label: ${EF_SURELY_NOT_SET_ANYWHERE:-${EF_INNER}/m}-$$HOME
+  - id: out
+    type: test.collect
+)",
+                                     "p.yaml", registry(), opts);
+  CHECK(nested.stages[0].params.get_string("label") == "inner/m-$HOME");
 }
 
 TEST_CASE("--set overrides are applied and validated like the file") {

@@ -19,7 +19,7 @@ void note_max(std::atomic<int>& value, std::atomic<int>& max) {
 bool CountingSource::next(Item& item) {
   if (i_ >= count_) return false;
   item.id = std::to_string(i_);
-  item.source = "counter";
+  item.source = label_;
   item.kind = Kind::Text;
   item.text = "item-" + std::to_string(i_);
   note_max(observed().live_payloads, observed().max_live_payloads);
@@ -94,7 +94,8 @@ void register_test_stages(Registry& reg) {
     s.kind = StageKind::Source;
     s.summary = "counting source";
     s.output = Kind::Text;
-    s.params = {ParamSpec::integer("count", 10).range(0, 100000000).describe("items")};
+    s.params = {ParamSpec::integer("count", 10).range(0, 100000000).describe("items"),
+                ParamSpec::string("label", "counter").describe("item.source of every item")};
     add_stage<CountingSource>(reg, s);
   }
   {

@@ -45,12 +45,14 @@ Observed& observed();
 // counted in observed().live_payloads.
 class CountingSource : public SourceStage {
  public:
-  explicit CountingSource(const Params& p) : count_(p.get_int("count")) {}
+  explicit CountingSource(const Params& p)
+      : count_(p.get_int("count")), label_(p.get_string("label")) {}
   bool next(Item& item) override;
   std::optional<uint64_t> size_hint() const override { return static_cast<uint64_t>(count_); }
 
  private:
   int64_t count_;
+  std::string label_;
   int64_t i_ = 0;
 };
 

@@ -55,6 +55,7 @@ struct RunResult {
   double seconds = 0;
   std::string errors_file;  // "" when there were no errors
   std::vector<std::string> outputs;
+  std::vector<std::string> output_stages;  // the writer stage id of each `outputs` entry
 
   Json to_json() const;
   std::string summary_table() const;
