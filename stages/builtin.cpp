@@ -1,5 +1,6 @@
 #include "stages/builtin.h"
 
+#include "stages/aggregate/register.h"
 #include "stages/audio/register.h"
 #include "stages/clip/register.h"
 #include "stages/debug/register.h"
@@ -18,6 +19,7 @@ void register_builtin_stages(Registry& registry) {
   register_audio_stages(registry);
   register_image_stages(registry);
   register_clip_stages(registry);
+  register_aggregate_stages(registry);
 }
 
 }  // namespace embedflow

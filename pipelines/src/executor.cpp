@@ -15,7 +15,10 @@
 #include <oneapi/tbb/info.h>
 #include <oneapi/tbb/task_arena.h>
 
+#include "embedflow/batch_job.h"
+#include "embedflow/job_journal.h"
 #include "embedflow/progress.h"
+#include "embedflow/spool.h"
 
 namespace fs = std::filesystem;
 namespace flow = tbb::flow;
@@ -66,6 +69,7 @@ struct Ticket {
 
 struct Packet {
   uint64_t seq = 0;
+  uint64_t origin = 0;  // source position of the source item this packet derives from
   bool eos = false;
   std::shared_ptr<const std::vector<ItemPtr>> items;
   std::shared_ptr<Ticket> ticket;
@@ -79,9 +83,10 @@ struct BatchMsg {
 
 class ErrorLog {
  public:
-  explicit ErrorLog(std::string path) : path_(std::move(path)) {
+  ErrorLog(std::string path, bool keep_existing) : path_(std::move(path)) {
     std::error_code ec;
-    fs::remove(path_, ec);  // a stale file from an earlier run would mislead
+    // A stale file from an earlier run would mislead; a resumed run adds to its own.
+    if (!keep_existing) fs::remove(path_, ec);
   }
   ~ErrorLog() {
     if (file_) std::fclose(file_);
@@ -124,6 +129,10 @@ struct StageRuntime {
   std::mutex mu;  // serialises reducers fed by several ports, and batchers
   std::vector<bool> port_done;
   bool finished = false;  // sink finish() called
+  // Spooling sinks (shards, resumable runs): the open part file and its part number.
+  size_t sink_index = 0;
+  std::unique_ptr<SpoolWriter> spool;
+  int64_t spool_part = -1;
 
   void add_busy(Clock::time_point t0) {
     busy_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
@@ -154,6 +163,7 @@ class Run {
   Packet derive_packet(const Packet& in, std::vector<ItemPtr> items) const {
     Packet p;
     p.seq = in.seq;
+    p.origin = in.origin;
     p.ticket = in.ticket;
     p.items = std::make_shared<const std::vector<ItemPtr>>(std::move(items));
     return p;
@@ -176,6 +186,12 @@ class Run {
   std::vector<std::unique_ptr<flow::graph_node>> nodes_;
   std::vector<std::unique_ptr<TokenPool>> pools_;
   std::vector<flow::input_node<Packet>*> inputs_;
+  // Shards and resumable runs.
+  bool spooling_ = false;
+  std::string job_dir_;
+  std::unique_ptr<JobJournal> journal_;
+  std::atomic<uint64_t> skipped_{0};
+  void commit_spool(StageRuntime& rt, int64_t through_part);
 };
 
 void Run::fail(const std::string& message) {
@@ -213,7 +229,19 @@ void Run::build_stages() {
   std::string out_dir = run_output_dir(cfg_);
   std::string errors_path =
       cfg_.errors_path.empty() ? (fs::path(out_dir) / "errors.jsonl").string() : cfg_.errors_path;
-  errors_ = std::make_unique<ErrorLog>(errors_path);
+  const JobOptions& job = opts_.job;
+  spooling_ = job.spooling();
+  if (spooling_) {
+    for (const auto& sc : cfg_.stages)
+      if (sc.stage_type->schema.kind == StageKind::Reduce)
+        throw std::runtime_error(
+            "stage '" + sc.id + "' (" + sc.type +
+            ") needs every item at once, so it cannot run inside a shard or a resumable run: "
+            "run it as a second job over the merged outputs (docs/scale.md)");
+    job_dir_ = job_dir(cfg_, job.shard);
+    if (job.shard.active()) errors_path = (fs::path(job_dir_) / "errors.jsonl").string();
+  }
+  errors_ = std::make_unique<ErrorLog>(errors_path, spooling_ && job.resume);
 
   threads_ = opts_.threads > 0 ? opts_.threads : cfg_.threads;
   if (threads_ <= 0) threads_ = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
@@ -267,10 +295,35 @@ void Run::build_stages() {
   }
   // Construct and open every stage before any item flows: a model that fails to load stops the
   // run before work is done.
+  size_t sinks = 0;
+  for (auto& rt : stages_)
+    if (rt->cfg->stage_type->schema.kind == StageKind::Sink) rt->sink_index = sinks++;
+  // The journal first: a run that may not start (an earlier journal in the way) stops before
+  // any model is loaded.
+  if (spooling_) {
+    Json header = {
+        {"embedflow", EMBEDFLOW_VERSION},
+        {"pipeline", cfg_.name},
+        {"config_hash", config_hash(cfg_)},
+        {"models", model_hashes(cfg_)},
+        {"shard", std::to_string(job.shard.index) + "/" + std::to_string(job.shard.count)}};
+    journal_ = std::make_unique<JobJournal>(job_dir_, header, job, sinks);
+  }
   for (auto& rt : stages_) {
     rt->stage = rt->cfg->stage_type->factory(rt->cfg->params);
-    rt->stage->open(rt->ctx);
+    // Spooling: the real writers only run at assembly/merge time; constructing them here still
+    // validated their parameters.
+    bool sink = rt->cfg->stage_type->schema.kind == StageKind::Sink;
+    if (!(spooling_ && sink)) rt->stage->open(rt->ctx);
   }
+}
+
+void Run::commit_spool(StageRuntime& rt, int64_t through_part) {
+  if (rt.spool) {
+    rt.spool->commit();
+    rt.spool.reset();
+  }
+  journal_->sink_committed_through(rt.sink_index, through_part);
 }
 
 flow::sender<Packet>* Run::add_source(flow::graph& g, StageRuntime& rt, bool reducer_output) {
@@ -285,34 +338,51 @@ flow::sender<Packet>* Run::add_source(flow::graph& g, StageRuntime& rt, bool red
     if (auto n = src->size_hint()) total_hint_ += *n;
   }
   auto seq = std::make_shared<uint64_t>(0);
+  auto position = std::make_shared<uint64_t>(0);  // in the full source, shards and skips included
   auto done = std::make_shared<bool>(false);
-  auto body = [this, &rt, src, red, pool_ptr, seq, done,
+  auto body = [this, &rt, src, red, pool_ptr, seq, position, done,
                reducer_output](tbb::flow_control& fc) -> Packet {
     Packet p;
     if (*done || hard_cancelled()) {
       fc.stop();
       return p;
     }
-    p.seq = (*seq)++;
     Item item;
     bool got = false;
-    if (!stopping()) {
-      auto t0 = Clock::now();
+    std::string fingerprint;
+    auto t0 = Clock::now();
+    // Shards and resumed runs pull past the items that are not theirs or already done.
+    while (!stopping()) {
+      item = Item();
       try {
         got = src ? src->next(item) : red->next(item);
       } catch (const std::exception& e) {
         fail("stage '" + rt.cfg->id + "': " + e.what());
         got = false;
       }
-      rt.add_busy(t0);
+      if (!got) break;
+      item.index = (*position)++;
+      if (!journal_ || reducer_output) break;
+      if (!in_shard(item.id, opts_.job.shard)) continue;
+      fingerprint = item_fingerprint(item);
+      if (journal_->completed(item.index, fingerprint)) {
+        ++skipped_;
+        ++completed_;
+        continue;
+      }
+      journal_->add_item(item.index, item.id, fingerprint);
+      break;
     }
+    rt.add_busy(t0);
+    p.seq = (*seq)++;
     if (!got) {
       *done = true;
       p.eos = true;
+      p.origin = UINT64_MAX;
       p.ticket = std::make_shared<Ticket>(pool_ptr, false);
       return p;
     }
-    item.index = p.seq;
+    p.origin = item.index;
     if (item.kind == Kind::None && !item.failed()) item.kind = rt.cfg->output;
     if (item.failed()) {
       if (item.error->stage.empty())
@@ -411,7 +481,16 @@ flow::sender<Packet>* Run::add_batch(flow::graph& g, StageRuntime& rt, flow::sen
   auto pending_items = std::make_shared<size_t>(0);
   auto batcher = std::make_unique<BatcherNode>(
       g, flow::serial,
-      [pending, pending_items, batch_size](const Packet& p, BatcherNode::output_ports_type& ports) {
+      [this, pending, pending_items, batch_size](const Packet& p,
+                                                 BatcherNode::output_ports_type& ports) {
+        // In a resumable run a batch never crosses a part boundary, so a part that is redone
+        // forms the very batches of an uninterrupted run (and computes the same floats).
+        if (journal_ && !p.eos && !pending->packets.empty() &&
+            journal_->part_of(pending->packets.front().origin) != journal_->part_of(p.origin)) {
+          std::get<0>(ports).try_put(std::move(*pending));
+          *pending = BatchMsg{};
+          *pending_items = 0;
+        }
         pending->packets.push_back(p);
         if (!p.eos)
           for (const auto& it : *p.items)
@@ -497,6 +576,45 @@ void Run::add_sink(flow::graph& g, StageRuntime& rt, flow::sender<Packet>* in) {
   auto* sink = dynamic_cast<SinkStage*>(rt.stage.get());
   auto order =
       std::make_unique<flow::sequencer_node<Packet>>(g, [](const Packet& p) { return p.seq; });
+  if (journal_) {
+    // Spool what the writer would get into one part file per part of the source.
+    auto node = std::make_unique<flow::function_node<Packet, flow::continue_msg>>(
+        g, flow::serial, [this, &rt](const Packet& p) {
+          if (rt.finished) return flow::continue_msg();
+          auto t0 = Clock::now();
+          try {
+            if (p.eos) {
+              rt.finished = true;
+              commit_spool(rt, INT64_MAX);
+            } else {
+              int64_t part = static_cast<int64_t>(journal_->part_of(p.origin));
+              if (part != rt.spool_part) {
+                if (rt.spool_part >= 0) commit_spool(rt, part - 1);
+                rt.spool_part = part;
+                char name[64];
+                std::snprintf(name, sizeof name, "part-%05lld-a%d.items",
+                              static_cast<long long>(part), journal_->attempt());
+                rt.spool = std::make_unique<SpoolWriter>(
+                    (fs::path(job_dir_) / "parts" / rt.cfg->id / name).string());
+              }
+              for (const auto& it : *p.items)
+                if (!it->failed()) {
+                  rt.spool->append(*it);
+                  ++rt.items;
+                }
+            }
+          } catch (const std::exception& e) {
+            fail("stage '" + rt.cfg->id + "': " + e.what());
+          }
+          rt.add_busy(t0);
+          return flow::continue_msg();
+        });
+    flow::make_edge(*in, *order);
+    flow::make_edge(*order, *node);
+    nodes_.push_back(std::move(order));
+    nodes_.push_back(std::move(node));
+    return;
+  }
   auto node = std::make_unique<flow::function_node<Packet, flow::continue_msg>>(
       g, flow::serial, [this, &rt, sink](const Packet& p) {
         if (rt.finished) return flow::continue_msg();
@@ -671,8 +789,34 @@ RunResult Run::execute() {
   });
   if (progress) progress->stop();
 
+  if (journal_) {
+    // Drained (also after a stop): every item the sources registered went through.
+    if (!hard_cancelled()) journal_->finish();
+    bool complete = fail_message_.empty() && !stopping() && !hard_cancelled();
+    if (complete) {
+      if (opts_.job.shard.active()) {
+        Json manifest = {{"shard", opts_.job.shard.index},
+                         {"num_shards", opts_.job.shard.count},
+                         {"config_hash", config_hash(cfg_)},
+                         {"pipeline_file", cfg_.file},
+                         {"pipeline_yaml", opts_.job.pipeline_yaml},
+                         {"overrides", opts_.job.overrides},
+                         {"cwd", fs::current_path().string()},
+                         {"items", completed_.load()},
+                         {"errors", errors_->count()}};
+        AtomicFile f((fs::path(job_dir_) / "_SUCCESS.json").string());
+        f.write(manifest.dump(2) + "\n");
+        f.commit();
+      } else {
+        result.outputs = assemble_outputs(cfg_, {job_dir_});
+        journal_.reset();
+        fs::remove_all(job_dir_);  // the outputs are final; a new run starts afresh
+      }
+    }
+  }
   // Writers that never saw the end of their stream (stopped, failed) keep what they have.
   for (auto& rt : stages_) {
+    if (spooling_) break;
     if (auto* sink = dynamic_cast<SinkStage*>(rt->stage.get())) {
       if (!rt->finished) {
         rt->finished = true;
@@ -689,6 +833,7 @@ RunResult Run::execute() {
     }
   }
   for (auto& rt : stages_) {
+    if (spooling_ && rt->cfg->stage_type->schema.kind == StageKind::Sink) continue;
     try {
       rt->stage->close();
     } catch (const std::exception& e) {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "embedflow/config.h"
+#include "embedflow/job_options.h"
 
 namespace embedflow {
 
@@ -27,6 +28,8 @@ struct RunOptions {
   // is in flight; `hard_cancel` abandons in-flight work.
   std::atomic<bool>* stop = nullptr;
   std::atomic<bool>* hard_cancel = nullptr;
+  // Shards and resumable runs (batch_job.h).
+  JobOptions job;
 };
 
 struct StageStats {

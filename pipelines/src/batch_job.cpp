@@ -1,0 +1,310 @@
+#include "embedflow/batch_job.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <ostream>
+#include <regex>
+#include <set>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "embedflow/executor.h"
+#include "embedflow/hash.h"
+#include "embedflow/job_journal.h"
+#include "embedflow/spool.h"
+
+namespace fs = std::filesystem;
+
+namespace embedflow {
+
+std::string ShardSpec::dir_name() const {
+  return "shard-" + std::to_string(index) + "-of-" + std::to_string(count);
+}
+
+ShardSpec parse_shard(const std::string& text) {
+  std::smatch m;
+  static const std::regex re("^\\s*(\\d+)\\s*/\\s*(\\d+)\\s*$");
+  if (!std::regex_match(text, m, re))
+    throw std::invalid_argument("--shard expects I/N (e.g. 3/16), got '" + text + "'");
+  ShardSpec s{std::stoi(m[1]), std::stoi(m[2])};
+  if (s.count < 1 || s.index < 0 || s.index >= s.count)
+    throw std::invalid_argument("--shard " + text + ": the index must be in 0.." +
+                                std::to_string(s.count - 1));
+  return s;
+}
+
+std::optional<ShardSpec> shard_from_environment(int num_shards) {
+  auto env_int = [](const char* name) -> std::optional<int> {
+    const char* v = std::getenv(name);
+    if (!v || !*v) return std::nullopt;
+    return std::atoi(v);
+  };
+  if (auto id = env_int("SLURM_ARRAY_TASK_ID")) {
+    int min = env_int("SLURM_ARRAY_TASK_MIN").value_or(0);
+    int count = num_shards > 0 ? num_shards : env_int("SLURM_ARRAY_TASK_COUNT").value_or(0);
+    if (count <= 0)
+      throw std::invalid_argument(
+          "SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not: pass --num-shards N");
+    return ShardSpec{*id - min, count};
+  }
+  if (auto idx = env_int("JOB_COMPLETION_INDEX")) {
+    if (num_shards <= 0)
+      throw std::invalid_argument(
+          "JOB_COMPLETION_INDEX is set (a Kubernetes Indexed Job): pass --num-shards N");
+    return ShardSpec{*idx, num_shards};
+  }
+  return std::nullopt;
+}
+
+uint64_t stable_id_hash(const std::string& id) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : id) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+std::string config_hash(const PipelineConfig& config) {
+  Json j = Json::array();
+  for (const auto& s : config.stages)
+    j.push_back(
+        {{"id", s.id}, {"type", s.type}, {"inputs", s.inputs}, {"params", s.params.values()}});
+  return sha256_hex(j.dump());
+}
+
+Json model_hashes(const PipelineConfig& config) {
+  Json out = Json::object();
+  for (const auto& s : config.stages) {
+    if (!s.params.has("model") || !s.params.raw("model").is_string()) continue;
+    fs::path p = s.params.get_string("model");
+    std::vector<fs::path> files;
+    std::error_code ec;
+    if (fs::is_regular_file(p, ec)) {
+      files.push_back(p);
+    } else if (fs::is_directory(p, ec)) {
+      for (const auto& e : fs::recursive_directory_iterator(p, ec)) {
+        std::string ext = e.path().extension().string();
+        if (e.is_regular_file() && (ext == ".safetensors" || ext == ".json" || ext == ".pt"))
+          files.push_back(e.path());
+      }
+    }
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) out[f.string()] = sha256_file(f.string());
+  }
+  return out;
+}
+
+std::string item_fingerprint(const Item& item) {
+  std::string content;
+  if (item.kind == Kind::Text) {
+    content = "text:" + sha256_hex(item.text);
+  } else if (item.kind == Kind::File) {
+    struct stat st {};
+    if (::stat(item.source.c_str(), &st) == 0)
+      content = "file:" + item.source + ":" + std::to_string(st.st_size) + ":" +
+                std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
+    else
+      content = "file:" + item.source + ":missing";
+  }
+  return sha256_hex(item.id + '\0' + content).substr(0, 16);
+}
+
+std::string job_dir(const PipelineConfig& config, const ShardSpec& shard) {
+  fs::path out = run_output_dir(config);
+  return (out / (shard.active() ? shard.dir_name() : ".embedflow")).string();
+}
+
+namespace {
+
+// One part file of one sink: records sorted by source position.
+struct PartStream {
+  std::unique_ptr<SpoolReader> reader;
+  int attempt = 0;
+  Item head;
+  bool has = false;
+  void advance() { has = reader->next(head); }
+};
+
+std::vector<PartStream> open_parts(const std::vector<std::string>& roots,
+                                   const std::string& stage) {
+  static const std::regex name_re("part-(\\d+)-a(\\d+)\\.items");
+  std::vector<PartStream> parts;
+  for (const auto& root : roots) {
+    fs::path dir = fs::path(root) / "parts" / stage;
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec)) continue;
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(dir)) files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) {
+      std::smatch m;
+      std::string name = f.filename().string();
+      if (!std::regex_match(name, m, name_re)) continue;  // temporaries of a killed run
+      PartStream ps;
+      ps.reader = std::make_unique<SpoolReader>(f.string());
+      ps.attempt = std::stoi(m[2]);
+      ps.advance();
+      if (ps.has) parts.push_back(std::move(ps));
+    }
+  }
+  return parts;
+}
+
+}  // namespace
+
+std::vector<std::string> assemble_outputs(const PipelineConfig& config,
+                                          const std::vector<std::string>& part_roots) {
+  std::vector<std::string> outputs;
+  std::string out_dir = run_output_dir(config);
+  for (const auto& sc : config.stages) {
+    if (sc.stage_type->schema.kind != StageKind::Sink) continue;
+    auto stage = sc.stage_type->factory(sc.params);
+    auto* sink = dynamic_cast<SinkStage*>(stage.get());
+    StageContext ctx;
+    ctx.stage_id = sc.id;
+    ctx.pipeline_file = config.file;
+    ctx.output_dir = out_dir;
+    sink->open(ctx);
+    std::vector<PartStream> parts = open_parts(part_roots, sc.id);
+    // k-way merge by source position. A position redone by a later attempt (a part that was
+    // committed but not yet journaled when the run died) takes that attempt's records.
+    for (;;) {
+      uint64_t next = UINT64_MAX;
+      for (const auto& p : parts)
+        if (p.has) next = std::min(next, p.head.index);
+      if (next == UINT64_MAX) break;
+      int best = -1;
+      for (size_t i = 0; i < parts.size(); ++i)
+        if (parts[i].has && parts[i].head.index == next &&
+            (best < 0 || parts[i].attempt > parts[static_cast<size_t>(best)].attempt))
+          best = static_cast<int>(i);
+      for (size_t i = 0; i < parts.size(); ++i) {
+        while (parts[i].has && parts[i].head.index == next) {
+          if (static_cast<int>(i) == best) {
+            try {
+              sink->write(parts[i].head);
+            } catch (const ItemFailure&) {
+              // The writer rejected this item (e.g. a shape mismatch) as it would have in a
+              // direct run; the run's errors.jsonl already explains such items.
+            } catch (const std::invalid_argument&) {
+            }
+          }
+          parts[i].advance();
+        }
+      }
+    }
+    sink->finish(true);
+    sink->close();
+    for (const auto& o : sink->outputs()) outputs.push_back(o);
+  }
+  return outputs;
+}
+
+int merge_shards(const std::string& out_dir, const Registry& registry, std::ostream& report) {
+  static const std::regex shard_re("shard-(\\d+)-of-(\\d+)");
+  std::map<int, std::set<int>> found;  // count → indices present
+  std::error_code ec;
+  if (!fs::is_directory(out_dir, ec)) {
+    report << "error: " << out_dir << " is not a folder\n";
+    return 1;
+  }
+  for (const auto& e : fs::directory_iterator(out_dir)) {
+    std::smatch m;
+    std::string name = e.path().filename().string();
+    if (e.is_directory() && std::regex_match(name, m, shard_re))
+      found[std::stoi(m[2])].insert(std::stoi(m[1]));
+  }
+  if (found.empty()) {
+    report << "error: no shard-I-of-N folders in " << out_dir << "\n";
+    return 1;
+  }
+  if (found.size() > 1) {
+    report << "error: " << out_dir << " mixes shard counts:";
+    for (const auto& kv : found) report << " " << kv.first;
+    report << " (remove the folders of the old run)\n";
+    return 1;
+  }
+  const int count = found.begin()->first;
+  std::vector<int> missing, incomplete;
+  std::vector<std::string> roots;
+  Json first_manifest;
+  for (int i = 0; i < count; ++i) {
+    fs::path dir = fs::path(out_dir) / ShardSpec{i, count}.dir_name();
+    if (!found.begin()->second.count(i)) {
+      missing.push_back(i);
+      continue;
+    }
+    fs::path marker = dir / "_SUCCESS.json";
+    if (!fs::exists(marker)) {
+      incomplete.push_back(i);
+      continue;
+    }
+    std::ifstream in(marker);
+    Json manifest = Json::parse(in);
+    if (first_manifest.is_null())
+      first_manifest = manifest;
+    else if (manifest["config_hash"] != first_manifest["config_hash"]) {
+      report << "error: shard " << i << " ran another configuration (config hash "
+             << manifest["config_hash"].get<std::string>().substr(0, 12) << " vs "
+             << first_manifest["config_hash"].get<std::string>().substr(0, 12) << ")\n";
+      return 1;
+    }
+    roots.push_back(dir.string());
+  }
+  auto list = [](const std::vector<int>& v) {
+    std::string s;
+    for (int i : v) s += (s.empty() ? "" : ", ") + std::to_string(i);
+    return s;
+  };
+  if (!missing.empty() || !incomplete.empty()) {
+    if (!missing.empty())
+      report << "error: missing shards (no folder): " << list(missing) << " of " << count << "\n";
+    if (!incomplete.empty())
+      report << "error: incomplete shards (no _SUCCESS.json; rerun them with --resume): "
+             << list(incomplete) << " of " << count << "\n";
+    return 1;
+  }
+  // Rebuild the configuration the shards ran, from where they ran it.
+  fs::path cwd = fs::current_path();
+  fs::current_path(first_manifest["cwd"].get<std::string>());
+  LoadOptions opts;
+  opts.overrides = first_manifest["overrides"].get<std::vector<std::string>>();
+  PipelineConfig cfg =
+      load_pipeline_string(first_manifest["pipeline_yaml"].get<std::string>(),
+                           first_manifest["pipeline_file"].get<std::string>(), registry, opts);
+  std::vector<std::string> outputs = assemble_outputs(cfg, roots);
+  // Error records of all shards, in source order.
+  std::vector<std::pair<uint64_t, std::string>> errors;
+  for (const auto& root : roots) {
+    std::ifstream in(fs::path(root) / "errors.jsonl");
+    for (std::string line; std::getline(in, line);) {
+      try {
+        errors.emplace_back(Json::parse(line).value("index", uint64_t(0)), line);
+      } catch (const std::exception&) {
+      }
+    }
+  }
+  std::string errors_path = cfg.errors_path.empty()
+                                ? (fs::path(run_output_dir(cfg)) / "errors.jsonl").string()
+                                : cfg.errors_path;
+  if (!errors.empty()) {
+    std::stable_sort(errors.begin(), errors.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    AtomicFile f(errors_path);
+    for (const auto& e : errors) f.write(e.second + "\n");
+    f.commit();
+  }
+  fs::current_path(cwd);
+  report << "merged " << count << " shards into:";
+  for (const auto& o : outputs) report << " " << o;
+  report << "\n";
+  if (!errors.empty()) report << errors.size() << " error records in " << errors_path << "\n";
+  return 0;
+}
+
+}  // namespace embedflow

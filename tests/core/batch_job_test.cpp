@@ -1,0 +1,202 @@
+// Batch jobs through the CLI: a run killed with SIGKILL at random points and resumed, and a run
+// split into shards and merged, both produce the same bytes as one uninterrupted run.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tests/support/test_support.h"
+
+using namespace embedflow::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Text lines through a random delay, the tiny text encoder (a batch stage) and two writers.
+std::string job_pipeline(const std::string& lines, const std::string& out) {
+  return R"(pipeline: batch_job_test
+threads: 2
+errors: )" +
+         out + R"(/errors.jsonl
+stages:
+  - id: lines
+    type: source.text
+    params: { file: )" +
+         lines + R"( }
+  - id: slow
+    type: debug.delay
+    concurrency: 4
+    params: { min_ms: 0, max_ms: 1 }
+  - id: embed
+    type: encode.text
+    params: { model: )" +
+         source_path("tests/fixtures/text/tiny-bert") + R"(, batch_size: 16 }
+  - id: vectors
+    type: write.npy
+    params: { path: )" +
+         out + R"(/vectors.npy }
+  - id: stats
+    type: text.stats
+    input: lines
+  - id: table
+    type: write.jsonl
+    input: stats
+    params: { path: )" +
+         out + R"(/stats.jsonl }
+)";
+}
+
+void write_lines(const std::string& path, int n) {
+  std::ofstream f(path);
+  std::mt19937 rng(7);
+  const char* words[] = {"dog",    "cat",   "swims", "the", "a",
+                         "garden", "treat", "waits", "sun", "is"};
+  for (int i = 0; i < n; ++i) {
+    int len = 3 + static_cast<int>(rng() % 12);
+    for (int w = 0; w < len; ++w) f << (w ? " " : "") << words[rng() % 10];
+    f << " " << i << "\n";
+  }
+}
+
+pid_t spawn(const std::vector<std::string>& args) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    int devnull = ::open("/dev/null", O_WRONLY);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    std::vector<char*> argv;
+    argv.push_back(const_cast<char*>(EMBEDFLOW_CLI));
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(EMBEDFLOW_CLI, argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+int wait_exit(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+void require_same_files(const std::string& a, const std::string& b) {
+  for (const char* name : {"vectors.npy", "vectors.jsonl", "stats.jsonl"}) {
+    INFO(name);
+    REQUIRE(fs::exists(fs::path(b) / name));
+    CHECK(read_file((fs::path(a) / name).string()) == read_file((fs::path(b) / name).string()));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("kill -9 at 10 random points, then --resume: outputs are byte-identical") {
+  TempDir dir("resume");
+  const int n = 3000;
+  write_lines(dir.file("lines.txt"), n);
+  write_file(dir.file("clean.yaml"), job_pipeline(dir.file("lines.txt"), dir.file("clean")));
+  write_file(dir.file("job.yaml"), job_pipeline(dir.file("lines.txt"), dir.file("job")));
+
+  auto t0 = std::chrono::steady_clock::now();
+  REQUIRE(wait_exit(spawn({"run", dir.file("clean.yaml"), "--progress", "off"})) == 0);
+  double clean_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+
+  std::mt19937 rng(20261201);
+  int kills = 0;
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    // Small parts, so kills land before, between and after part commits and during assembly.
+    pid_t pid = spawn({"run", dir.file("job.yaml"), "--progress", "off", "--part-size", "250",
+                       attempt == 0 ? "--resumable" : "--resume"});
+    auto delay = std::chrono::milliseconds(
+        static_cast<int>(200 + rng() % static_cast<unsigned>(std::max(400.0, clean_ms * 0.9))));
+    std::this_thread::sleep_for(delay);
+    if (kill(pid, SIGKILL) == 0) ++kills;
+    int code = wait_exit(pid);
+    INFO("attempt " << attempt << " exit " << code);
+    CHECK((code == 128 + SIGKILL || code == 0));
+    // A killed run leaves no half-written final output behind.
+    for (const char* name : {"vectors.npy", "stats.jsonl"})
+      if (fs::exists(dir.file(std::string("job/") + name)) && code != 0)
+        CHECK(fs::exists(dir.file("job/.embedflow/journal.jsonl")));
+  }
+  CHECK(kills >= 5);
+  int final_code = wait_exit(spawn({"run", dir.file("job.yaml"), "--progress", "off", "--resume"}));
+  REQUIRE(final_code == 0);
+  require_same_files(dir.file("clean"), dir.file("job"));
+  auto back = load_npy(dir.file("job/vectors.npy"));
+  CHECK(back.dim(0) == n);  // no row duplicated or missing
+  CHECK_FALSE(fs::exists(dir.file("job/.embedflow")));
+}
+
+TEST_CASE("a changed pipeline refuses --resume until --force") {
+  TempDir dir("resume-changed");
+  write_lines(dir.file("lines.txt"), 400);
+  write_file(dir.file("job.yaml"), job_pipeline(dir.file("lines.txt"), dir.file("job")));
+  pid_t pid =
+      spawn({"run", dir.file("job.yaml"), "--progress", "off", "--resumable", "--part-size", "50"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  kill(pid, SIGKILL);
+  wait_exit(pid);
+  if (!fs::exists(dir.file("job/.embedflow/journal.jsonl"))) {
+    // The run finished before the kill: make one that cannot, by stopping it at once.
+    pid = spawn(
+        {"run", dir.file("job.yaml"), "--progress", "off", "--resumable", "--part-size", "50"});
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    kill(pid, SIGKILL);
+    wait_exit(pid);
+  }
+  REQUIRE(fs::exists(dir.file("job/.embedflow/journal.jsonl")));
+  auto again = run_cli("run " + dir.file("job.yaml") + " --progress off --resumable");
+  CHECK(again.exit_code != 0);
+  CHECK_THAT(again.output, Catch::Contains("--resume continues it, --force starts over"));
+  auto changed =
+      run_cli("run " + dir.file("job.yaml") + " --progress off --resume --set embed.batch_size=8");
+  CHECK(changed.exit_code != 0);
+  CHECK_THAT(changed.output, Catch::Contains("the pipeline changed since the interrupted run"));
+  auto forced = run_cli("run " + dir.file("job.yaml") + " --progress off --resumable --force");
+  CHECK(forced.exit_code == 0);
+  CHECK(load_npy(dir.file("job/vectors.npy")).dim(0) == 400);
+}
+
+TEST_CASE("three shards merged equal one single-process run") {
+  TempDir dir("shards");
+  write_lines(dir.file("lines.txt"), 900);
+  write_file(dir.file("clean.yaml"), job_pipeline(dir.file("lines.txt"), dir.file("clean")));
+  write_file(dir.file("job.yaml"), job_pipeline(dir.file("lines.txt"), dir.file("job")));
+  REQUIRE(run_cli("run " + dir.file("clean.yaml") + " --progress off").exit_code == 0);
+
+  // Before all shards ran, merge names the missing ones.
+  REQUIRE(run_cli("run " + dir.file("job.yaml") + " --progress off --shard 1/3").exit_code == 0);
+  auto partial = run_cli("merge " + dir.file("job"));
+  CHECK(partial.exit_code == 1);
+  CHECK_THAT(partial.output, Catch::Contains("missing shards (no folder): 0, 2 of 3"));
+
+  // Shard 0 from the Slurm environment, shard 2 from the Kubernetes one.
+  REQUIRE(
+      run_command("env SLURM_ARRAY_TASK_ID=5 SLURM_ARRAY_TASK_MIN=5 SLURM_ARRAY_TASK_COUNT=3 '" +
+                  std::string(EMBEDFLOW_CLI) + "' run " + dir.file("job.yaml") + " --progress off")
+          .exit_code == 0);
+  REQUIRE(run_command("env JOB_COMPLETION_INDEX=2 '" + std::string(EMBEDFLOW_CLI) + "' run " +
+                      dir.file("job.yaml") + " --progress off --num-shards 3")
+              .exit_code == 0);
+  int64_t rows = 0;
+  for (int i = 0; i < 3; ++i) {
+    std::string d = dir.file("job/shard-" + std::to_string(i) + "-of-3");
+    REQUIRE(fs::exists(d + "/_SUCCESS.json"));
+    rows += read_file(d + "/_SUCCESS.json").find("\"items\"") != std::string::npos;
+  }
+  CHECK(rows == 3);
+  auto merged = run_cli("merge " + dir.file("job"));
+  INFO(merged.output);
+  REQUIRE(merged.exit_code == 0);
+  require_same_files(dir.file("clean"), dir.file("job"));
+}
