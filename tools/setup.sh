@@ -25,7 +25,7 @@ packages=(build-essential cmake ninja-build ccache pkg-config git
 # Independent reference implementations, used only to generate test fixtures and by benchmarks.
 if [ "$mode" = test ]; then
   packages+=(python3-torch python3-torchvision python3-torchaudio python3-scipy python3-numpy
-    python3-regex python3-opencv)
+    python3-regex python3-opencv slurm-wlm munge)
 fi
 
 missing=()

@@ -11,10 +11,15 @@
 #include <oneapi/tbb/version.h>
 #include <CLI/CLI.hpp>
 
+#include "apps/embedflow/cmd_cluster.h"
+#include "apps/embedflow/cmd_models.h"
+#include "apps/embedflow/cmd_test.h"
 #include "apps/embedflow/commands.h"
+#include "embedflow/batch_job.h"
 #include "embedflow/config.h"
 #include "embedflow/executor.h"
 #include "embedflow/schema_doc.h"
+#include "models/inspect.h"
 #include "models/torch_runtime.h"
 #include "stages/builtin.h"
 
@@ -118,6 +123,27 @@ int main(int argc, char** argv) {
   run->add_option("--progress", progress, "Progress display")
       ->check(CLI::IsMember({"auto", "on", "off"}));
   run->add_option("--stats", stats_file, "Write the run summary as JSON");
+  std::string shard_text;
+  int num_shards = 0;
+  JobOptions job;
+  run->add_option("--shard", shard_text,
+                  "Run shard I of N (I/N); detected from SLURM_ARRAY_TASK_ID/_COUNT or "
+                  "JOB_COMPLETION_INDEX when not given");
+  run->add_option("--num-shards", num_shards,
+                  "Shard count for JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs)")
+      ->check(CLI::Range(1, 1000000));
+  run->add_flag("--resumable", job.resumable,
+                "Keep a journal so an interrupted run can be continued with --resume");
+  run->add_flag("--resume", job.resume, "Continue an interrupted run: skip completed items");
+  run->add_flag("--force", job.force, "Discard an earlier run's journal and start over");
+  run->add_option("--part-size", job.part_size, "Source items per journal part (default 10000)")
+      ->check(CLI::Range(1, 100000000));
+
+  // merge
+  auto* merge = app.add_subcommand("merge", "Assemble the outputs of all shards under OUT");
+  std::string merge_dir;
+  merge->add_option("out", merge_dir, "The pipeline's output folder (holds shard-I-of-N/)")
+      ->required();
 
   // validate
   auto* validate = app.add_subcommand("validate", "Check a pipeline file without running it");
@@ -135,6 +161,11 @@ int main(int argc, char** argv) {
   stages->add_flag("--markdown", markdown,
                    "Render the full reference as Markdown (docs/stages.md)");
 
+  // inspect
+  auto* inspect = app.add_subcommand("inspect", "Show a model file's architecture, parameters and tensors");
+  std::string inspect_path;
+  inspect->add_option("path", inspect_path, "A .safetensors file, a model folder or a hub id")->required();
+
   // graph
   auto* graph = app.add_subcommand("graph", "Print the pipeline as a Graphviz DOT graph");
   std::string graph_file;
@@ -143,6 +174,9 @@ int main(int argc, char** argv) {
 
   // Commands that live in their own files (cmd_*.cpp) add themselves here.
   cli::CommandList commands;
+  add_cluster_commands(app, commands, registry);
+  cli::add_models_commands(app, commands);
+  add_test_command(app, commands, registry);
 
   try {
     app.parse(argc, argv);
@@ -181,6 +215,13 @@ int main(int argc, char** argv) {
       return 0;
     }
 
+    if (*merge) return merge_shards(merge_dir, registry, std::cerr);
+
+    if (*inspect) {
+      std::cout << models::inspect_model(inspect_path);
+      return 0;
+    }
+
     if (*graph) {
       PipelineConfig cfg = load_pipeline_file(graph_file, registry, load_options);
       std::cout << render_dot(cfg);
@@ -190,8 +231,26 @@ int main(int argc, char** argv) {
     if (*run) {
       PipelineConfig cfg = load_pipeline_file(run_file, registry, load_options);
       print_warnings(cfg);
+      try {
+        if (!shard_text.empty())
+          job.shard = parse_shard(shard_text);
+        else if (auto env = shard_from_environment(num_shards))
+          job.shard = *env;
+      } catch (const std::invalid_argument& e) {
+        std::cerr << "error: " << e.what() << "\n";
+        return kExitInvalid;
+      }
+      if (job.spooling()) {
+        std::ifstream yaml(run_file);
+        job.pipeline_yaml.assign(std::istreambuf_iterator<char>(yaml), {});
+        job.overrides = overrides;
+        if (job.shard.active())
+          std::cerr << "shard " << job.shard.index << " of " << job.shard.count << " → "
+                    << job_dir(cfg, job.shard) << "\n";
+      }
       install_signal_handlers();
       RunOptions opts;
+      opts.job = job;
       opts.threads = threads;
       opts.progress = progress == "on"    ? ProgressMode::On
                       : progress == "off" ? ProgressMode::Off

@@ -681,6 +681,24 @@ struct Loader {
     // Output kinds (now that params are known), input existence and port compatibility.
     for (auto& sc : cfg.stages)
       if (sc.stage_type) sc.output = sc.stage_type->schema.output_kind(sc.params);
+    // Pass-through stages (output None, not a writer) produce what they are given; resolve
+    // along the inputs until nothing changes (inputs may name later stages).
+    for (size_t round = 0; round < cfg.stages.size(); ++round) {
+      bool changed = false;
+      for (auto& sc : cfg.stages) {
+        if (!sc.stage_type || sc.output != Kind::None || sc.inputs.empty()) continue;
+        const StageSchema& schema = sc.stage_type->schema;
+        if (schema.kind == StageKind::Sink || schema.output_for) continue;
+        auto it = index.find(sc.inputs[0]);
+        if (it == index.end()) continue;
+        Kind up = cfg.stages[it->second].output;
+        if (up != Kind::None) {
+          sc.output = up;
+          changed = true;
+        }
+      }
+      if (!changed) break;
+    }
     std::set<std::string> consumed;
     for (auto& sc : cfg.stages) {
       if (!sc.stage_type) continue;

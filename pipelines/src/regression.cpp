@@ -28,9 +28,9 @@ namespace embedflow::regression {
 
 namespace {
 
-std::string num(double x) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.7g", x);
+std::string num(double x, int digits = 7) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.*g", digits, x);
   return buf;
 }
 
@@ -125,7 +125,8 @@ std::string compare_vectors(const G* g, const C* c, int64_t n, const Tolerance& 
            num(static_cast<double>(g[worst])) + ", now " + num(static_cast<double>(c[worst])) + ")";
   }
   if (n > 1) {
-    out += std::string(out.empty() ? "" : "; ") + "cosine " + num(cosine);
+    // Enough digits to tell 0.99999994 from 1.
+    out += std::string(out.empty() ? "" : "; ") + "cosine " + num(cosine, 9);
     if (cosine_bad) out += " < min_cosine " + num(tol.min_cosine);
   }
   return out;
@@ -384,7 +385,7 @@ bool is_tap_writer(const PipelineConfig& config, const StageConfig& sc) {
 
 }  // namespace
 
-std::string config_hash(const PipelineConfig& config) {
+std::string stage_config_hash(const PipelineConfig& config) {
   Json stages = Json::array();
   for (const auto& sc : config.stages) {
     if (is_tap_writer(config, sc)) continue;
@@ -398,7 +399,7 @@ std::string config_hash(const PipelineConfig& config) {
   return sha256_hex(stages.dump(-1, ' ', false, Json::error_handler_t::replace));
 }
 
-Json model_hashes(const PipelineConfig& config) {
+Json model_file_hashes(const PipelineConfig& config) {
   Json out = Json::object();
   std::function<void(const Json&, const std::string&)> visit = [&](const Json& v,
                                                                    const std::string& name) {
@@ -945,8 +946,7 @@ std::vector<RunOutput> collect_outputs(const PipelineConfig& config, const RunRe
 
 Json record_goldens(const PipelineConfig& config, const RunResult& result,
                     const std::string& golden_dir, const TestSettings& settings) {
-  std::string root;
-  std::vector<RunOutput> outputs = collect_outputs(config, result, &root);
+  std::vector<RunOutput> outputs = collect_outputs(config, result);
   fs::create_directories(golden_dir);
 
   std::set<std::string> current;
@@ -984,9 +984,8 @@ Json record_goldens(const PipelineConfig& config, const RunResult& result,
                    {"created", utc_now()},
                    {"pipeline", config.name},
                    {"pipeline_file", config.file},
-                   {"output_root", root},
-                   {"config_hash", config_hash(config)},
-                   {"models", model_hashes(config)},
+                   {"config_hash", stage_config_hash(config)},
+                   {"models", model_file_hashes(config)},
                    {"tolerances", settings.to_json()},
                    {"items", result.items},
                    {"errors", errors},
@@ -1012,13 +1011,13 @@ Report compare_with_goldens(const PipelineConfig& config, const RunResult& resul
     report.warnings.push_back("the goldens were recorded by embedflow " +
                               (version.empty() ? "(unknown)" : version) + ", this is " +
                               EMBEDFLOW_VERSION);
-  std::string hash = config_hash(config);
+  std::string hash = stage_config_hash(config);
   if (m.value("config_hash", "") != hash)
     report.warnings.push_back(
         "the pipeline's stages or parameters changed since the goldens were recorded (config "
         "hash " +
         m.value("config_hash", "").substr(0, 12) + " then, " + hash.substr(0, 12) + " now)");
-  Json models = model_hashes(config);
+  Json models = model_file_hashes(config);
   Json old_models = m.value("models", Json::object());
   for (auto it = models.begin(); it != models.end(); ++it) {
     const std::string& key = it.key();
@@ -1140,8 +1139,25 @@ std::string Report::text() const {
   out << "goldens: " << golden_dir << " (recorded " << manifest.value("created", "?")
       << " by embedflow " << manifest.value("embedflow_version", "?") << ")\n";
   for (const auto& w : warnings) out << "warning: " << w << "\n";
+  // Matching files are listed one by one, unless a writer has many (a per-item folder may
+  // hold thousands): then one line says how many matched, and where.
+  constexpr size_t kListedOk = 4;
+  std::map<std::string, std::vector<std::string>> ok_paths;  // by stage
+  for (const auto& f : files)
+    if (f.ok()) ok_paths[f.stage].push_back(f.path);
+  std::set<std::string> summarised;
   size_t differ = 0, missing = 0, extra = 0;
   for (const auto& f : files) {
+    const std::vector<std::string>& same_stage = ok_paths[f.stage];
+    if (f.ok() && same_stage.size() > kListedOk) {
+      if (!summarised.insert(f.stage).second) continue;
+      fs::path folder = fs::path(same_stage[0]).parent_path();
+      for (const auto& p : same_stage) folder = common_ancestor(folder, fs::path(p).parent_path());
+      out << "ok  " << same_stage.size() << " files under "
+          << (folder.empty() ? "./" : folder.generic_string() + "/") << "  (stage '" << f.stage
+          << "')\n";
+      continue;
+    }
     const char* status = "ok";
     switch (f.status) {
       case FileComparison::Status::Match:

@@ -1,7 +1,19 @@
 #include "stages/io/register.h"
 
+#include "stages/io/source_files.h"
+#include "stages/io/source_text.h"
+#include "stages/io/write_csv.h"
+#include "stages/io/write_jsonl.h"
+#include "stages/io/write_npy.h"
+
 namespace embedflow {
 
-void register_io_stages(Registry& registry) { (void)registry; }
+void register_io_stages(Registry& registry) {
+  add_stage<SourceFiles>(registry, source_files_schema());
+  add_stage<SourceText>(registry, source_text_schema());
+  add_stage<WriteNpy>(registry, write_npy_schema());
+  add_stage<WriteJsonl>(registry, write_jsonl_schema());
+  add_stage<WriteCsv>(registry, write_csv_schema());
+}
 
 }  // namespace embedflow

@@ -1,7 +1,11 @@
 #include "stages/score/register.h"
 
+#include "stages/score/cosine.h"
+
 namespace embedflow {
 
-void register_score_stages(Registry& registry) { (void)registry; }
+void register_score_stages(Registry& registry) {
+  add_stage<ScoreCosine>(registry, score_cosine_schema());
+}
 
 }  // namespace embedflow

@@ -47,7 +47,7 @@ stages:
 
 }  // namespace
 
-TEST_CASE("cli: run writes outputs and exits 0; --stats writes the summary as JSON") {
+TEST_CASE("cli: run writes outputs and exits 0, --stats writes the summary as JSON") {
   TempDir dir;
   write_file(dir.file("p.yaml"), text_pipeline(dir));
   auto r =
@@ -135,7 +135,7 @@ TEST_CASE("cli: validate, --set, graph, stages, --version, usage errors") {
   CHECK(run_cli("run --help").exit_code == 0);
 }
 
-TEST_CASE("cli: item errors are skipped into errors.jsonl; on_error: fail exits 1") {
+TEST_CASE("cli: item errors are skipped into errors.jsonl, on_error fail exits 1") {
   TempDir dir;
   // Invalid UTF-8 in one line of the text file makes that item an error record.
   write_file(dir.file("lines.txt"), "good one\nbad \xff\xfe line\ngood two\n");

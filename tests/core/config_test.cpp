@@ -325,3 +325,28 @@ TEST_CASE("an output nobody consumes is a warning, not an error") {
   REQUIRE(cfg.warnings.size() == 1);
   CHECK_THAT(cfg.warnings[0].str(), Catch::Contains("stage 'src': output is not used"));
 }
+
+TEST_CASE("a pass-through stage produces the kind it is given, for the port checks after it") {
+  auto cfg = load_pipeline_string(R"(stages:
+  - id: src
+    type: test.source
+  - id: pass
+    type: test.pass
+  - id: work
+    type: test.work
+  - id: out
+    type: test.collect
+)",
+                                  "p.yaml", registry());
+  CHECK(cfg.stages[1].output == Kind::Text);
+  std::string e = errors_of(R"(stages:
+  - id: src
+    type: test.source
+  - id: pass
+    type: test.pass
+  - id: p
+    type: test.params
+    params: { model: m }
+)");
+  CHECK_THAT(e, Catch::Contains("stage 'p': input 'pass' (test.pass) produces text, but port 'in' of test.params accepts audio"));
+}

@@ -199,7 +199,7 @@ stages:
   CHECK(observed().written_ids == expected);
 }
 
-TEST_CASE("fan-out feeds two writers; fan-in pairs two streams through a reducer") {
+TEST_CASE("fan-out feeds two writers, fan-in pairs two streams through a reducer") {
   test::TempDir dir;
   auto result = run_yaml(R"(
 errors: )" + dir.file("errors.jsonl") +

@@ -141,6 +141,16 @@ void register_test_stages(Registry& reg) {
     add_stage<PairReducer>(reg, s);
   }
   {
+    // A pass-through: output None means "what it is given".
+    StageSchema s;
+    s.type = "test.pass";
+    s.kind = StageKind::Map;
+    s.summary = "passes items on";
+    s.inputs = {PortSpec{"in", {}, "any", false}};
+    s.output = Kind::None;
+    reg.add(s, [](const Params&) -> std::unique_ptr<Stage> { return nullptr; });
+  }
+  {
     StageSchema s;
     s.type = "test.params";
     s.kind = StageKind::Map;

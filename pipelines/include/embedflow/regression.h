@@ -53,11 +53,11 @@ std::vector<std::string> add_tap_writers(PipelineConfig& config, const Registry&
 
 // sha256 of the canonical JSON of the validated stages (id, type, inputs, params, tap), so a
 // changed parameter explains a drift. Tap writers are left out (they follow from `tap`).
-std::string config_hash(const PipelineConfig& config);
+std::string stage_config_hash(const PipelineConfig& config);
 // {"<stage>": {"path": …, "files": {"<file>": sha256}}} for every param named `model` that
 // names a file, or a folder (its *.safetensors and config.json files, recursively). A path
 // that does not exist on disk (a hub name) is recorded with "missing": true.
-Json model_hashes(const PipelineConfig& config);
+Json model_file_hashes(const PipelineConfig& config);
 
 // ---------------------------------------------------------------------------------------------
 // Comparing files.
@@ -85,9 +85,9 @@ struct FileComparison {
 // empty when there is none.
 std::vector<std::string> sidecar_ids(const std::string& npy_path);
 
-// Each compares `current` against `golden` (both must exist). `ids` name the rows of an .npy
-// in reports (sidecar_ids() of the golden when empty). At most `max_report` mismatches are
-// kept; all are counted.
+// Each compares `current` against `golden` (both must exist). `ids` are the item ids of an
+// .npy's rows, or one id for a file holding one item (sidecar_ids() of the golden when empty),
+// for the report. At most `max_report` mismatches are kept; all are counted.
 FileComparison compare_npy(const std::string& golden, const std::string& current,
                            const Tolerance& tol, size_t max_report = 10,
                            std::vector<std::string> ids = {});

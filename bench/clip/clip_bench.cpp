@@ -1,0 +1,113 @@
+// CLIP throughput of embedflow's towers: images/s (prepared 224x224 tensors; and decoded photos
+// through the CLIPImageProcessor path) and captions/s (tokenise + text tower). Prints one JSON
+// object; bench/clip/run_bench.py runs it beside the Python reference and prints the ratio.
+//
+//   clip_bench --model DIR [--threads 2] [--batch 32] [--batches 4]
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "models/clip.h"
+#include "models/torch_runtime.h"
+#include "stages/clip/image_processor.h"
+
+using embedflow::DType;
+using embedflow::Tensor;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// The captions both sides encode (the same list as clip_reference_bench.py).
+std::vector<std::string> captions(int n) {
+  const std::vector<std::string> base = {
+      "A crazy cat smiling.", "A white and brown cat with a yellow bandana.",
+      "A man eating in the garden.", "a photo of a dog playing in the snow",
+      "two people riding bicycles along a river at sunset, seen from a bridge"};
+  std::vector<std::string> out;
+  for (int i = 0; i < n; ++i) out.push_back(base[i % base.size()] + " #" + std::to_string(i));
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string model_dir;
+  int threads = 2, batch = 32, batches = 4;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string a = argv[i], v = argv[i + 1];
+    if (a == "--model")
+      model_dir = v;
+    else if (a == "--threads")
+      threads = std::atoi(v.c_str());
+    else if (a == "--batch")
+      batch = std::atoi(v.c_str());
+    else if (a == "--batches")
+      batches = std::atoi(v.c_str());
+  }
+  if (model_dir.empty()) {
+    std::fprintf(stderr, "usage: clip_bench --model DIR [--threads N] [--batch N] [--batches N]\n");
+    return 2;
+  }
+  auto model = embedflow::models::ClipModel::load(model_dir);
+  const int64_t s = model->config().vision.image_size;
+  std::mt19937 rng(0);
+  std::normal_distribution<float> normal;
+
+  // images/s on prepared tensors
+  Tensor pixels(DType::F32, {batch, 3, s, s});
+  for (int64_t i = 0; i < pixels.numel(); ++i) pixels.data<float>()[i] = normal(rng);
+  model->encode_images(pixels, threads);  // warm-up
+  auto t0 = Clock::now();
+  for (int b = 0; b < batches; ++b) model->encode_images(pixels, threads);
+  const double image_rate = batch * batches / seconds_since(t0);
+
+  // images/s from decoded 640x480 photos: preprocessing + tower
+  std::vector<Tensor> photos;
+  for (int i = 0; i < batch; ++i) {
+    Tensor img(DType::U8, {480, 640, 3});
+    for (int64_t k = 0; k < img.numel(); ++k)
+      img.data<uint8_t>()[k] = static_cast<uint8_t>((k * 7 + i * 13) % 251);
+    photos.push_back(img);
+  }
+  t0 = Clock::now();
+  for (int b = 0; b < batches; ++b) {
+    Tensor prepared(DType::F32, {batch, 3, s, s});
+    for (int i = 0; i < batch; ++i) {
+      Tensor t = embedflow::clip::clip_preprocess(photos[i], model->config().processor);
+      std::copy_n(t.data<float>(), t.numel(), prepared.data<float>() + i * t.numel());
+    }
+    model->encode_images(prepared, threads);
+  }
+  const double photo_rate = batch * batches / seconds_since(t0);
+
+  // captions/s: tokenise + text tower
+  const auto texts = captions(batch);
+  auto encode_texts = [&] {
+    std::vector<std::vector<int64_t>> ids;
+    for (const auto& t : texts) ids.push_back(model->tokenizer().tokenize(t));
+    model->encode_token_ids(ids, threads);
+  };
+  encode_texts();  // warm-up
+  t0 = Clock::now();
+  for (int b = 0; b < batches * 4; ++b) encode_texts();
+  const double caption_rate = batch * batches * 4 / seconds_since(t0);
+
+  nlohmann::json out = {{"images_per_s", image_rate},
+                        {"photos_per_s", photo_rate},
+                        {"captions_per_s", caption_rate},
+                        {"threads", threads},
+                        {"batch", batch},
+                        {"model", model->describe()},
+                        {"torch", embedflow::models::torch_build_summary()}};
+  std::printf("%s\n", out.dump().c_str());
+  return 0;
+}

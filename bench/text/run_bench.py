@@ -1,0 +1,102 @@
+"""Text encoder benchmark, one run, both sides: embedflow (bench/text/text_bench) against a
+PyTorch-eager implementation of Hugging Face's BertModel forward (hf_eager_reference.py), with
+the same random all-MiniLM-L6-v2-shaped weights and the same 512 sentences (5–40 words).
+
+    ninja -C build text_bench
+    /usr/bin/python3 bench/text/run_bench.py --build build [--threads 2] [--repeat 3]
+
+Prints sentences/s of each, the ratio, the fraction of the GEMM roofline (Linear-layer FLOPs of
+the real tokens ÷ libtorch's GEMM peak measured in the same run), and the int8 fidelity against
+fp32 (mean/min cosine, top-1 neighbour agreement)."""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(REPO, "tests", "fixtures", "text"))
+
+from corpus import bench_sentences  # noqa: E402
+from hf_eager_reference import bench as eager_bench  # noqa: E402
+
+
+def run_cpp(exe, model, sentences_file, threads, repeat, extra, save=None):
+    cmd = [exe, "--model", model, "--sentences", sentences_file, "--threads", str(threads),
+           "--repeat", str(repeat)] + extra
+    if save:
+        cmd += ["--save", save]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def normalize(a):
+    return a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+
+
+def top1(a):
+    s = normalize(a) @ normalize(a).T
+    np.fill_diagonal(s, -np.inf)
+    return s.argmax(1)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default=os.path.join(REPO, "build"))
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=3)
+    a = ap.parse_args()
+
+    gen = os.path.join(a.build, "generated", "text")
+    model = os.path.join(gen, "minilm-random")
+    if not os.path.exists(os.path.join(model, "model.safetensors")):
+        subprocess.run([sys.executable, os.path.join(REPO, "tests", "fixtures", "text",
+                                                     "make_models.py"), "minilm", "--out", gen],
+                       check=True)
+    sentences = bench_sentences()
+    sent_file = os.path.join(gen, "bench_sentences.txt")
+    with open(sent_file, "w", encoding="utf-8") as f:
+        f.write("\n".join(sentences) + "\n")
+    exe = os.path.join(a.build, "bench", "text", "text_bench")
+
+    runs = {}
+    runs["fp32"] = run_cpp(exe, model, sent_file, a.threads, a.repeat, ["--precision", "fp32"],
+                           os.path.join(gen, "bench_fp32.npy"))
+    runs["fp32 source order"] = run_cpp(exe, model, sent_file, a.threads, a.repeat,
+                                        ["--order", "source"])
+    runs["fp32 padded (cost only)"] = run_cpp(exe, model, sent_file, a.threads, a.repeat,
+                                              ["--padded"])
+    runs["int8"] = run_cpp(exe, model, sent_file, a.threads, a.repeat, ["--precision", "int8"],
+                           os.path.join(gen, "bench_int8.npy"))
+    eager, eager_emb = eager_bench(model, sentences, a.threads, 32, a.repeat)
+
+    base = eager["sentences_per_s"]
+    roof = runs["fp32"]["roofline_sentences_per_s"]
+    print(f"text encoder benchmark: {len(sentences)} sentences, {runs['fp32']['tokens']} tokens "
+          f"({runs['fp32']['tokens'] / len(sentences):.1f}/sentence), batches of 32, "
+          f"{a.threads} threads")
+    print(f"model: {runs['fp32']['model']}")
+    print(f"GEMM peak measured now: {runs['fp32']['gemm_peak_gflops']:.1f} GFLOP/s -> roofline "
+          f"{roof:.1f} sentences/s ({runs['fp32']['linear_gflop']:.1f} GFLOP of Linear layers)")
+    print(f"{'implementation':42s} {'sent/s':>9s} {'vs eager':>9s} {'roofline':>9s}")
+    print(f"{eager['impl']:42s} {base:9.1f} {1.0:8.2f}x {base / roof:8.1%}")
+    for name, r in runs.items():
+        print(f"{'embedflow ' + name:42s} {r['sentences_per_s']:9.1f} "
+              f"{r['sentences_per_s'] / base:8.2f}x {r['sentences_per_s'] / roof:8.1%}")
+
+    fp32 = np.load(os.path.join(gen, "bench_fp32.npy"))
+    int8 = np.load(os.path.join(gen, "bench_int8.npy"))
+    print(f"fp32 vs eager reference: max |delta| = {np.abs(fp32 - eager_emb).max():.2e}")
+    cos = (normalize(fp32) * normalize(int8)).sum(1)
+    agree = (top1(fp32) == top1(int8)).mean()
+    print(f"int8 fidelity vs fp32: mean cosine {cos.mean():.4f}, min {cos.min():.4f}, "
+          f"top-1 neighbour agreement {agree:.1%}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,402 @@
+#include "models/bert.h"
+
+#include <ATen/Parallel.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <ATen/native/quantized/PackedParams.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+
+#include "models/bert_kernels.h"
+#include "models/safetensors.h"
+#include "models/weights.h"
+
+namespace embedflow::models {
+
+namespace kernels = bert_kernels;
+
+const char* bert_pooling_name(BertPooling p) {
+  switch (p) {
+    case BertPooling::Cls:
+      return "cls";
+    case BertPooling::Max:
+      return "max";
+    case BertPooling::Mean:
+      return "mean";
+    case BertPooling::MeanSqrtLen:
+      return "mean_sqrt_len";
+  }
+  return "?";
+}
+
+BertConfig BertConfig::from_json(const nlohmann::json& j, const std::string& path) {
+  if (!j.is_object()) throw ModelError(path + ": expected a JSON object");
+  const std::string model_type = j.value("model_type", "bert");
+  if (model_type != "bert")
+    throw ModelError(path + ": model_type is \"" + model_type +
+                     "\"; only BERT encoders (model_type \"bert\": MiniLM, BGE, E5, GTE, …) "
+                     "are supported");
+  if (j.contains("architectures") && j["architectures"].is_array()) {
+    for (const auto& a : j["architectures"]) {
+      std::string arch = a.is_string() ? a.get<std::string>() : "";
+      if (arch.rfind("Bert", 0) != 0)
+        throw ModelError(path + ": architecture \"" + arch + "\" is not a BERT model");
+    }
+  }
+  BertConfig c;
+  auto get_int = [&](const char* key, int64_t& out, int64_t lo) {
+    if (!j.contains(key)) return;
+    if (!j[key].is_number_integer() || j[key].get<int64_t>() < lo)
+      throw ModelError(path + ": \"" + key + "\" must be an integer >= " + std::to_string(lo) +
+                       ", found " + j[key].dump());
+    out = j[key].get<int64_t>();
+  };
+  get_int("vocab_size", c.vocab_size, 1);
+  get_int("hidden_size", c.hidden_size, 1);
+  get_int("num_hidden_layers", c.num_hidden_layers, 1);
+  get_int("num_attention_heads", c.num_attention_heads, 1);
+  get_int("intermediate_size", c.intermediate_size, 1);
+  get_int("max_position_embeddings", c.max_position_embeddings, 2);
+  get_int("type_vocab_size", c.type_vocab_size, 1);
+  if (j.contains("layer_norm_eps")) {
+    if (!j["layer_norm_eps"].is_number() || j["layer_norm_eps"].get<double>() <= 0)
+      throw ModelError(path + ": \"layer_norm_eps\" must be a positive number");
+    c.layer_norm_eps = j["layer_norm_eps"].get<double>();
+  }
+  if (j.contains("hidden_act")) {
+    c.hidden_act = j["hidden_act"].is_string() ? j["hidden_act"].get<std::string>() : "";
+    if (c.hidden_act != "gelu" && c.hidden_act != "gelu_new" &&
+        c.hidden_act != "gelu_pytorch_tanh" && c.hidden_act != "relu")
+      throw ModelError(path + ": hidden_act \"" + c.hidden_act +
+                       "\" is not supported (expected gelu, gelu_new, gelu_pytorch_tanh or relu)");
+  }
+  if (j.contains("position_embedding_type") &&
+      j["position_embedding_type"] != nlohmann::json("absolute"))
+    throw ModelError(path + ": position_embedding_type " + j["position_embedding_type"].dump() +
+                     " is not supported (expected \"absolute\")");
+  if (c.hidden_size % c.num_attention_heads != 0)
+    throw ModelError(path + ": hidden_size " + std::to_string(c.hidden_size) +
+                     " is not a multiple of num_attention_heads " +
+                     std::to_string(c.num_attention_heads));
+  return c;
+}
+
+double bert_linear_flops(const BertConfig& c, int64_t tokens) {
+  const double h = static_cast<double>(c.hidden_size);
+  const double i = static_cast<double>(c.intermediate_size);
+  // Q, K, V and the output projection (4·h·h) plus the two feed-forward GEMMs (2·h·i).
+  const double per_token_layer = 2.0 * (4.0 * h * h + 2.0 * h * i);
+  return per_token_layer * static_cast<double>(c.num_hidden_layers) * static_cast<double>(tokens);
+}
+
+double measure_gemm_gflops(int64_t m, int64_t n, int64_t k, int repeats) {
+  c10::InferenceMode guard;
+  torch::manual_seed(0);
+  auto a = torch::randn({m, k});
+  auto b = torch::randn({n, k});  // used transposed, as a Linear weight
+  auto out = torch::empty({m, n});
+  at::mm_out(out, a, b.t());  // warm-up
+  double best = 0;
+  for (int r = 0; r < repeats; ++r) {
+    auto t0 = std::chrono::steady_clock::now();
+    at::mm_out(out, a, b.t());
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    best = std::max(best, 2.0 * static_cast<double>(m * n * k) / s / 1e9);
+  }
+  return best;
+}
+
+namespace {
+
+using LinearPacked = c10::intrusive_ptr<LinearPackedParamsBase>;
+
+// y = x Wᵀ (+ b). fp32 keeps W and b and runs one GEMM (bias left to the fused kernel that
+// follows, when it can take it); int8 holds oneDNN's prepacked int8 weights with the bias.
+struct Linear {
+  torch::Tensor weight;  // [out, in]
+  torch::Tensor bias;    // [out]
+  LinearPacked packed;   // int8 only
+
+  int64_t out_features() const { return weight.size(0); }
+
+  void quantize() {
+    // Symmetric int8 per output channel: scale = max|w| / 127 of each row.
+    auto scales = (weight.abs().amax(1) / 127.0).clamp_min(1e-12).to(torch::kDouble);
+    auto zero_points = torch::zeros({weight.size(0)}, torch::kLong);
+    auto wq = torch::quantize_per_channel(weight, scales, zero_points, 0, torch::kQInt8);
+    static auto prepack = c10::Dispatcher::singleton()
+                              .findSchemaOrThrow("quantized::linear_prepack", "")
+                              .typed<LinearPacked(at::Tensor, c10::optional<at::Tensor>)>();
+    packed = prepack.call(wq, bias);
+  }
+
+  // Writes x Wᵀ into `out` and returns whether the bias is already added.
+  bool forward(const torch::Tensor& x, torch::Tensor& out) const {
+    if (packed) {
+      out = packed->apply_dynamic(x, /*reduce_range=*/false);
+      return true;
+    }
+    at::mm_out(out, x, weight.t());
+    return false;
+  }
+};
+
+struct Layer {
+  Linear qkv;  // query, key and value fused: [3h, h]
+  Linear attn_out;
+  torch::Tensor ln1_weight, ln1_bias;
+  Linear intermediate;
+  Linear output;
+  torch::Tensor ln2_weight, ln2_bias;
+};
+
+kernels::Activation activation_of(const std::string& name) {
+  if (name == "relu") return kernels::Activation::Relu;
+  if (name == "gelu_new" || name == "gelu_pytorch_tanh") return kernels::Activation::GeluTanh;
+  return kernels::Activation::GeluErf;
+}
+
+const float* ptr(const torch::Tensor& t) {
+  return t.defined() ? t.data_ptr<float>() : nullptr;
+}
+
+}  // namespace
+
+struct BertModel::Impl {
+  BertConfig config;
+  BertPrecision precision = BertPrecision::F32;
+  torch::Tensor word, position, token_type0;  // token type 0 only: single-sentence inputs
+  torch::Tensor emb_ln_weight, emb_ln_bias;
+  std::vector<Layer> layers;
+  kernels::Activation act = kernels::Activation::GeluErf;
+  const kernels::Kernels* k = nullptr;
+
+  // Runs the encoder; returns the last hidden states [T, h] and the row offset of each sequence.
+  torch::Tensor forward(const std::vector<std::vector<int32_t>>& seqs,
+                        std::vector<int64_t>& offsets) const;
+};
+
+BertModel::BertModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+BertModel::BertModel(BertModel&&) noexcept = default;
+BertModel& BertModel::operator=(BertModel&&) noexcept = default;
+BertModel::~BertModel() = default;
+const BertConfig& BertModel::config() const {
+  return impl_->config;
+}
+BertPrecision BertModel::precision() const {
+  return impl_->precision;
+}
+
+BertModel BertModel::load(const std::string& weights, const BertConfig& c,
+                          BertPrecision precision) {
+  c10::InferenceMode guard;
+  auto impl = std::make_unique<Impl>();
+  impl->config = c;
+  impl->precision = precision;
+  impl->act = activation_of(c.hidden_act);
+  impl->k = &kernels::best_kernels();
+
+  WeightLoader w(SafeTensorsFile::open(weights), {"", "bert."});
+  const int64_t h = c.hidden_size, inter = c.intermediate_size;
+  impl->word = w.take("embeddings.word_embeddings.weight", {c.vocab_size, h}).contiguous();
+  impl->position =
+      w.take("embeddings.position_embeddings.weight", {c.max_position_embeddings, h}).contiguous();
+  impl->token_type0 =
+      w.take("embeddings.token_type_embeddings.weight", {c.type_vocab_size, h})[0].contiguous();
+  impl->emb_ln_weight = w.take("embeddings.LayerNorm.weight", {h});
+  impl->emb_ln_bias = w.take("embeddings.LayerNorm.bias", {h});
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    const std::string p = "encoder.layer." + std::to_string(i) + ".";
+    Layer L;
+    auto q_w = w.take(p + "attention.self.query.weight", {h, h});
+    auto k_w = w.take(p + "attention.self.key.weight", {h, h});
+    auto v_w = w.take(p + "attention.self.value.weight", {h, h});
+    auto q_b = w.take(p + "attention.self.query.bias", {h});
+    auto k_b = w.take(p + "attention.self.key.bias", {h});
+    auto v_b = w.take(p + "attention.self.value.bias", {h});
+    L.qkv.weight = torch::cat({q_w, k_w, v_w}, 0).contiguous();
+    L.qkv.bias = torch::cat({q_b, k_b, v_b}, 0).contiguous();
+    L.attn_out.weight = w.take(p + "attention.output.dense.weight", {h, h}).contiguous();
+    L.attn_out.bias = w.take(p + "attention.output.dense.bias", {h}).contiguous();
+    L.ln1_weight = w.take(p + "attention.output.LayerNorm.weight", {h}).contiguous();
+    L.ln1_bias = w.take(p + "attention.output.LayerNorm.bias", {h}).contiguous();
+    L.intermediate.weight = w.take(p + "intermediate.dense.weight", {inter, h}).contiguous();
+    L.intermediate.bias = w.take(p + "intermediate.dense.bias", {inter}).contiguous();
+    L.output.weight = w.take(p + "output.dense.weight", {h, inter}).contiguous();
+    L.output.bias = w.take(p + "output.dense.bias", {h}).contiguous();
+    L.ln2_weight = w.take(p + "output.LayerNorm.weight", {h}).contiguous();
+    L.ln2_bias = w.take(p + "output.LayerNorm.bias", {h}).contiguous();
+    impl->layers.push_back(std::move(L));
+  }
+  // Buffers and heads a sentence encoder does not use.
+  w.ignore("embeddings\\.position_ids");
+  w.ignore("pooler\\..*");
+  w.ignore("cls\\..*");
+  w.finish();
+
+  if (precision == BertPrecision::Int8) {
+    auto& engines = at::globalContext().supportedQEngines();
+    if (std::find(engines.begin(), engines.end(), at::QEngine::ONEDNN) != engines.end())
+      at::globalContext().setQEngine(at::QEngine::ONEDNN);
+    else if (std::find(engines.begin(), engines.end(), at::QEngine::FBGEMM) != engines.end())
+      at::globalContext().setQEngine(at::QEngine::FBGEMM);
+    else
+      throw ModelError(
+          "precision int8: this libtorch has neither the oneDNN nor the FBGEMM "
+          "quantised engine");
+    for (auto& L : impl->layers)
+      for (Linear* lin : {&L.qkv, &L.attn_out, &L.intermediate, &L.output}) lin->quantize();
+  }
+  return BertModel(std::move(impl));
+}
+
+torch::Tensor BertModel::Impl::forward(const std::vector<std::vector<int32_t>>& seqs,
+                                       std::vector<int64_t>& offsets) const {
+  const int64_t h = config.hidden_size;
+  const int64_t heads = config.num_attention_heads;
+  const int64_t d = h / heads;
+  const float eps = static_cast<float>(config.layer_norm_eps);
+
+  offsets.assign(seqs.size() + 1, 0);
+  int64_t max_len = 0;
+  for (size_t b = 0; b < seqs.size(); ++b) {
+    const int64_t len = static_cast<int64_t>(seqs[b].size());
+    if (len == 0) throw std::invalid_argument("sequence " + std::to_string(b) + " is empty");
+    if (len > config.max_position_embeddings)
+      throw std::invalid_argument("sequence " + std::to_string(b) + " has " + std::to_string(len) +
+                                  " tokens; the model has " +
+                                  std::to_string(config.max_position_embeddings) + " positions");
+    for (int32_t id : seqs[b])
+      if (id < 0 || id >= config.vocab_size)
+        throw std::invalid_argument("token id " + std::to_string(id) +
+                                    " is outside the vocabulary of " +
+                                    std::to_string(config.vocab_size));
+    offsets[b + 1] = offsets[b] + len;
+    max_len = std::max(max_len, len);
+  }
+  const int64_t T = offsets.back();
+  // Chunks of at least ~16k floats per thread: smaller work is not worth waking a thread for.
+  const int64_t row_grain = std::max<int64_t>(1, 16384 / h);
+  const int64_t ffn_grain = std::max<int64_t>(1, 16384 / config.intermediate_size);
+  const int64_t head_grain =
+      std::max<int64_t>(1, 65536 / std::max<int64_t>(1, max_len * max_len * d));
+
+  // Embeddings: word + position + token type 0, then LayerNorm; one row per real token.
+  torch::Tensor x = torch::empty({T, h});
+  {
+    float* xp = x.data_ptr<float>();
+    const float* wp = word.data_ptr<float>();
+    const float* pp = position.data_ptr<float>();
+    const float* tp = token_type0.data_ptr<float>();
+    for (size_t b = 0; b < seqs.size(); ++b)
+      for (size_t t = 0; t < seqs[b].size(); ++t) {
+        float* row = xp + (offsets[b] + static_cast<int64_t>(t)) * h;
+        const float* wr = wp + static_cast<int64_t>(seqs[b][t]) * h;
+        const float* pr = pp + static_cast<int64_t>(t) * h;
+        for (int64_t i = 0; i < h; ++i) row[i] = wr[i] + pr[i] + tp[i];
+      }
+    at::parallel_for(0, T, row_grain, [&](int64_t r0, int64_t r1) {
+      k->residual_layernorm(xp + r0 * h, nullptr, nullptr, ptr(emb_ln_weight), ptr(emb_ln_bias),
+                            r1 - r0, h, eps);
+    });
+  }
+
+  torch::Tensor qkv = torch::empty({T, 3 * h});
+  torch::Tensor ctx = torch::empty({T, h});
+  torch::Tensor proj = torch::empty({T, h});
+  torch::Tensor inter = torch::empty({T, config.intermediate_size});
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  const int64_t n_seqs = static_cast<int64_t>(seqs.size());
+
+  for (const Layer& L : layers) {
+    // Self-attention on the packed rows: every (sequence, head) pair is independent.
+    if (L.qkv.forward(x, qkv) == false) qkv.add_(L.qkv.bias);
+    {
+      const float* qp = qkv.data_ptr<float>();
+      float* cp = ctx.data_ptr<float>();
+      at::parallel_for(0, n_seqs * heads, head_grain, [&](int64_t w0, int64_t w1) {
+        std::vector<float> scratch(static_cast<size_t>(max_len));
+        for (int64_t wi = w0; wi < w1; ++wi) {
+          const int64_t b = wi / heads, hd = wi % heads;
+          const int64_t row0 = offsets[b], len = offsets[b + 1] - offsets[b];
+          const float* base = qp + row0 * 3 * h + hd * d;
+          k->attention_head(base, base + h, base + 2 * h, 3 * h, len, d, scale,
+                            cp + row0 * h + hd * d, h, scratch.data());
+        }
+      });
+    }
+    bool has_bias = L.attn_out.forward(ctx, proj);
+    at::parallel_for(0, T, row_grain, [&](int64_t r0, int64_t r1) {
+      k->residual_layernorm(x.data_ptr<float>() + r0 * h, proj.data_ptr<float>() + r0 * h,
+                            has_bias ? nullptr : ptr(L.attn_out.bias), ptr(L.ln1_weight),
+                            ptr(L.ln1_bias), r1 - r0, h, eps);
+    });
+
+    // Feed-forward: GEMM, fused bias + activation, GEMM, fused bias + residual + LayerNorm.
+    has_bias = L.intermediate.forward(x, inter);
+    const int64_t n_inter = inter.size(1);
+    at::parallel_for(0, T, ffn_grain, [&](int64_t r0, int64_t r1) {
+      k->bias_activation(inter.data_ptr<float>() + r0 * n_inter,
+                         has_bias ? nullptr : ptr(L.intermediate.bias), r1 - r0, n_inter, act);
+    });
+    has_bias = L.output.forward(inter, proj);
+    at::parallel_for(0, T, row_grain, [&](int64_t r0, int64_t r1) {
+      k->residual_layernorm(x.data_ptr<float>() + r0 * h, proj.data_ptr<float>() + r0 * h,
+                            has_bias ? nullptr : ptr(L.output.bias), ptr(L.ln2_weight),
+                            ptr(L.ln2_bias), r1 - r0, h, eps);
+    });
+  }
+  return x;
+}
+
+std::vector<float> BertModel::hidden_states(const std::vector<std::vector<int32_t>>& seqs) const {
+  c10::InferenceMode guard;
+  std::vector<int64_t> offsets;
+  torch::Tensor x = impl_->forward(seqs, offsets);
+  const float* p = x.data_ptr<float>();
+  return std::vector<float>(p, p + x.numel());
+}
+
+std::vector<float> BertModel::encode(const std::vector<std::vector<int32_t>>& seqs,
+                                     const std::vector<BertPooling>& poolings) const {
+  if (poolings.empty()) throw std::invalid_argument("no pooling mode given");
+  c10::InferenceMode guard;
+  std::vector<int64_t> offsets;
+  torch::Tensor x = impl_->forward(seqs, offsets);
+  const int64_t h = impl_->config.hidden_size;
+  const int64_t width = h * static_cast<int64_t>(poolings.size());
+  std::vector<float> out(seqs.size() * static_cast<size_t>(width));
+  const float* xp = x.data_ptr<float>();
+  for (size_t b = 0; b < seqs.size(); ++b) {
+    const float* rows = xp + offsets[b] * h;
+    const int64_t len = offsets[b + 1] - offsets[b];
+    for (size_t m = 0; m < poolings.size(); ++m) {
+      float* o = out.data() + static_cast<int64_t>(b) * width + static_cast<int64_t>(m) * h;
+      switch (poolings[m]) {
+        case BertPooling::Cls:
+          std::copy(rows, rows + h, o);
+          break;
+        case BertPooling::Max:
+          std::copy(rows, rows + h, o);
+          for (int64_t t = 1; t < len; ++t)
+            for (int64_t i = 0; i < h; ++i) o[i] = std::max(o[i], rows[t * h + i]);
+          break;
+        case BertPooling::Mean:
+        case BertPooling::MeanSqrtLen: {
+          std::fill(o, o + h, 0.0f);
+          for (int64_t t = 0; t < len; ++t)
+            for (int64_t i = 0; i < h; ++i) o[i] += rows[t * h + i];
+          const float n = static_cast<float>(len);
+          const float div = poolings[m] == BertPooling::Mean ? n : std::sqrt(n);
+          for (int64_t i = 0; i < h; ++i) o[i] /= div;
+          break;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace embedflow::models

@@ -1,0 +1,31 @@
+// The element-wise and attention kernels of the BERT forward pass, on raw float rows. They fuse
+// what eager PyTorch runs as separate passes (bias + activation, bias + residual + LayerNorm,
+// QKᵀ + softmax + ·V per head), so everything beside the GEMMs stays a small fraction of the
+// time. Torch-free; compiled twice (AVX2+FMA and baseline x86-64) and picked at run time.
+#pragma once
+
+#include <cstdint>
+
+namespace embedflow::models::bert_kernels {
+
+enum class Activation { GeluErf, GeluTanh, Relu };
+
+struct Kernels {
+  const char* name;  // "avx2" or "generic"
+  // y[r, :] = act(y[r, :] + bias) for `rows` rows of width n (bias may be null).
+  void (*bias_activation)(float* y, const float* bias, int64_t rows, int64_t n, Activation act);
+  // x[r, :] = LayerNorm(x[r, :] + y[r, :] + bias) · gamma + beta (y and bias may be null).
+  void (*residual_layernorm)(float* x, const float* y, const float* bias, const float* gamma,
+                             const float* beta, int64_t rows, int64_t n, float eps);
+  // One attention head of one sequence: `len` rows of q, k, v (row stride ld, head width d),
+  // softmax(q kᵀ · scale) v into `out` (row stride ldo). `scratch` holds `len` floats.
+  void (*attention_head)(const float* q, const float* k, const float* v, int64_t ld, int64_t len,
+                         int64_t d, float scale, float* out, int64_t ldo, float* scratch);
+};
+
+const Kernels& generic_kernels();
+const Kernels& avx2_kernels();
+// AVX2+FMA when the CPU has them (EMBEDFLOW_KERNELS=generic forces the baseline build).
+const Kernels& best_kernels();
+
+}  // namespace embedflow::models::bert_kernels

@@ -1,0 +1,11 @@
+// The BERT kernels built for AVX2 + FMA (this file is compiled with -mavx2 -mfma).
+#include "models/bert_kernels_impl.h"
+
+namespace embedflow::models::bert_kernels {
+
+const Kernels& avx2_kernels() {
+  static const Kernels k{"avx2", bias_activation, residual_layernorm, attention_head};
+  return k;
+}
+
+}  // namespace embedflow::models::bert_kernels

@@ -1,0 +1,430 @@
+#include "models/clip.h"
+
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <sstream>
+
+#include "models/model_path.h"
+#include "models/safetensors.h"
+#include "models/torch_runtime.h"
+#include "models/weights.h"
+
+namespace embedflow::models {
+
+namespace fs = std::filesystem;
+
+// ---- config ---------------------------------------------------------------------------------
+
+namespace {
+
+int64_t positive_int(const nlohmann::json& j, const char* key, int64_t def,
+                     const std::string& where) {
+  if (!j.contains(key) || j[key].is_null()) return def;
+  if (!j[key].is_number_integer() || j[key].get<int64_t>() <= 0)
+    throw ModelError(where + ": '" + key + "' must be a positive integer, found " + j[key].dump());
+  return j[key].get<int64_t>();
+}
+
+void read_encoder(const nlohmann::json& j, ClipEncoderConfig& c, const std::string& where) {
+  c.hidden_size = positive_int(j, "hidden_size", c.hidden_size, where);
+  c.intermediate_size = positive_int(j, "intermediate_size", c.intermediate_size, where);
+  c.num_layers = positive_int(j, "num_hidden_layers", c.num_layers, where);
+  c.num_heads = positive_int(j, "num_attention_heads", c.num_heads, where);
+  if (j.contains("hidden_act") && !j["hidden_act"].is_null()) {
+    if (!j["hidden_act"].is_string())
+      throw ModelError(where + ": 'hidden_act' must be a string, found " + j["hidden_act"].dump());
+    c.hidden_act = j["hidden_act"].get<std::string>();
+  }
+  if (c.hidden_act != "quick_gelu" && c.hidden_act != "gelu")
+    throw ModelError(where + ": hidden_act '" + c.hidden_act +
+                     "' is not supported (CLIP checkpoints use 'quick_gelu' or 'gelu')");
+  if (j.contains("layer_norm_eps") && j["layer_norm_eps"].is_number())
+    c.layer_norm_eps = j["layer_norm_eps"].get<double>();
+  if (c.hidden_size % c.num_heads != 0)
+    throw ModelError(where + ": hidden_size " + std::to_string(c.hidden_size) +
+                     " is not divisible by num_attention_heads " + std::to_string(c.num_heads));
+}
+
+// A tower's section: `text_config`, or the `text_config_dict` older files carry.
+const nlohmann::json& section(const nlohmann::json& config, const std::string& name) {
+  static const nlohmann::json empty = nlohmann::json::object();
+  for (const std::string& key : {name, name + "_dict"})
+    if (config.contains(key) && config[key].is_object()) return config[key];
+  return empty;
+}
+
+// "size": 224 | {"shortest_edge": 224}; "crop_size": 224 | {"height": 224, "width": 224}.
+void read_processor(const nlohmann::json& p, ClipImageProcessorConfig& c,
+                    const std::string& where) {
+  auto flag = [&](const char* key, bool& out) {
+    if (p.contains(key) && p[key].is_boolean()) out = p[key].get<bool>();
+  };
+  flag("do_resize", c.do_resize);
+  flag("do_center_crop", c.do_center_crop);
+  flag("do_rescale", c.do_rescale);
+  flag("do_normalize", c.do_normalize);
+  if (p.contains("size")) {
+    const auto& s = p["size"];
+    if (s.is_number_integer())
+      c.shortest_edge = s.get<int64_t>();
+    else if (s.is_object() && s.contains("shortest_edge"))
+      c.shortest_edge = positive_int(s, "shortest_edge", c.shortest_edge, where);
+    else
+      throw ModelError(where + ": 'size' must be an integer or {\"shortest_edge\": n}, found " +
+                       s.dump());
+  }
+  if (p.contains("crop_size")) {
+    const auto& s = p["crop_size"];
+    if (s.is_number_integer()) {
+      c.crop_height = c.crop_width = s.get<int64_t>();
+    } else if (s.is_object()) {
+      c.crop_height = positive_int(s, "height", c.crop_height, where);
+      c.crop_width = positive_int(s, "width", c.crop_width, where);
+    } else {
+      throw ModelError(
+          where + ": 'crop_size' must be an integer or {\"height\", \"width\"}, found " + s.dump());
+    }
+  }
+  if (p.contains("rescale_factor") && p["rescale_factor"].is_number())
+    c.rescale_factor = p["rescale_factor"].get<double>();
+  auto triple = [&](const char* key, std::array<float, 3>& out) {
+    if (!p.contains(key)) return;
+    const auto& v = p[key];
+    if (!v.is_array() || v.size() != 3 || !v[0].is_number() || !v[1].is_number() ||
+        !v[2].is_number())
+      throw ModelError(where + ": '" + key + "' must be 3 numbers, found " + v.dump());
+    for (int i = 0; i < 3; ++i) out[i] = v[i].get<float>();
+  };
+  triple("image_mean", c.mean);
+  triple("image_std", c.std);
+  if (p.contains("resample") && p["resample"].is_number_integer() && p["resample"] != 3)
+    throw ModelError(where + ": resample " + p["resample"].dump() +
+                     " is not supported (CLIP uses 3, bicubic)");
+}
+
+}  // namespace
+
+ClipConfig parse_clip_config(const nlohmann::json& config, const nlohmann::json& preprocessor,
+                             const std::string& where) {
+  if (!config.is_object()) throw ModelError(where + ": expected a JSON object");
+  ClipConfig c;
+  // Hugging Face's defaults (CLIPTextConfig / CLIPVisionConfig): ViT-B/32.
+  c.text.hidden_size = 512;
+  c.text.intermediate_size = 2048;
+  c.text.num_layers = 12;
+  c.text.num_heads = 8;
+  c.vision.hidden_size = 768;
+  c.vision.intermediate_size = 3072;
+  c.vision.num_layers = 12;
+  c.vision.num_heads = 12;
+
+  const nlohmann::json& text = section(config, "text_config");
+  read_encoder(text, c.text, where + " text_config");
+  c.text.vocab_size = positive_int(text, "vocab_size", c.text.vocab_size, where + " text_config");
+  c.text.max_position_embeddings = positive_int(
+      text, "max_position_embeddings", c.text.max_position_embeddings, where + " text_config");
+  const nlohmann::json& vision = section(config, "vision_config");
+  read_encoder(vision, c.vision, where + " vision_config");
+  c.vision.image_size =
+      positive_int(vision, "image_size", c.vision.image_size, where + " vision_config");
+  c.vision.patch_size =
+      positive_int(vision, "patch_size", c.vision.patch_size, where + " vision_config");
+  c.vision.num_channels = positive_int(vision, "num_channels", 3, where + " vision_config");
+  if (c.vision.num_channels != 3)
+    throw ModelError(where + " vision_config: num_channels " +
+                     std::to_string(c.vision.num_channels) + " is not supported (RGB only)");
+  if (c.vision.image_size % c.vision.patch_size != 0)
+    throw ModelError(where + " vision_config: image_size " + std::to_string(c.vision.image_size) +
+                     " is not a multiple of patch_size " + std::to_string(c.vision.patch_size));
+  c.projection_dim = positive_int(config, "projection_dim", c.projection_dim, where);
+
+  c.processor.shortest_edge = c.vision.image_size;
+  c.processor.crop_height = c.processor.crop_width = c.vision.image_size;
+  if (!preprocessor.is_null()) read_processor(preprocessor, c.processor, where);
+  return c;
+}
+
+// ---- the towers -----------------------------------------------------------------------------
+
+namespace {
+
+struct Linear {
+  torch::Tensor weight, bias;  // bias may be undefined
+  torch::Tensor operator()(const torch::Tensor& x) const { return torch::linear(x, weight, bias); }
+};
+
+struct LayerNorm {
+  torch::Tensor weight, bias;
+  double eps = 1e-5;
+  torch::Tensor operator()(const torch::Tensor& x) const {
+    return torch::layer_norm(x, {weight.size(0)}, weight, bias, eps);
+  }
+};
+
+struct EncoderLayer {
+  LayerNorm layer_norm1, layer_norm2;
+  Linear qkv;  // q_proj, k_proj, v_proj stacked; q rows pre-scaled by head_dim^-0.5
+  Linear out_proj, fc1, fc2;
+};
+
+torch::Tensor quick_gelu(const torch::Tensor& x) {
+  return x * torch::sigmoid(1.702 * x);
+}
+
+// Pre-norm transformer encoder (CLIPEncoder).
+struct Encoder {
+  std::vector<EncoderLayer> layers;
+  int64_t heads = 1;
+  bool quick = true;  // quick_gelu, else exact gelu
+
+  void load(WeightLoader& w, const std::string& prefix, const ClipEncoderConfig& c) {
+    const int64_t d = c.hidden_size, inner = c.intermediate_size;
+    heads = c.num_heads;
+    quick = c.hidden_act == "quick_gelu";
+    const double scale = 1.0 / std::sqrt(static_cast<double>(d / heads));
+    for (int64_t i = 0; i < c.num_layers; ++i) {
+      const std::string p = prefix + ".encoder.layers." + std::to_string(i) + ".";
+      EncoderLayer l;
+      auto ln = [&](const std::string& name) {
+        return LayerNorm{w.take(p + name + ".weight", {d}), w.take(p + name + ".bias", {d}),
+                         c.layer_norm_eps};
+      };
+      auto lin = [&](const std::string& name, int64_t out, int64_t in) {
+        return Linear{w.take(p + name + ".weight", {out, in}), w.take(p + name + ".bias", {out})};
+      };
+      l.layer_norm1 = ln("layer_norm1");
+      l.layer_norm2 = ln("layer_norm2");
+      Linear q = lin("self_attn.q_proj", d, d), k = lin("self_attn.k_proj", d, d),
+             v = lin("self_attn.v_proj", d, d);
+      // CLIPAttention scales the query projection; folding the scale into its weights saves a
+      // pass over the activations.
+      l.qkv = Linear{torch::cat({q.weight * scale, k.weight, v.weight}, 0).contiguous(),
+                     torch::cat({q.bias * scale, k.bias, v.bias}, 0).contiguous()};
+      l.out_proj = lin("self_attn.out_proj", d, d);
+      l.fc1 = lin("mlp.fc1", inner, d);
+      l.fc2 = lin("mlp.fc2", d, inner);
+      layers.push_back(std::move(l));
+    }
+  }
+
+  // x: [B, L, D]; mask: additive [L, L] or undefined.
+  torch::Tensor operator()(torch::Tensor x, const torch::Tensor& mask) const {
+    const int64_t b = x.size(0), len = x.size(1), d = x.size(2), hd = d / heads;
+    for (const EncoderLayer& l : layers) {
+      // [B, L, 3, H, hd] → three [B, H, L, hd]
+      auto qkv = l.qkv(l.layer_norm1(x)).view({b, len, 3, heads, hd}).permute({2, 0, 3, 1, 4});
+      auto q = qkv[0], k = qkv[1], v = qkv[2];
+      auto scores = torch::matmul(q, k.transpose(-2, -1));
+      if (mask.defined()) scores.add_(mask);
+      auto ctx = torch::matmul(torch::softmax(scores, -1), v);
+      x = x + l.out_proj(ctx.permute({0, 2, 1, 3}).reshape({b, len, d}));
+      auto h = l.fc1(l.layer_norm2(x));
+      x = x + l.fc2(quick ? quick_gelu(h) : torch::gelu(h));
+    }
+    return x;
+  }
+};
+
+Tensor wrap(torch::Tensor t) {
+  auto holder = std::make_shared<torch::Tensor>(t.contiguous());
+  return Tensor(DType::F32, holder->sizes().vec(), holder, holder->data_ptr());
+}
+
+}  // namespace
+
+struct ClipModel::Impl {
+  std::string dir;
+  ClipConfig config;
+  std::shared_ptr<const tokenizers::ClipBpeTokenizer> tokenizer;
+  int64_t n_params = 0;
+
+  // vision
+  torch::Tensor patch_embedding;   // [D, 3, P, P]
+  torch::Tensor class_embedding;   // [D]
+  torch::Tensor vision_positions;  // [N + 1, D]
+  LayerNorm pre_layrnorm, post_layernorm;
+  Encoder vision_encoder;
+  torch::Tensor visual_projection;  // [proj, D]
+  // text
+  torch::Tensor token_embedding;  // [V, D]
+  torch::Tensor text_positions;   // [77, D]
+  Encoder text_encoder;
+  LayerNorm final_layer_norm;
+  torch::Tensor text_projection;  // [proj, D]
+};
+
+ClipModel::ClipModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ClipModel::~ClipModel() = default;
+
+const ClipConfig& ClipModel::config() const {
+  return impl_->config;
+}
+const tokenizers::ClipBpeTokenizer& ClipModel::tokenizer() const {
+  return *impl_->tokenizer;
+}
+const std::string& ClipModel::dir() const {
+  return impl_->dir;
+}
+
+std::shared_ptr<const ClipModel> ClipModel::load(const std::string& path) {
+  const ModelPath mp = resolve_model_path(path, ModelFormat::Safetensors);
+  // One instance per weights file, shared while anyone holds it. Loading happens under the
+  // lock, so two stages opening the same folder at once still load it once.
+  static std::mutex mutex;
+  static std::map<std::string, std::weak_ptr<const ClipModel>> cache;
+  std::error_code ec;
+  std::string key = fs::weakly_canonical(mp.weights, ec).string();
+  if (ec) key = mp.weights;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (auto existing = cache[key].lock()) return existing;
+  std::shared_ptr<const ClipModel> model(new ClipModel(load_impl(mp)));
+  for (auto it = cache.begin(); it != cache.end();)
+    it = it->second.expired() ? cache.erase(it) : std::next(it);
+  cache[key] = model;
+  return model;
+}
+
+std::unique_ptr<ClipModel::Impl> ClipModel::load_impl(const ModelPath& mp) {
+  if (!mp.modules.empty() && mp.modules.front().type.find("CLIPModel") == std::string::npos)
+    throw ModelError(mp.input + ": the first sentence-transformers module is '" +
+                     mp.modules.front().type + "', not sentence_transformers.models.CLIPModel");
+  if (mp.config.empty())
+    throw ModelError(mp.dir + ": no config.json (a Hugging Face CLIPModel folder has one)");
+  auto impl = std::make_unique<Impl>();
+  impl->dir = mp.dir;
+  const fs::path dir(mp.dir);
+  nlohmann::json processor;  // null when the folder has none
+  if (fs::exists(dir / "preprocessor_config.json"))
+    processor = read_json_file((dir / "preprocessor_config.json").string());
+  impl->config = parse_clip_config(read_json_file(mp.config), processor, mp.config);
+  const ClipConfig& c = impl->config;
+
+  for (const char* f : {"vocab.json", "merges.txt"})
+    if (!fs::exists(dir / f))
+      throw ModelError(mp.dir + ": no " + f +
+                       " (the CLIP tokenizer files belong beside the weights)");
+  try {
+    impl->tokenizer = tokenizers::ClipBpeTokenizer::from_files((dir / "vocab.json").string(),
+                                                               (dir / "merges.txt").string());
+  } catch (const std::runtime_error& e) {
+    throw ModelError(e.what());
+  }
+  if (static_cast<int64_t>(impl->tokenizer->vocab_size()) > c.text.vocab_size)
+    throw ModelError(mp.dir + "/vocab.json: " + std::to_string(impl->tokenizer->vocab_size()) +
+                     " tokens, but config.json text_config.vocab_size is " +
+                     std::to_string(c.text.vocab_size));
+
+  WeightLoader w(SafeTensorsFile::open(mp.weights));
+  w.ignore(".*position_ids");  // buffers in older Hugging Face checkpoints
+  const int64_t dv = c.vision.hidden_size, dt = c.text.hidden_size, p = c.vision.patch_size;
+  const int64_t n_positions = (c.vision.image_size / p) * (c.vision.image_size / p) + 1;
+  impl->patch_embedding = w.take("vision_model.embeddings.patch_embedding.weight", {dv, 3, p, p});
+  impl->class_embedding = w.take("vision_model.embeddings.class_embedding", {dv});
+  impl->vision_positions =
+      w.take("vision_model.embeddings.position_embedding.weight", {n_positions, dv});
+  const double ev = c.vision.layer_norm_eps, et = c.text.layer_norm_eps;
+  impl->pre_layrnorm = {w.take("vision_model.pre_layrnorm.weight", {dv}),
+                        w.take("vision_model.pre_layrnorm.bias", {dv}), ev};
+  impl->vision_encoder.load(w, "vision_model", c.vision);
+  impl->post_layernorm = {w.take("vision_model.post_layernorm.weight", {dv}),
+                          w.take("vision_model.post_layernorm.bias", {dv}), ev};
+  impl->visual_projection = w.take("visual_projection.weight", {c.projection_dim, dv});
+
+  impl->token_embedding =
+      w.take("text_model.embeddings.token_embedding.weight", {c.text.vocab_size, dt});
+  impl->text_positions = w.take("text_model.embeddings.position_embedding.weight",
+                                {c.text.max_position_embeddings, dt});
+  impl->text_encoder.load(w, "text_model", c.text);
+  impl->final_layer_norm = {w.take("text_model.final_layer_norm.weight", {dt}),
+                            w.take("text_model.final_layer_norm.bias", {dt}), et};
+  impl->text_projection = w.take("text_projection.weight", {c.projection_dim, dt});
+  if (w.has("logit_scale")) w.take_any("logit_scale");  // used for training only
+  w.finish();
+
+  for (const auto& info : w.file().tensors()) {
+    int64_t n = 1;
+    for (int64_t s : info.shape) n *= s;
+    if (info.name.find("position_ids") == std::string::npos) impl->n_params += n;
+  }
+  return impl;
+}
+
+Tensor ClipModel::encode_images(const Tensor& pixels, int threads) const {
+  const Impl& m = *impl_;
+  const int64_t s = m.config.vision.image_size;
+  if (pixels.dtype() != DType::F32 || pixels.ndim() != 4 || pixels.dim(1) != 3 ||
+      pixels.dim(2) != s || pixels.dim(3) != s)
+    throw std::invalid_argument("CLIP image batch must be f32 [B, 3, " + std::to_string(s) + ", " +
+                                std::to_string(s) + "] (the model's image_size), got " +
+                                std::string(dtype_name(pixels.dtype())) + " " + pixels.shape_str());
+  set_intra_op_threads(threads);
+  torch::InferenceMode guard;
+  auto x = torch::from_blob(const_cast<void*>(pixels.raw()), pixels.shape(), torch::kFloat32);
+  const int64_t b = x.size(0), p = m.config.vision.patch_size;
+  x = torch::conv2d(x, m.patch_embedding, {}, p);  // [B, D, S/P, S/P]
+  x = x.flatten(2).transpose(1, 2);                // [B, N, D]
+  x = torch::cat({m.class_embedding.view({1, 1, -1}).expand({b, 1, -1}), x}, 1);
+  x = m.pre_layrnorm(x + m.vision_positions);
+  x = m.vision_encoder(x, {});
+  auto pooled = m.post_layernorm(x.select(1, 0));
+  return wrap(torch::linear(pooled, m.visual_projection));
+}
+
+Tensor ClipModel::encode_token_ids(const std::vector<std::vector<int64_t>>& ids,
+                                   int threads) const {
+  const Impl& m = *impl_;
+  const int64_t max_len = m.config.text.max_position_embeddings;
+  const int64_t eos = m.tokenizer->eos_id();
+  if (ids.empty()) return Tensor(DType::F32, {0, m.config.projection_dim});
+  // Right-pad to the longest sequence. Under the causal mask padding never reaches the EOS
+  // position, so the pad id does not matter.
+  int64_t len = 0;
+  std::vector<int64_t> eos_at(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const auto& seq = ids[i];
+    if (seq.empty() || static_cast<int64_t>(seq.size()) > max_len)
+      throw std::invalid_argument("CLIP token sequence " + std::to_string(i) + " has " +
+                                  std::to_string(seq.size()) + " ids; expected 1.." +
+                                  std::to_string(max_len));
+    auto it = std::find(seq.begin(), seq.end(), eos);
+    if (it == seq.end())
+      throw std::invalid_argument("CLIP token sequence " + std::to_string(i) +
+                                  " has no end-of-text id " + std::to_string(eos));
+    for (int64_t id : seq)
+      if (id < 0 || id >= m.config.text.vocab_size)
+        throw std::invalid_argument("CLIP token id " + std::to_string(id) +
+                                    " is outside the vocabulary (size " +
+                                    std::to_string(m.config.text.vocab_size) + ")");
+    eos_at[i] = it - seq.begin();
+    len = std::max<int64_t>(len, static_cast<int64_t>(seq.size()));
+  }
+  const auto b = static_cast<int64_t>(ids.size());
+  std::vector<int64_t> flat(static_cast<size_t>(b * len), eos);
+  for (size_t i = 0; i < ids.size(); ++i)
+    std::copy(ids[i].begin(), ids[i].end(), flat.begin() + static_cast<std::ptrdiff_t>(i * len));
+
+  set_intra_op_threads(threads);
+  torch::InferenceMode guard;
+  auto tokens = torch::from_blob(flat.data(), {b, len}, torch::kInt64);
+  auto x = torch::embedding(m.token_embedding, tokens) + m.text_positions.narrow(0, 0, len);
+  auto mask = torch::full({len, len}, -std::numeric_limits<float>::infinity()).triu(1);
+  x = m.final_layer_norm(m.text_encoder(x, mask));
+  auto rows = torch::arange(b, torch::kInt64);
+  auto pooled = x.index({rows, torch::from_blob(eos_at.data(), {b}, torch::kInt64)});
+  return wrap(torch::linear(pooled, m.text_projection));
+}
+
+std::string ClipModel::describe() const {
+  const ClipConfig& c = impl_->config;
+  std::ostringstream s;
+  s.precision(1);
+  s << std::fixed << "CLIP ViT /" << c.vision.patch_size << " at " << c.vision.image_size
+    << "px (vision " << c.vision.hidden_size << "x" << c.vision.num_layers << ", text "
+    << c.text.hidden_size << "x" << c.text.num_layers << ", " << c.projection_dim << "-d), "
+    << static_cast<double>(impl_->n_params) / 1e6 << "M parameters";
+  return s.str();
+}
+
+}  // namespace embedflow::models

@@ -1,0 +1,104 @@
+// CLIP (Radford et al. 2021) image and text towers in the Hugging Face CLIPModel layout, read
+// from a model folder: `openai/clip-vit-base-patch32` (config.json, model.safetensors, vocab.json,
+// merges.txt, preprocessor_config.json) or the sentence-transformers wrapper `clip-ViT-B-32`
+// (the same files under 0_CLIPModel/). Other ViT sizes (B/16, L/14) follow from config.json.
+// Torch-free header (pimpl).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "embedflow/tensor.h"
+#include "models/tokenizers/clip_bpe.h"
+
+namespace embedflow::models {
+
+// The transformer shared by both towers.
+struct ClipEncoderConfig {
+  int64_t hidden_size = 0;
+  int64_t intermediate_size = 0;
+  int64_t num_layers = 0;
+  int64_t num_heads = 0;
+  std::string hidden_act = "quick_gelu";  // "quick_gelu" or "gelu"
+  double layer_norm_eps = 1e-5;
+};
+
+struct ClipVisionConfig : ClipEncoderConfig {
+  int64_t image_size = 224;
+  int64_t patch_size = 32;
+  int64_t num_channels = 3;
+};
+
+struct ClipTextConfig : ClipEncoderConfig {
+  int64_t vocab_size = 49408;
+  int64_t max_position_embeddings = 77;
+};
+
+// CLIPImageProcessor's settings (preprocessor_config.json).
+struct ClipImageProcessorConfig {
+  bool do_resize = true;
+  int64_t shortest_edge = 224;  // resize the shorter side to this, bicubic
+  bool do_center_crop = true;
+  int64_t crop_height = 224, crop_width = 224;
+  bool do_rescale = true;
+  double rescale_factor = 1.0 / 255.0;
+  bool do_normalize = true;
+  std::array<float, 3> mean{0.48145466f, 0.4578275f, 0.40821073f};
+  std::array<float, 3> std{0.26862954f, 0.26130258f, 0.27577711f};
+};
+
+struct ClipConfig {
+  ClipVisionConfig vision;
+  ClipTextConfig text;
+  int64_t projection_dim = 512;
+  ClipImageProcessorConfig processor;
+};
+
+// Reads config.json (`text_config`, `vision_config`, `projection_dim`; missing fields take
+// Hugging Face's CLIPConfig defaults, i.e. ViT-B/32) and, when `preprocessor_json` is not null,
+// preprocessor_config.json (else the processor follows vision.image_size). `where` names the file
+// in errors. Throws ModelError for values it cannot run (an unsupported hidden_act, heads that do
+// not divide the width, …).
+ClipConfig parse_clip_config(const nlohmann::json& config, const nlohmann::json& preprocessor_json,
+                             const std::string& where);
+
+struct ModelPath;
+
+class ClipModel {
+ public:
+  // Loads a model folder (see above) or returns the instance already loaded from the same
+  // folder: the image and text stages of one pipeline share one copy. Throws ModelError.
+  static std::shared_ptr<const ClipModel> load(const std::string& path);
+  ~ClipModel();
+  ClipModel(const ClipModel&) = delete;
+  ClipModel& operator=(const ClipModel&) = delete;
+
+  const ClipConfig& config() const;
+  const tokenizers::ClipBpeTokenizer& tokenizer() const;
+  const std::string& dir() const;  // the folder the files were read from
+  int64_t dim() const { return config().projection_dim; }
+
+  // f32 [B, 3, S, S] preprocessed pixels (S = vision.image_size) → f32 [B, projection_dim]
+  // (get_image_features: unnormalised). Runs with `threads` intra-op threads on the calling
+  // thread; thread-safe. Throws std::invalid_argument for a wrongly shaped batch.
+  Tensor encode_images(const Tensor& pixels, int threads) const;
+  // Token id lists as tokenizer().tokenize() returns them (BOS … EOS, ≤ max_position_embeddings)
+  // → f32 [B, projection_dim] (get_text_features: pooled at the first EOS, unnormalised).
+  Tensor encode_token_ids(const std::vector<std::vector<int64_t>>& ids, int threads) const;
+
+  // "CLIP ViT /32 at 224px (vision 768x12, text 512x12, 512-d), 151.3M parameters"
+  std::string describe() const;
+
+ private:
+  struct Impl;
+  explicit ClipModel(std::unique_ptr<Impl> impl);
+  static std::unique_ptr<Impl> load_impl(const ModelPath& path);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace embedflow::models

@@ -1,0 +1,63 @@
+// Image encoders: torchvision-layout ResNet-18/34/50/101/152 read from safetensors, or a
+// TorchScript module a user exported. Torch-free header (pimpl): stages use it without torch.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "embedflow/tensor.h"
+
+namespace embedflow::models {
+
+struct ImageEncoderOptions {
+  // "resnet18" … "resnet152"; "" = from config.json ("architecture", as timm writes it) or,
+  // failing that, from the block structure of the weights.
+  std::string arch;
+  std::string format = "auto";  // "auto", "safetensors", "torchscript"
+  // What encode() returns: "pool" (global-average-pooled features, 512 or 2048-d), "logits"
+  // (the fc layer), or a feature map "layer1" … "layer4" ([C, h, w] per image).
+  std::string layer = "pool";
+  bool normalize = false;      // L2-normalise each vector output (pool, logits)
+  bool fold_batchnorm = true;  // bake BatchNorm into the preceding convolution at load
+  bool channels_last = true;   // NHWC activations (oneDNN kernels); results are equal
+};
+
+class ImageEncoder {
+ public:
+  static std::unique_ptr<ImageEncoder> load(const std::string& path,
+                                            const ImageEncoderOptions& options);
+  virtual ~ImageEncoder() = default;
+
+  // f32 [B, 3, H, W] → f32 [B, dim] (or [B, C, h, w] for a feature-map layer). Runs with
+  // `threads` intra-op threads on the calling thread. Thread-safe.
+  virtual Tensor encode(const Tensor& batch, int threads) const = 0;
+  // Output size per image for vector outputs; channels for feature maps; 0 when unknown before
+  // the first batch (TorchScript).
+  virtual int64_t dim() const = 0;
+  // "resnet50 (torchvision layout), 25.6M parameters, BatchNorm folded, channels-last"
+  virtual std::string describe() const = 0;
+};
+
+// The architectures ResNet loading knows, in order.
+const std::vector<std::string>& resnet_arches();
+
+class SafeTensorsFile;
+
+struct ResNetSpec {
+  std::string name;   // "resnet50"
+  bool bottleneck;    // Bottleneck (50/101/152) or BasicBlock (18/34)
+  int64_t blocks[4];  // blocks per stage
+};
+const std::vector<ResNetSpec>& resnet_specs();
+const ResNetSpec* find_resnet_spec(const std::string& arch);
+// The architecture from the block structure of torchvision/timm keys (layerN.i.convK.weight);
+// throws ModelError explaining what the file looks like when it is not a plain ResNet.
+std::string detect_resnet_arch(const SafeTensorsFile& file);
+// "architecture" (timm) or "arch" from a config.json, when it names a known ResNet; else "".
+std::string resnet_arch_from_config(const nlohmann::json& config);
+
+}  // namespace embedflow::models

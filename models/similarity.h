@@ -1,0 +1,51 @@
+// Cosine similarity between embedding sets, as sentence-transformers' util.cos_sim /
+// model.similarity: rows are L2-normalised (x / max(‖x‖, 1e-12)) and multiplied. Works for any
+// embeddings of equal width (text, CLIP image and text, audio). Torch-free header.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "embedflow/tensor.h"
+
+namespace embedflow {
+
+// [n, d] × [m, d] → [n, m] float32. Throws std::invalid_argument when the widths differ or a
+// tensor is not a 2-d float32 matrix.
+Tensor cosine(const Tensor& a, const Tensor& b);
+
+// The matrix the way PyTorch prints it (sentence-transformers' README shows this):
+// "tensor([[1.0000, 0.6660, 0.1046],\n        [...]])", four decimals.
+std::string format_like_torch(const Tensor& matrix);
+
+struct Neighbor {
+  int64_t index = 0;  // row of the corpus
+  float score = 0;
+};
+
+// Scores queries against a fixed corpus one block of corpus rows at a time, so top-k over a
+// corpus whose score matrix would not fit in memory streams through bounded memory: at most
+// queries × block_rows scores exist at once.
+class CosineScorer {
+ public:
+  // `corpus` [m, d] float32; it is normalised once here.
+  explicit CosineScorer(const Tensor& corpus, int64_t block_rows = 16384);
+  ~CosineScorer();
+  CosineScorer(CosineScorer&&) noexcept;
+  CosineScorer& operator=(CosineScorer&&) noexcept;
+
+  int64_t rows() const;
+  int64_t dim() const;
+  // Full rows of the matrix for `queries` [n, d] → [n, m].
+  Tensor scores(const Tensor& queries) const;
+  // The k best corpus rows of each query, best first (ties: lower index first).
+  std::vector<std::vector<Neighbor>> top_k(const Tensor& queries, int64_t k) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace embedflow

@@ -1,0 +1,289 @@
+#include "models/text_encoder.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <numeric>
+
+#include <utf8proc.h>
+
+#include "models/bert.h"
+#include "models/model_path.h"
+#include "models/safetensors.h"
+#include "models/tokenizers/unicode.h"
+#include "models/tokenizers/wordpiece.h"
+#include "models/torch_runtime.h"
+
+namespace embedflow {
+
+namespace fs = std::filesystem;
+using models::BertPooling;
+using models::ModelError;
+
+namespace {
+
+const std::vector<std::string> kPoolingOrder = {"cls", "max", "mean", "mean_sqrt_len"};
+
+BertPooling pooling_of(const std::string& name) {
+  if (name == "cls") return BertPooling::Cls;
+  if (name == "max") return BertPooling::Max;
+  if (name == "mean") return BertPooling::Mean;
+  if (name == "mean_sqrt_len") return BertPooling::MeanSqrtLen;
+  throw ModelError("unknown pooling mode '" + name +
+                   "' (expected cls, max, mean or mean_sqrt_len)");
+}
+
+// 1_Pooling/config.json → the enabled modes in sentence-transformers' concatenation order.
+std::vector<std::string> read_pooling(const std::string& dir) {
+  const std::string path = (fs::path(dir) / "config.json").string();
+  nlohmann::json j = models::read_json_file(path);
+  const std::pair<const char*, const char*> keys[] = {
+      {"pooling_mode_cls_token", "cls"},
+      {"pooling_mode_max_tokens", "max"},
+      {"pooling_mode_mean_tokens", "mean"},
+      {"pooling_mode_mean_sqrt_len_tokens", "mean_sqrt_len"}};
+  std::vector<std::string> modes;
+  for (const auto& [key, mode] : keys)
+    if (j.value(key, false)) modes.push_back(mode);
+  for (const char* unsupported : {"pooling_mode_weightedmean_tokens", "pooling_mode_lasttoken"})
+    if (j.value(unsupported, false))
+      throw ModelError(path + ": " + unsupported +
+                       " is not supported (supported: cls, max, mean, mean_sqrt_len)");
+  if (j.contains("pooling_mode") && j["pooling_mode"].is_string() && modes.empty())
+    modes.push_back(j["pooling_mode"].get<std::string>());
+  if (modes.empty())
+    throw ModelError(path +
+                     ": no pooling mode is enabled (expected one of "
+                     "pooling_mode_cls_token, pooling_mode_mean_tokens, … set to true)");
+  for (const auto& m : modes) pooling_of(m);
+  return modes;
+}
+
+// Per-character lower-casing for sentence_bert_config.json's do_lower_case (Python's
+// str.lower(), except that the final-sigma context rule is not applied).
+std::string lower_text(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char32_t cp : tokenizers::decode_utf8(text)) {
+    if (cp == 0x130) {
+      tokenizers::append_utf8(out, U'i');
+      tokenizers::append_utf8(out, 0x307);
+    } else {
+      tokenizers::append_utf8(
+          out, static_cast<char32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(cp))));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+struct TextEncoder::Impl {
+  models::BertModel model;
+  tokenizers::WordPieceTokenizer tokenizer;
+  std::vector<std::string> pooling_names;
+  std::vector<BertPooling> pooling;
+  bool normalize = false;
+  bool lower_case_input = false;
+  int64_t max_seq_length = 512;
+  std::string precision;
+  int threads = 0;
+  int64_t batch_size = 32;
+
+  Impl(models::BertModel m, tokenizers::WordPieceTokenizer t)
+      : model(std::move(m)), tokenizer(std::move(t)) {}
+};
+
+TextEncoder::TextEncoder(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+TextEncoder::TextEncoder(TextEncoder&&) noexcept = default;
+TextEncoder& TextEncoder::operator=(TextEncoder&&) noexcept = default;
+TextEncoder::~TextEncoder() = default;
+
+TextEncoder TextEncoder::load(const std::string& path, TextEncoderOptions options) {
+  models::ModelPath mp = models::resolve_model_path(path, models::ModelFormat::Safetensors);
+  if (mp.config.empty())
+    throw ModelError(mp.dir +
+                     ": no config.json (expected the Hugging Face BertModel config "
+                     "beside " +
+                     fs::path(mp.weights).filename().string() + ")");
+
+  // The module list: Transformer first, then Pooling and an optional Normalize.
+  std::vector<std::string> pooling_names;
+  bool normalize = false;
+  for (size_t i = 0; i < mp.modules.size(); ++i) {
+    const auto& m = mp.modules[i];
+    const std::string type =
+        m.type.substr(m.type.rfind('.') == std::string::npos ? 0 : m.type.rfind('.') + 1);
+    if (i == 0) {
+      if (type != "Transformer")
+        throw ModelError(path + "/modules.json: the first module is " + m.type +
+                         "; expected sentence_transformers.models.Transformer");
+    } else if (type == "Pooling") {
+      pooling_names = read_pooling(m.path);
+    } else if (type == "Normalize") {
+      normalize = true;
+    } else {
+      throw ModelError(path + "/modules.json: module " + m.type +
+                       " is not supported (supported: Transformer, Pooling, Normalize)");
+    }
+  }
+
+  models::BertConfig config =
+      models::BertConfig::from_json(models::read_json_file(mp.config), mp.config);
+
+  int64_t max_seq_length = config.max_position_embeddings;
+  bool lower_case_input = false;
+  const fs::path sbert = fs::path(mp.dir) / "sentence_bert_config.json";
+  if (fs::exists(sbert)) {
+    nlohmann::json j = models::read_json_file(sbert.string());
+    if (j.contains("max_seq_length") && j["max_seq_length"].is_number_integer())
+      max_seq_length = j["max_seq_length"].get<int64_t>();
+    lower_case_input = j.value("do_lower_case", false);
+  } else {
+    const fs::path tc = fs::path(mp.dir) / "tokenizer_config.json";
+    if (fs::exists(tc)) {
+      nlohmann::json j = models::read_json_file(tc.string());
+      if (j.contains("model_max_length") && j["model_max_length"].is_number_integer())
+        max_seq_length = std::min(max_seq_length, j["model_max_length"].get<int64_t>());
+    }
+  }
+  if (options.max_seq_length) max_seq_length = *options.max_seq_length;
+  if (max_seq_length < 2 || max_seq_length > config.max_position_embeddings)
+    throw ModelError(path + ": max_seq_length " + std::to_string(max_seq_length) +
+                     " must be between 2 and the model's max_position_embeddings (" +
+                     std::to_string(config.max_position_embeddings) + ")");
+
+  if (!options.pooling.empty()) {
+    pooling_names.clear();
+    for (const auto& mode : kPoolingOrder)  // sentence-transformers' concatenation order
+      if (std::find(options.pooling.begin(), options.pooling.end(), mode) != options.pooling.end())
+        pooling_names.push_back(mode);
+    for (const auto& m : options.pooling) pooling_of(m);
+  }
+  if (pooling_names.empty()) pooling_names = {"mean"};
+  if (options.normalize) normalize = *options.normalize;
+
+  models::BertPrecision precision;
+  if (options.precision == "fp32")
+    precision = models::BertPrecision::F32;
+  else if (options.precision == "int8")
+    precision = models::BertPrecision::Int8;
+  else
+    throw ModelError("precision '" + options.precision + "' is not supported (fp32 or int8)");
+
+  tokenizers::WordPieceTokenizer tokenizer = [&] {
+    try {
+      return tokenizers::WordPieceTokenizer::from_folder(mp.dir);
+    } catch (const std::runtime_error& e) {
+      throw ModelError(e.what());
+    }
+  }();
+  if (static_cast<int64_t>(tokenizer.vocab_size()) > config.vocab_size)
+    throw ModelError(mp.dir + ": the tokenizer has " + std::to_string(tokenizer.vocab_size()) +
+                     " tokens but config.json's vocab_size is " +
+                     std::to_string(config.vocab_size));
+
+  auto impl = std::make_unique<Impl>(models::BertModel::load(mp.weights, config, precision),
+                                     std::move(tokenizer));
+  impl->pooling_names = pooling_names;
+  for (const auto& m : pooling_names) impl->pooling.push_back(pooling_of(m));
+  impl->normalize = normalize;
+  impl->lower_case_input = lower_case_input;
+  impl->max_seq_length = max_seq_length;
+  impl->precision = options.precision;
+  impl->threads = options.threads;
+  impl->batch_size = std::max<int64_t>(1, options.batch_size);
+  return TextEncoder(std::move(impl));
+}
+
+std::vector<int32_t> TextEncoder::tokenize(const std::string& text) const {
+  std::string stripped = tokenizers::strip_python_whitespace(text);
+  if (impl_->lower_case_input) stripped = lower_text(stripped);
+  return impl_->tokenizer.encode(stripped, static_cast<size_t>(impl_->max_seq_length));
+}
+
+Tensor TextEncoder::embed(const std::vector<std::vector<int32_t>>& token_ids) const {
+  const int64_t n = static_cast<int64_t>(token_ids.size());
+  const int64_t d = dim();
+  Tensor out(DType::F32, {n, d});
+  if (n == 0) return out;
+  if (impl_->threads > 0) models::set_intra_op_threads(impl_->threads);
+  std::vector<float> pooled = impl_->model.encode(token_ids, impl_->pooling);
+  float* o = out.data<float>();
+  std::copy(pooled.begin(), pooled.end(), o);
+  if (impl_->normalize) {
+    // x / max(‖x‖, 1e-12), as torch.nn.functional.normalize.
+    for (int64_t r = 0; r < n; ++r) {
+      float* row = o + r * d;
+      double sq = 0;
+      for (int64_t i = 0; i < d; ++i) sq += static_cast<double>(row[i]) * row[i];
+      const float inv = static_cast<float>(1.0 / std::max(std::sqrt(sq), 1e-12));
+      for (int64_t i = 0; i < d; ++i) row[i] *= inv;
+    }
+  }
+  return out;
+}
+
+Tensor TextEncoder::encode(const std::vector<std::string>& texts) const {
+  std::vector<std::vector<int32_t>> ids(texts.size());
+  for (size_t i = 0; i < texts.size(); ++i) {
+    try {
+      ids[i] = tokenize(texts[i]);
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument("text " + std::to_string(i) + ": " + e.what());
+    }
+  }
+  // Longest first, so each batch holds sequences of similar length.
+  std::vector<size_t> order(texts.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return ids[a].size() > ids[b].size(); });
+  const int64_t d = dim();
+  Tensor out(DType::F32, {static_cast<int64_t>(texts.size()), d});
+  float* o = out.data<float>();
+  for (size_t start = 0; start < order.size(); start += static_cast<size_t>(impl_->batch_size)) {
+    const size_t end = std::min(order.size(), start + static_cast<size_t>(impl_->batch_size));
+    std::vector<std::vector<int32_t>> batch;
+    for (size_t i = start; i < end; ++i) batch.push_back(std::move(ids[order[i]]));
+    Tensor e = embed(batch);
+    for (size_t i = start; i < end; ++i)
+      std::copy(e.data<float>() + (i - start) * d, e.data<float>() + (i - start + 1) * d,
+                o + order[i] * d);
+  }
+  return out;
+}
+
+int64_t TextEncoder::dim() const {
+  return hidden_size() * static_cast<int64_t>(impl_->pooling.size());
+}
+int64_t TextEncoder::hidden_size() const {
+  return impl_->model.config().hidden_size;
+}
+int64_t TextEncoder::max_seq_length() const {
+  return impl_->max_seq_length;
+}
+bool TextEncoder::normalizes() const {
+  return impl_->normalize;
+}
+const std::vector<std::string>& TextEncoder::pooling() const {
+  return impl_->pooling_names;
+}
+const std::string& TextEncoder::precision() const {
+  return impl_->precision;
+}
+double TextEncoder::linear_flops(int64_t tokens) const {
+  return models::bert_linear_flops(impl_->model.config(), tokens);
+}
+
+std::string TextEncoder::describe() const {
+  const auto& c = impl_->model.config();
+  std::string pool;
+  for (const auto& p : impl_->pooling_names) pool += (pool.empty() ? "" : "+") + p;
+  return "BERT " + std::to_string(c.num_hidden_layers) + "x" + std::to_string(c.hidden_size) +
+         " (" + std::to_string(c.num_attention_heads) + " heads), vocab " +
+         std::to_string(c.vocab_size) + ", max_seq_length " +
+         std::to_string(impl_->max_seq_length) + ", pooling " + pool +
+         (impl_->normalize ? ", normalize" : "") + ", " + impl_->precision;
+}
+
+}  // namespace embedflow

@@ -1,0 +1,120 @@
+#include "stages/clip/encode_image.h"
+
+#include <exception>
+
+#include "stages/clip/common.h"
+
+namespace embedflow {
+
+StageSchema encode_clip_image_schema() {
+  StageSchema s;
+  s.type = "encode.clip_image";
+  s.kind = StageKind::Batch;
+  s.summary =
+      "Embed images with a CLIP vision tower (unnormalised projections, as "
+      "sentence-transformers' clip-ViT-B-32 and CLIPModel.get_image_features).";
+  s.doc =
+      "Runs the vision half of a Hugging Face CLIPModel checkpoint: patch convolution, class "
+      "token, position embeddings, pre-LayerNorm, pre-norm transformer blocks (quick_gelu), "
+      "post-LayerNorm on the class token, visual projection. Output: Embedding f32 "
+      "`[projection_dim]` (512 for ViT-B/32), L2-normalised only with `normalize: true` — "
+      "sentence-transformers returns them unnormalised; `score.cosine` normalises itself.\n\n"
+      "Images (u8 `[H, W, 3]` from `image.load`; gray and RGBA are converted as PIL's "
+      "`convert(\"RGB\")`) go through the model's own CLIPImageProcessor settings from "
+      "`preprocessor_config.json`: shorter side to 224 bicubic, center crop 224, rescale 1/255, "
+      "CLIP mean/std. With `resample: pil` (default) the result is pixel-identical to "
+      "transformers/sentence-transformers, which resize with PIL. ImageTensor inputs (f32 "
+      "`[3, S, S]`, S = the model's image_size) are taken as already prepared; with "
+      "`preprocess: false` every input must be one.\n\n"
+      "Shares one loaded model per folder with `encode.clip_text`.";
+  s.inputs = {{"in", {Kind::Image, Kind::ImageTensor}, "decoded image or prepared tensor"}};
+  s.output = Kind::Embedding;
+  s.params = {
+      ParamSpec::path("model").require().describe(clip::kModelParamDoc),
+      ParamSpec::boolean("preprocess", true)
+          .describe("Apply the model's CLIPImageProcessor to Image inputs. false: only accept "
+                    "prepared ImageTensor inputs of the model's input size."),
+      ParamSpec::enumeration("resample", "pil", {"pil", "torchvision"})
+          .describe("Resize implementation for preprocessing: `pil` reproduces PIL's bicubic "
+                    "(what transformers' CLIPImageProcessor uses) exactly; `torchvision` uses "
+                    "the torchvision tensor-path bicubic with antialias of `image.preprocess`."),
+      ParamSpec::boolean("normalize", false)
+          .describe("L2-normalise each embedding (sentence-transformers' "
+                    "normalize_embeddings=True)."),
+  };
+  s.default_concurrency = 1;
+  s.default_batch_size = 32;
+  s.uses_model_threads = true;
+  return s;
+}
+
+ClipImageEncodeStage::ClipImageEncodeStage(const Params& p)
+    : params_(p),
+      preprocess_(p.get_bool("preprocess")),
+      normalize_(p.get_bool("normalize")),
+      resample_(p.get_string("resample") == "torchvision" ? clip::Resample::Torchvision
+                                                          : clip::Resample::Pil) {}
+
+void ClipImageEncodeStage::open(const StageContext& ctx) {
+  stage_id_ = ctx.stage_id.empty() ? params_.stage_id() : ctx.stage_id;
+  threads_ = ctx.threads;
+  model_ = clip::open_model(params_);
+}
+
+Tensor ClipImageEncodeStage::prepare(const Item& item) const {
+  const int64_t s = model_->config().vision.image_size;
+  if (item.kind == Kind::ImageTensor) {
+    const Tensor& t = item.tensor;
+    if (t.dtype() != DType::F32 || t.ndim() != 3 || t.dim(0) != 3 || t.dim(1) != s || t.dim(2) != s)
+      throw ItemFailure("image tensor must be f32 [3, " + std::to_string(s) + ", " +
+                        std::to_string(s) + "] for this model, got " + dtype_name(t.dtype()) + " " +
+                        t.shape_str());
+    return t;
+  }
+  if (item.kind != Kind::Image)
+    throw ItemFailure(std::string("expected an Image or ImageTensor item, got ") +
+                      kind_name(item.kind));
+  if (!preprocess_)
+    throw ItemFailure("got a decoded image " + item.tensor.shape_str() +
+                      " but preprocess is false: set preprocess: true, or prepare f32 [3, " +
+                      std::to_string(s) + ", " + std::to_string(s) + "] tensors upstream");
+  try {
+    Tensor t = clip::clip_preprocess(item.tensor, model_->config().processor, resample_);
+    if (t.dim(1) != s || t.dim(2) != s)
+      throw ItemFailure("preprocessor_config.json crops to " + std::to_string(t.dim(1)) + "x" +
+                        std::to_string(t.dim(2)) + " but the model takes " + std::to_string(s) +
+                        "x" + std::to_string(s));
+    return t;
+  } catch (const std::invalid_argument& e) {
+    throw ItemFailure(e.what());
+  }
+}
+
+void ClipImageEncodeStage::process_batch(const std::vector<const Item*>& in,
+                                         std::vector<Item>& out) {
+  const int64_t s = model_->config().vision.image_size;
+  std::vector<Tensor> prepared;
+  std::vector<size_t> rows;  // which input each prepared tensor belongs to
+  for (size_t i = 0; i < in.size(); ++i) {
+    try {
+      prepared.push_back(prepare(*in[i]));
+      rows.push_back(i);
+    } catch (const std::exception& e) {
+      clip::fail_item(out[i], stage_id_, e.what());
+    }
+  }
+  if (prepared.empty()) return;
+  const int64_t per_image = 3 * s * s;
+  Tensor batch(DType::F32, {static_cast<int64_t>(prepared.size()), 3, s, s});
+  for (size_t k = 0; k < prepared.size(); ++k)
+    std::copy_n(prepared[k].data<float>(), per_image,
+                batch.data<float>() + static_cast<int64_t>(k) * per_image);
+  const Tensor emb = model_->encode_images(batch, threads_);
+  for (size_t k = 0; k < rows.size(); ++k) {
+    Item& o = out[rows[k]];
+    o.kind = Kind::Embedding;
+    o.tensor = clip::embedding_row(emb, static_cast<int64_t>(k), normalize_);
+  }
+}
+
+}  // namespace embedflow

@@ -1,0 +1,177 @@
+#include "stages/score/cosine.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+
+#include "embedflow/errors.h"
+#include "embedflow/params.h"
+
+namespace embedflow {
+
+StageSchema score_cosine_schema() {
+  StageSchema s;
+  s.type = "score.cosine";
+  s.kind = StageKind::Reduce;
+  s.summary = "Cosine similarity of queries against a corpus: the full matrix or the top k.";
+  s.doc =
+      "Embedding streams in, scores out, as sentence-transformers' `util.cos_sim` / "
+      "`model.similarity` (rows L2-normalised, then multiplied). Works for any embeddings of "
+      "one width: text, CLIP image against CLIP text, audio.\n\n"
+      "Inputs: `queries` (port 0) and `corpus` (port 1); with only `queries` connected every "
+      "query is scored against all queries (all-vs-all). Rows and columns are in source "
+      "order.\n\n"
+      "`output: matrix` emits one Embedding item per query: f32 `[M]`, its row of the `[N, M]` "
+      "matrix (id and meta of the query, plus `meta.query_index`); write.npy stacks them into "
+      "the matrix, write.csv writes one line per query. `output: top_k` emits one Record per "
+      "(query, rank): `{query_id, corpus_id, score, rank}` (rank 1 is the best; ties go to the "
+      "earlier corpus item), for write.jsonl / write.csv.\n\n"
+      "Memory: both embedding sets are held (N·D + M·D floats); the score matrix is never "
+      "materialised — queries are scored in blocks against `block_rows` corpus rows at a time "
+      "(one GEMM per block) and top-k candidates are merged block by block. `print: true` "
+      "also prints the matrix to standard output the way PyTorch prints a tensor (for small "
+      "matrices, up to 100×100).";
+  s.inputs = {{"queries", {Kind::Embedding}, "query embeddings (or all items, all-vs-all)"},
+              {"corpus", {Kind::Embedding}, "corpus embeddings (optional)", true}};
+  s.output = Kind::Embedding;
+  s.output_for = [](const Params& p) {
+    return p.get_string("output") == "top_k" ? Kind::Record : Kind::Embedding;
+  };
+  s.params = {
+      ParamSpec::enumeration("output", "matrix", {"matrix", "top_k"})
+          .describe("matrix: one row of scores per query; top_k: the k best corpus items per "
+                    "query as records."),
+      ParamSpec::integer("k", 10).range(1, 1000000).describe("Neighbours per query (top_k)."),
+      ParamSpec::integer("block_rows", 16384)
+          .range(1, 100000000)
+          .describe("Corpus rows per GEMM block: bounds memory to queries-block × block_rows "
+                    "scores."),
+      ParamSpec::boolean("print", false)
+          .describe("Print the matrix to stdout like PyTorch prints a tensor (≤ 100×100)."),
+  };
+  s.default_concurrency = 1;
+  s.max_concurrency = 1;
+  return s;
+}
+
+ScoreCosine::ScoreCosine(const Params& p) : params_(p) {
+  top_k_mode_ = p.get_string("output") == "top_k";
+  k_ = p.get_int("k");
+  block_rows_ = p.get_int("block_rows");
+  print_ = p.get_bool("print");
+}
+
+void ScoreCosine::open(const StageContext& ctx) {
+  stage_id_ = ctx.stage_id;
+}
+
+Tensor ScoreCosine::Side::matrix() const {
+  Tensor t(DType::F32, {rows(), dim});
+  std::copy(values.begin(), values.end(), t.data<float>());
+  return t;
+}
+
+void ScoreCosine::consume(size_t port, const Item& item) {
+  if (port > 1) throw std::logic_error("score.cosine: no input port " + std::to_string(port));
+  if (port == 1) two_inputs_ = true;
+  Side& side = port == 0 ? queries_ : corpus_;
+  const Tensor& t = item.tensor;
+  if (t.dtype() != DType::F32 || t.ndim() != 1)
+    throw ItemFailure("score.cosine: expected an Embedding f32 [D], got " +
+                      std::string(dtype_name(t.dtype())) + " " + t.shape_str());
+  if (side.rows() == 0 && side.dim == 0) side.dim = t.dim(0);
+  if (t.dim(0) != side.dim)
+    throw ItemFailure("score.cosine: embedding width " + std::to_string(t.dim(0)) +
+                      " differs from the " + std::to_string(side.dim) +
+                      " of the first item on this input");
+  const float* p = t.data<float>();
+  side.values.insert(side.values.end(), p, p + t.dim(0));
+  side.ids.push_back(item.id);
+  side.metas.push_back(item.meta);
+}
+
+void ScoreCosine::start() {
+  started_ = true;
+  const Side& corpus = two_inputs_ ? corpus_ : queries_;
+  if (queries_.rows() == 0 || corpus.rows() == 0) return;
+  if (queries_.dim != corpus.dim)
+    throw std::runtime_error("score.cosine: queries are " + std::to_string(queries_.dim) +
+                             "-d but the corpus is " + std::to_string(corpus.dim) +
+                             "-d; both must come from the same embedding space");
+  scorer_ = std::make_unique<CosineScorer>(corpus.matrix(), block_rows_);
+  if (print_) {
+    if (queries_.rows() <= 100 && corpus.rows() <= 100) {
+      std::printf("%s\n", format_like_torch(scorer_->scores(queries_.matrix())).c_str());
+    } else {
+      std::printf("score.cosine '%s': %lld×%lld matrix not printed (print is for ≤ 100×100)\n",
+                  stage_id_.c_str(), static_cast<long long>(queries_.rows()),
+                  static_cast<long long>(corpus.rows()));
+    }
+    std::fflush(stdout);
+  }
+}
+
+void ScoreCosine::fill_pending() {
+  const Side& corpus = two_inputs_ ? corpus_ : queries_;
+  const int64_t n = queries_.rows(), m = corpus.rows(), d = queries_.dim;
+  // Queries per block. Matrix rows are output, so a block holds about 64 × block_rows of them;
+  // top-k holds 256 queries × block_rows scores per corpus block, whatever the corpus size.
+  const int64_t q_block = top_k_mode_
+                              ? std::min<int64_t>(n, 256)
+                              : std::max<int64_t>(1, std::min<int64_t>(n, block_rows_ * 64 / m));
+  const int64_t q0 = next_query_, q1 = std::min(n, q0 + q_block);
+  next_query_ = q1;
+  Tensor q(DType::F32, {q1 - q0, d});
+  std::copy(queries_.values.begin() + q0 * d, queries_.values.begin() + q1 * d, q.data<float>());
+
+  if (!top_k_mode_) {
+    auto scores = std::make_shared<Tensor>(scorer_->scores(q));
+    for (int64_t r = 0; r < q1 - q0; ++r) {
+      Item it;
+      it.id = queries_.ids[static_cast<size_t>(q0 + r)];
+      it.source = "score.cosine";
+      it.meta = queries_.metas[static_cast<size_t>(q0 + r)];
+      it.meta["query_index"] = q0 + r;
+      it.kind = Kind::Embedding;
+      it.tensor = Tensor(DType::F32, {m}, scores, scores->data<float>() + r * m);
+      pending_.push_back(std::move(it));
+    }
+    return;
+  }
+  auto best = scorer_->top_k(q, k_);
+  for (int64_t r = 0; r < q1 - q0; ++r) {
+    const std::string& qid = queries_.ids[static_cast<size_t>(q0 + r)];
+    for (size_t rank = 0; rank < best[static_cast<size_t>(r)].size(); ++rank) {
+      const Neighbor& nb = best[static_cast<size_t>(r)][rank];
+      Item it;
+      it.id = qid + "#" + std::to_string(rank + 1);
+      it.source = "score.cosine";
+      it.kind = Kind::Record;
+      it.record = {{"query_id", qid},
+                   {"corpus_id", corpus.ids[static_cast<size_t>(nb.index)]},
+                   {"score", nb.score},
+                   {"rank", rank + 1}};
+      pending_.push_back(std::move(it));
+    }
+  }
+}
+
+bool ScoreCosine::next(Item& item) {
+  if (!started_) start();
+  while (pending_.empty()) {
+    if (!scorer_ || next_query_ >= queries_.rows()) return false;
+    fill_pending();
+  }
+  item = std::move(pending_.front());
+  pending_.pop_front();
+  return true;
+}
+
+std::optional<uint64_t> ScoreCosine::size_hint() const {
+  const Side& corpus = two_inputs_ ? corpus_ : queries_;
+  const auto n = static_cast<uint64_t>(queries_.rows());
+  if (!top_k_mode_) return n;
+  return n * static_cast<uint64_t>(std::min<int64_t>(k_, corpus.rows()));
+}
+
+}  // namespace embedflow

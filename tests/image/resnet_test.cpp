@@ -1,0 +1,204 @@
+// ResNet parity with torchvision: random-weight resnet18/resnet50 (non-trivial BatchNorm
+// statistics, int64 num_batches_tracked buffers) saved by tests/fixtures/image/gen_resnet.py,
+// and torchvision's own outputs on the same input tensors.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+
+#include "models/inspect.h"
+#include "models/resnet.h"
+#include "models/safetensors.h"
+#include "tests/image/image_test_util.h"
+
+using namespace embedflow;
+using namespace embedflow::models;
+using namespace embedflow::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr double kTol = 1e-4;  // max |Δ| ≤ kTol × max |ref|
+
+Tensor run(const std::string& model, ImageEncoderOptions opt, const Tensor& input) {
+  auto enc = ImageEncoder::load(model, opt);
+  return enc->encode(input, 2);
+}
+
+std::string load_error(const std::string& model, ImageEncoderOptions opt = {}) {
+  try {
+    ImageEncoder::load(model, opt);
+  } catch (const ModelError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// Rewrites a safetensors file through `edit(name, dtype, shape, bytes) -> keep?`.
+template <class Edit>
+void rewrite(const std::string& src, const std::string& dst, Edit edit) {
+  auto f = SafeTensorsFile::open(src);
+  std::vector<RawTensor> out;
+  for (const auto& t : f->tensors()) {
+    RawTensor r{t.name, t.dtype, t.shape,
+                std::string(reinterpret_cast<const char*>(f->data(t)), t.nbytes)};
+    if (edit(r)) out.push_back(std::move(r));
+  }
+  write_file(dst, safetensors_bytes(out));
+}
+
+}  // namespace
+
+TEST_CASE("resnet18 pooled features match torchvision (all optimisation settings)") {
+  const Tensor input = load_npy(gen("input.npy"));
+  const Tensor ref = load_npy(gen("resnet18_pool.npy"));
+  for (bool fold : {true, false})
+    for (bool cl : {true, false}) {
+      ImageEncoderOptions opt;
+      opt.fold_batchnorm = fold;
+      opt.channels_last = cl;
+      const Diff d = diff(run(gen("resnet18.safetensors"), opt, input), ref);
+      INFO("fold=" << fold << " channels_last=" << cl << " max|d|=" << d.max_abs
+                   << " max|ref|=" << d.max_ref);
+      CHECK(d.rel() <= kTol);
+    }
+}
+
+TEST_CASE("resnet50 pooled features match torchvision") {
+  const Tensor input = load_npy(gen("input.npy"));
+  auto enc = ImageEncoder::load(gen("resnet50.safetensors"), {});
+  CHECK(enc->dim() == 2048);
+  const Tensor out = enc->encode(input, 2);
+  REQUIRE(out.shape() == std::vector<int64_t>{3, 2048});
+  const Diff d = diff(out, load_npy(gen("resnet50_pool.npy")));
+  INFO("max|d|=" << d.max_abs << " max|ref|=" << d.max_ref);
+  CHECK(d.rel() <= kTol);
+}
+
+TEST_CASE("resnet18 logits, layer3 feature map and L2 normalisation") {
+  const Tensor input = load_npy(gen("input.npy"));
+  ImageEncoderOptions opt;
+  opt.layer = "logits";
+  const Diff logits =
+      diff(run(gen("resnet18.safetensors"), opt, input), load_npy(gen("resnet18_logits.npy")));
+  INFO("logits max|d|=" << logits.max_abs);
+  CHECK(logits.rel() <= kTol);
+
+  opt.layer = "layer3";
+  auto enc = ImageEncoder::load(gen("resnet18.safetensors"), opt);
+  CHECK(enc->dim() == 256);
+  const Diff l3 = diff(enc->encode(input, 2), load_npy(gen("resnet18_layer3.npy")));
+  INFO("layer3 max|d|=" << l3.max_abs);
+  CHECK(l3.rel() <= kTol);
+
+  opt.layer = "pool";
+  opt.normalize = true;
+  const Tensor n = run(gen("resnet18.safetensors"), opt, input);
+  const Tensor ref = load_npy(gen("resnet18_pool.npy"));
+  for (int64_t i = 0; i < 3; ++i) {
+    double ss = 0, ref_ss = 0;
+    for (int64_t j = 0; j < 512; ++j) {
+      ss += double(n.data<float>()[i * 512 + j]) * n.data<float>()[i * 512 + j];
+      ref_ss += double(ref.data<float>()[i * 512 + j]) * ref.data<float>()[i * 512 + j];
+    }
+    CHECK(ss == Approx(1.0).epsilon(1e-5));
+    const double scale = 1.0 / std::sqrt(ref_ss);
+    for (int64_t j = 0; j < 512; j += 37)
+      CHECK(n.data<float>()[i * 512 + j] ==
+            Approx(ref.data<float>()[i * 512 + j] * scale).margin(1e-5));
+  }
+}
+
+TEST_CASE("architecture from config.json (timm folder layout) or from the keys") {
+  TempDir dir("arch");
+  fs::create_symlink(gen("resnet18.safetensors"), dir.file("model.safetensors"));
+  write_file(dir.file("config.json"), R"({"architecture": "resnet18", "num_classes": 1000})");
+  auto enc = ImageEncoder::load(dir.path(), {});
+  CHECK(enc->dim() == 512);
+  CHECK_THAT(enc->describe(), Catch::Contains("resnet18"));
+  // The wrong architecture named explicitly: every structural difference is listed.
+  ImageEncoderOptions opt;
+  opt.arch = "resnet34";
+  const std::string msg = load_error(gen("resnet18.safetensors"), opt);
+  CHECK_THAT(msg, Catch::Contains("missing: layer1.2.conv1.weight"));
+  CHECK_THAT(msg, Catch::Contains(gen("resnet18.safetensors")));
+  opt.arch = "resnet50";
+  CHECK_THAT(load_error(gen("resnet18.safetensors"), opt),
+             Catch::Contains("wrong shape: layer1.0.conv1.weight expected [64, 64, 1, 1] found "
+                             "[64, 64, 3, 3]"));
+}
+
+TEST_CASE("model files with a missing key, a wrong shape, or truncated data are rejected") {
+  TempDir dir("bad");
+  rewrite(gen("resnet18.safetensors"), dir.file("missing.safetensors"),
+          [](RawTensor& t) { return t.name != "layer2.1.bn2.running_var"; });
+  CHECK_THAT(load_error(dir.file("missing.safetensors")),
+             Catch::Contains("missing: layer2.1.bn2.running_var"));
+
+  rewrite(gen("resnet18.safetensors"), dir.file("shape.safetensors"), [](RawTensor& t) {
+    if (t.name == "layer3.0.downsample.0.weight") {
+      t.shape = {256, 128, 1, 1};
+      t.bytes.resize(256 * 128 * 4 / 2);
+      t.shape = {128, 128, 1, 1};
+    }
+    return true;
+  });
+  CHECK_THAT(load_error(dir.file("shape.safetensors")),
+             Catch::Contains("wrong shape: layer3.0.downsample.0.weight expected [256, 128, 1, 1] "
+                             "found [128, 128, 1, 1]"));
+
+  rewrite(gen("resnet18.safetensors"), dir.file("extra.safetensors"),
+          [](RawTensor&) { return true; });
+  {
+    auto bytes = read_file(dir.file("extra.safetensors"));
+    write_file(dir.file("cut.safetensors"), bytes.substr(0, bytes.size() / 2));
+  }
+  const std::string cut = load_error(dir.file("cut.safetensors"));
+  CHECK_THAT(cut, Catch::Contains(dir.file("cut.safetensors")));
+  CHECK_THAT(cut, Catch::Contains("run past the end"));
+
+  CHECK_THAT(load_error(dir.file("nothing.safetensors")), Catch::Contains("does not exist"));
+  write_file(dir.file("weights.bin"), "not a pickle");
+  CHECK_THAT(load_error(dir.file("weights.bin")), Catch::Contains("convert it with"));
+}
+
+TEST_CASE("logits need the fc layer, a headless checkpoint still gives pooled features") {
+  TempDir dir("headless");
+  rewrite(gen("resnet18.safetensors"), dir.file("headless.safetensors"),
+          [](RawTensor& t) { return t.name.rfind("fc.", 0) != 0; });
+  const Tensor input = load_npy(gen("input.npy"));
+  const Diff d =
+      diff(run(dir.file("headless.safetensors"), {}, input), load_npy(gen("resnet18_pool.npy")));
+  CHECK(d.rel() <= kTol);
+  ImageEncoderOptions opt;
+  opt.layer = "logits";
+  CHECK_THAT(load_error(dir.file("headless.safetensors"), opt),
+             Catch::Contains("needs the fc layer"));
+}
+
+TEST_CASE("TorchScript escape hatch runs an exported module as-is") {
+  ImageEncoderOptions opt;
+  opt.format = "torchscript";
+  const Tensor input = load_npy(gen("input.npy"));
+  auto enc = ImageEncoder::load(gen("resnet18.ts"), opt);
+  const Diff d = diff(enc->encode(input, 2), load_npy(gen("resnet18_ts_out.npy")));
+  INFO("max|d|=" << d.max_abs);
+  CHECK(d.rel() <= kTol);
+  CHECK(enc->dim() == 1000);
+  // auto-detects a TorchScript archive by extension + zip magic.
+  CHECK_NOTHROW(ImageEncoder::load(gen("resnet18.ts"), {}));
+  opt.format = "torchscript";
+  CHECK_THAT(load_error(gen("resnet18.safetensors"), opt), Catch::Contains("TorchScript"));
+}
+
+TEST_CASE("inspect prints architecture, parameter count and the tensor table") {
+  const std::string out = inspect_model(gen("resnet18.safetensors"));
+  CHECK_THAT(out, Catch::Contains("resnet18 (torchvision/timm layout"));
+  // torchvision resnet18 state_dict: 11,689,512 parameters + 9,600 BN running stats + 20
+  // num_batches_tracked = 11,699,132 values in 122 tensors.
+  CHECK_THAT(out, Catch::Contains("parameters:    11699132 "));
+  CHECK_THAT(out, Catch::Contains("122 tensors"));
+  CHECK_THAT(out, Catch::Contains("layer4.1.bn2.num_batches_tracked"));
+  CHECK_THAT(out, Catch::Contains("conv1.weight"));
+  CHECK_THAT(out, Catch::Contains("[64, 3, 7, 7]"));
+  CHECK_THAT(out, Catch::Contains("format = pt"));
+}

@@ -1,0 +1,109 @@
+// The fused BERT kernels (both builds: AVX2+FMA and baseline) against plain double-precision
+// formulas: GELU with std::erf, LayerNorm, softmax attention.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "models/bert_kernels.h"
+
+namespace k = embedflow::models::bert_kernels;
+
+namespace {
+
+std::vector<float> random_vector(size_t n, float scale, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+std::vector<const k::Kernels*> builds() {
+  std::vector<const k::Kernels*> b{&k::generic_kernels()};
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    b.push_back(&k::avx2_kernels());
+  return b;
+}
+
+}  // namespace
+
+TEST_CASE("bert kernels: bias + GELU (erf, tanh) and ReLU") {
+  const int64_t rows = 3, n = 1000;
+  auto x = random_vector(rows * n, 3.0f, 1);
+  auto bias = random_vector(n, 0.5f, 2);
+  for (const auto* kern : builds()) {
+    INFO("kernels " << kern->name);
+    for (auto act : {k::Activation::GeluErf, k::Activation::GeluTanh, k::Activation::Relu}) {
+      auto y = x;
+      kern->bias_activation(y.data(), bias.data(), rows, n, act);
+      double worst = 0;
+      for (int64_t i = 0; i < rows * n; ++i) {
+        const double v = static_cast<double>(x[i]) + bias[i % n];
+        double ref = 0;
+        if (act == k::Activation::GeluErf) ref = 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)));
+        if (act == k::Activation::GeluTanh)
+          ref = 0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)));
+        if (act == k::Activation::Relu) ref = std::max(v, 0.0);
+        worst = std::max(worst, std::abs(ref - y[i]));
+      }
+      CHECK(worst < 2e-6);
+    }
+  }
+}
+
+TEST_CASE("bert kernels: residual + bias + LayerNorm") {
+  const int64_t rows = 4, n = 384;
+  auto x0 = random_vector(rows * n, 1.0f, 3), y = random_vector(rows * n, 1.0f, 4);
+  auto bias = random_vector(n, 0.1f, 5), gamma = random_vector(n, 1.0f, 6),
+       beta = random_vector(n, 0.1f, 7);
+  for (const auto* kern : builds()) {
+    INFO("kernels " << kern->name);
+    auto x = x0;
+    kern->residual_layernorm(x.data(), y.data(), bias.data(), gamma.data(), beta.data(), rows, n,
+                             1e-12f);
+    for (int64_t r = 0; r < rows; ++r) {
+      std::vector<double> v(n);
+      double mean = 0, var = 0;
+      for (int64_t i = 0; i < n; ++i) mean += v[i] = double(x0[r * n + i]) + y[r * n + i] + bias[i];
+      mean /= n;
+      for (int64_t i = 0; i < n; ++i) var += (v[i] - mean) * (v[i] - mean);
+      var /= n;
+      for (int64_t i = 0; i < n; ++i)
+        CHECK(x[r * n + i] ==
+              Approx((v[i] - mean) / std::sqrt(var + 1e-12) * gamma[i] + beta[i]).margin(1e-5));
+    }
+  }
+}
+
+TEST_CASE("bert kernels: one attention head") {
+  const int64_t len = 37, d = 32, ld = 3 * 96;  // rows of a packed [T, 3h] qkv, h = 96
+  auto qkv = random_vector(len * ld, 1.0f, 8);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  for (const auto* kern : builds()) {
+    INFO("kernels " << kern->name);
+    std::vector<float> out(len * 96, 0.0f), scratch(len);
+    const float* q = qkv.data() + 32;  // head 1
+    kern->attention_head(q, q + 96, q + 192, ld, len, d, scale, out.data() + 32, 96,
+                         scratch.data());
+    for (int64_t i = 0; i < len; ++i) {
+      std::vector<double> s(len);
+      double m = -1e300, sum = 0;
+      for (int64_t j = 0; j < len; ++j) {
+        double dot = 0;
+        for (int64_t c = 0; c < d; ++c) dot += double(q[i * ld + c]) * q[96 + j * ld + c];
+        s[j] = dot * scale;
+        m = std::max(m, s[j]);
+      }
+      for (auto& v : s) sum += v = std::exp(v - m);
+      for (int64_t c = 0; c < d; ++c) {
+        double o = 0;
+        for (int64_t j = 0; j < len; ++j) o += s[j] / sum * q[192 + j * ld + c];
+        CHECK(out[i * 96 + 32 + c] == Approx(o).margin(1e-5));
+      }
+      CHECK(out[i * 96] == 0.0f);  // other heads' columns untouched
+    }
+  }
+}
