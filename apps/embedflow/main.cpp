@@ -162,9 +162,11 @@ int main(int argc, char** argv) {
                    "Render the full reference as Markdown (docs/stages.md)");
 
   // inspect
-  auto* inspect = app.add_subcommand("inspect", "Show a model file's architecture, parameters and tensors");
+  auto* inspect =
+      app.add_subcommand("inspect", "Show a model file's architecture, parameters and tensors");
   std::string inspect_path;
-  inspect->add_option("path", inspect_path, "A .safetensors file, a model folder or a hub id")->required();
+  inspect->add_option("path", inspect_path, "A .safetensors file, a model folder or a hub id")
+      ->required();
 
   // graph
   auto* graph = app.add_subcommand("graph", "Print the pipeline as a Graphviz DOT graph");

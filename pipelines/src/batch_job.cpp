@@ -155,19 +155,24 @@ std::vector<PartStream> open_parts(const std::vector<std::string>& roots,
   return parts;
 }
 
-}  // namespace
+// A writer as the run configured it (parameters already validated and expanded).
+struct SinkSpec {
+  std::string id;
+  const StageType* type;
+  Params params;
+};
 
-std::vector<std::string> assemble_outputs(const PipelineConfig& config,
-                                          const std::vector<std::string>& part_roots) {
+std::vector<std::string> assemble_sinks(const std::vector<SinkSpec>& sinks,
+                                        const std::string& out_dir,
+                                        const std::string& pipeline_file,
+                                        const std::vector<std::string>& part_roots) {
   std::vector<std::string> outputs;
-  std::string out_dir = run_output_dir(config);
-  for (const auto& sc : config.stages) {
-    if (sc.stage_type->schema.kind != StageKind::Sink) continue;
-    auto stage = sc.stage_type->factory(sc.params);
+  for (const auto& sc : sinks) {
+    auto stage = sc.type->factory(sc.params);
     auto* sink = dynamic_cast<SinkStage*>(stage.get());
     StageContext ctx;
     ctx.stage_id = sc.id;
-    ctx.pipeline_file = config.file;
+    ctx.pipeline_file = pipeline_file;
     ctx.output_dir = out_dir;
     sink->open(ctx);
     std::vector<PartStream> parts = open_parts(part_roots, sc.id);
@@ -203,6 +208,25 @@ std::vector<std::string> assemble_outputs(const PipelineConfig& config,
     for (const auto& o : sink->outputs()) outputs.push_back(o);
   }
   return outputs;
+}
+
+}  // namespace
+
+Json sink_manifest(const PipelineConfig& config) {
+  Json sinks = Json::array();
+  for (const auto& sc : config.stages)
+    if (sc.stage_type->schema.kind == StageKind::Sink)
+      sinks.push_back({{"id", sc.id}, {"type", sc.type}, {"params", sc.params.values()}});
+  return sinks;
+}
+
+std::vector<std::string> assemble_outputs(const PipelineConfig& config,
+                                          const std::vector<std::string>& part_roots) {
+  std::vector<SinkSpec> sinks;
+  for (const auto& sc : config.stages)
+    if (sc.stage_type->schema.kind == StageKind::Sink)
+      sinks.push_back({sc.id, sc.stage_type, sc.params});
+  return assemble_sinks(sinks, run_output_dir(config), config.file, part_roots);
 }
 
 int merge_shards(const std::string& out_dir, const Registry& registry, std::ostream& report) {
@@ -269,15 +293,23 @@ int merge_shards(const std::string& out_dir, const Registry& registry, std::ostr
              << list(incomplete) << " of " << count << "\n";
     return 1;
   }
-  // Rebuild the configuration the shards ran, from where they ran it.
+  // The writers exactly as the shards were configured (variables already expanded), run from
+  // the folder the shards ran in, so relative paths mean what they meant then.
+  std::vector<SinkSpec> sinks;
+  for (const auto& j : first_manifest["sinks"]) {
+    const StageType* type = registry.find(j["type"].get<std::string>());
+    if (!type) {
+      report << "error: this embedflow has no stage type " << j["type"] << "\n";
+      return 1;
+    }
+    std::string id = j["id"].get<std::string>();
+    sinks.push_back({id, type, Params(id, j["params"], {})});
+  }
   fs::path cwd = fs::current_path();
   fs::current_path(first_manifest["cwd"].get<std::string>());
-  LoadOptions opts;
-  opts.overrides = first_manifest["overrides"].get<std::vector<std::string>>();
-  PipelineConfig cfg =
-      load_pipeline_string(first_manifest["pipeline_yaml"].get<std::string>(),
-                           first_manifest["pipeline_file"].get<std::string>(), registry, opts);
-  std::vector<std::string> outputs = assemble_outputs(cfg, roots);
+  std::vector<std::string> outputs =
+      assemble_sinks(sinks, first_manifest["output_dir"].get<std::string>(),
+                     first_manifest["pipeline_file"].get<std::string>(), roots);
   // Error records of all shards, in source order.
   std::vector<std::pair<uint64_t, std::string>> errors;
   for (const auto& root : roots) {
@@ -289,9 +321,7 @@ int merge_shards(const std::string& out_dir, const Registry& registry, std::ostr
       }
     }
   }
-  std::string errors_path = cfg.errors_path.empty()
-                                ? (fs::path(run_output_dir(cfg)) / "errors.jsonl").string()
-                                : cfg.errors_path;
+  std::string errors_path = first_manifest["errors_path"].get<std::string>();
   if (!errors.empty()) {
     std::stable_sort(errors.begin(), errors.end(),
                      [](const auto& a, const auto& b) { return a.first < b.first; });

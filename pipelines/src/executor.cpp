@@ -188,6 +188,7 @@ class Run {
   std::vector<flow::input_node<Packet>*> inputs_;
   // Shards and resumable runs.
   bool spooling_ = false;
+  uint64_t part_size_ = 10000;  // source items per part (journal unit, batch boundary)
   std::string job_dir_;
   std::unique_ptr<JobJournal> journal_;
   std::atomic<uint64_t> skipped_{0};
@@ -231,6 +232,7 @@ void Run::build_stages() {
       cfg_.errors_path.empty() ? (fs::path(out_dir) / "errors.jsonl").string() : cfg_.errors_path;
   const JobOptions& job = opts_.job;
   spooling_ = job.spooling();
+  if (job.part_size) part_size_ = job.part_size;
   if (spooling_) {
     for (const auto& sc : cfg_.stages)
       if (sc.stage_type->schema.kind == StageKind::Reduce)
@@ -308,6 +310,7 @@ void Run::build_stages() {
         {"models", model_hashes(cfg_)},
         {"shard", std::to_string(job.shard.index) + "/" + std::to_string(job.shard.count)}};
     journal_ = std::make_unique<JobJournal>(job_dir_, header, job, sinks);
+    part_size_ = journal_->part_size();  // a resumed run keeps the parts it started with
   }
   for (auto& rt : stages_) {
     rt->stage = rt->cfg->stage_type->factory(rt->cfg->params);
@@ -483,10 +486,11 @@ flow::sender<Packet>* Run::add_batch(flow::graph& g, StageRuntime& rt, flow::sen
       g, flow::serial,
       [this, pending, pending_items, batch_size](const Packet& p,
                                                  BatcherNode::output_ports_type& ports) {
-        // In a resumable run a batch never crosses a part boundary, so a part that is redone
-        // forms the very batches of an uninterrupted run (and computes the same floats).
-        if (journal_ && !p.eos && !pending->packets.empty() &&
-            journal_->part_of(pending->packets.front().origin) != journal_->part_of(p.origin)) {
+        // A batch never crosses a part boundary (every run, resumable or not), so a part that
+        // a resumed run redoes forms the very batches of an uninterrupted run — and computes
+        // the same floats, bit for bit.
+        if (!p.eos && !pending->packets.empty() &&
+            pending->packets.front().origin / part_size_ != p.origin / part_size_) {
           std::get<0>(ports).try_put(std::move(*pending));
           *pending = BatchMsg{};
           *pending_items = 0;
@@ -795,15 +799,21 @@ RunResult Run::execute() {
     bool complete = fail_message_.empty() && !stopping() && !hard_cancelled();
     if (complete) {
       if (opts_.job.shard.active()) {
-        Json manifest = {{"shard", opts_.job.shard.index},
-                         {"num_shards", opts_.job.shard.count},
-                         {"config_hash", config_hash(cfg_)},
-                         {"pipeline_file", cfg_.file},
-                         {"pipeline_yaml", opts_.job.pipeline_yaml},
-                         {"overrides", opts_.job.overrides},
-                         {"cwd", fs::current_path().string()},
-                         {"items", completed_.load()},
-                         {"errors", errors_->count()}};
+        Json manifest = {
+            {"shard", opts_.job.shard.index},
+            {"num_shards", opts_.job.shard.count},
+            {"config_hash", config_hash(cfg_)},
+            {"pipeline_file", cfg_.file},
+            {"pipeline_yaml", opts_.job.pipeline_yaml},
+            {"overrides", opts_.job.overrides},
+            {"cwd", fs::current_path().string()},
+            {"sinks", sink_manifest(cfg_)},
+            {"output_dir", run_output_dir(cfg_)},
+            {"errors_path", cfg_.errors_path.empty()
+                                ? (fs::path(run_output_dir(cfg_)) / "errors.jsonl").string()
+                                : cfg_.errors_path},
+            {"items", completed_.load()},
+            {"errors", errors_->count()}};
         AtomicFile f((fs::path(job_dir_) / "_SUCCESS.json").string());
         f.write(manifest.dump(2) + "\n");
         f.commit();

@@ -88,11 +88,33 @@ int wait_exit(pid_t pid) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-void require_same_files(const std::string& a, const std::string& b) {
+// Waits (up to 30 s) until `path` exists: the CLI needs a moment to load libtorch before the
+// run, and so its journal, begins.
+bool wait_for_file(const std::string& path) {
+  for (int i = 0; i < 600; ++i) {
+    if (fs::exists(path)) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+void require_same_files(const std::string& a, const std::string& b, bool vectors_exact = true) {
   for (const char* name : {"vectors.npy", "vectors.jsonl", "stats.jsonl"}) {
     INFO(name);
     REQUIRE(fs::exists(fs::path(b) / name));
+    if (std::string(name) == "vectors.npy" && !vectors_exact) continue;
     CHECK(read_file((fs::path(a) / name).string()) == read_file((fs::path(b) / name).string()));
+  }
+  if (!vectors_exact) {
+    // A shard batches its own items, so a batched model's floats may differ in the last bits
+    // from the single run's (different GEMM shapes); rows, order and ids are exact.
+    auto x = load_npy((fs::path(a) / "vectors.npy").string());
+    auto y = load_npy((fs::path(b) / "vectors.npy").string());
+    REQUIRE(x.shape() == y.shape());
+    float worst = 0;
+    for (int64_t i = 0; i < x.numel(); ++i)
+      worst = std::max(worst, std::abs(x.data<float>()[i] - y.data<float>()[i]));
+    CHECK(worst < 1e-5f);
   }
 }
 
@@ -106,7 +128,10 @@ TEST_CASE("kill -9 at 10 random points, then --resume: outputs are byte-identica
   write_file(dir.file("job.yaml"), job_pipeline(dir.file("lines.txt"), dir.file("job")));
 
   auto t0 = std::chrono::steady_clock::now();
-  REQUIRE(wait_exit(spawn({"run", dir.file("clean.yaml"), "--progress", "off"})) == 0);
+  // The reference: one uninterrupted, ordinary run with the same part size (batches never
+  // cross a part boundary in any run).
+  REQUIRE(wait_exit(spawn(
+              {"run", dir.file("clean.yaml"), "--progress", "off", "--part-size", "250"})) == 0);
   double clean_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 
@@ -116,9 +141,10 @@ TEST_CASE("kill -9 at 10 random points, then --resume: outputs are byte-identica
     // Small parts, so kills land before, between and after part commits and during assembly.
     pid_t pid = spawn({"run", dir.file("job.yaml"), "--progress", "off", "--part-size", "250",
                        attempt == 0 ? "--resumable" : "--resume"});
-    auto delay = std::chrono::milliseconds(
-        static_cast<int>(200 + rng() % static_cast<unsigned>(std::max(400.0, clean_ms * 0.9))));
-    std::this_thread::sleep_for(delay);
+    // Kill somewhere in the run itself: after the journal appeared, before the run could end.
+    wait_for_file(dir.file("job/.embedflow/journal.jsonl"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(
+        static_cast<int>(rng() % static_cast<unsigned>(std::max(200.0, clean_ms * 0.6)))));
     if (kill(pid, SIGKILL) == 0) ++kills;
     int code = wait_exit(pid);
     INFO("attempt " << attempt << " exit " << code);
@@ -143,17 +169,9 @@ TEST_CASE("a changed pipeline refuses --resume until --force") {
   write_file(dir.file("job.yaml"), job_pipeline(dir.file("lines.txt"), dir.file("job")));
   pid_t pid =
       spawn({"run", dir.file("job.yaml"), "--progress", "off", "--resumable", "--part-size", "50"});
-  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  REQUIRE(wait_for_file(dir.file("job/.embedflow/journal.jsonl")));
   kill(pid, SIGKILL);
   wait_exit(pid);
-  if (!fs::exists(dir.file("job/.embedflow/journal.jsonl"))) {
-    // The run finished before the kill: make one that cannot, by stopping it at once.
-    pid = spawn(
-        {"run", dir.file("job.yaml"), "--progress", "off", "--resumable", "--part-size", "50"});
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    kill(pid, SIGKILL);
-    wait_exit(pid);
-  }
   REQUIRE(fs::exists(dir.file("job/.embedflow/journal.jsonl")));
   auto again = run_cli("run " + dir.file("job.yaml") + " --progress off --resumable");
   CHECK(again.exit_code != 0);
@@ -198,5 +216,5 @@ TEST_CASE("three shards merged equal one single-process run") {
   auto merged = run_cli("merge " + dir.file("job"));
   INFO(merged.output);
   REQUIRE(merged.exit_code == 0);
-  require_same_files(dir.file("clean"), dir.file("job"));
+  require_same_files(dir.file("clean"), dir.file("job"), /*vectors_exact=*/false);
 }

@@ -284,7 +284,7 @@ TEST_CASE("env expansion values") {
   CHECK(nested.stages[0].params.get_string("label") == "inner/m-$HOME");
 }
 
-TEST_CASE("--set overrides are applied and validated like the file") {
+TEST_CASE("command-line overrides are applied and validated like the file") {
   const char* yaml = R"(stages:
   - id: src
     type: test.source
@@ -348,5 +348,6 @@ TEST_CASE("a pass-through stage produces the kind it is given, for the port chec
     type: test.params
     params: { model: m }
 )");
-  CHECK_THAT(e, Catch::Contains("stage 'p': input 'pass' (test.pass) produces text, but port 'in' of test.params accepts audio"));
+  CHECK_THAT(e, Catch::Contains("stage 'p': input 'pass' (test.pass) produces text, but port 'in' "
+                                "of test.params accepts audio"));
 }

@@ -48,6 +48,10 @@ std::string job_dir(const PipelineConfig& config, const ShardSpec& shard);
 std::vector<std::string> assemble_outputs(const PipelineConfig& config,
                                           const std::vector<std::string>& part_roots);
 
+// The writers of `config` with their resolved parameters, recorded in each shard's
+// _SUCCESS.json so that a merge writes exactly what the shards were configured to write.
+Json sink_manifest(const PipelineConfig& config);
+
 // `embedflow merge OUT`: checks that every shard completed (naming the missing ones), then
 // writes the same files a single-process run writes. Returns the exit code (0 ok, 1 missing or
 // failed shards).

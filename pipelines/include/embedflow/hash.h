@@ -7,7 +7,9 @@
 namespace embedflow {
 
 std::string sha256_hex(const void* data, size_t size);
-inline std::string sha256_hex(const std::string& s) { return sha256_hex(s.data(), s.size()); }
+inline std::string sha256_hex(const std::string& s) {
+  return sha256_hex(s.data(), s.size());
+}
 // Streams the file; throws std::runtime_error naming it when it cannot be read.
 std::string sha256_file(const std::string& path);
 
