@@ -158,6 +158,9 @@ class Run {
   flow::sender<Packet>* add_map(flow::graph& g, StageRuntime& rt, flow::sender<Packet>* in);
   flow::sender<Packet>* add_batch(flow::graph& g, StageRuntime& rt, flow::sender<Packet>* in);
   void add_sink(flow::graph& g, StageRuntime& rt, flow::sender<Packet>* in);
+  // A sequencer (source order) feeding a serial consumer: writers and reducer ports.
+  void add_ordered_consumer(flow::graph& g, flow::sender<Packet>* in,
+                            std::function<flow::continue_msg(const Packet&)> body);
   void add_reduce_port(flow::graph& g, StageRuntime& rt, size_t port, flow::sender<Packet>* in);
 
   Packet derive_packet(const Packet& in, std::vector<ItemPtr> items) const {
@@ -576,121 +579,114 @@ flow::sender<Packet>* Run::add_batch(flow::graph& g, StageRuntime& rt, flow::sen
   return out;
 }
 
-void Run::add_sink(flow::graph& g, StageRuntime& rt, flow::sender<Packet>* in) {
-  auto* sink = dynamic_cast<SinkStage*>(rt.stage.get());
+void Run::add_ordered_consumer(flow::graph& g, flow::sender<Packet>* in,
+                               std::function<flow::continue_msg(const Packet&)> body) {
   auto order =
       std::make_unique<flow::sequencer_node<Packet>>(g, [](const Packet& p) { return p.seq; });
-  if (journal_) {
-    // Spool what the writer would get into one part file per part of the source.
-    auto node = std::make_unique<flow::function_node<Packet, flow::continue_msg>>(
-        g, flow::serial, [this, &rt](const Packet& p) {
-          if (rt.finished) return flow::continue_msg();
-          auto t0 = Clock::now();
-          try {
-            if (p.eos) {
-              rt.finished = true;
-              commit_spool(rt, INT64_MAX);
-            } else {
-              int64_t part = static_cast<int64_t>(journal_->part_of(p.origin));
-              if (part != rt.spool_part) {
-                if (rt.spool_part >= 0) commit_spool(rt, part - 1);
-                rt.spool_part = part;
-                char name[64];
-                std::snprintf(name, sizeof name, "part-%05lld-a%d.items",
-                              static_cast<long long>(part), journal_->attempt());
-                rt.spool = std::make_unique<SpoolWriter>(
-                    (fs::path(job_dir_) / "parts" / rt.cfg->id / name).string());
-              }
-              for (const auto& it : *p.items)
-                if (!it->failed()) {
-                  rt.spool->append(*it);
-                  ++rt.items;
-                }
-            }
-          } catch (const std::exception& e) {
-            fail("stage '" + rt.cfg->id + "': " + e.what());
-          }
-          rt.add_busy(t0);
-          return flow::continue_msg();
-        });
-    flow::make_edge(*in, *order);
-    flow::make_edge(*order, *node);
-    nodes_.push_back(std::move(order));
-    nodes_.push_back(std::move(node));
-    return;
-  }
-  auto node = std::make_unique<flow::function_node<Packet, flow::continue_msg>>(
-      g, flow::serial, [this, &rt, sink](const Packet& p) {
-        if (rt.finished) return flow::continue_msg();
-        auto t0 = Clock::now();
-        if (p.eos) {
-          rt.finished = true;
-          try {
-            sink->finish(!stopping());
-          } catch (const std::exception& e) {
-            fail("stage '" + rt.cfg->id + "': " + e.what());
-          }
-        } else {
-          for (const auto& it : *p.items) {
-            if (it->failed()) continue;
-            try {
-              sink->write(*it);
-              ++rt.items;
-            } catch (const ItemFailure& e) {
-              Item err = make_error(*it, rt, e.what());
-              finish_item(rt, err, *it);
-            } catch (const std::invalid_argument& e) {
-              Item err = make_error(*it, rt, e.what());
-              finish_item(rt, err, *it);
-            } catch (const std::exception& e) {
-              // Anything else (disk full, permissions) would fail every item alike.
-              fail("stage '" + rt.cfg->id + "': " + e.what());
-            }
-          }
-        }
-        rt.add_busy(t0);
-        return flow::continue_msg();
-      });
+  auto node = std::make_unique<flow::function_node<Packet, flow::continue_msg>>(g, flow::serial,
+                                                                                std::move(body));
   flow::make_edge(*in, *order);
   flow::make_edge(*order, *node);
   nodes_.push_back(std::move(order));
   nodes_.push_back(std::move(node));
 }
 
+void Run::add_sink(flow::graph& g, StageRuntime& rt, flow::sender<Packet>* in) {
+  auto* sink = dynamic_cast<SinkStage*>(rt.stage.get());
+  if (journal_) {
+    // Spool what the writer would get into one part file per part of the source.
+    add_ordered_consumer(g, in, [this, &rt](const Packet& p) {
+      if (rt.finished) return flow::continue_msg();
+      auto t0 = Clock::now();
+      try {
+        if (p.eos) {
+          rt.finished = true;
+          commit_spool(rt, INT64_MAX);
+        } else {
+          int64_t part = static_cast<int64_t>(journal_->part_of(p.origin));
+          if (part != rt.spool_part) {
+            if (rt.spool_part >= 0) commit_spool(rt, part - 1);
+            rt.spool_part = part;
+            char name[64];
+            std::snprintf(name, sizeof name, "part-%05lld-a%d.items", static_cast<long long>(part),
+                          journal_->attempt());
+            rt.spool = std::make_unique<SpoolWriter>(
+                (fs::path(job_dir_) / "parts" / rt.cfg->id / name).string());
+          }
+          for (const auto& it : *p.items)
+            if (!it->failed()) {
+              rt.spool->append(*it);
+              ++rt.items;
+            }
+        }
+      } catch (const std::exception& e) {
+        fail("stage '" + rt.cfg->id + "': " + e.what());
+      }
+      rt.add_busy(t0);
+      return flow::continue_msg();
+    });
+    return;
+  }
+  add_ordered_consumer(g, in, [this, &rt, sink](const Packet& p) {
+    if (rt.finished) return flow::continue_msg();
+    auto t0 = Clock::now();
+    if (p.eos) {
+      rt.finished = true;
+      try {
+        sink->finish(!stopping());
+      } catch (const std::exception& e) {
+        fail("stage '" + rt.cfg->id + "': " + e.what());
+      }
+    } else {
+      for (const auto& it : *p.items) {
+        if (it->failed()) continue;
+        try {
+          sink->write(*it);
+          ++rt.items;
+        } catch (const ItemFailure& e) {
+          Item err = make_error(*it, rt, e.what());
+          finish_item(rt, err, *it);
+        } catch (const std::invalid_argument& e) {
+          Item err = make_error(*it, rt, e.what());
+          finish_item(rt, err, *it);
+        } catch (const std::exception& e) {
+          // Anything else (disk full, permissions) would fail every item alike.
+          fail("stage '" + rt.cfg->id + "': " + e.what());
+        }
+      }
+    }
+    rt.add_busy(t0);
+    return flow::continue_msg();
+  });
+}
+
 void Run::add_reduce_port(flow::graph& g, StageRuntime& rt, size_t port, flow::sender<Packet>* in) {
   auto* red = dynamic_cast<ReduceStage*>(rt.stage.get());
-  auto order =
-      std::make_unique<flow::sequencer_node<Packet>>(g, [](const Packet& p) { return p.seq; });
-  auto node = std::make_unique<flow::function_node<Packet, flow::continue_msg>>(
-      g, flow::serial, [this, &rt, red, port](const Packet& p) {
-        std::lock_guard<std::mutex> lock(rt.mu);
-        auto t0 = Clock::now();
-        if (p.eos) {
-          rt.port_done[port] = true;
-          try {
-            red->input_done(port);
-          } catch (const std::exception& e) {
-            fail("stage '" + rt.cfg->id + "': " + e.what());
-          }
-        } else {
-          for (const auto& it : *p.items) {
-            if (it->failed()) continue;
-            try {
-              red->consume(port, *it);
-              ++rt.items;
-            } catch (const std::exception& e) {
-              Item err = make_error(*it, rt, e.what());
-              finish_item(rt, err, *it);
-            }
-          }
+  add_ordered_consumer(g, in, [this, &rt, red, port](const Packet& p) {
+    std::lock_guard<std::mutex> lock(rt.mu);
+    auto t0 = Clock::now();
+    if (p.eos) {
+      rt.port_done[port] = true;
+      try {
+        red->input_done(port);
+      } catch (const std::exception& e) {
+        fail("stage '" + rt.cfg->id + "': " + e.what());
+      }
+    } else {
+      for (const auto& it : *p.items) {
+        if (it->failed()) continue;
+        try {
+          red->consume(port, *it);
+          ++rt.items;
+        } catch (const std::exception& e) {
+          Item err = make_error(*it, rt, e.what());
+          finish_item(rt, err, *it);
         }
-        rt.add_busy(t0);
-        return flow::continue_msg();
-      });
-  flow::make_edge(*in, *order);
-  flow::make_edge(*order, *node);
-  nodes_.push_back(std::move(order));
-  nodes_.push_back(std::move(node));
+      }
+    }
+    rt.add_busy(t0);
+    return flow::continue_msg();
+  });
 }
 
 void Run::run_phase(int phase) {

@@ -200,17 +200,19 @@ stages:
           static_cast<char*>(nullptr));
     _exit(127);
   }
-  // Wait until the CLI has installed its SIGINT handler (SigCgt in /proc), then let it run a
-  // moment so some items are written.
-  auto handler_installed = [pid] {
-    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-    for (std::string line; std::getline(status, line);)
-      if (line.rfind("SigCgt:", 0) == 0)
-        return (std::stoull(line.substr(7), nullptr, 16) >> (SIGINT - 1)) & 1;
-    return 0ull;
+  // Wait until the run has begun: the writer's temporary file exists only after the CLI
+  // installed its signal handlers (libraries may catch SIGINT earlier, so /proc's SigCgt
+  // would not tell).
+  auto started = [&] {
+    std::error_code ec;
+    if (!fs::is_directory(dir.file("out"), ec)) return false;
+    for (const auto& e : fs::directory_iterator(dir.file("out"), ec))
+      if (e.path().filename().string().rfind("lines.jsonl.tmp-", 0) == 0) return true;
+    return false;
   };
-  for (int i = 0; i < 600 && !handler_installed(); ++i)
+  for (int i = 0; i < 600 && !started(); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  REQUIRE(started());
   std::this_thread::sleep_for(std::chrono::milliseconds(700));
   kill(pid, SIGINT);
   int status = 0;
