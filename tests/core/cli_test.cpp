@@ -21,13 +21,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::vector<std::string> lines_of(const std::string& path) {
-  std::ifstream f(path);
-  std::vector<std::string> out;
-  for (std::string l; std::getline(f, l);) out.push_back(l);
-  return out;
-}
-
 std::string text_pipeline(const TempDir& dir, const std::string& extra_stage = "") {
   return R"(pipeline: cli_test
 threads: 2
@@ -54,7 +47,7 @@ TEST_CASE("cli: run writes outputs and exits 0, --stats writes the summary as JS
       run_cli("run " + dir.file("p.yaml") + " --progress off --stats " + dir.file("stats.json"));
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
-  auto lines = lines_of(dir.file("out/stats.jsonl"));
+  auto lines = read_lines(dir.file("out/stats.jsonl"));
   REQUIRE(lines.size() == 3);
   Json first = Json::parse(lines[0]);
   CHECK(first["id"] == "0");
@@ -105,7 +98,7 @@ TEST_CASE("cli: validate, --set, graph, stages, --version, usage errors") {
   auto set_run = run_cli("run " + dir.file("p.yaml") +
                          " --progress off --set save.path=" + dir.file("elsewhere.jsonl"));
   CHECK(set_run.exit_code == 0);
-  CHECK(lines_of(dir.file("elsewhere.jsonl")).size() == 3);
+  CHECK(read_lines(dir.file("elsewhere.jsonl")).size() == 3);
 
   auto dot = run_cli("graph " + dir.file("p.yaml"));
   CHECK(dot.exit_code == 0);
@@ -155,8 +148,8 @@ TEST_CASE("cli: item errors are skipped into errors.jsonl, on_error fail exits 1
   auto r = run_cli("run " + dir.file("skip.yaml") + " --progress off");
   INFO(r.output);
   CHECK(r.exit_code == 0);
-  CHECK(lines_of(dir.file("out/s.jsonl")).size() == 2);
-  auto errors = lines_of(dir.file("out/errors.jsonl"));
+  CHECK(read_lines(dir.file("out/s.jsonl")).size() == 2);
+  auto errors = read_lines(dir.file("out/errors.jsonl"));
   REQUIRE(errors.size() == 1);
   Json e = Json::parse(errors[0]);
   CHECK(e["stage"] == "lines");
@@ -220,7 +213,7 @@ stages:
   REQUIRE(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 130);
   // The output is whole: every line parses, ids are a gap-free prefix of the source.
-  auto lines = lines_of(dir.file("out/lines.jsonl"));
+  auto lines = read_lines(dir.file("out/lines.jsonl"));
   CHECK(lines.size() > 0);
   CHECK(lines.size() < 200000);
   for (size_t i = 0; i < lines.size(); ++i) {

@@ -12,6 +12,7 @@
 
 using namespace embedflow;
 using embedflow::test::observed;
+using embedflow::test::read_lines;
 
 namespace {
 
@@ -35,13 +36,6 @@ std::vector<std::string> expected_ids(int n, int fail_every = 0) {
   for (int i = 0; i < n; ++i)
     if (!(fail_every > 0 && i % fail_every == 0)) ids.push_back(std::to_string(i));
   return ids;
-}
-
-std::vector<std::string> read_lines(const std::string& path) {
-  std::ifstream f(path);
-  std::vector<std::string> lines;
-  for (std::string l; std::getline(f, l);) lines.push_back(l);
-  return lines;
 }
 
 }  // namespace

@@ -14,13 +14,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::vector<std::string> lines_of(const std::string& path) {
-  std::ifstream f(path);
-  std::vector<std::string> out;
-  for (std::string l; std::getline(f, l);) out.push_back(l);
-  return out;
-}
-
 // Texts → stats (tapped) → JSON Lines and CSV.
 std::string text_pipeline(const TempDir& dir, const std::string& test_section = "") {
   return R"(pipeline: regression_text
@@ -81,7 +74,7 @@ TEST_CASE("cli test: --update records goldens and a manifest, and a rerun passes
   CHECK(fs::is_regular_file(golden + "/stats.jsonl"));
   CHECK(fs::is_regular_file(golden + "/stats.csv"));
   CHECK(fs::is_regular_file(golden + "/taps/sentences.jsonl"));  // the tapped source
-  CHECK(lines_of(golden + "/stats.jsonl") == lines_of(dir.file("out/stats.jsonl")));
+  CHECK(read_lines(golden + "/stats.jsonl") == read_lines(dir.file("out/stats.jsonl")));
 
   Json manifest = Json::parse(read_file(golden + "/manifest.json"));
   CHECK(manifest["embedflow_version"] == EMBEDFLOW_VERSION);
@@ -94,7 +87,7 @@ TEST_CASE("cli test: --update records goldens and a manifest, and a rerun passes
   std::sort(listed.begin(), listed.end());
   CHECK(listed == std::vector<std::string>{"save stats.jsonl", "table stats.csv",
                                            "tap:sentences taps/sentences.jsonl"});
-  auto tap = lines_of(golden + "/taps/sentences.jsonl");
+  auto tap = read_lines(golden + "/taps/sentences.jsonl");
   REQUIRE(tap.size() == 3);
   CHECK(Json::parse(tap[2])["text"] == "four five six");
 
@@ -112,7 +105,7 @@ TEST_CASE("cli test: an edited golden value fails with the output, line and id n
           0);
 
   // "three" has one word; make the golden say two.
-  auto lines = lines_of(golden + "/stats.jsonl");
+  auto lines = read_lines(golden + "/stats.jsonl");
   REQUIRE(lines.size() == 3);
   Json second = Json::parse(lines[1]);
   REQUIRE(second["record"]["words"] == 1);
@@ -152,7 +145,7 @@ TEST_CASE("cli test: an .npy row moved beyond atol names its row and item id, an
   REQUIRE(up.exit_code == 0);
   REQUIRE(fs::is_regular_file(golden + "/pixels.npy"));
   REQUIRE(fs::is_regular_file(golden + "/taps/pixels/index.jsonl"));
-  auto index = lines_of(golden + "/taps/pixels/index.jsonl");
+  auto index = read_lines(golden + "/taps/pixels/index.jsonl");
   REQUIRE(index.size() == 3);
   CHECK(fs::is_regular_file(golden + "/taps/pixels/" +
                             Json::parse(index[0])["file"].get<std::string>()));
@@ -160,7 +153,7 @@ TEST_CASE("cli test: an .npy row moved beyond atol names its row and item id, an
   REQUIRE(run_cli("test " + dir.file("p.yaml") + " --golden " + golden).exit_code == 0);
 
   // numpy edits the goldens: row 1 of the stacked tensors, one pixel of the third image's tap.
-  auto sidecar = lines_of(golden + "/pixels.jsonl");
+  auto sidecar = read_lines(golden + "/pixels.jsonl");
   REQUIRE(sidecar.size() == 3);
   std::string row1_id = Json::parse(sidecar[1])["id"];
   std::string tap2 = golden + "/taps/pixels/" + Json::parse(index[2])["file"].get<std::string>();

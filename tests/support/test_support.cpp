@@ -56,6 +56,13 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
+std::vector<std::string> read_lines(const std::string& path) {
+  std::ifstream f(path);
+  std::vector<std::string> lines;
+  for (std::string l; std::getline(f, l);) lines.push_back(l);
+  return lines;
+}
+
 CommandResult run_command(const std::string& command) {
   CommandResult r;
   std::string full = command + " 2>&1";

@@ -27,6 +27,8 @@ class TempDir {
 
 void write_file(const std::string& path, const std::string& content);
 std::string read_file(const std::string& path);
+// The file's lines without their newlines (empty when it cannot be read).
+std::vector<std::string> read_lines(const std::string& path);
 
 struct CommandResult {
   int exit_code = -1;
