@@ -312,17 +312,21 @@ torch::Tensor BertModel::Impl::forward(const std::vector<std::vector<int32_t>>& 
 
   for (const Layer& L : layers) {
     // Self-attention on the packed rows: every (sequence, head) pair is independent.
-    if (L.qkv.forward(x, qkv) == false) qkv.add_(L.qkv.bias);
+    // fp32 leaves the q, k, v biases to the attention kernel; int8's GEMM has added them.
+    const float* qkv_bias = L.qkv.forward(x, qkv) ? nullptr : ptr(L.qkv.bias);
     {
       const float* qp = qkv.data_ptr<float>();
       float* cp = ctx.data_ptr<float>();
       at::parallel_for(0, n_seqs * heads, head_grain, [&](int64_t w0, int64_t w1) {
-        std::vector<float> scratch(static_cast<size_t>(max_len));
+        std::vector<float> scratch(
+            static_cast<size_t>(kernels::attention_scratch_floats(max_len, d)));
         for (int64_t wi = w0; wi < w1; ++wi) {
           const int64_t b = wi / heads, hd = wi % heads;
           const int64_t row0 = offsets[b], len = offsets[b + 1] - offsets[b];
           const float* base = qp + row0 * 3 * h + hd * d;
-          k->attention_head(base, base + h, base + 2 * h, 3 * h, len, d, scale,
+          const float* bias = qkv_bias ? qkv_bias + hd * d : nullptr;
+          k->attention_head(base, base + h, base + 2 * h, bias, bias ? bias + h : nullptr,
+                            bias ? bias + 2 * h : nullptr, 3 * h, len, d, scale,
                             cp + row0 * h + hd * d, h, scratch.data());
         }
       });

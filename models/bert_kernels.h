@@ -18,10 +18,17 @@ struct Kernels {
   void (*residual_layernorm)(float* x, const float* y, const float* bias, const float* gamma,
                              const float* beta, int64_t rows, int64_t n, float eps);
   // One attention head of one sequence: `len` rows of q, k, v (row stride ld, head width d),
-  // softmax(q kᵀ · scale) v into `out` (row stride ldo). `scratch` holds `len` floats.
-  void (*attention_head)(const float* q, const float* k, const float* v, int64_t ld, int64_t len,
-                         int64_t d, float scale, float* out, int64_t ldo, float* scratch);
+  // softmax((q + bq)(k + bk)ᵀ · scale)(v + bv) into `out` (row stride ldo); the biases are the
+  // head's slices of the projection biases, or null. `scratch` holds
+  // attention_scratch_floats(len, d) floats.
+  void (*attention_head)(const float* q, const float* k, const float* v, const float* bq,
+                         const float* bk, const float* bv, int64_t ld, int64_t len, int64_t d,
+                         float scale, float* out, int64_t ldo, float* scratch);
 };
+
+inline int64_t attention_scratch_floats(int64_t len, int64_t d) {
+  return (d + 4) * ((len + 7) / 8 * 8) + 4 * d;  // Kᵀ, 4 score rows, 4 query rows
+}
 
 const Kernels& generic_kernels();
 const Kernels& avx2_kernels();

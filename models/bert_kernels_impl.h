@@ -1,6 +1,7 @@
 // Bodies of the BERT kernels, included once per instruction set by bert_kernels_{avx2,generic}.cpp
 // inside their own namespace. Written as plain loops the compiler vectorises (`omp simd`); exp
 // and erf are branch-free polynomial approximations so those loops vectorise too.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -14,8 +15,10 @@ using embedflow::models::bert_kernels::Activation;
 // exp(x) by range reduction x = n·ln2 + r (Cody–Waite split of ln2) and a degree-6 polynomial
 // for e^r on |r| ≤ ln2/2: relative error ~1e-7, the same order as float rounding.
 inline float exp_approx(float x) {
-  x = std::fmin(std::fmax(x, -87.0f), 88.0f);
-  const float n = std::floor(x * 1.44269504088896341f + 0.5f);
+  // Ternaries, not fmin/fmax (libm calls unless -ffinite-math-only), and rounding by the 1.5·2²³
+  // trick, not floor (a libm call without SSE4.1): the loops calling this must vectorise.
+  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+  const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
   const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
@@ -71,7 +74,7 @@ void bias_activation(float* y, const float* bias, int64_t rows, int64_t n, Activ
         break;
       case Activation::Relu:
 #pragma omp simd
-        for (int64_t i = 0; i < n; ++i) row[i] = std::fmax(row[i], 0.0f);
+        for (int64_t i = 0; i < n; ++i) row[i] = row[i] > 0.0f ? row[i] : 0.0f;
         break;
     }
   }
@@ -105,35 +108,98 @@ void residual_layernorm(float* x, const float* y, const float* bias, const float
   }
 }
 
-void attention_head(const float* q, const float* k, const float* v, int64_t ld, int64_t len,
-                    int64_t d, float scale, float* out, int64_t ldo, float* scratch) {
-  float* __restrict s = scratch;
-  for (int64_t i = 0; i < len; ++i) {
-    const float* __restrict qi = q + i * ld;
-    float m = -INFINITY;
-    for (int64_t j = 0; j < len; ++j) {
-      const float* __restrict kj = k + j * ld;
-      float dot = 0.0f;
-#pragma omp simd reduction(+ : dot)
-      for (int64_t c = 0; c < d; ++c) dot += qi[c] * kj[c];
-      s[j] = dot * scale;
-      m = std::fmax(m, s[j]);
+// 8 floats in a register (GCC/Clang vector extension: AVX on the AVX2 build, two SSE halves on
+// the baseline one). Loads and stores go through memcpy, so nothing needs to be aligned.
+typedef float v8 __attribute__((vector_size(32)));
+inline v8 load8(const float* p) {
+  v8 r;
+  std::memcpy(&r, p, sizeof r);
+  return r;
+}
+inline void store8(float* p, v8 v) {
+  std::memcpy(p, &v, sizeof v);
+}
+
+// o[0:8·ND] = Σ_j p[j] · v[j·ld + 0:8·ND], the accumulators held in registers all along.
+template <int ND>
+inline void weighted_rows(const float* p, const float* v, int64_t ld, int64_t len, float* o) {
+  v8 acc[ND] = {};
+  for (int64_t j = 0; j < len; ++j) {
+    const float pj = p[j];
+    for (int t = 0; t < ND; ++t) acc[t] += pj * load8(v + j * ld + 8 * t);
+  }
+  for (int t = 0; t < ND; ++t) store8(o + 8 * t, acc[t]);
+}
+
+void attention_head(const float* q, const float* k, const float* v, const float* bq,
+                    const float* bk, const float* bv, int64_t ld, int64_t len, int64_t d,
+                    float scale, float* out, int64_t ldo, float* scratch) {
+  // Kᵀ first ([d × lp], keys padded to a multiple of 8 with zeros): then the scores of a query
+  // are a sum of d scaled Kᵀ rows, vector FMAs across keys, with no horizontal reduction per
+  // (query, key) pair. Four queries share each Kᵀ load; their accumulators stay in registers.
+  // The projections' biases are added here, not in a pass of their own over q, k and v: to q as
+  // it is read, to Kᵀ as it is built, and to the output for v (the weights sum to 1).
+  constexpr int64_t kRows = 4;
+  const int64_t lp = (len + 7) / 8 * 8;
+  float* __restrict kt = scratch;
+  float* __restrict s = scratch + d * lp;  // kRows rows of lp scores
+  float* __restrict qb = s + kRows * lp;   // kRows biased query rows
+  for (int64_t c = 0; c < d; ++c) {
+    float* __restrict row = kt + c * lp;
+    const float b = bk ? bk[c] : 0.0f;
+    for (int64_t j = 0; j < len; ++j) row[j] = k[j * ld + c] + b;
+    for (int64_t j = len; j < lp; ++j) row[j] = 0.0f;
+  }
+  const v8 vscale = v8{} + scale;
+  for (int64_t i0 = 0; i0 < len; i0 += kRows) {
+    const int64_t rows = std::min<int64_t>(kRows, len - i0);
+    const float* qr[kRows];
+    for (int64_t r = 0; r < kRows; ++r) {
+      const float* src = q + (i0 + std::min(r, rows - 1)) * ld;
+      float* dst = qb + r * d;
+      for (int64_t c = 0; c < d; ++c) dst[c] = src[c] + (bq ? bq[c] : 0.0f);
+      qr[r] = dst;
     }
-    float sum = 0.0f;
+    for (int64_t jb = 0; jb < lp; jb += 8) {
+      v8 acc[kRows] = {};
+      for (int64_t c = 0; c < d; ++c) {
+        const v8 kv = load8(kt + c * lp + jb);
+        for (int64_t r = 0; r < kRows; ++r) acc[r] += qr[r][c] * kv;
+      }
+      for (int64_t r = 0; r < kRows; ++r) store8(s + r * lp + jb, acc[r] * vscale);
+    }
+    for (int64_t r = 0; r < rows; ++r) {
+      float* __restrict sr = s + r * lp;
+      float m = sr[0];
+      for (int64_t j = 1; j < len; ++j) m = sr[j] > m ? sr[j] : m;
+      float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
-    for (int64_t j = 0; j < len; ++j) {
-      s[j] = exp_approx(s[j] - m);
-      sum += s[j];
-    }
-    const float inv = 1.0f / sum;
-    float* __restrict o = out + i * ldo;
+      for (int64_t j = 0; j < len; ++j) {
+        sr[j] = exp_approx(sr[j] - m);
+        sum += sr[j];
+      }
+      const float inv = 1.0f / sum;
 #pragma omp simd
-    for (int64_t c = 0; c < d; ++c) o[c] = 0.0f;
-    for (int64_t j = 0; j < len; ++j) {
-      const float* __restrict vj = v + j * ld;
-      const float p = s[j] * inv;
+      for (int64_t j = 0; j < len; ++j) sr[j] *= inv;
+      float* o = out + (i0 + r) * ldo;
+      if (d == 32) {
+        weighted_rows<4>(sr, v, ld, len, o);
+      } else if (d == 64) {
+        weighted_rows<8>(sr, v, ld, len, o);
+      } else {
 #pragma omp simd
-      for (int64_t c = 0; c < d; ++c) o[c] += p * vj[c];
+        for (int64_t c = 0; c < d; ++c) o[c] = 0.0f;
+        for (int64_t j = 0; j < len; ++j) {
+          const float* __restrict vj = v + j * ld;
+          const float p = sr[j];
+#pragma omp simd
+          for (int64_t c = 0; c < d; ++c) o[c] += p * vj[c];
+        }
+      }
+      if (bv) {
+#pragma omp simd
+        for (int64_t c = 0; c < d; ++c) o[c] += bv[c];
+      }
     }
   }
 }

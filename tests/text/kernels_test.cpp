@@ -79,31 +79,42 @@ TEST_CASE("bert kernels: residual + bias + LayerNorm") {
 }
 
 TEST_CASE("bert kernels: one attention head") {
-  const int64_t len = 37, d = 32, ld = 3 * 96;  // rows of a packed [T, 3h] qkv, h = 96
-  auto qkv = random_vector(len * ld, 1.0f, 8);
-  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-  for (const auto* kern : builds()) {
-    INFO("kernels " << kern->name);
-    std::vector<float> out(len * 96, 0.0f), scratch(len);
-    const float* q = qkv.data() + 32;  // head 1
-    kern->attention_head(q, q + 96, q + 192, ld, len, d, scale, out.data() + 32, 96,
-                         scratch.data());
-    for (int64_t i = 0; i < len; ++i) {
-      std::vector<double> s(len);
-      double m = -1e300, sum = 0;
-      for (int64_t j = 0; j < len; ++j) {
-        double dot = 0;
-        for (int64_t c = 0; c < d; ++c) dot += double(q[i * ld + c]) * q[96 + j * ld + c];
-        s[j] = dot * scale;
-        m = std::max(m, s[j]);
+  // Head widths with a register-blocked path (32: MiniLM/BGE-small, 64: BERT-base) and one
+  // without (24); lengths that leave partial blocks of 4 queries and of 8 keys, and length 1.
+  for (const int64_t d : {32, 64, 24}) {
+    for (const int64_t len : {37, 8, 1}) {
+      const int64_t h = 3 * d, ld = 3 * h;  // rows of a packed [T, 3h] qkv, three heads
+      auto qkv = random_vector(len * ld, 1.0f, 8);
+      auto bias = random_vector(3 * h, 0.5f, 9);  // the q, k, v projection biases
+      const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+      for (const auto* kern : builds()) {
+        INFO("kernels " << kern->name << ", head width " << d << ", length " << len);
+        std::vector<float> out(len * h, 0.0f), scratch(k::attention_scratch_floats(len, d));
+        const float* q = qkv.data() + d;    // head 1
+        const float* bq = bias.data() + d;  // head 1's slices
+        kern->attention_head(q, q + h, q + 2 * h, bq, bq + h, bq + 2 * h, ld, len, d, scale,
+                             out.data() + d, h, scratch.data());
+        for (int64_t i = 0; i < len; ++i) {
+          std::vector<double> s(len);
+          double m = -1e300, sum = 0;
+          for (int64_t j = 0; j < len; ++j) {
+            double dot = 0;
+            for (int64_t c = 0; c < d; ++c)
+              dot += (double(q[i * ld + c]) + bq[c]) * (double(q[h + j * ld + c]) + bq[h + c]);
+            s[j] = dot * scale;
+            m = std::max(m, s[j]);
+          }
+          for (auto& v : s) sum += v = std::exp(v - m);
+          for (int64_t c = 0; c < d; ++c) {
+            double o = 0;
+            for (int64_t j = 0; j < len; ++j)
+              o += s[j] / sum * (double(q[2 * h + j * ld + c]) + bq[2 * h + c]);
+            CHECK(out[i * h + d + c] == Approx(o).margin(1e-5));
+          }
+          CHECK(out[i * h] == 0.0f);  // other heads' columns untouched
+          CHECK(out[i * h + 2 * d] == 0.0f);
+        }
       }
-      for (auto& v : s) sum += v = std::exp(v - m);
-      for (int64_t c = 0; c < d; ++c) {
-        double o = 0;
-        for (int64_t j = 0; j < len; ++j) o += s[j] / sum * q[192 + j * ld + c];
-        CHECK(out[i * 96 + 32 + c] == Approx(o).margin(1e-5));
-      }
-      CHECK(out[i * 96] == 0.0f);  // other heads' columns untouched
     }
   }
 }
