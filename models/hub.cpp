@@ -18,7 +18,6 @@
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <fnmatch.h>
-#include <openssl/evp.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -144,36 +143,11 @@ uint64_t file_size_or_zero(const fs::path& p) {
   return ec ? 0 : static_cast<uint64_t>(n);
 }
 
-// Git's object id of a file stored in git (not LFS): sha1("blob <size>\0" + content).
-std::string git_blob_sha1_file(const fs::path& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) throw HubError(Kind::Io, "cannot read " + path.string() + ": " + std::strerror(errno));
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(ctx, EVP_sha1(), nullptr);
-  std::string head = "blob " + std::to_string(file_size_or_zero(path));
-  EVP_DigestUpdate(ctx, head.data(), head.size() + 1);  // with the terminating NUL
-  std::vector<char> buf(1 << 16);
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) EVP_DigestUpdate(ctx, buf.data(), n);
-  std::fclose(f);
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(ctx, md, &len);
-  EVP_MD_CTX_free(ctx);
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out += digits[md[i] >> 4];
-    out += digits[md[i] & 15];
-  }
-  return out;
-}
-
 // How the hub names a file's content: sha256 for LFS files, git blob sha1 otherwise. An etag in
 // another form (not the hub's) cannot be checked; "" then.
 std::string content_hash(const fs::path& path, const std::string& etag) {
   if (is_hex(etag, 64)) return sha256_file(path.string());
-  if (is_hex(etag, 40)) return git_blob_sha1_file(path);
+  if (is_hex(etag, 40)) return git_blob_sha1_file(path.string());
   return "";
 }
 

@@ -1,6 +1,7 @@
 #include "embedflow/hash.h"
 
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <stdexcept>
 #include <system_error>
@@ -14,9 +15,9 @@ namespace {
 
 struct MdCtx {
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  MdCtx() {
-    if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) != 1)
-      throw std::runtime_error("sha256: OpenSSL digest init failed");
+  explicit MdCtx(const EVP_MD* md = EVP_sha256()) {
+    if (!ctx || EVP_DigestInit_ex(ctx, md, nullptr) != 1)
+      throw std::runtime_error("OpenSSL digest init failed");
   }
   ~MdCtx() { EVP_MD_CTX_free(ctx); }
   void update(const void* d, size_t n) { EVP_DigestUpdate(ctx, d, n); }
@@ -42,17 +43,32 @@ std::string sha256_hex(const void* data, size_t size) {
   return ctx.hex();
 }
 
-std::string sha256_file(const std::string& path) {
+// Streams the file into `ctx` after `prefix`; returns the hex digest.
+static std::string digest_file(MdCtx& ctx, const std::string& path, const std::string& prefix) {
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), std::fclose);
   if (!f)
     throw std::runtime_error("cannot read " + path + ": " +
                              std::error_code(errno, std::generic_category()).message());
-  MdCtx ctx;
+  ctx.update(prefix.data(), prefix.size());
   std::vector<char> buf(1 << 20);
   size_t n;
   while ((n = std::fread(buf.data(), 1, buf.size(), f.get())) > 0) ctx.update(buf.data(), n);
   if (std::ferror(f.get())) throw std::runtime_error("read error: " + path);
   return ctx.hex();
+}
+
+std::string sha256_file(const std::string& path) {
+  MdCtx ctx;
+  return digest_file(ctx, path, "");
+}
+
+std::string git_blob_sha1_file(const std::string& path) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  if (ec) throw std::runtime_error("cannot read " + path + ": " + ec.message());
+  MdCtx ctx(EVP_sha1());
+  // The header's terminating NUL is part of what git hashes.
+  return digest_file(ctx, path, "blob " + std::to_string(size) + std::string(1, '\0'));
 }
 
 }  // namespace embedflow

@@ -6,6 +6,7 @@
 
 #include "embedflow/item.h"
 #include "embedflow/params.h"
+#include "embedflow/schema.h"
 #include "models/clip.h"
 
 namespace embedflow::clip {
@@ -21,7 +22,8 @@ void fail_item(Item& out, const std::string& stage, const std::string& message);
 // torch.nn.functional.normalize: x / max(‖x‖, 1e-12)).
 Tensor embedding_row(const Tensor& batch, int64_t row, bool normalize);
 
-// The shared `model` parameter's doc.
-extern const char* const kModelParamDoc;
+// What both encoder stages declare alike: the `model` param (first) and `normalize` (last)
+// around the stage's own params, batch 32, one call at a time, model threads.
+void add_encoder_contract(StageSchema& schema, std::vector<ParamSpec> own_params);
 
 }  // namespace embedflow::clip

@@ -29,22 +29,15 @@ StageSchema encode_clip_image_schema() {
       "Shares one loaded model per folder with `encode.clip_text`.";
   s.inputs = {{"in", {Kind::Image, Kind::ImageTensor}, "decoded image or prepared tensor"}};
   s.output = Kind::Embedding;
-  s.params = {
-      ParamSpec::path("model").require().describe(clip::kModelParamDoc),
-      ParamSpec::boolean("preprocess", true)
-          .describe("Apply the model's CLIPImageProcessor to Image inputs. false: only accept "
-                    "prepared ImageTensor inputs of the model's input size."),
-      ParamSpec::enumeration("resample", "pil", {"pil", "torchvision"})
-          .describe("Resize implementation for preprocessing: `pil` reproduces PIL's bicubic "
-                    "(what transformers' CLIPImageProcessor uses) exactly; `torchvision` uses "
-                    "the torchvision tensor-path bicubic with antialias of `image.preprocess`."),
-      ParamSpec::boolean("normalize", false)
-          .describe("L2-normalise each embedding (sentence-transformers' "
-                    "normalize_embeddings=True)."),
-  };
-  s.default_concurrency = 1;
-  s.default_batch_size = 32;
-  s.uses_model_threads = true;
+  clip::add_encoder_contract(
+      s,
+      {ParamSpec::boolean("preprocess", true)
+           .describe("Apply the model's CLIPImageProcessor to Image inputs. false: only accept "
+                     "prepared ImageTensor inputs of the model's input size."),
+       ParamSpec::enumeration("resample", "pil", {"pil", "torchvision"})
+           .describe("Resize implementation for preprocessing: `pil` reproduces PIL's bicubic "
+                     "(what transformers' CLIPImageProcessor uses) exactly; `torchvision` uses "
+                     "the torchvision tensor-path bicubic with antialias of `image.preprocess`.")});
   return s;
 }
 

@@ -31,18 +31,10 @@ StageSchema encode_clip_text_schema() {
       "Shares one loaded model per folder with `encode.clip_image`.";
   s.inputs = {{"in", {Kind::Text}, "caption"}};
   s.output = Kind::Embedding;
-  s.params = {
-      ParamSpec::path("model").require().describe(clip::kModelParamDoc),
-      ParamSpec::boolean("truncate", true)
-          .describe("Cut captions longer than the context (77 tokens) keeping <|endoftext|> "
-                    "last; false: fail such captions."),
-      ParamSpec::boolean("normalize", false)
-          .describe("L2-normalise each embedding (sentence-transformers' "
-                    "normalize_embeddings=True)."),
-  };
-  s.default_concurrency = 1;
-  s.default_batch_size = 32;
-  s.uses_model_threads = true;
+  clip::add_encoder_contract(
+      s, {ParamSpec::boolean("truncate", true)
+              .describe("Cut captions longer than the context (77 tokens) keeping <|endoftext|> "
+                        "last; false: fail such captions.")});
   return s;
 }
 

@@ -12,5 +12,8 @@ inline std::string sha256_hex(const std::string& s) {
 }
 // Streams the file; throws std::runtime_error naming it when it cannot be read.
 std::string sha256_file(const std::string& path);
+// Git's object id of a file's content (how the hub names files not stored in LFS):
+// sha1("blob <size>\0" + content). Throws like sha256_file.
+std::string git_blob_sha1_file(const std::string& path);
 
 }  // namespace embedflow
