@@ -389,18 +389,7 @@ flow::sender<Packet>* Run::add_source(flow::graph& g, StageRuntime& rt, bool red
       return p;
     }
     p.origin = item.index;
-    if (item.kind == Kind::None && !item.failed()) item.kind = rt.cfg->output;
-    if (item.failed()) {
-      if (item.error->stage.empty())
-        item.error = std::make_shared<ItemError>(ItemError{rt.cfg->id, item.error->message});
-      ++rt.errors;
-      errors_->log(item, item.error->stage, item.error->message);
-      if (rt.cfg->on_error == OnError::Fail)
-        fail("stage '" + rt.cfg->id + "' failed on item '" + item.id + "': " + item.error->message +
-             " (on_error: fail)");
-    } else {
-      ++rt.items;
-    }
+    finish_item(rt, item, item);
     p.ticket = std::make_shared<Ticket>(pool_ptr, !reducer_output);
     p.items = std::make_shared<const std::vector<ItemPtr>>(
         std::vector<ItemPtr>{std::make_shared<const Item>(std::move(item))});
