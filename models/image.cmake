@@ -8,3 +8,8 @@ target_sources(embedflow_models PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/resnet.cpp
   ${CMAKE_CURRENT_LIST_DIR}/inspect.cpp
 )
+# resnet.cpp calls cblas_sgemm (its Winograd/GEMM engine): the BLAS libtorch already loads, found
+# by its soname so that only the runtime package is needed (Debian alternative: OpenBLAS with
+# tools/setup.sh, reference BLAS otherwise; both export CBLAS).
+find_library(EMBEDFLOW_BLAS_LIBRARY NAMES libblas.so.3 blas REQUIRED)
+target_link_libraries(embedflow_models PRIVATE ${EMBEDFLOW_BLAS_LIBRARY})

@@ -23,7 +23,17 @@ struct ImageEncoderOptions {
   std::string layer = "pool";
   bool normalize = false;      // L2-normalise each vector output (pool, logits)
   bool fold_batchnorm = true;  // bake BatchNorm into the preceding convolution at load
-  bool channels_last = true;   // NHWC activations (oneDNN kernels); results are equal
+  // How convolutions run (all need fold_batchnorm; without it "aten" runs):
+  //   "winograd": channels-last, Winograd F(4x4, 3x3) for 3x3 stride-1 and GEMM (BLAS) for the
+  //               rest, residual add and ReLU fused into the convolution's output pass;
+  //   "onednn":   the whole network on oneDNN's blocked layout, weights reordered once at load;
+  //   "aten":     libtorch's ops one by one, as torchvision runs (channels_last below applies);
+  //   "auto":     the fastest measured for the architecture (bench/image).
+  std::string engine = "auto";
+  bool channels_last = true;  // engine "aten": NHWC activations; results are equal
+  // Images per forward pass inside encode(); 0: as many as keep each activation under 24 MiB
+  // (8 at 224x224). Results do not depend on it.
+  int64_t max_images_per_call = 0;
 };
 
 class ImageEncoder {
@@ -38,7 +48,8 @@ class ImageEncoder {
   // Output size per image for vector outputs; channels for feature maps; 0 when unknown before
   // the first batch (TorchScript).
   virtual int64_t dim() const = 0;
-  // "resnet50 (torchvision layout), 25.6M parameters, BatchNorm folded, channels-last"
+  // "resnet50 (torchvision layout), 25557032 parameters, output pool [2048], BatchNorm folded,
+  // oneDNN blocked layout, weights prepacked"
   virtual std::string describe() const = 0;
 };
 

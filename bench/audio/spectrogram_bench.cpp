@@ -55,9 +55,10 @@ int main(int argc, char** argv) {
                              const_cast<float*>(clips.data<float>()) + i * samples);
   }
 
-  // torchaudio MelSpectrogram(n_fft=400, hop_length=160, n_mels=128) + AmplitudeToDB().
+  // torchaudio MelSpectrogram(n_fft=400, hop_length=160, n_mels=128) + AmplitudeToDB(top_db=80),
+  // the parameters of configs/audio_spectrograms.yaml.
   const Json params = {
-      {"n_fft", 400}, {"hop_length", 160}, {"mel", {{"n_mels", 128}}}, {"db", Json::object()}};
+      {"n_fft", 400}, {"hop_length", 160}, {"mel", {{"n_mels", 128}}}, {"db", {{"top_db", 80.0}}}};
   SpectrogramStage stage(resolve_params(spectrogram_schema(), "mel", params));
   StageContext ctx;
   stage.open(ctx);

@@ -1,27 +1,31 @@
 // Shared single-precision FFTW plans for the audio stages.
 //
-// FFTW's planner is not thread-safe, its executor is: plans are created once per size at open()
+// FFTW's planner is not thread-safe, its executor is: plans are created once per shape at open()
 // under one process-wide mutex, then executed concurrently with the new-array functions on
-// buffers each call owns. Plans are cached by size, so every stage and item with the same n_fft
-// shares one.
+// buffers each thread owns. Plans are cached by shape, so every stage and item with the same
+// shape shares one.
 #pragma once
 
 #include <cstddef>
 #include <memory>
+#include <new>
 #include <string>
+#include <utility>
 
 #include <fftw3.h>
 
 namespace embedflow::audio {
 
+// How hard FFTW searches for a fast algorithm. Estimate (the default everywhere) is
+// deterministic: the same build computes bit-identical spectrograms on every run. Measure and
+// patient time candidate algorithms, which can pick a different one per run (and so differ in
+// the last bits) unless a wisdom file pins the choice.
+enum class FftPlanning { Estimate, Measure, Patient };
+
 // A real-to-complex forward transform of n points, n/2+1 complex outputs.
 class RealFftPlan {
  public:
-  // How hard FFTW searches for a fast algorithm. Estimate (the default everywhere) is
-  // deterministic: the same build computes bit-identical spectrograms on every run. Measure and
-  // patient time candidate algorithms, which can pick a different one per run (and so differ in
-  // the last bits) unless a wisdom file pins the choice.
-  enum class Planning { Estimate, Measure, Patient };
+  using Planning = FftPlanning;
   static Planning planning_from_name(const std::string& name);  // "estimate"|"measure"|"patient"
 
   // Returns the cached plan for (n, planning), creating it on first use. When `wisdom_file` is
@@ -42,6 +46,33 @@ class RealFftPlan {
  private:
   RealFftPlan(int n, fftwf_plan plan) : n_(n), plan_(plan) {}
   int n_;
+  fftwf_plan plan_;
+};
+
+// `howmany` forward complex transforms of n points at once, transform j reading in[j*dist ..]
+// and writing out[j*dist ..] (contiguous, out of place). For n = 400, two per call run ~25%
+// faster per transform than one at a time.
+class ComplexFftPlan {
+ public:
+  // Cached like RealFftPlan::get. `dist` >= n; keep dist a multiple of 8 so every transform of
+  // an AlignedBuffer starts SIMD-aligned (the single-transform plan runs on any of them).
+  static std::shared_ptr<const ComplexFftPlan> get(int n, int howmany, int dist,
+                                                   FftPlanning planning = FftPlanning::Estimate,
+                                                   const std::string& wisdom_file = "");
+
+  ~ComplexFftPlan();
+  ComplexFftPlan(const ComplexFftPlan&) = delete;
+  ComplexFftPlan& operator=(const ComplexFftPlan&) = delete;
+
+  int size() const { return n_; }
+  int howmany() const { return howmany_; }
+  // Thread-safe. in/out: howmany * dist complex values, 32-byte aligned (AlignedBuffer, or an
+  // offset into one that is a multiple of 8 complex values).
+  void execute(fftwf_complex* in, fftwf_complex* out) const;
+
+ private:
+  ComplexFftPlan(int n, int howmany, fftwf_plan plan) : n_(n), howmany_(howmany), plan_(plan) {}
+  int n_, howmany_;
   fftwf_plan plan_;
 };
 

@@ -2,8 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <limits>
 #include <stdexcept>
 #include <string>
+
+#include "stages/audio/log8.h"
 
 namespace embedflow::audio {
 
@@ -18,6 +22,36 @@ SparseFilterbank::SparseFilterbank(const std::vector<double>& dense, int n_filte
     count_.push_back(hi - lo);
     offset_.push_back(static_cast<int32_t>(weights_.size()));
     for (int k = lo; k < hi; ++k) weights_.push_back(static_cast<float>(row[k]));
+  }
+  // The per-bin form, if the bands allow it.
+  std::vector<int32_t> lower(n_bins, -1);
+  bin_weights_.assign(2 * static_cast<size_t>(n_bins), 0.0f);
+  two_per_bin_ = n_filters > 0;
+  for (int m = 0; m < n_filters && two_per_bin_; ++m) {
+    for (int j = 0; j < count_[m]; ++j) {
+      const int k = first_[m] + j;
+      if (lower[k] < 0) lower[k] = m;
+      const int slot = m - lower[k];
+      if (slot > 1) {
+        two_per_bin_ = false;
+        break;
+      }
+      bin_weights_[2 * k + slot] = weights_[offset_[m] + j];
+    }
+  }
+  int kb = 0, ke = n_bins;
+  while (kb < ke && lower[kb] < 0) ++kb;
+  while (ke > kb && lower[ke - 1] < 0) --ke;
+  for (int k = kb + 1; k < ke && two_per_bin_; ++k)
+    if (lower[k] < lower[k - 1]) two_per_bin_ = false;  // also catches a gap (-1) in the run
+  if (two_per_bin_) {
+    bin_start_.assign(n_filters + 1, ke);
+    for (int m = 0, k = kb; m < n_filters; ++m) {
+      bin_start_[m] = k;
+      while (k < ke && lower[k] == m) ++k;
+    }
+  } else {
+    bin_weights_.clear();
   }
 }
 
@@ -35,17 +69,71 @@ void SparseFilterbank::apply(const float* in, int frames, int in_stride, float* 
   }
 }
 
-void SparseFilterbank::apply_columns(const float* __restrict in, int frames, int stride,
-                                     float* __restrict out) const {
-  for (int m = 0; m < n_filters_; ++m) {
-    float* dst = out + static_cast<size_t>(m) * stride;
-    std::fill(dst, dst + frames, 0.0f);
-    const float* w = weights_.data() + offset_[m];
-    for (int k = 0; k < count_[m]; ++k) {
-      const float wk = w[k];
-      const float* src = in + static_cast<size_t>(first_[m] + k) * stride;
-      for (int t = 0; t < frames; ++t) dst[t] += wk * src[t];
+template <int kKind>
+EMBEDFLOW_SIMD_INLINE float SparseFilterbank::tile_to(const float* __restrict in,
+                                                      const TileOutput& how, int count,
+                                                      float* __restrict out,
+                                                      int64_t out_stride) const {
+  using simd::f32x8;
+  const f32x8 zero = simd::splat8(0.0f);
+  const DbConstants db(how.multiplier, how.amin, how.ref_db);
+  const f32x8 amin = simd::splat8(how.amin);
+  const float offset = how.offset;
+  f32x8 peak = simd::splat8(-std::numeric_limits<float>::infinity());
+  // Each filter's sum is converted and stored as soon as it is complete.
+  auto emit = [&](int m, f32x8 v) {
+    if constexpr (kKind == TileOutput::Db) {
+      v = db8(v, db, amin);
+      peak = simd::max8(v, peak);
+    } else if constexpr (kKind == TileOutput::Log) {
+      v = log_positive8(v + offset);
     }
+    float* row = out + m * out_stride;
+    if (count == 8) {
+      simd::store8(row, v);
+      // The rows are many write streams, more than the hardware prefetcher follows: ask for
+      // each row's line four tiles ahead, for writing.
+      __builtin_prefetch(row + 32, 1, 3);
+    } else {
+      std::memcpy(row, &v, sizeof(float) * count);
+    }
+  };
+  if (two_per_bin_) {
+    f32x8 lo = zero, hi = zero;  // the running sums of filters m and m + 1
+    const float* w = bin_weights_.data();
+    for (int m = 0; m < n_filters_; ++m) {
+      for (int b = bin_start_[m]; b < bin_start_[m + 1]; ++b) {
+        const f32x8 row = simd::load8(in + static_cast<size_t>(b) * 8);
+        lo += w[2 * b] * row;
+        hi += w[2 * b + 1] * row;
+      }
+      emit(m, lo);
+      lo = hi;
+      hi = zero;
+    }
+  } else {
+    for (int m = 0; m < n_filters_; ++m) {
+      const float* w = weights_.data() + offset_[m];
+      const float* src = in + static_cast<size_t>(first_[m]) * 8;
+      f32x8 acc = zero;
+      for (int j = 0; j < count_[m]; ++j)
+        acc += w[j] * simd::load8(src + static_cast<size_t>(j) * 8);
+      emit(m, acc);
+    }
+  }
+  return simd::hmax8(peak);
+}
+
+EMBEDFLOW_AUDIO_HOT
+float SparseFilterbank::apply_tile8_to(const float* __restrict in, const TileOutput& how, int count,
+                                       float* __restrict out, int64_t out_stride) const {
+  switch (how.kind) {
+    case TileOutput::Db:
+      return tile_to<TileOutput::Db>(in, how, count, out, out_stride);
+    case TileOutput::Log:
+      return tile_to<TileOutput::Log>(in, how, count, out, out_stride);
+    default:
+      return tile_to<TileOutput::Value>(in, how, count, out, out_stride);
   }
 }
 

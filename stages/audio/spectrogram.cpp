@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 
@@ -189,45 +190,63 @@ void SpectrogramStage::process(const Item& in, Item& out) {
 
   std::vector<int64_t> shape{rows, n_frames};
   if (channels > 1) shape.insert(shape.begin(), channels);
-  Tensor result(DType::F32, shape);
+  // Every element is written below: no zero fill (Tensor's own constructor would add a pass).
+  size_t bytes = sizeof(float);
+  for (int64_t d : shape) bytes *= static_cast<size_t>(d);
+  std::shared_ptr<void> storage = outputs_.get(bytes);
+  void* data = storage.get();
+  Tensor result(DType::F32, std::move(shape), std::move(storage), data);
   float* dst_all = result.data<float>();
 
-  std::vector<float> mel_block(fb ? static_cast<size_t>(audio::Stft::kBlockFrames) * rows : 0);
+  constexpr int tile_frames = audio::Stft::kBlockFrames;
+  static_assert(tile_frames == 8, "apply_tile8_to takes 8-frame tiles");
   const float db_mult = db_ ? static_cast<float>(db_->multiplier) : 0.0f;
   const float db_amin = db_ ? static_cast<float>(db_->amin) : 0.0f;
   const float db_ref = db_ ? static_cast<float>(db_->ref_db) : 0.0f;
+  const float log_offset = log_offset_ ? static_cast<float>(*log_offset_) : 0.0f;
+  // Mel projection and conversion in one step, except log(x + offset) for a subnormal offset,
+  // which needs libm.
+  const bool log_libm = log_offset_ && !(log_offset >= std::numeric_limits<float>::min());
+  audio::SparseFilterbank::TileOutput tile_out;
+  if (db_) {
+    tile_out.kind = audio::SparseFilterbank::TileOutput::Db;
+    tile_out.multiplier = db_mult, tile_out.amin = db_amin, tile_out.ref_db = db_ref;
+  } else if (log_offset_ && !log_libm) {
+    tile_out.kind = audio::SparseFilterbank::TileOutput::Log;
+    tile_out.offset = log_offset;
+  }
+  std::vector<float> mel_tile(fb && log_libm ? static_cast<size_t>(tile_frames) * rows : 0);
+  // The spare columns of a last, partial tile hold zeros, whose dB value (the amin floor) is
+  // never above the item's maximum; so whole tiles are converted.
+  float db_max = -std::numeric_limits<float>::infinity();
   for (int64_t c = 0; c < channels; ++c) {
     const float* x = wave.data<float>() + c * samples;
     float* dst = dst_all + c * rows * n_frames;
     stft_->run(x, samples, [&](int64_t t0, int count, float* block) {
-      constexpr int stride = audio::Stft::kBlockFrames;
+      float* out = dst + t0;
+      if (fb && !log_libm) {
+        db_max = std::max(db_max, fb->apply_tile8_to(block, tile_out, count, out, n_frames));
+        return;
+      }
       float* values = block;
       if (fb) {
-        fb->apply_columns(block, count, stride, mel_block.data());
-        values = mel_block.data();
+        fb->apply_tile8_to(block, tile_out, tile_frames, mel_tile.data(), tile_frames);
+        values = mel_tile.data();
       }
-      // A full tile converts in one sweep; the last, partial one row by row.
-      const int sweeps = count == stride ? 1 : rows;
-      const int64_t len = count == stride ? static_cast<int64_t>(rows) * stride : count;
-      for (int i = 0; i < sweeps; ++i) {
-        float* v = values + static_cast<size_t>(i) * stride;
-        if (db_) audio::db_inplace(v, len, db_mult, db_amin, db_ref);
-        if (log_offset_) audio::log_inplace(v, len, static_cast<float>(*log_offset_));
-      }
+      const int64_t len = static_cast<int64_t>(rows) * tile_frames;
+      if (db_) db_max = std::max(db_max, audio::db_inplace(values, len, db_mult, db_amin, db_ref));
+      if (log_offset_) audio::log_inplace(values, len, log_offset);
       // Rows of the tile are rows of the output.
-      for (int r = 0; r < rows; ++r) {
-        const float* v = values + static_cast<size_t>(r) * stride;
-        std::copy(v, v + count, dst + r * n_frames + t0);
-      }
+      for (int r = 0; r < rows; ++r)
+        std::memcpy(out + r * n_frames, values + static_cast<size_t>(r) * tile_frames,
+                    sizeof(float) * count);
     });
   }
 
   if (db_ && db_->top_db) {
     // torchaudio clamps against the maximum over the whole item (all channels).
     const int64_t total = result.numel();
-    const float floor =
-        *std::max_element(dst_all, dst_all + total) - static_cast<float>(*db_->top_db);
-    for (int64_t i = 0; i < total; ++i) dst_all[i] = std::max(dst_all[i], floor);
+    audio::clamp_below(dst_all, total, db_max - static_cast<float>(*db_->top_db));
   }
 
   const audio::StftOptions& o = stft_->options();

@@ -10,6 +10,7 @@
 
 #include "embedflow/schema.h"
 #include "embedflow/stage.h"
+#include "stages/audio/buffer_pool.h"
 #include "stages/audio/mel.h"
 #include "stages/audio/stft.h"
 
@@ -48,6 +49,8 @@ class SpectrogramStage : public ItemStage {
   std::unique_ptr<audio::Stft> stft_;
   std::mutex filterbank_mutex_;
   std::map<int, std::shared_ptr<const audio::SparseFilterbank>> filterbanks_;
+  // Results' storage, recycled once downstream drops them (a few items' worth).
+  audio::BufferPool outputs_{8, size_t{64} << 20};
 };
 
 }  // namespace embedflow

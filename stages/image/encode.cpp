@@ -32,10 +32,15 @@ StageSchema encode_image_schema() {
       "expected and found shapes. `arch` defaults to config.json's `architecture` or the block "
       "structure of the weights. `format: torchscript` (or a `.pt`/`.ts` archive) runs a module "
       "exported with torch.jit as-is; it must map [B, 3, H, W] to [B, D].\n\n"
-      "Inference only: BatchNorm is folded into the convolutions at load and activations are "
-      "channels-last (oneDNN); results match torchvision's eager model within float rounding "
-      "(tests: max |Δ| ≤ 1e-4 × max |ref|). The engine forms batches; images of different sizes "
-      "in one batch are run in groups of equal size, and a malformed item fails alone.";
+      "Inference only: BatchNorm is folded into the convolutions at load, and `engine` picks how "
+      "they run: `winograd` (default via `auto`) keeps activations channels-last and runs 3x3 "
+      "stride-1 convolutions as Winograd F(4x4, 3x3), the others as GEMMs or oneDNN's NHWC "
+      "kernels, with the residual add and ReLU fused; `onednn` runs the whole network on "
+      "oneDNN's blocked layout with weights reordered once at load; `aten` runs libtorch's ops "
+      "one by one as torchvision does (`channels_last` applies to it). All match torchvision's "
+      "eager model within float rounding (tests: max |Δ| ≤ 1e-4 × max |ref|). The engine forms "
+      "batches; images of different sizes in one batch are run in groups of equal size, and a "
+      "malformed item fails alone.";
   s.inputs = {{"in", {Kind::ImageTensor}, "preprocessed image tensor (image.preprocess)"}};
   s.output = Kind::Embedding;
   s.output_for = [](const Params& p) { return output_kind_for(p.get_string("layer")); };
@@ -53,8 +58,10 @@ StageSchema encode_image_schema() {
       ParamSpec::boolean("normalize", false).describe("L2-normalise each embedding."),
       ParamSpec::boolean("fold_batchnorm", true)
           .describe("Fold BatchNorm into the convolutions at load (faster, equal results)."),
+      ParamSpec::enumeration("engine", "auto", {"auto", "winograd", "onednn", "aten"})
+          .describe("How convolutions run (winograd, onednn need fold_batchnorm); auto: winograd."),
       ParamSpec::boolean("channels_last", true)
-          .describe("Run activations in NHWC memory format (oneDNN; faster on CPU)."),
+          .describe("engine aten: run activations in NHWC memory format (faster on CPU)."),
   };
   s.default_concurrency = 1;
   s.max_concurrency = 0;
@@ -72,6 +79,7 @@ EncodeImageStage::EncodeImageStage(const Params& p)
   options_.normalize = p.get_bool("normalize");
   options_.fold_batchnorm = p.get_bool("fold_batchnorm");
   options_.channels_last = p.get_bool("channels_last");
+  options_.engine = p.get_string("engine");
   output_kind_ = output_kind_for(options_.layer);
 }
 

@@ -92,10 +92,16 @@ void ImagePreprocessStage::process(const Item& in, Item& out) {
     throw ItemFailure("image.preprocess: expected an Image u8 [H, W, 3], got " +
                       std::string(dtype_name(t.dtype())) + " " + t.shape_str());
   Tensor img = t;
-  if (resize_ > 0)
-    img = exact_ ? image::resize(img, resize_, resize_, interpolation_, antialias_)
-                 : image::resize_shorter_side(img, resize_, interpolation_, antialias_);
-  if (crop_ > 0) img = image::center_crop(img, crop_, crop_);
+  if (resize_ > 0) {
+    const int h = static_cast<int>(t.dim(0)), w = static_cast<int>(t.dim(1));
+    const auto [oh, ow] =
+        exact_ ? std::make_pair(resize_, resize_) : image::shorter_side_size(h, w, resize_);
+    img = crop_ > 0
+              ? image::resize_center_crop(img, oh, ow, crop_, crop_, interpolation_, antialias_)
+              : image::resize(img, oh, ow, interpolation_, antialias_);
+  } else if (crop_ > 0) {
+    img = image::center_crop(img, crop_, crop_);
+  }
   out.tensor = image::to_normalized_chw(img, mean_std_);
 }
 

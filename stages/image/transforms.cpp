@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -174,35 +175,105 @@ Interpolation interpolation_from_name(const std::string& name) {
                               "' (expected nearest, bilinear, bicubic)");
 }
 
-Tensor resize(const Tensor& rgb_u8, int out_h, int out_w, Interpolation interp, bool antialias) {
-  check_hwc_u8(rgb_u8, "resize");
-  check_size(out_h, out_w, "resize");
-  const int64_t h = rgb_u8.dim(0), w = rgb_u8.dim(1), c = 3;
-  if (h == out_h && w == out_w) return rgb_u8;  // torchvision returns the input unchanged
+namespace {
+
+// The rows [top, top + win_h) and columns [left, left + win_w) of resize(rgb_u8, out_h, out_w):
+// every output depends only on its own taps, so a crop of a resize needs only its window computed
+// (for 256 → center crop 224 that is ~45% less work). Each value gets the same float operations
+// in the same order as in the full resize.
+Tensor resize_window(const Tensor& rgb_u8, int out_h, int out_w, int top, int left, int win_h,
+                     int win_w, Interpolation interp, bool antialias) {
+  const int64_t w = rgb_u8.dim(1), c = 3;
   const uint8_t* src = rgb_u8.data<uint8_t>();
-  Tensor out(DType::U8, {out_h, out_w, c});
+  Tensor out(DType::U8, {win_h, win_w, c});
   uint8_t* dst = out.data<uint8_t>();
 
   if (interp == Interpolation::Nearest) {
-    const Taps ty = nearest_taps(h, out_h), tx = nearest_taps(w, out_w);
-    for (int64_t y = 0; y < out_h; ++y)
-      for (int64_t x = 0; x < out_w; ++x)
-        std::memcpy(dst + (y * out_w + x) * c, src + (ty.idx[y] * w + tx.idx[x]) * c, c);
+    const Taps ty = nearest_taps(rgb_u8.dim(0), out_h), tx = nearest_taps(w, out_w);
+    for (int64_t y = 0; y < win_h; ++y)
+      for (int64_t x = 0; x < win_w; ++x)
+        std::memcpy(dst + (y * win_w + x) * c, src + (ty.idx[top + y] * w + tx.idx[left + x]) * c,
+                    c);
     return out;
   }
 
-  std::vector<float> f(src, src + h * w * c);
-  // Width first, then height, both in float, as torch's separable kernel does.
-  std::vector<float> horiz =
-      resample_axis(f.data(), h, w, c, make_taps(w, out_w, interp, antialias));
-  std::vector<float> both =
-      resample_axis(horiz.data(), 1, h, out_w * c, make_taps(h, out_h, interp, antialias));
-  for (size_t i = 0; i < both.size(); ++i) {
-    // torchvision: round half-to-even (torch.round), clamp (bicubic overshoots), cast.
-    const float v = std::nearbyint(both[i]);
-    dst[i] = static_cast<uint8_t>(std::min(std::max(v, 0.0f), 255.0f));
+  // Width first, then height, both in float, as torch's separable kernel does; the width pass
+  // only over the input rows the window's output rows read.
+  const Taps tx = make_taps(w, out_w, interp, antialias);
+  const Taps ty = make_taps(rgb_u8.dim(0), out_h, interp, antialias);
+  const int64_t y_lo =
+      *std::min_element(ty.idx.begin() + ty.start[top], ty.idx.begin() + ty.start[top + win_h]);
+  const int64_t y_hi =
+      *std::max_element(ty.idx.begin() + ty.start[top], ty.idx.begin() + ty.start[top + win_h]) + 1;
+  const int64_t row_len = int64_t{win_w} * c;
+  std::unique_ptr<float[]> horiz(new float[static_cast<size_t>((y_hi - y_lo) * row_len)]);
+  for (int64_t y = y_lo; y < y_hi; ++y) {
+    const uint8_t* s = src + y * w * c;
+    float* d = horiz.get() + (y - y_lo) * row_len;
+    for (int64_t x = 0; x < win_w; ++x) {
+      const int64_t b = tx.start[left + x], e = tx.start[left + x + 1];
+      const uint8_t* p = s + tx.idx[b] * c;
+      const float w0 = tx.w[b];
+      float a0 = float(p[0]) * w0, a1 = float(p[1]) * w0, a2 = float(p[2]) * w0;
+      for (int64_t j = b + 1; j < e; ++j) {
+        const uint8_t* q = s + tx.idx[j] * c;
+        const float wj = tx.w[j];
+        a0 += float(q[0]) * wj;
+        a1 += float(q[1]) * wj;
+        a2 += float(q[2]) * wj;
+      }
+      d[x * c] = a0;
+      d[x * c + 1] = a1;
+      d[x * c + 2] = a2;
+    }
+  }
+  std::unique_ptr<float[]> row(new float[static_cast<size_t>(row_len)]);
+  for (int64_t y = 0; y < win_h; ++y) {
+    const int64_t b = ty.start[top + y], e = ty.start[top + y + 1];
+    const float* s0 = horiz.get() + (ty.idx[b] - y_lo) * row_len;
+    const float w0 = ty.w[b];
+    for (int64_t k = 0; k < row_len; ++k) row[k] = s0[k] * w0;
+    for (int64_t j = b + 1; j < e; ++j) {
+      const float* sj = horiz.get() + (ty.idx[j] - y_lo) * row_len;
+      const float wj = ty.w[j];
+      for (int64_t k = 0; k < row_len; ++k) row[k] += sj[k] * wj;
+    }
+    uint8_t* out_row = dst + y * row_len;
+    for (int64_t k = 0; k < row_len; ++k) {
+      // torchvision: round half-to-even (torch.round), clamp (bicubic overshoots), cast. Clamping
+      // first gives the same; adding and subtracting 1.5·2^23 rounds to nearest-even inline.
+      const float v = std::min(std::max(row[k], 0.0f), 255.0f);
+      out_row[k] = static_cast<uint8_t>((v + 12582912.0f) - 12582912.0f);
+    }
   }
   return out;
+}
+
+// torchvision's center-crop offset: round((size - crop) / 2), half to even.
+int crop_offset(int64_t size, int64_t crop) {
+  return static_cast<int>(std::nearbyint((size - crop) / 2.0));
+}
+
+}  // namespace
+
+Tensor resize(const Tensor& rgb_u8, int out_h, int out_w, Interpolation interp, bool antialias) {
+  check_hwc_u8(rgb_u8, "resize");
+  check_size(out_h, out_w, "resize");
+  if (rgb_u8.dim(0) == out_h && rgb_u8.dim(1) == out_w)
+    return rgb_u8;  // torchvision returns the input unchanged
+  return resize_window(rgb_u8, out_h, out_w, 0, 0, out_h, out_w, interp, antialias);
+}
+
+Tensor resize_center_crop(const Tensor& rgb_u8, int out_h, int out_w, int crop_h, int crop_w,
+                          Interpolation interp, bool antialias) {
+  check_hwc_u8(rgb_u8, "resize_center_crop");
+  check_size(out_h, out_w, "resize_center_crop");
+  check_size(crop_h, crop_w, "resize_center_crop");
+  const bool unchanged = rgb_u8.dim(0) == out_h && rgb_u8.dim(1) == out_w;
+  if (unchanged || crop_h > out_h || crop_w > out_w)  // nothing to save, or zero padding
+    return center_crop(resize(rgb_u8, out_h, out_w, interp, antialias), crop_h, crop_w);
+  return resize_window(rgb_u8, out_h, out_w, crop_offset(out_h, crop_h), crop_offset(out_w, crop_w),
+                       crop_h, crop_w, interp, antialias);
 }
 
 std::pair<int, int> shorter_side_size(int h, int w, int size) {
@@ -265,14 +336,23 @@ Tensor to_normalized_chw(const Tensor& rgb_u8, const std::optional<MeanStd>& mea
   Tensor out(DType::F32, {3, h, w});
   const uint8_t* src = rgb_u8.data<uint8_t>();
   float* dst = out.data<float>();
-  for (int c = 0; c < 3; ++c) {
-    // Same float ops as torchvision: x / 255, then (x - mean) / std.
-    const float mean = mean_std ? mean_std->mean[c] : 0.0f;
-    const float std = mean_std ? mean_std->std[c] : 1.0f;
-    float* plane = dst + c * n;
+  // Same float ops as torchvision: x / 255, then (x - mean) / std; one pass over the pixels.
+  float* r = dst;
+  float* g = dst + n;
+  float* b = dst + 2 * n;
+  if (mean_std) {
+    const auto& m = mean_std->mean;
+    const auto& sd = mean_std->std;
     for (int64_t i = 0; i < n; ++i) {
-      const float v = static_cast<float>(src[i * 3 + c]) / 255.0f;
-      plane[i] = mean_std ? (v - mean) / std : v;
+      r[i] = (static_cast<float>(src[i * 3]) / 255.0f - m[0]) / sd[0];
+      g[i] = (static_cast<float>(src[i * 3 + 1]) / 255.0f - m[1]) / sd[1];
+      b[i] = (static_cast<float>(src[i * 3 + 2]) / 255.0f - m[2]) / sd[2];
+    }
+  } else {
+    for (int64_t i = 0; i < n; ++i) {
+      r[i] = static_cast<float>(src[i * 3]) / 255.0f;
+      g[i] = static_cast<float>(src[i * 3 + 1]) / 255.0f;
+      b[i] = static_cast<float>(src[i * 3 + 2]) / 255.0f;
     }
   }
   return out;

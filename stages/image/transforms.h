@@ -32,6 +32,10 @@ Tensor resize(const Tensor& rgb_u8, int out_h, int out_w, Interpolation interp, 
 Tensor resize_shorter_side(const Tensor& rgb_u8, int size, Interpolation interp, bool antialias);
 // The output size resize_shorter_side() picks, {height, width}.
 std::pair<int, int> shorter_side_size(int h, int w, int size);
+// center_crop(resize(rgb_u8, out_h, out_w, ...), crop_h, crop_w), equal value for value, computing
+// only the cropped window of the resize.
+Tensor resize_center_crop(const Tensor& rgb_u8, int out_h, int out_w, int crop_h, int crop_w,
+                          Interpolation interp, bool antialias);
 // torchvision CenterCrop: offsets round((H - h) / 2) half-to-even; zero-padded when the crop is
 // larger than the image. u8 or f32 [H, W, C].
 Tensor center_crop(const Tensor& hwc, int crop_h, int crop_w);

@@ -98,43 +98,47 @@ TEST_CASE("example images: preprocess and resnet18 features match torchvision's 
 }
 
 TEST_CASE("encode.image: a malformed item fails alone and mixed sizes are grouped") {
-  EncodeImageStage enc(resolve_params(
-      encode_image_schema(), "enc", {{"model", gen("resnet18.safetensors")}, {"normalize", true}}));
-  StageContext ctx;
-  ctx.stage_id = "enc";
-  enc.open(ctx);
-  const Tensor input = load_npy(gen("input.npy"));  // [3, 3, 224, 224]
-  std::vector<Item> items(4);
-  for (int i = 0; i < 2; ++i) {
-    items[i].kind = Kind::ImageTensor;
-    items[i].tensor = Tensor(DType::F32, {3, 224, 224});
-    std::memcpy(items[i].tensor.data<float>(), input.data<float>() + i * 3 * 224 * 224,
-                3 * 224 * 224 * sizeof(float));
+  for (const char* engine : {"auto", "onednn", "aten"}) {
+    INFO("engine " << engine);
+    EncodeImageStage enc(resolve_params(
+        encode_image_schema(), "enc",
+        {{"model", gen("resnet18.safetensors")}, {"normalize", true}, {"engine", engine}}));
+    StageContext ctx;
+    ctx.stage_id = "enc";
+    enc.open(ctx);
+    const Tensor input = load_npy(gen("input.npy"));  // [3, 3, 224, 224]
+    std::vector<Item> items(4);
+    for (int i = 0; i < 2; ++i) {
+      items[i].kind = Kind::ImageTensor;
+      items[i].tensor = Tensor(DType::F32, {3, 224, 224});
+      std::memcpy(items[i].tensor.data<float>(), input.data<float>() + i * 3 * 224 * 224,
+                  3 * 224 * 224 * sizeof(float));
+    }
+    items[2].kind = Kind::ImageTensor;
+    items[2].tensor = Tensor(DType::F32, {3, 160, 192});  // other size: its own group
+    items[3].kind = Kind::ImageTensor;
+    items[3].tensor = Tensor(DType::U8, {224, 224, 3});  // not preprocessed
+    std::vector<const Item*> in;
+    std::vector<Item> out;
+    for (auto& it : items) {
+      in.push_back(&it);
+      out.push_back(it.derive());
+    }
+    enc.process_batch(in, out);
+    CHECK_FALSE(out[0].failed());
+    CHECK_FALSE(out[1].failed());
+    CHECK_FALSE(out[2].failed());
+    REQUIRE(out[3].failed());
+    CHECK_THAT(out[3].error->message, Catch::Contains("expected an ImageTensor f32 [3, H, W]"));
+    CHECK(out[3].error->stage == "enc");
+    // Row 0 equals the normalised torchvision feature of input 0.
+    const Tensor ref = load_npy(gen("resnet18_pool.npy"));
+    double ss = 0;
+    for (int j = 0; j < 512; ++j) ss += double(ref.data<float>()[j]) * ref.data<float>()[j];
+    for (int j = 0; j < 512; j += 17)
+      CHECK(out[0].tensor.data<float>()[j] ==
+            Approx(ref.data<float>()[j] / std::sqrt(ss)).margin(1e-5));
   }
-  items[2].kind = Kind::ImageTensor;
-  items[2].tensor = Tensor(DType::F32, {3, 160, 192});  // other size: its own group
-  items[3].kind = Kind::ImageTensor;
-  items[3].tensor = Tensor(DType::U8, {224, 224, 3});  // not preprocessed
-  std::vector<const Item*> in;
-  std::vector<Item> out;
-  for (auto& it : items) {
-    in.push_back(&it);
-    out.push_back(it.derive());
-  }
-  enc.process_batch(in, out);
-  CHECK_FALSE(out[0].failed());
-  CHECK_FALSE(out[1].failed());
-  CHECK_FALSE(out[2].failed());
-  REQUIRE(out[3].failed());
-  CHECK_THAT(out[3].error->message, Catch::Contains("expected an ImageTensor f32 [3, H, W]"));
-  CHECK(out[3].error->stage == "enc");
-  // Row 0 equals the normalised torchvision feature of input 0.
-  const Tensor ref = load_npy(gen("resnet18_pool.npy"));
-  double ss = 0;
-  for (int j = 0; j < 512; ++j) ss += double(ref.data<float>()[j]) * ref.data<float>()[j];
-  for (int j = 0; j < 512; j += 17)
-    CHECK(out[0].tensor.data<float>()[j] ==
-          Approx(ref.data<float>()[j] / std::sqrt(ss)).margin(1e-5));
 }
 
 TEST_CASE("encode.image: a bad model path is a config error at open, located at `model`") {

@@ -48,48 +48,108 @@ void rewrite(const std::string& src, const std::string& dst, Edit edit) {
 
 }  // namespace
 
-TEST_CASE("resnet18 pooled features match torchvision (all optimisation settings)") {
+const char* const kEngines[] = {"auto", "winograd", "onednn", "aten"};
+
+TEST_CASE("resnet18 pooled features match torchvision (all engines and settings)") {
   const Tensor input = load_npy(gen("input.npy"));
   const Tensor ref = load_npy(gen("resnet18_pool.npy"));
-  for (bool fold : {true, false})
-    for (bool cl : {true, false}) {
-      ImageEncoderOptions opt;
-      opt.fold_batchnorm = fold;
-      opt.channels_last = cl;
-      const Diff d = diff(run(gen("resnet18.safetensors"), opt, input), ref);
-      INFO("fold=" << fold << " channels_last=" << cl << " max|d|=" << d.max_abs
+  for (const char* engine : kEngines)
+    for (bool fold : {true, false})
+      for (bool cl : {true, false})
+        for (int64_t per_call : {0, 2}) {  // 2: the 3 images run as 2 + 1
+          ImageEncoderOptions opt;
+          opt.engine = engine;
+          opt.fold_batchnorm = fold;
+          opt.channels_last = cl;
+          opt.max_images_per_call = per_call;
+          const Diff d = diff(run(gen("resnet18.safetensors"), opt, input), ref);
+          INFO("engine=" << engine << " fold=" << fold << " channels_last=" << cl << " per_call="
+                         << per_call << " max|d|=" << d.max_abs << " max|ref|=" << d.max_ref);
+          CHECK(d.rel() <= kTol);
+        }
+}
+
+TEST_CASE("resnet50 pooled features match torchvision (each engine)") {
+  const Tensor input = load_npy(gen("input.npy"));
+  const Tensor ref = load_npy(gen("resnet50_pool.npy"));
+  for (const char* engine : kEngines) {
+    ImageEncoderOptions opt;
+    opt.engine = engine;
+    auto enc = ImageEncoder::load(gen("resnet50.safetensors"), opt);
+    CHECK(enc->dim() == 2048);
+    const Tensor out = enc->encode(input, 2);
+    REQUIRE(out.shape() == std::vector<int64_t>{3, 2048});
+    const Diff d = diff(out, ref);
+    INFO("engine=" << engine << " max|d|=" << d.max_abs << " max|ref|=" << d.max_ref);
+    CHECK(d.rel() <= kTol);
+  }
+}
+
+TEST_CASE("engines agree with libtorch's own ops on odd image sizes") {
+  // 97x131: every feature map has a ragged edge (Winograd tiles, stride-2 padding), and the
+  // layer outputs are compared too, not only the pooled features.
+  Tensor input(DType::F32, {2, 3, 97, 131});
+  for (int64_t i = 0; i < input.numel(); ++i)
+    input.data<float>()[i] = static_cast<float>(std::sin(0.37 * double(i))) * 2.0f;
+  for (const char* model : {"resnet18.safetensors", "resnet50.safetensors"})
+    for (const char* layer : {"layer1", "layer2", "layer4", "pool"}) {
+      ImageEncoderOptions ref_opt;
+      ref_opt.engine = "aten";
+      ref_opt.fold_batchnorm = false;
+      ref_opt.channels_last = false;
+      ref_opt.layer = layer;
+      const Tensor ref = run(gen(model), ref_opt, input);
+      for (const char* engine : {"winograd", "onednn"}) {
+        ImageEncoderOptions opt;
+        opt.engine = engine;
+        opt.layer = layer;
+        const Diff d = diff(run(gen(model), opt, input), ref);
+        INFO(model << " " << layer << " engine=" << engine << " max|d|=" << d.max_abs
                    << " max|ref|=" << d.max_ref);
-      CHECK(d.rel() <= kTol);
+        CHECK(d.rel() <= kTol);
+      }
     }
 }
 
-TEST_CASE("resnet50 pooled features match torchvision") {
+TEST_CASE("engines agree on one thread and on two, and an unknown engine is an error") {
   const Tensor input = load_npy(gen("input.npy"));
-  auto enc = ImageEncoder::load(gen("resnet50.safetensors"), {});
-  CHECK(enc->dim() == 2048);
-  const Tensor out = enc->encode(input, 2);
-  REQUIRE(out.shape() == std::vector<int64_t>{3, 2048});
-  const Diff d = diff(out, load_npy(gen("resnet50_pool.npy")));
-  INFO("max|d|=" << d.max_abs << " max|ref|=" << d.max_ref);
-  CHECK(d.rel() <= kTol);
+  const Tensor ref = load_npy(gen("resnet18_pool.npy"));
+  for (const char* engine : {"winograd", "onednn"}) {
+    ImageEncoderOptions opt;
+    opt.engine = engine;
+    auto enc = ImageEncoder::load(gen("resnet18.safetensors"), opt);
+    const Diff d1 = diff(enc->encode(input, 1), ref);
+    const Diff d2 = diff(enc->encode(input, 2), ref);
+    INFO("engine=" << engine << " 1 thread max|d|=" << d1.max_abs << ", 2: " << d2.max_abs);
+    CHECK(d1.rel() <= kTol);
+    CHECK(d2.rel() <= kTol);
+  }
+  ImageEncoderOptions bad;
+  bad.engine = "cuda";
+  CHECK_THAT(load_error(gen("resnet18.safetensors"), bad), Catch::Contains("unknown engine"));
 }
 
 TEST_CASE("resnet18 logits, layer3 feature map and L2 normalisation") {
   const Tensor input = load_npy(gen("input.npy"));
+  for (const char* engine : kEngines) {
+    ImageEncoderOptions o;
+    o.engine = engine;
+    o.layer = "logits";
+    const Diff logits =
+        diff(run(gen("resnet18.safetensors"), o, input), load_npy(gen("resnet18_logits.npy")));
+    INFO("engine=" << engine << " logits max|d|=" << logits.max_abs);
+    CHECK(logits.rel() <= kTol);
+
+    // 14x14 maps: Winograd's 4x4 tiles overhang the edge.
+    o.layer = "layer3";
+    auto enc = ImageEncoder::load(gen("resnet18.safetensors"), o);
+    CHECK(enc->dim() == 256);
+    const Diff l3 = diff(enc->encode(input, 2), load_npy(gen("resnet18_layer3.npy")));
+    INFO("engine=" << engine << " layer3 max|d|=" << l3.max_abs);
+    CHECK(l3.rel() <= kTol);
+  }
+
   ImageEncoderOptions opt;
-  opt.layer = "logits";
-  const Diff logits =
-      diff(run(gen("resnet18.safetensors"), opt, input), load_npy(gen("resnet18_logits.npy")));
-  INFO("logits max|d|=" << logits.max_abs);
-  CHECK(logits.rel() <= kTol);
-
-  opt.layer = "layer3";
-  auto enc = ImageEncoder::load(gen("resnet18.safetensors"), opt);
-  CHECK(enc->dim() == 256);
-  const Diff l3 = diff(enc->encode(input, 2), load_npy(gen("resnet18_layer3.npy")));
-  INFO("layer3 max|d|=" << l3.max_abs);
-  CHECK(l3.rel() <= kTol);
-
   opt.layer = "pool";
   opt.normalize = true;
   const Tensor n = run(gen("resnet18.safetensors"), opt, input);

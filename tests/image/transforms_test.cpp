@@ -119,3 +119,25 @@ TEST_CASE("transforms reject malformed input with a message") {
   CHECK_THROWS_WITH(image::interpolation_from_name("lanczos"),
                     Catch::Contains("unknown interpolation"));
 }
+
+TEST_CASE("resize_center_crop equals center_crop(resize(...)) value for value") {
+  // A synthetic image with edges and gradients; sizes with odd crop margins, up- and
+  // downscaling, and a crop larger than the resize (the zero-padding fallback).
+  Tensor img(DType::U8, {75, 101, 3});
+  for (int64_t i = 0; i < img.numel(); ++i)
+    img.data<uint8_t>()[i] = static_cast<uint8_t>((i * 37 + (i / 303) * 11) % 256);
+  struct Case {
+    int oh, ow, ch, cw;
+  };
+  for (const Case c : {Case{64, 87, 56, 56}, Case{57, 77, 40, 51}, Case{150, 202, 131, 97},
+                       Case{75, 101, 64, 64}, Case{40, 54, 48, 30}})
+    for (const char* mode : {"nearest", "bilinear", "bicubic"})
+      for (bool aa : {true, false}) {
+        const Tensor want =
+            image::center_crop(image::resize(img, c.oh, c.ow, interp(mode), aa), c.ch, c.cw);
+        const Tensor got = image::resize_center_crop(img, c.oh, c.ow, c.ch, c.cw, interp(mode), aa);
+        INFO(c.oh << "x" << c.ow << " crop " << c.ch << "x" << c.cw << " " << mode << " aa=" << aa);
+        REQUIRE(got.shape() == want.shape());
+        CHECK(std::memcmp(got.data<uint8_t>(), want.data<uint8_t>(), size_t(got.numel())) == 0);
+      }
+}

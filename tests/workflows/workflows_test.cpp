@@ -1,0 +1,209 @@
+// The configs users start from, run as users run them (`embedflow run configs/<name>.yaml` with
+// MODEL/AUDIO/OUT in the environment), against independent expectations:
+// - audio_to_embedding(.yaml, _fbank.yaml): torchaudio + torch interpolate + torchvision resnet18
+//   on the same samples and weights (tests/fixtures/workflows/audio_reference.py);
+// - text_similarity.yaml with the committed small BERT: the float64 reference BERT
+//   (tests/fixtures/text/make_models.py uncased).
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <numeric>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/support/test_support.h"
+
+using namespace embedflow;
+using namespace embedflow::test;
+using Json = nlohmann::json;
+
+namespace {
+
+const std::string kGenerated = binary_path("generated/workflows");
+const std::string kResnet = source_path("tests/fixtures/generated/resnet18-random.safetensors");
+
+// `embedflow run` from the source root, as the README shows, with the given environment.
+CommandResult run_config(const std::string& config, const std::string& env,
+                         const std::string& extra = "") {
+  return run_command("cd '" + source_path("") + "' && env -u MODEL -u AUDIO -u OUT " + env + " '" +
+                     EMBEDFLOW_CLI + "' run " + config + " --progress off " + extra);
+}
+
+std::vector<Json> read_jsonl(const std::string& path) {
+  std::vector<Json> out;
+  for (const auto& l : read_lines(path)) out.push_back(Json::parse(l));
+  return out;
+}
+
+std::vector<std::string> sidecar_ids(const std::string& npy) {
+  std::vector<std::string> ids;
+  for (const auto& j : read_jsonl(npy.substr(0, npy.size() - 4) + ".jsonl"))
+    ids.push_back(j["id"].get<std::string>());
+  return ids;
+}
+
+double cosine(const float* a, const float* b, int64_t d) {
+  double ab = 0, aa = 0, bb = 0;
+  for (int64_t i = 0; i < d; ++i) {
+    ab += double(a[i]) * b[i];
+    aa += double(a[i]) * a[i];
+    bb += double(b[i]) * b[i];
+  }
+  return ab / std::sqrt(aa * bb);
+}
+
+// Every row: cosine >= min_cos and max |Δ| <= rel · max |expected row|.
+void require_rows_close(const Tensor& got, const Tensor& want, double min_cos, double rel) {
+  REQUIRE(got.shape() == want.shape());
+  REQUIRE(got.ndim() == 2);
+  const int64_t n = got.dim(0), d = got.dim(1);
+  for (int64_t r = 0; r < n; ++r) {
+    const float* g = got.data<float>() + r * d;
+    const float* w = want.data<float>() + r * d;
+    double worst = 0, scale = 0;
+    for (int64_t i = 0; i < d; ++i) {
+      worst = std::max(worst, std::abs(double(g[i]) - w[i]));
+      scale = std::max(scale, std::abs(double(w[i])));
+    }
+    INFO("row " << r << ": max |delta| " << worst << ", max |expected| " << scale);
+    CHECK(cosine(g, w, d) >= min_cos);
+    CHECK(worst <= rel * scale);
+  }
+}
+
+struct AudioCase {
+  std::string config, frontend;
+};
+const AudioCase kAudioCases[] = {{"configs/audio_to_embedding.yaml", "mel"},
+                                 {"configs/audio_to_embedding_fbank.yaml", "fbank"}};
+
+}  // namespace
+
+TEST_CASE("audio_to_embedding configs equal torchaudio + torchvision on the same samples",
+          "[workflows][audio]") {
+  for (const auto& c : kAudioCases) {
+    SECTION(c.frontend) {
+      TempDir out("a2e");
+      // 4-second windows every 2 seconds: the 12-second recording becomes 6 overlapping
+      // windows, the others one window each; all at 16 kHz already (no resampling).
+      auto r = run_config(
+          c.config,
+          "MODEL='" + kResnet + "' AUDIO='" + kGenerated + "/clips16k' OUT='" + out.path() + "'",
+          "--set segment.window=4 --set segment.hop=2");
+      INFO(r.output);
+      REQUIRE(r.exit_code == 0);
+      Json ref = Json::parse(read_file(kGenerated + "/" + c.frontend + "_clips16k.json"));
+
+      // Windows: ids, parents and times as the documented rule gives them.
+      auto seg_rows = read_jsonl(out.file("segments.jsonl"));
+      REQUIRE(seg_rows.size() == ref["segments"].size());
+      for (size_t i = 0; i < seg_rows.size(); ++i) {
+        const Json& want = ref["segments"][i];
+        CHECK(seg_rows[i]["id"] == want["id"]);
+        CHECK(seg_rows[i]["meta"]["parent_id"] == want["parent_id"]);
+        CHECK(seg_rows[i]["meta"]["start"].get<double>() ==
+              Approx(want["start"].get<double>()).margin(1e-9));
+        CHECK(seg_rows[i]["meta"]["end"].get<double>() ==
+              Approx(want["end"].get<double>()).margin(1e-9));
+      }
+      CHECK(std::count_if(seg_rows.begin(), seg_rows.end(), [](const Json& j) {
+              return j["meta"]["parent_id"] == "speech_12s.wav";
+            }) == 6);
+      require_rows_close(load_npy(out.file("segments.npy")),
+                         load_npy(kGenerated + "/" + c.frontend + "_clips16k_segments.npy"),
+                         0.99999, 1e-4);
+
+      // One row per recording: the mean of its windows, under the recording's id.
+      CHECK(sidecar_ids(out.file("embeddings.npy")) == ref["ids"].get<std::vector<std::string>>());
+      for (const auto& row : read_jsonl(out.file("embeddings.jsonl"))) {
+        const std::string id = row["id"];
+        CHECK(row["meta"]["segments"] == (id == "speech_12s.wav" ? 6 : 1));
+        CHECK_FALSE(row["meta"].contains("parent_id"));
+      }
+      require_rows_close(load_npy(out.file("embeddings.npy")),
+                         load_npy(kGenerated + "/" + c.frontend + "_clips16k_pooled.npy"), 0.99999,
+                         1e-4);
+    }
+  }
+}
+
+TEST_CASE("audio_to_embedding configs on the bundled recordings: defaults, resampling, top-k",
+          "[workflows][audio]") {
+  for (const auto& c : kAudioCases) {
+    SECTION(c.frontend) {
+      TempDir out("a2e-bundled");
+      auto r = run_config(c.config, "MODEL='" + kResnet + "' OUT='" + out.path() + "'");
+      INFO(r.output);
+      REQUIRE(r.exit_code == 0);
+      Json ref = Json::parse(read_file(kGenerated + "/" + c.frontend + "_bundled.json"));
+      CHECK(sidecar_ids(out.file("embeddings.npy")) == ref["ids"].get<std::vector<std::string>>());
+      // 48 kHz, 44.1 kHz and 22.05 kHz files: libsoxr here, torchaudio's Kaiser sinc in the
+      // reference; the spectrograms differ in their quietest bins (dB), the embeddings by a few %.
+      Tensor got = load_npy(out.file("embeddings.npy"));
+      require_rows_close(got, load_npy(kGenerated + "/" + c.frontend + "_bundled_pooled.npy"),
+                         0.999, 0.05);
+      // The 12-second recording is two windows (10 s + 2.2 s); the rest one each.
+      for (const auto& row : read_jsonl(out.file("embeddings.jsonl")))
+        CHECK(row["meta"]["segments"] == (row["id"] == "speech_12s.oga" ? 2 : 1));
+
+      // alike.jsonl: for every recording the 3 best by cosine of the written embeddings
+      // (computed here in double), the recording itself first.
+      const int64_t n = got.dim(0), d = got.dim(1);
+      std::vector<std::string> ids = sidecar_ids(out.file("embeddings.npy"));
+      std::map<std::string, std::vector<Json>> by_query;
+      for (const auto& j : read_jsonl(out.file("alike.jsonl")))
+        by_query[j["record"]["query_id"]].push_back(j["record"]);
+      REQUIRE(by_query.size() == static_cast<size_t>(n));
+      for (int64_t q = 0; q < n; ++q) {
+        std::vector<double> s(static_cast<size_t>(n));
+        for (int64_t k = 0; k < n; ++k)
+          s[k] = cosine(got.data<float>() + q * d, got.data<float>() + k * d, d);
+        std::vector<int64_t> order(static_cast<size_t>(n));
+        std::iota(order.begin(), order.end(), 0);
+        std::stable_sort(order.begin(), order.end(),
+                         [&](int64_t a, int64_t b) { return s[a] > s[b]; });
+        const auto& recs = by_query[ids[q]];
+        REQUIRE(recs.size() == 3);
+        for (int rank = 0; rank < 3; ++rank) {
+          INFO(ids[q] << " rank " << rank + 1);
+          CHECK(recs[rank]["rank"] == rank + 1);
+          CHECK(recs[rank]["corpus_id"] == ids[order[rank]]);
+          CHECK(recs[rank]["score"].get<double>() == Approx(s[order[rank]]).margin(1e-5));
+        }
+        CHECK(recs[0]["corpus_id"] == ids[q]);
+      }
+    }
+  }
+}
+
+TEST_CASE("audio_to_embedding without MODEL says which variable to set", "[workflows][audio]") {
+  TempDir out("a2e-nomodel");
+  auto r = run_command("cd '" + source_path("") + "' && env -u MODEL OUT='" + out.path() + "' '" +
+                       EMBEDFLOW_CLI + "' run configs/audio_to_embedding.yaml --progress off");
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Catch::Contains("environment variable 'MODEL' is not set"));
+}
+
+TEST_CASE("text_similarity with the committed small BERT equals the reference BERT",
+          "[workflows][text]") {
+  TempDir out("text-sim");
+  auto r = run_config("configs/text_similarity.yaml",
+                      "MODEL=tests/fixtures/text/tiny-bert-uncased OUT='" + out.path() + "'");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  Tensor emb = load_npy(out.file("embeddings.npy"));
+  Tensor want = load_npy(source_path("tests/fixtures/text/tiny_uncased_expected.npy"));
+  require_rows_close(emb, want, 0.999999, 1e-5);
+  Tensor sim = load_npy(out.file("similarity.npy"));
+  Tensor want_sim = load_npy(source_path("tests/fixtures/text/tiny_uncased_expected_cosine.npy"));
+  REQUIRE(sim.shape() == want_sim.shape());
+  for (int64_t i = 0; i < sim.numel(); ++i)
+    CHECK(sim.data<float>()[i] == Approx(want_sim.data<float>()[i]).margin(1e-5));
+  // Real words have their own embeddings: the three sentences are told apart (the 600-token
+  // tiny-bert with CLS pooling prints 1.0000 everywhere).
+  for (int64_t i = 0; i < 3; ++i)
+    for (int64_t j = 0; j < 3; ++j)
+      if (i != j) CHECK(sim.data<float>()[i * 3 + j] < 0.99f);
+}
