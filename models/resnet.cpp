@@ -332,15 +332,29 @@ class WinogradConv {
  public:
   WinogradConv(const torch::Tensor& weight, const torch::Tensor& bias)
       : k_(weight.size(0)), c_(weight.size(1)), bias_(bias.contiguous()) {
-    const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
-    const torch::Tensor g =
-        torch::tensor({1.0 / 4, 0.0, 0.0, -1.0 / 6, -1.0 / 6, -1.0 / 6, -1.0 / 6, 1.0 / 6, -1.0 / 6,
-                       1.0 / 24, 1.0 / 12, 1.0 / 6, 1.0 / 24, -1.0 / 12, 1.0 / 6, 0.0, 0.0, 1.0},
-                      f64)
-            .reshape({6, 3});
-    // [K, C, 3, 3] → G g Gᵀ [K, C, 6, 6] → [36, C, K], in double then rounded once.
-    const torch::Tensor u = torch::matmul(torch::matmul(g, weight.to(torch::kFloat64)), g.t());
-    u_ = u.permute({2, 3, 1, 0}).reshape({36, c_, k_}).to(torch::kFloat32).contiguous();
+    static constexpr double G[6][3] = {{1.0 / 4, 0, 0},
+                                       {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                       {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                       {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                       {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                       {0, 0, 1}};
+    const torch::Tensor wt = weight.contiguous();
+    const float* src = wt.data_ptr<float>();
+    u_ = torch::empty({36, c_, k_});
+    float* u = u_.data_ptr<float>();
+    // U[p = 6i + q][c][k] = (G g Gᵀ)[i][q] of filter g = w[k][c], in double, rounded once.
+    for (int64_t k = 0; k < k_; ++k)
+      for (int64_t c = 0; c < c_; ++c) {
+        const float* g = src + (k * c_ + c) * 9;
+        double gg[6][3];  // G g
+        for (int i = 0; i < 6; ++i)
+          for (int b = 0; b < 3; ++b)
+            gg[i][b] = G[i][0] * g[b] + G[i][1] * g[3 + b] + G[i][2] * g[6 + b];
+        for (int i = 0; i < 6; ++i)
+          for (int q = 0; q < 6; ++q)
+            u[((i * 6 + q) * c_ + c) * k_ + k] =
+                static_cast<float>(gg[i][0] * G[q][0] + gg[i][1] * G[q][1] + gg[i][2] * G[q][2]);
+      }
   }
 
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& residual, bool relu) const {
@@ -455,6 +469,25 @@ void add_relu_(torch::Tensor& y, const torch::Tensor& residual, bool relu) {
   });
 }
 
+// A contiguous NCHW batch → dense NHWC. ATen's strided copy (contiguous(ChannelsLast)) takes
+// ~14 ms for 8 images of 3x224x224 on one core, ~5% of a resnet18 forward pass.
+torch::Tensor to_nhwc(const torch::Tensor& x) {
+  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  const torch::Tensor src_t = x.contiguous();
+  torch::Tensor y = empty_nhwc(n, c, h, w);
+  const float* src = src_t.data_ptr<float>();
+  float* dst = y.data_ptr<float>();
+  parallel_items(n * h, [&](int64_t r) {
+    const int64_t img = r / h, row = r % h;
+    float* out = dst + r * w * c;
+    for (int64_t k = 0; k < c; ++k) {
+      const float* in = src + ((img * c + k) * h + row) * w;
+      for (int64_t i = 0; i < w; ++i) out[i * c + k] = in[i];
+    }
+  });
+  return y;
+}
+
 // max_pool2d(x, 3, stride 2, padding 1) on dense NHWC, all channels of a pixel at once (ATen's
 // channels-last kernel also writes the int64 argmax indices).
 torch::Tensor max_pool_3x3s2_nhwc(const torch::Tensor& x) {
@@ -481,9 +514,9 @@ torch::Tensor max_pool_3x3s2_nhwc(const torch::Tensor& x) {
 }
 
 // One convolution of the engine, by what measured fastest for its shape (bench/image, AVX2):
-// Winograd for 3x3 stride 1; oneDNN's NHWC kernels for the stem and the 1x1 convolutions, ahead of OpenBLAS for ResNet's small
-// input widths (K = 64..256 per GEMM row); im2col + GEMM for the strided 3x3, where oneDNN's
-// NHWC kernel is ~1.7x slower than its blocked one.
+// Winograd for 3x3 stride 1; oneDNN's NHWC kernels for the stem and the 1x1 convolutions, ahead of
+// OpenBLAS for ResNet's small input widths (K = 64..256 per GEMM row); im2col + GEMM for the
+// strided 3x3, where oneDNN's NHWC kernel is ~1.7x slower than its blocked one.
 class FastConv {
  public:
   FastConv(const torch::Tensor& weight, const torch::Tensor& bias, int64_t stride, int64_t padding,
@@ -740,8 +773,7 @@ class ResNet : public nn::Module {
     return head(torch::adaptive_avg_pool2d(x, {1, 1}).to_dense(), stop_after_layer);
   }
   torch::Tensor forward_fast(const torch::Tensor& x_nchw, int stop_after_layer) {
-    torch::Tensor x = max_pool_3x3s2_nhwc(
-        stem_.forward_fast(x_nchw.contiguous(torch::MemoryFormat::ChannelsLast), {}, true));
+    torch::Tensor x = max_pool_3x3s2_nhwc(stem_.forward_fast(to_nhwc(x_nchw), {}, true));
     for (int l = 0; l < 4; ++l) {
       for (const auto& block : layers_[l]) x = block->forward_fast(x);
       if (stop_after_layer == l + 1) return x.contiguous();
@@ -818,11 +850,17 @@ int layer_index(const std::string& layer) {
   throw ModelError("unknown layer '" + layer + "' (expected pool, logits, layer1 … layer4)");
 }
 
-Engine pick_engine(const ImageEncoderOptions& o, const ResNetSpec&) {
-  if (!o.fold_batchnorm || o.engine == "aten") return Engine::ATen;  // both need folded weights
-  if (o.engine == "onednn") return Engine::OneDNN;
-  if (o.engine == "winograd" || o.engine == "auto") return Engine::Winograd;
-  throw ModelError("unknown engine '" + o.engine + "' (expected auto, winograd, onednn, aten)");
+// "auto" is Winograd for every architecture: it measured fastest for both resnet18 and resnet50
+// (bench/image; the Bottleneck's 1x1 convolutions run on oneDNN's kernels either way).
+Engine pick_engine(const ImageEncoderOptions& o) {
+  if (o.engine != "auto" && o.engine != "winograd" && o.engine != "onednn" && o.engine != "aten")
+    throw ModelError("unknown engine '" + o.engine + "' (expected auto, winograd, onednn, aten)");
+  if (o.engine == "aten" || !o.fold_batchnorm) return Engine::ATen;  // the others fold BatchNorm
+  if (!at::hasMKLDNN()) {
+    if (o.engine == "auto") return Engine::ATen;
+    throw ModelError("engine '" + o.engine + "' needs a libtorch built with oneDNN (MKLDNN)");
+  }
+  return o.engine == "onednn" ? Engine::OneDNN : Engine::Winograd;
 }
 
 class ResNetEncoder : public ImageEncoder {
@@ -855,7 +893,7 @@ class ResNetEncoder : public ImageEncoder {
     for (auto& p : net_->parameters()) p.set_requires_grad(false);
     params_ = 0;
     for (const auto& p : net_->parameters()) params_ += p.numel();
-    engine_ = pick_engine(options_, spec_);
+    engine_ = pick_engine(options_);
     net_->prepare(engine_);
   }
 

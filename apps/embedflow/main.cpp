@@ -3,8 +3,11 @@
 // Exit codes: 0 success; 1 the run failed (a stage error with on_error: fail, an unusable model,
 // an unwritable output); 2 the pipeline file or the command line is invalid; 130/143 stopped by
 // SIGINT/SIGTERM (outputs hold the items completed before the stop).
+#include <malloc.h>
+
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 
@@ -98,9 +101,22 @@ std::string render_dot(const PipelineConfig& cfg) {
   return out + "}\n";
 }
 
+// glibc raises its mmap threshold (up to 32 MB) each time a block above it is freed; from then
+// on the tensors a run allocates and frees by the thousand (decoded audio, images, a model's
+// activations) come from the heap arenas and fragment them, and RSS creeps up for the whole run
+// (an audio-to-embedding run over 2560 ten-second clips grew from 750 MB to 990 MB). Fixing the
+// threshold at glibc's initial 128 KB keeps every larger block in its own mapping, returned to
+// the system when freed: the same run stays at ~570 MB throughout (bench/workflows). The cost,
+// a fresh mapping per large block, is small beside the work done with it.
+// MALLOC_MMAP_THRESHOLD_ in the environment still decides if set.
+void fix_malloc_mmap_threshold() {
+  if (!std::getenv("MALLOC_MMAP_THRESHOLD_")) mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  fix_malloc_mmap_threshold();
   Registry registry;
   register_builtin_stages(registry);
 

@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
 #include <ctime>
+#include <filesystem>
 #include <random>
 #include <string>
 
@@ -46,7 +46,9 @@ double process_cpu_seconds() {
 
 int bench_model(const std::string& model, int batch, int threads, double budget,
                 const models::ImageEncoderOptions& opt) {
+  const auto l0 = Clock::now();
   auto enc = models::ImageEncoder::load(model, opt);
+  const double load_s = seconds_since(l0);
   Tensor x(DType::F32, {batch, 3, 224, 224});
   std::mt19937 rng(0);
   std::normal_distribution<float> n01;
@@ -69,6 +71,7 @@ int bench_model(const std::string& model, int batch, int threads, double budget,
   nlohmann::json out = {{"what", "model"},
                         {"model", model},
                         {"describe", enc->describe()},
+                        {"load_seconds", load_s},
                         {"batch", batch},
                         {"threads", threads},
                         {"iters", iters},
