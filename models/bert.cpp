@@ -11,6 +11,7 @@
 
 #include "models/bert_kernels.h"
 #include "models/safetensors.h"
+#include "models/torch_runtime.h"
 #include "models/weights.h"
 
 namespace embedflow::models {
@@ -191,6 +192,7 @@ BertPrecision BertModel::precision() const {
 
 BertModel BertModel::load(const std::string& weights, const BertConfig& c,
                           BertPrecision precision) {
+  use_caching_tensor_allocator();
   c10::InferenceMode guard;
   auto impl = std::make_unique<Impl>();
   impl->config = c;

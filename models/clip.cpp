@@ -269,6 +269,7 @@ const std::string& ClipModel::dir() const {
 }
 
 std::shared_ptr<const ClipModel> ClipModel::load(const std::string& path) {
+  use_caching_tensor_allocator();
   const ModelPath mp = resolve_model_path(path, ModelFormat::Safetensors);
   // One instance per weights file, shared while anyone holds it. Loading happens under the
   // lock, so two stages opening the same folder at once still load it once.

@@ -343,8 +343,9 @@ class WinogradConv {
     u_ = torch::empty({36, c_, k_});
     float* u = u_.data_ptr<float>();
     // U[p = 6i + q][c][k] = (G g Gᵀ)[i][q] of filter g = w[k][c], in double, rounded once.
-    for (int64_t k = 0; k < k_; ++k)
-      for (int64_t c = 0; c < c_; ++c) {
+    // k innermost: the 36 rows written for one c advance together through memory.
+    parallel_items(c_, [&](int64_t c) {
+      for (int64_t k = 0; k < k_; ++k) {
         const float* g = src + (k * c_ + c) * 9;
         double gg[6][3];  // G g
         for (int i = 0; i < 6; ++i)
@@ -355,6 +356,7 @@ class WinogradConv {
             u[((i * 6 + q) * c_ + c) * k_ + k] =
                 static_cast<float>(gg[i][0] * G[q][0] + gg[i][1] * G[q][1] + gg[i][2] * G[q][2]);
       }
+    });
   }
 
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& residual, bool relu) const {
@@ -1064,6 +1066,7 @@ const std::vector<std::string>& resnet_arches() {
 
 std::unique_ptr<ImageEncoder> ImageEncoder::load(const std::string& path,
                                                  const ImageEncoderOptions& options) {
+  use_caching_tensor_allocator();
   const ModelPath where = resolve_model_path(path, model_format_from_name(options.format));
   if (where.format == ModelFormat::TorchScript)
     return std::make_unique<TorchScriptEncoder>(where.weights, options);

@@ -19,6 +19,7 @@ TorchScriptModule::TorchScriptModule(std::unique_ptr<Impl> impl) : impl_(std::mo
 TorchScriptModule::~TorchScriptModule() = default;
 
 std::unique_ptr<TorchScriptModule> TorchScriptModule::load(const std::string& path) {
+  use_caching_tensor_allocator();
   auto impl = std::make_unique<Impl>();
   impl->path = path;
   try {

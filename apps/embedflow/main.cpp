@@ -102,12 +102,11 @@ std::string render_dot(const PipelineConfig& cfg) {
 }
 
 // glibc raises its mmap threshold (up to 32 MB) each time a block above it is freed; from then
-// on the tensors a run allocates and frees by the thousand (decoded audio, images, a model's
-// activations) come from the heap arenas and fragment them, and RSS creeps up for the whole run
-// (an audio-to-embedding run over 2560 ten-second clips grew from 750 MB to 990 MB). Fixing the
-// threshold at glibc's initial 128 KB keeps every larger block in its own mapping, returned to
-// the system when freed: the same run stays at ~570 MB throughout (bench/workflows). The cost,
-// a fresh mapping per large block, is small beside the work done with it.
+// on the buffers a run allocates and frees by the thousand (decoded audio, images) come from the
+// heap arenas and fragment them, and RSS creeps up for the whole run. Fixing the threshold at
+// glibc's initial 128 KB keeps every larger block in its own mapping, returned to the system when
+// freed. Model activations, where a fresh mapping per block would cost page faults on every
+// batch, come from the models' caching tensor allocator instead (models/tensor_allocator.cpp).
 // MALLOC_MMAP_THRESHOLD_ in the environment still decides if set.
 void fix_malloc_mmap_threshold() {
   if (!std::getenv("MALLOC_MMAP_THRESHOLD_")) mallopt(M_MMAP_THRESHOLD, 128 * 1024);

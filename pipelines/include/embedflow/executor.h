@@ -55,7 +55,8 @@ struct RunResult {
   uint64_t peak_in_flight = 0;
   int threads = 0;
   int max_in_flight = 0;
-  double seconds = 0;
+  double seconds = 0;       // the whole run, opening the stages (loading models) included
+  double open_seconds = 0;  // of which constructing and opening the stages
   std::string errors_file;  // "" when there were no errors
   std::vector<std::string> outputs;
   std::vector<std::string> output_stages;  // the writer stage id of each `outputs` entry
