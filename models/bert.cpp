@@ -9,6 +9,10 @@
 #include <cmath>
 #include <limits>
 
+#ifdef EMBEDFLOW_HAVE_DNNL
+#include <oneapi/dnnl/dnnl.h>
+#endif
+
 #include "models/bert_kernels.h"
 #include "models/safetensors.h"
 #include "models/torch_runtime.h"
@@ -139,8 +143,35 @@ struct Linear {
       out = packed->apply_dynamic(x, /*reduce_range=*/false);
       return true;
     }
-    at::mm_out(out, x, weight.t());
+    gemm(x, out, 0.0f);
     return false;
+  }
+
+  // acc += x Wᵀ (no bias), in the GEMM itself: the residual add of a post-LN block costs no
+  // pass of its own. False for int8, whose GEMM writes a new tensor.
+  bool accumulate(const torch::Tensor& x, torch::Tensor& acc) const {
+    if (packed) return false;
+    gemm(x, acc, 1.0f);
+    return true;
+  }
+
+ private:
+  // out = x Wᵀ + beta · out; x [M, K], W [N, K], out [M, N], all dense row-major.
+  void gemm(const torch::Tensor& x, torch::Tensor& out, float beta) const {
+#ifdef EMBEDFLOW_HAVE_DNNL
+    const int64_t m = x.size(0), n = weight.size(0), k = weight.size(1);
+    // dnnl_sgemm is row-major; it threads with OpenMP like libtorch (this thread's count).
+    const dnnl_status_t st =
+        dnnl_sgemm('N', 'T', m, n, k, 1.0f, x.data_ptr<float>(), k, weight.data_ptr<float>(), k,
+                   beta, out.data_ptr<float>(), n);
+    if (st != dnnl_success)
+      throw std::runtime_error("dnnl_sgemm failed with status " + std::to_string(st));
+#else
+    if (beta == 0.0f)
+      at::mm_out(out, x, weight.t());
+    else
+      out.addmm_(x, weight.t());
+#endif
   }
 };
 
@@ -173,6 +204,26 @@ struct BertModel::Impl {
   std::vector<Layer> layers;
   kernels::Activation act = kernels::Activation::GeluErf;
   const kernels::Kernels* k = nullptr;
+
+  // x = LayerNorm(x + in Wᵀ + b): the GEMM accumulates into x where it can (fp32), otherwise
+  // writes `scratch` for the fused add + LayerNorm kernel to read.
+  void add_residual_layernorm(const Linear& lin, const torch::Tensor& in, torch::Tensor& x,
+                              torch::Tensor& scratch, const torch::Tensor& gamma,
+                              const torch::Tensor& beta, int64_t grain, float eps) const {
+    const int64_t n = x.size(1);
+    const float* y = nullptr;
+    bool has_bias = false;
+    if (!lin.accumulate(in, x)) {
+      has_bias = lin.forward(in, scratch);
+      y = scratch.data_ptr<float>();
+    }
+    float* xp = x.data_ptr<float>();
+    at::parallel_for(0, x.size(0), grain, [&](int64_t r0, int64_t r1) {
+      k->residual_layernorm(xp + r0 * n, y ? y + r0 * n : nullptr,
+                            has_bias ? nullptr : ptr(lin.bias), ptr(gamma), ptr(beta), r1 - r0, n,
+                            eps);
+    });
+  }
 
   // Runs the encoder; returns the last hidden states [T, h] and the row offset of each sequence.
   torch::Tensor forward(const std::vector<std::vector<int32_t>>& seqs,
@@ -333,26 +384,16 @@ torch::Tensor BertModel::Impl::forward(const std::vector<std::vector<int32_t>>& 
         }
       });
     }
-    bool has_bias = L.attn_out.forward(ctx, proj);
-    at::parallel_for(0, T, row_grain, [&](int64_t r0, int64_t r1) {
-      k->residual_layernorm(x.data_ptr<float>() + r0 * h, proj.data_ptr<float>() + r0 * h,
-                            has_bias ? nullptr : ptr(L.attn_out.bias), ptr(L.ln1_weight),
-                            ptr(L.ln1_bias), r1 - r0, h, eps);
-    });
+    add_residual_layernorm(L.attn_out, ctx, x, proj, L.ln1_weight, L.ln1_bias, row_grain, eps);
 
     // Feed-forward: GEMM, fused bias + activation, GEMM, fused bias + residual + LayerNorm.
-    has_bias = L.intermediate.forward(x, inter);
+    const bool has_bias = L.intermediate.forward(x, inter);
     const int64_t n_inter = inter.size(1);
     at::parallel_for(0, T, ffn_grain, [&](int64_t r0, int64_t r1) {
       k->bias_activation(inter.data_ptr<float>() + r0 * n_inter,
                          has_bias ? nullptr : ptr(L.intermediate.bias), r1 - r0, n_inter, act);
     });
-    has_bias = L.output.forward(inter, proj);
-    at::parallel_for(0, T, row_grain, [&](int64_t r0, int64_t r1) {
-      k->residual_layernorm(x.data_ptr<float>() + r0 * h, proj.data_ptr<float>() + r0 * h,
-                            has_bias ? nullptr : ptr(L.output.bias), ptr(L.ln2_weight),
-                            ptr(L.ln2_bias), r1 - r0, h, eps);
-    });
+    add_residual_layernorm(L.output, inter, x, proj, L.ln2_weight, L.ln2_bias, row_grain, eps);
   }
   return x;
 }

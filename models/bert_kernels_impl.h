@@ -93,6 +93,9 @@ void residual_layernorm(float* x, const float* y, const float* bias, const float
 #pragma omp simd
         for (int64_t i = 0; i < n; ++i) row[i] += yr[i];
       }
+    } else if (bias) {
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) row[i] += bias[i];
     }
     // Two passes (mean, then centred variance), as PyTorch's LayerNorm: no cancellation.
     float sum = 0.0f;

@@ -49,7 +49,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.path.join(REPO, "build"))
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=3, help="rounds over all implementations")
     a = ap.parse_args()
 
     gen = os.path.join(a.build, "generated", "text")
@@ -64,22 +64,34 @@ def main():
         f.write("\n".join(sentences) + "\n")
     exe = os.path.join(a.build, "bench", "text", "text_bench")
 
-    runs = {}
-    runs["fp32"] = run_cpp(exe, model, sent_file, a.threads, a.repeat, ["--precision", "fp32"],
-                           os.path.join(gen, "bench_fp32.npy"))
-    runs["fp32 source order"] = run_cpp(exe, model, sent_file, a.threads, a.repeat,
-                                        ["--order", "source"])
-    runs["fp32 padded (cost only)"] = run_cpp(exe, model, sent_file, a.threads, a.repeat,
-                                              ["--padded"])
-    runs["int8"] = run_cpp(exe, model, sent_file, a.threads, a.repeat, ["--precision", "int8"],
-                           os.path.join(gen, "bench_int8.npy"))
-    eager, eager_emb = eager_bench(model, sentences, a.threads, 32, a.repeat)
+    # Rounds alternate all implementations, and each keeps its best round: on a shared machine
+    # the speed drifts by 20-30% within a minute, and one block per implementation would
+    # measure the drift instead of the code.
+    variants = {"fp32": ["--precision", "fp32"], "fp32 source order": ["--order", "source"],
+                "fp32 padded (cost only)": ["--padded"], "int8": ["--precision", "int8"]}
+    saves = {"fp32": os.path.join(gen, "bench_fp32.npy"),
+             "int8": os.path.join(gen, "bench_int8.npy")}
+    runs, eager, eager_emb, peak = {}, None, None, 0.0
+    for _ in range(a.repeat):
+        e, eager_emb = eager_bench(model, sentences, a.threads, 32, 1)
+        if eager is None or e["seconds"] < eager["seconds"]:
+            eager = e
+        for name, extra in variants.items():
+            r = run_cpp(exe, model, sent_file, a.threads, 1, extra, saves.get(name))
+            peak = max(peak, r["gemm_peak_gflops"])
+            if name not in runs or r["sentences_per_s"] > runs[name]["sentences_per_s"]:
+                runs[name] = r
+    # The roofline from the best GEMM peak seen in any round.
+    for r in runs.values():
+        r["roofline_sentences_per_s"] *= peak / r["gemm_peak_gflops"]
+        r["gemm_peak_gflops"] = peak
 
     base = eager["sentences_per_s"]
     roof = runs["fp32"]["roofline_sentences_per_s"]
     print(f"text encoder benchmark: {len(sentences)} sentences, {runs['fp32']['tokens']} tokens "
           f"({runs['fp32']['tokens'] / len(sentences):.1f}/sentence), batches of 32, "
-          f"{a.threads} threads")
+          f"{a.threads} threads; best of {a.repeat} alternating rounds; load average "
+          f"{os.getloadavg()[0]:.2f}")
     print(f"model: {runs['fp32']['model']}")
     print(f"GEMM peak measured now: {runs['fp32']['gemm_peak_gflops']:.1f} GFLOP/s -> roofline "
           f"{roof:.1f} sentences/s ({runs['fp32']['linear_gflop']:.1f} GFLOP of Linear layers)")
