@@ -122,25 +122,42 @@ using LinearPacked = c10::intrusive_ptr<LinearPackedParamsBase>;
 struct Linear {
   torch::Tensor weight;  // [out, in]
   torch::Tensor bias;    // [out]
-  LinearPacked packed;   // int8 only
+  // int8 (oneDNN's u8·s8 GEMM): weights as int8 [out, in] with a scale and the sum of each row.
+  torch::Tensor wq, w_scale, w_sum;
+  const kernels::Kernels* k = nullptr;
+  LinearPacked packed;  // int8 without libdnnl: libtorch's quantized Linear
 
   int64_t out_features() const { return weight.size(0); }
+  bool is_int8() const { return wq.defined() || packed; }
 
-  void quantize() {
+  void quantize(const kernels::Kernels& kern) {
     // Symmetric int8 per output channel: scale = max|w| / 127 of each row.
-    auto scales = (weight.abs().amax(1) / 127.0).clamp_min(1e-12).to(torch::kDouble);
+    auto scales = (weight.abs().amax(1) / 127.0).clamp_min(1e-12);
+#ifdef EMBEDFLOW_HAVE_DNNL
+    k = &kern;
+    w_scale = scales.to(torch::kFloat).contiguous();
+    wq = (weight / w_scale.unsqueeze(1)).round().clamp(-127, 127).to(torch::kChar).contiguous();
+    w_sum = wq.to(torch::kInt).sum(1, /*keepdim=*/false, torch::kInt).contiguous();
+#else
+    (void)kern;
     auto zero_points = torch::zeros({weight.size(0)}, torch::kLong);
-    auto wq = torch::quantize_per_channel(weight, scales, zero_points, 0, torch::kQInt8);
+    auto q = torch::quantize_per_channel(weight, scales.to(torch::kDouble), zero_points, 0,
+                                         torch::kQInt8);
     static auto prepack = c10::Dispatcher::singleton()
                               .findSchemaOrThrow("quantized::linear_prepack", "")
                               .typed<LinearPacked(at::Tensor, c10::optional<at::Tensor>)>();
-    packed = prepack.call(wq, bias);
+    packed = prepack.call(q, bias);
+#endif
   }
 
   // Writes x Wᵀ into `out` and returns whether the bias is already added.
   bool forward(const torch::Tensor& x, torch::Tensor& out) const {
     if (packed) {
       out = packed->apply_dynamic(x, /*reduce_range=*/false);
+      return true;
+    }
+    if (wq.defined()) {
+      forward_int8(x, out);
       return true;
     }
     gemm(x, out, 0.0f);
@@ -150,12 +167,45 @@ struct Linear {
   // acc += x Wᵀ (no bias), in the GEMM itself: the residual add of a post-LN block costs no
   // pass of its own. False for int8, whose GEMM writes a new tensor.
   bool accumulate(const torch::Tensor& x, torch::Tensor& acc) const {
-    if (packed) return false;
+    if (is_int8()) return false;
     gemm(x, acc, 1.0f);
     return true;
   }
 
  private:
+  // Rows of x quantised on the fly (7-bit, per row), an int32 GEMM, then back to float with
+  // the bias, each pass split over the intra-op threads by rows.
+  void forward_int8(const torch::Tensor& x, torch::Tensor& out) const {
+#ifdef EMBEDFLOW_HAVE_DNNL
+    const int64_t m = x.size(0), n = wq.size(0), kk = wq.size(1);
+    auto q = torch::empty({m, kk}, torch::kByte);
+    auto row_scale = torch::empty({m});
+    auto row_zero = torch::empty({m}, torch::kInt);
+    auto acc = torch::empty({m, n}, torch::kInt);
+    const int64_t grain = std::max<int64_t>(1, 16384 / kk);
+    at::parallel_for(0, m, grain, [&](int64_t r0, int64_t r1) {
+      k->quantize_rows_u7(x.data_ptr<float>() + r0 * kk, r1 - r0, kk,
+                          q.data_ptr<uint8_t>() + r0 * kk, row_scale.data_ptr<float>() + r0,
+                          row_zero.data_ptr<int32_t>() + r0);
+    });
+    const int32_t no_offset = 0;
+    const dnnl_status_t st = dnnl_gemm_u8s8s32('N', 'T', 'F', m, n, kk, 1.0f, q.data_ptr<uint8_t>(),
+                                               kk, 0, wq.data_ptr<int8_t>(), kk, 0, 0.0f,
+                                               acc.data_ptr<int32_t>(), n, &no_offset);
+    if (st != dnnl_success)
+      throw std::runtime_error("dnnl_gemm_u8s8s32 failed with status " + std::to_string(st));
+    at::parallel_for(0, m, std::max<int64_t>(1, 16384 / n), [&](int64_t r0, int64_t r1) {
+      k->dequantize_rows(
+          acc.data_ptr<int32_t>() + r0 * n, r1 - r0, n, row_scale.data_ptr<float>() + r0,
+          row_zero.data_ptr<int32_t>() + r0, w_scale.data_ptr<float>(), w_sum.data_ptr<int32_t>(),
+          bias.defined() ? bias.data_ptr<float>() : nullptr, out.data_ptr<float>() + r0 * n);
+    });
+#else
+    (void)x;
+    (void)out;
+#endif
+  }
+
   // out = x Wᵀ + beta · out; x [M, K], W [N, K], out [M, N], all dense row-major.
   void gemm(const torch::Tensor& x, torch::Tensor& out, float beta) const {
 #ifdef EMBEDFLOW_HAVE_DNNL
@@ -290,6 +340,7 @@ BertModel BertModel::load(const std::string& weights, const BertConfig& c,
   w.finish();
 
   if (precision == BertPrecision::Int8) {
+#ifndef EMBEDFLOW_HAVE_DNNL
     auto& engines = at::globalContext().supportedQEngines();
     if (std::find(engines.begin(), engines.end(), at::QEngine::ONEDNN) != engines.end())
       at::globalContext().setQEngine(at::QEngine::ONEDNN);
@@ -299,8 +350,9 @@ BertModel BertModel::load(const std::string& weights, const BertConfig& c,
       throw ModelError(
           "precision int8: this libtorch has neither the oneDNN nor the FBGEMM "
           "quantised engine");
+#endif
     for (auto& L : impl->layers)
-      for (Linear* lin : {&L.qkv, &L.attn_out, &L.intermediate, &L.output}) lin->quantize();
+      for (Linear* lin : {&L.qkv, &L.attn_out, &L.intermediate, &L.output}) lin->quantize(*impl->k);
   }
   return BertModel(std::move(impl));
 }

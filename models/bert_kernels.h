@@ -24,6 +24,17 @@ struct Kernels {
   void (*attention_head)(const float* q, const float* k, const float* v, const float* bq,
                          const float* bk, const float* bv, int64_t ld, int64_t len, int64_t d,
                          float scale, float* out, int64_t ldo, float* scratch);
+  // Dynamic int8 for a u8·s8 GEMM: each row of x [rows, k] → q = round(x / scale) + zero in
+  // [0, 127], its range (min and max, widened to include 0) over 127 steps. Seven bits, not
+  // eight: AVX2 without VNNI multiplies u8·s8 pairs into saturating int16 sums, and
+  // 2·127·127 still fits.
+  void (*quantize_rows_u7)(const float* x, int64_t rows, int64_t k, uint8_t* q, float* scale,
+                           int32_t* zero);
+  // out[r, c] = row_scale[r] · col_scale[c] · (acc[r, c] − row_zero[r] · col_sum[c]) + bias[c]
+  // (bias may be null): the int32 GEMM result back to float, the zero point taken out.
+  void (*dequantize_rows)(const int32_t* acc, int64_t rows, int64_t n, const float* row_scale,
+                          const int32_t* row_zero, const float* col_scale, const int32_t* col_sum,
+                          const float* bias, float* out);
 };
 
 inline int64_t attention_scratch_floats(int64_t len, int64_t d) {

@@ -4,7 +4,8 @@
 namespace embedflow::models::bert_kernels {
 
 const Kernels& avx2_kernels() {
-  static const Kernels k{"avx2", bias_activation, residual_layernorm, attention_head};
+  static const Kernels k{"avx2",         bias_activation,  residual_layernorm,
+                         attention_head, quantize_rows_u7, dequantize_rows};
   return k;
 }
 

@@ -7,7 +7,8 @@
 namespace embedflow::models::bert_kernels {
 
 const Kernels& generic_kernels() {
-  static const Kernels k{"generic", bias_activation, residual_layernorm, attention_head};
+  static const Kernels k{"generic",      bias_activation,  residual_layernorm,
+                         attention_head, quantize_rows_u7, dequantize_rows};
   return k;
 }
 

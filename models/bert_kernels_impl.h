@@ -207,4 +207,50 @@ void attention_head(const float* q, const float* k, const float* v, const float*
   }
 }
 
+void quantize_rows_u7(const float* x, int64_t rows, int64_t k, uint8_t* q, float* scale,
+                      int32_t* zero) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* __restrict xr = x + r * k;
+    uint8_t* __restrict qr = q + r * k;
+    float lo = 0.0f, hi = 0.0f;
+#pragma omp simd reduction(min : lo) reduction(max : hi)
+    for (int64_t i = 0; i < k; ++i) {
+      lo = xr[i] < lo ? xr[i] : lo;
+      hi = xr[i] > hi ? xr[i] : hi;
+    }
+    const float s = hi > lo ? (hi - lo) / 127.0f : 1.0f;
+    const float inv = 1.0f / s;
+    // Round half away from zero by the 1.5·2²³ trick (no libm call in the loop).
+    const float z = ((-lo * inv) + 12582912.0f) - 12582912.0f;
+#pragma omp simd
+    for (int64_t i = 0; i < k; ++i) {
+      float v = ((xr[i] * inv + z) + 12582912.0f) - 12582912.0f;
+      v = v < 0.0f ? 0.0f : (v > 127.0f ? 127.0f : v);
+      qr[i] = static_cast<uint8_t>(static_cast<int32_t>(v));
+    }
+    scale[r] = s;
+    zero[r] = static_cast<int32_t>(z);
+  }
+}
+
+void dequantize_rows(const int32_t* acc, int64_t rows, int64_t n, const float* row_scale,
+                     const int32_t* row_zero, const float* col_scale, const int32_t* col_sum,
+                     const float* bias, float* out) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const int32_t* __restrict a = acc + r * n;
+    float* __restrict o = out + r * n;
+    const float rs = row_scale[r];
+    const int32_t rz = row_zero[r];
+    if (bias) {
+#pragma omp simd
+      for (int64_t c = 0; c < n; ++c)
+        o[c] = rs * col_scale[c] * static_cast<float>(a[c] - rz * col_sum[c]) + bias[c];
+    } else {
+#pragma omp simd
+      for (int64_t c = 0; c < n; ++c)
+        o[c] = rs * col_scale[c] * static_cast<float>(a[c] - rz * col_sum[c]);
+    }
+  }
+}
+
 }  // namespace

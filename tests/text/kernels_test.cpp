@@ -118,3 +118,56 @@ TEST_CASE("bert kernels: one attention head") {
     }
   }
 }
+
+TEST_CASE("bert kernels: 7-bit row quantisation and int32 dequantisation") {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> n01;
+  const int64_t rows = 5, kk = 67, n = 9;
+  std::vector<float> x(rows * kk);
+  for (auto& v : x) v = 3.0f * n01(rng) + 0.5f;
+  for (int64_t i = 0; i < kk; ++i) x[2 * kk + i] = std::abs(x[2 * kk + i]);  // all positive
+  for (int64_t i = 0; i < kk; ++i) x[3 * kk + i] = 0.0f;                     // all zero
+  std::vector<int8_t> w(n * kk);
+  std::uniform_int_distribution<int> s8(-127, 127);
+  for (auto& v : w) v = static_cast<int8_t>(s8(rng));
+  std::vector<float> col_scale(n), bias(n);
+  std::vector<int32_t> col_sum(n, 0);
+  for (int64_t c = 0; c < n; ++c) {
+    col_scale[c] = 0.01f * static_cast<float>(c + 1);
+    bias[c] = 0.1f * static_cast<float>(c);
+    for (int64_t i = 0; i < kk; ++i) col_sum[c] += w[c * kk + i];
+  }
+  for (const auto* kern : builds()) {
+    INFO(kern->name);
+    std::vector<uint8_t> q(rows * kk);
+    std::vector<float> scale(rows);
+    std::vector<int32_t> zero(rows);
+    kern->quantize_rows_u7(x.data(), rows, kk, q.data(), scale.data(), zero.data());
+    for (int64_t r = 0; r < rows; ++r) {
+      CHECK(zero[r] >= 0);
+      CHECK(zero[r] <= 127);
+      for (int64_t i = 0; i < kk; ++i) {
+        CHECK(q[r * kk + i] <= 127);
+        // (q - zero) · scale reproduces x within half a step (and the zero point's rounding).
+        const float back = static_cast<float>(q[r * kk + i] - zero[r]) * scale[r];
+        CHECK(std::abs(back - x[r * kk + i]) <= scale[r] * 1.001f);
+      }
+    }
+    // The int32 GEMM of the quantised rows, done here by hand, dequantised.
+    std::vector<int32_t> acc(rows * n, 0);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < n; ++c)
+        for (int64_t i = 0; i < kk; ++i) acc[r * n + c] += q[r * kk + i] * w[c * kk + i];
+    std::vector<float> out(rows * n);
+    kern->dequantize_rows(acc.data(), rows, n, scale.data(), zero.data(), col_scale.data(),
+                          col_sum.data(), bias.data(), out.data());
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < n; ++c) {
+        double expect = bias[c];
+        for (int64_t i = 0; i < kk; ++i)
+          expect += static_cast<double>(q[r * kk + i] - zero[r]) * scale[r] * w[c * kk + i] *
+                    col_scale[c];
+        CHECK(out[r * n + c] == Approx(expect).margin(1e-4));
+      }
+  }
+}
