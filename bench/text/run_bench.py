@@ -93,6 +93,10 @@ def main():
           f"{a.threads} threads; best of {a.repeat} alternating rounds; load average "
           f"{os.getloadavg()[0]:.2f}")
     print(f"model: {runs['fp32']['model']}")
+    # Debian's reference BLAS would run these GEMMs ~30x slower: say which one is loaded.
+    print(f"embedflow's {runs['fp32']['torch']}")
+    blas = [l.split()[-1] for l in open("/proc/self/maps") if "blas" in l.split()[-1]]
+    print(f"the Python reference's BLAS: {sorted(set(blas))[0] if blas else 'unknown'}")
     print(f"GEMM peak measured now: {runs['fp32']['gemm_peak_gflops']:.1f} GFLOP/s -> roofline "
           f"{roof:.1f} sentences/s ({runs['fp32']['linear_gflop']:.1f} GFLOP of Linear layers)")
     print(f"{'implementation':42s} {'sent/s':>9s} {'vs eager':>9s} {'roofline':>9s}")
