@@ -26,8 +26,8 @@ import torchvision
 from torchvision import transforms as T
 from torchvision.transforms import InterpolationMode
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tests", "fixtures", "image"))
-from gen_resnet import save_safetensors  # noqa: E402  (the fixtures' safetensors writer)
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tests", "fixtures"))
+from safetensors_np import load_safetensors, save_safetensors, torch_arrays  # noqa: E402
 
 ARCHS = ("resnet18", "resnet50")
 
@@ -41,9 +41,9 @@ def prepare(data, images):
         path = f"{data}/{arch}.safetensors"
         if os.path.exists(path):
             # Reload the exact weights the C++ side uses (written by an earlier run).
-            model.load_state_dict(load_safetensors(path))
+            model.load_state_dict({k: torch.from_numpy(v) for k, v in load_safetensors(path).items()})
         else:
-            save_safetensors(path, model.state_dict())
+            save_safetensors(path, torch_arrays(model.state_dict()))
         models[arch] = model
     jpegs = sorted(f for f in os.listdir(f"{data}/jpegs") if f.endswith(".jpg"))
     if len(jpegs) < 256:
@@ -60,23 +60,6 @@ def prepare(data, images):
             cv2.imwrite(f"{data}/jpegs/{i:03d}.jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 90])
     return models
 
-
-def load_safetensors(path):
-    import numpy as np
-    with open(path, "rb") as f:
-        n = int.from_bytes(f.read(8), "little")
-        header = json.loads(f.read(n))
-        base = 8 + n
-        out = {}
-        np_types = {"F32": np.float32, "I64": np.int64}
-        for name, info in header.items():
-            if name == "__metadata__":
-                continue
-            b, e = info["data_offsets"]
-            f.seek(base + b)
-            arr = np.frombuffer(f.read(e - b), dtype=np_types[info["dtype"]]).reshape(info["shape"])
-            out[name] = torch.from_numpy(arr.copy())
-        return out
 
 
 def time_loop(fn, budget):

@@ -48,8 +48,8 @@ from torchvision import transforms as T
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CONFIG = os.path.join(REPO, "configs", "audio_to_embedding.yaml")
 RESNET = os.path.join(REPO, "tests", "fixtures", "generated", "resnet18-random.safetensors")
-sys.path.insert(0, os.path.join(REPO, "tests", "fixtures", "image"))
-from make_random_resnet import load_safetensors  # noqa: E402
+sys.path.insert(0, os.path.join(REPO, "tests", "fixtures"))
+from safetensors_np import load_safetensors  # noqa: E402
 
 SR = 16000
 SECONDS = 10

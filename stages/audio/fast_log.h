@@ -11,6 +11,9 @@
 namespace embedflow::audio {
 
 constexpr float kLn2 = 0.693147182f;
+// P(x), highest degree first, for Horner's rule (log8.h evaluates the same on 8 lanes).
+constexpr float kLogPoly[6] = {-0.10225895047187805f, 0.16142189502716064f, -0.17166775465011597f,
+                               0.19910110533237457f,  -0.249805748462677f,  0.3333469331264496f};
 
 // Returns ln(m) and sets *e, so that ln(v) = *e * kLn2 + ln(m).
 inline float log_mantissa(float v, float* e) {
@@ -24,12 +27,8 @@ inline float log_mantissa(float v, float* e) {
   exponent -= small;
   const float x = m * static_cast<float>(1 + small) - 1.0f;  // exact either way
   *e = static_cast<float>(exponent);
-  float p = -0.10225895047187805f;
-  p = p * x + 0.16142189502716064f;
-  p = p * x - 0.17166775465011597f;
-  p = p * x + 0.19910110533237457f;
-  p = p * x - 0.249805748462677f;
-  p = p * x + 0.3333469331264496f;
+  float p = kLogPoly[0];
+  for (int i = 1; i < 6; ++i) p = p * x + kLogPoly[i];
   return x + x * x * (x * p - 0.5f);
 }
 

@@ -19,12 +19,8 @@ EMBEDFLOW_SIMD_INLINE simd::f32x8 log_mantissa8(simd::f32x8 v, simd::f32x8* e) {
   exponent += small;
   const f32x8 x = (small ? m + m : m) - 1.0f;
   *e = __builtin_convertvector(exponent, f32x8);
-  f32x8 p = simd::splat8(-0.10225895047187805f);
-  p = p * x + 0.16142189502716064f;
-  p = p * x - 0.17166775465011597f;
-  p = p * x + 0.19910110533237457f;
-  p = p * x - 0.249805748462677f;
-  p = p * x + 0.3333469331264496f;
+  f32x8 p = simd::splat8(kLogPoly[0]);
+  for (int i = 1; i < 6; ++i) p = p * x + kLogPoly[i];
   return x + x * x * (x * p - 0.5f);
 }
 

@@ -8,20 +8,11 @@
 #include "tests/clip/clip_test_util.h"
 
 using namespace clip_test;
+using embedflow::test::cosine;
 using embedflow::test::load_npy;
 using embedflow::test::source_path;
 
 namespace {
-
-double cosine(const float* a, const float* b, int64_t n) {
-  double ab = 0, aa = 0, bb = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    ab += double(a[i]) * b[i];
-    aa += double(a[i]) * a[i];
-    bb += double(b[i]) * b[i];
-  }
-  return ab / std::sqrt(aa * bb);
-}
 
 // corpus_id → score from the ranking CSV (rank,corpus_id,score,query_id).
 std::map<int, double> read_ranking(const std::string& path) {

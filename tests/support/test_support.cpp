@@ -1,5 +1,6 @@
 #include "tests/support/test_support.h"
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -82,6 +83,16 @@ CommandResult run_cli(const std::string& args) {
 
 Tensor load_npy(const std::string& path) {
   return read_npy(path);
+}
+
+double cosine(const float* a, const float* b, int64_t n) {
+  double ab = 0, aa = 0, bb = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    ab += double(a[i]) * b[i];
+    aa += double(a[i]) * a[i];
+    bb += double(b[i]) * b[i];
+  }
+  return ab / std::sqrt(aa * bb);
 }
 
 }  // namespace embedflow::test

@@ -1,6 +1,7 @@
 // Helpers shared by the test suites: fixture paths, temporary folders, running the CLI, npy.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -41,5 +42,8 @@ CommandResult run_cli(const std::string& args);
 
 // Reads a .npy file written by numpy or embedflow (float32/uint8/int64, C order).
 Tensor load_npy(const std::string& path);
+
+// Cosine of two float vectors of length n, accumulated in double.
+double cosine(const float* a, const float* b, int64_t n);
 
 }  // namespace embedflow::test

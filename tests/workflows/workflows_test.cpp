@@ -44,16 +44,6 @@ std::vector<std::string> sidecar_ids(const std::string& npy) {
   return ids;
 }
 
-double cosine(const float* a, const float* b, int64_t d) {
-  double ab = 0, aa = 0, bb = 0;
-  for (int64_t i = 0; i < d; ++i) {
-    ab += double(a[i]) * b[i];
-    aa += double(a[i]) * a[i];
-    bb += double(b[i]) * b[i];
-  }
-  return ab / std::sqrt(aa * bb);
-}
-
 // Every row: cosine >= min_cos and max |Δ| <= rel · max |expected row|.
 void require_rows_close(const Tensor& got, const Tensor& want, double min_cos, double rel) {
   REQUIRE(got.shape() == want.shape());
