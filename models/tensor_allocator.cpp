@@ -1,4 +1,4 @@
-// A caching CPU allocator for libtorch tensors of 1 MiB and more.
+// A caching CPU allocator for libtorch tensors of 128 KiB and more.
 //
 // A forward pass allocates and frees the same large activations batch after batch. Through
 // glibc they either fragment the heap arenas (RSS grew without bound in long audio-to-embedding

@@ -15,7 +15,7 @@ std::string torch_build_summary();
 // The BLAS shared library mapped into this process (the Debian alternative libtorch resolved):
 // reference BLAS is ~30x slower than OpenBLAS for the GEMMs every model here runs.
 std::string blas_library_in_use();
-// Routes libtorch's CPU tensors of 1 MiB and more through a bounded cache of mapped blocks
+// Routes libtorch's CPU tensors of 128 KiB and more through a bounded cache of mapped blocks
 // (tensor_allocator.cpp): the activations of batch after batch reuse memory instead of
 // fragmenting the heap or faulting fresh pages in. Idempotent; every model loader calls it.
 // EMBEDFLOW_TENSOR_CACHE_MB sets the cache bound (default 1024; 0 keeps libtorch's allocator).
