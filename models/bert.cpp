@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #ifdef EMBEDFLOW_HAVE_DNNL
@@ -117,29 +118,44 @@ namespace {
 
 using LinearPacked = c10::intrusive_ptr<LinearPackedParamsBase>;
 
+// Activations quantised for the u8·s8 GEMM: each row in 7 bits with its own scale and zero
+// point (bert_kernels::quantize_rows_u7).
+struct QuantRows {
+  torch::Tensor q;      // [rows, k] uint8
+  torch::Tensor scale;  // [rows]
+  torch::Tensor zero;   // [rows] int32
+
+  QuantRows(int64_t rows, int64_t k)
+      : q(torch::empty({rows, k}, torch::kByte)),
+        scale(torch::empty({rows})),
+        zero(torch::empty({rows}, torch::kInt)) {}
+  int64_t width() const { return q.size(1); }
+  // Quantises rows [r0, r1) of x, whose rows are width() floats (x points at row r0).
+  void quantize(const kernels::Kernels& k, const float* x, int64_t r0, int64_t r1) {
+    k.quantize_rows_u7(x, r1 - r0, width(), q.data_ptr<uint8_t>() + r0 * width(),
+                       scale.data_ptr<float>() + r0, zero.data_ptr<int32_t>() + r0);
+  }
+};
+
 // y = x Wᵀ (+ b). fp32 keeps W and b and runs one GEMM (bias left to the fused kernel that
-// follows, when it can take it); int8 holds oneDNN's prepacked int8 weights with the bias.
+// follows); int8 keeps W as int8 rows with a scale each, for oneDNN's u8·s8 GEMM, whose int32
+// result the caller dequantises inside its own fused pass.
 struct Linear {
   torch::Tensor weight;  // [out, in]
   torch::Tensor bias;    // [out]
-  // int8 (oneDNN's u8·s8 GEMM): weights as int8 [out, in] with a scale and the sum of each row.
-  torch::Tensor wq, w_scale, w_sum;
-  const kernels::Kernels* k = nullptr;
+  // int8 (oneDNN's u8·s8 GEMM): weights as int8 [out, in] with a scale, and scale · the sum of
+  // each row (for taking out the activations' zero point).
+  torch::Tensor wq, w_scale, w_scaled_sum;
   LinearPacked packed;  // int8 without libdnnl: libtorch's quantized Linear
 
-  int64_t out_features() const { return weight.size(0); }
-  bool is_int8() const { return wq.defined() || packed; }
-
-  void quantize(const kernels::Kernels& kern) {
+  void quantize() {
     // Symmetric int8 per output channel: scale = max|w| / 127 of each row.
     auto scales = (weight.abs().amax(1) / 127.0).clamp_min(1e-12);
 #ifdef EMBEDFLOW_HAVE_DNNL
-    k = &kern;
     w_scale = scales.to(torch::kFloat).contiguous();
     wq = (weight / w_scale.unsqueeze(1)).round().clamp(-127, 127).to(torch::kChar).contiguous();
-    w_sum = wq.to(torch::kInt).sum(1, /*keepdim=*/false, torch::kInt).contiguous();
+    w_scaled_sum = (wq.to(torch::kInt).sum(1).to(torch::kFloat) * w_scale).contiguous();
 #else
-    (void)kern;
     auto zero_points = torch::zeros({weight.size(0)}, torch::kLong);
     auto q = torch::quantize_per_channel(weight, scales.to(torch::kDouble), zero_points, 0,
                                          torch::kQInt8);
@@ -150,14 +166,11 @@ struct Linear {
 #endif
   }
 
-  // Writes x Wᵀ into `out` and returns whether the bias is already added.
+  // Writes x Wᵀ into `out` and returns whether the bias is already added (fp32, or int8 on
+  // libtorch's quantized Linear).
   bool forward(const torch::Tensor& x, torch::Tensor& out) const {
     if (packed) {
       out = packed->apply_dynamic(x, /*reduce_range=*/false);
-      return true;
-    }
-    if (wq.defined()) {
-      forward_int8(x, out);
       return true;
     }
     gemm(x, out, 0.0f);
@@ -165,47 +178,39 @@ struct Linear {
   }
 
   // acc += x Wᵀ (no bias), in the GEMM itself: the residual add of a post-LN block costs no
-  // pass of its own. False for int8, whose GEMM writes a new tensor.
+  // pass of its own. False when the weights are libtorch-quantized, whose GEMM writes a new
+  // tensor.
   bool accumulate(const torch::Tensor& x, torch::Tensor& acc) const {
-    if (is_int8()) return false;
+    if (packed) return false;
     gemm(x, acc, 1.0f);
     return true;
   }
 
- private:
-  // Rows of x quantised on the fly (7-bit, per row), an int32 GEMM, then back to float with
-  // the bias, each pass split over the intra-op threads by rows.
-  void forward_int8(const torch::Tensor& x, torch::Tensor& out) const {
 #ifdef EMBEDFLOW_HAVE_DNNL
-    const int64_t m = x.size(0), n = wq.size(0), kk = wq.size(1);
-    auto q = torch::empty({m, kk}, torch::kByte);
-    auto row_scale = torch::empty({m});
-    auto row_zero = torch::empty({m}, torch::kInt);
-    auto acc = torch::empty({m, n}, torch::kInt);
-    const int64_t grain = std::max<int64_t>(1, 16384 / kk);
-    at::parallel_for(0, m, grain, [&](int64_t r0, int64_t r1) {
-      k->quantize_rows_u7(x.data_ptr<float>() + r0 * kk, r1 - r0, kk,
-                          q.data_ptr<uint8_t>() + r0 * kk, row_scale.data_ptr<float>() + r0,
-                          row_zero.data_ptr<int32_t>() + r0);
-    });
+  // acc = in.q · Wqᵀ in int32 (u8·s8, oneDNN).
+  void gemm_s32(const QuantRows& in, torch::Tensor& acc) const {
+    const int64_t m = in.q.size(0), n = wq.size(0), kk = wq.size(1);
     const int32_t no_offset = 0;
-    const dnnl_status_t st = dnnl_gemm_u8s8s32('N', 'T', 'F', m, n, kk, 1.0f, q.data_ptr<uint8_t>(),
-                                               kk, 0, wq.data_ptr<int8_t>(), kk, 0, 0.0f,
-                                               acc.data_ptr<int32_t>(), n, &no_offset);
+    const dnnl_status_t st = dnnl_gemm_u8s8s32(
+        'N', 'T', 'F', m, n, kk, 1.0f, in.q.data_ptr<uint8_t>(), kk, 0, wq.data_ptr<int8_t>(), kk,
+        0, 0.0f, acc.data_ptr<int32_t>(), n, &no_offset);
     if (st != dnnl_success)
       throw std::runtime_error("dnnl_gemm_u8s8s32 failed with status " + std::to_string(st));
-    at::parallel_for(0, m, std::max<int64_t>(1, 16384 / n), [&](int64_t r0, int64_t r1) {
-      k->dequantize_rows(
-          acc.data_ptr<int32_t>() + r0 * n, r1 - r0, n, row_scale.data_ptr<float>() + r0,
-          row_zero.data_ptr<int32_t>() + r0, w_scale.data_ptr<float>(), w_sum.data_ptr<int32_t>(),
-          bias.defined() ? bias.data_ptr<float>() : nullptr, out.data_ptr<float>() + r0 * n);
-    });
-#else
-    (void)x;
-    (void)out;
-#endif
   }
 
+  // Rows [r0, r1) and columns [c0, c0 + nc) of gemm_s32's result back to float, with the bias:
+  // out gets (r1 − r0) rows of nc floats, ldo apart.
+  void dequantize(const kernels::Kernels& k, const QuantRows& in, const torch::Tensor& acc,
+                  int64_t r0, int64_t r1, int64_t c0, int64_t nc, float* out, int64_t ldo) const {
+    const int64_t n = acc.size(1);
+    k.dequantize_rows(acc.data_ptr<int32_t>() + r0 * n + c0, n, r1 - r0, nc,
+                      in.scale.data_ptr<float>() + r0, in.zero.data_ptr<int32_t>() + r0,
+                      w_scale.data_ptr<float>() + c0, w_scaled_sum.data_ptr<float>() + c0,
+                      bias.data_ptr<float>() + c0, out, ldo);
+  }
+#endif
+
+ private:
   // out = x Wᵀ + beta · out; x [M, K], W [N, K], out [M, N], all dense row-major.
   void gemm(const torch::Tensor& x, torch::Tensor& out, float beta) const {
 #ifdef EMBEDFLOW_HAVE_DNNL
@@ -275,9 +280,65 @@ struct BertModel::Impl {
     });
   }
 
+  // The smallest share of each kind of pass worth handing to a thread: ~16k floats of rows,
+  // ~64k multiply-adds of attention.
+  struct Grains {
+    int64_t rows, ffn_rows, heads;
+  };
+  Grains grains(int64_t max_len) const {
+    const int64_t d = config.hidden_size / config.num_attention_heads;
+    return {std::max<int64_t>(1, 16384 / config.hidden_size),
+            std::max<int64_t>(1, 16384 / config.intermediate_size),
+            std::max<int64_t>(1, 65536 / std::max<int64_t>(1, max_len * max_len * d))};
+  }
+
+  // Whether attention runs one sequence per work item (enough of them to share out evenly)
+  // rather than one (sequence, head) pair.
+  static bool attention_by_sequence(int64_t n_seqs) { return n_seqs >= 2 * at::get_num_threads(); }
+
+  // Attention, one sequence per work item: stage(row0, row1, rows) puts the sequence's q, k, v
+  // rows into `rows` ([len, 3h], the qkv GEMM's layout), a buffer that then stays in cache for
+  // all its heads (read from the packed [T, 3h] matrix head by head, each head's narrow
+  // strided columns would be fetched from memory); done(row0, row1) runs once its context rows
+  // are written. Sequences are dealt in zigzag order (longest, shortest, next longest, …), so
+  // the contiguous share each thread gets of a length-sorted batch is balanced.
+  template <class Stage, class Done>
+  void attention_per_sequence(const std::vector<int64_t>& offsets, int64_t max_len,
+                              const float* qkv_bias, float* ctx, Stage stage, Done done) const {
+    const int64_t h = config.hidden_size, heads = config.num_attention_heads, d = h / heads;
+    const int64_t n_seqs = static_cast<int64_t>(offsets.size()) - 1;
+    const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+    at::parallel_for(0, n_seqs, 1, [&](int64_t w0, int64_t w1) {
+      std::vector<float> rows(static_cast<size_t>(max_len * 3 * h));
+      std::vector<float> scratch(
+          static_cast<size_t>(kernels::attention_scratch_floats(max_len, d)));
+      for (int64_t wi = w0; wi < w1; ++wi) {
+        const int64_t b = wi % 2 == 0 ? wi / 2 : n_seqs - 1 - wi / 2;
+        const int64_t row0 = offsets[b], row1 = offsets[b + 1];
+        stage(row0, row1, rows.data());
+        for (int64_t hd = 0; hd < heads; ++hd) {
+          const float* base = rows.data() + hd * d;
+          const float* bias = qkv_bias ? qkv_bias + hd * d : nullptr;
+          k->attention_head(base, base + h, base + 2 * h, bias, bias ? bias + h : nullptr,
+                            bias ? bias + 2 * h : nullptr, 3 * h, row1 - row0, d, scale,
+                            ctx + row0 * h + hd * d, h, scratch.data());
+        }
+        done(row0, row1);
+      }
+    });
+  }
+
   // Runs the encoder; returns the last hidden states [T, h] and the row offset of each sequence.
   torch::Tensor forward(const std::vector<std::vector<int32_t>>& seqs,
                         std::vector<int64_t>& offsets) const;
+  // The transformer layers on the packed rows x [T, h] (in place), fp32 or libtorch int8.
+  void layers_forward(torch::Tensor& x, const std::vector<int64_t>& offsets, int64_t max_len) const;
+#ifdef EMBEDFLOW_HAVE_DNNL
+  // The same on oneDNN's u8·s8 GEMM, each GEMM's int32 result dequantised inside the pass
+  // that consumes it (attention, LayerNorm, GELU), which also quantises the next GEMM's input.
+  void layers_forward_int8(torch::Tensor& x, const std::vector<int64_t>& offsets,
+                           int64_t max_len) const;
+#endif
 };
 
 BertModel::BertModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -352,7 +413,7 @@ BertModel BertModel::load(const std::string& weights, const BertConfig& c,
           "quantised engine");
 #endif
     for (auto& L : impl->layers)
-      for (Linear* lin : {&L.qkv, &L.attn_out, &L.intermediate, &L.output}) lin->quantize(*impl->k);
+      for (Linear* lin : {&L.qkv, &L.attn_out, &L.intermediate, &L.output}) lin->quantize();
   }
   return BertModel(std::move(impl));
 }
@@ -360,8 +421,6 @@ BertModel BertModel::load(const std::string& weights, const BertConfig& c,
 torch::Tensor BertModel::Impl::forward(const std::vector<std::vector<int32_t>>& seqs,
                                        std::vector<int64_t>& offsets) const {
   const int64_t h = config.hidden_size;
-  const int64_t heads = config.num_attention_heads;
-  const int64_t d = h / heads;
   const float eps = static_cast<float>(config.layer_norm_eps);
 
   offsets.assign(seqs.size() + 1, 0);
@@ -382,11 +441,7 @@ torch::Tensor BertModel::Impl::forward(const std::vector<std::vector<int32_t>>& 
     max_len = std::max(max_len, len);
   }
   const int64_t T = offsets.back();
-  // Chunks of at least ~16k floats per thread: smaller work is not worth waking a thread for.
-  const int64_t row_grain = std::max<int64_t>(1, 16384 / h);
-  const int64_t ffn_grain = std::max<int64_t>(1, 16384 / config.intermediate_size);
-  const int64_t head_grain =
-      std::max<int64_t>(1, 65536 / std::max<int64_t>(1, max_len * max_len * d));
+  const int64_t row_grain = grains(max_len).rows;
 
   // Embeddings: word + position + token type 0, then LayerNorm; one row per real token.
   torch::Tensor x = torch::empty({T, h});
@@ -408,21 +463,45 @@ torch::Tensor BertModel::Impl::forward(const std::vector<std::vector<int32_t>>& 
     });
   }
 
+#ifdef EMBEDFLOW_HAVE_DNNL
+  if (precision == BertPrecision::Int8) {
+    layers_forward_int8(x, offsets, max_len);
+    return x;
+  }
+#endif
+  layers_forward(x, offsets, max_len);
+  return x;
+}
+
+void BertModel::Impl::layers_forward(torch::Tensor& x, const std::vector<int64_t>& offsets,
+                                     int64_t max_len) const {
+  const int64_t T = x.size(0), h = config.hidden_size, heads = config.num_attention_heads;
+  const int64_t d = h / heads, n_seqs = static_cast<int64_t>(offsets.size()) - 1;
+  const float eps = static_cast<float>(config.layer_norm_eps);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  const Grains grain = grains(max_len);
+
   torch::Tensor qkv = torch::empty({T, 3 * h});
   torch::Tensor ctx = torch::empty({T, h});
   torch::Tensor proj = torch::empty({T, h});
   torch::Tensor inter = torch::empty({T, config.intermediate_size});
-  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-  const int64_t n_seqs = static_cast<int64_t>(seqs.size());
 
   for (const Layer& L : layers) {
-    // Self-attention on the packed rows: every (sequence, head) pair is independent.
-    // fp32 leaves the q, k, v biases to the attention kernel; int8's GEMM has added them.
+    // Self-attention on the packed rows: every sequence, and every head of it, is independent.
+    // fp32 leaves the q, k, v biases to the attention kernel; libtorch's int8 has added them.
     const float* qkv_bias = L.qkv.forward(x, qkv) ? nullptr : ptr(L.qkv.bias);
-    {
-      const float* qp = qkv.data_ptr<float>();
-      float* cp = ctx.data_ptr<float>();
-      at::parallel_for(0, n_seqs * heads, head_grain, [&](int64_t w0, int64_t w1) {
+    const float* qp = qkv.data_ptr<float>();
+    float* cp = ctx.data_ptr<float>();
+    if (attention_by_sequence(n_seqs)) {
+      attention_per_sequence(
+          offsets, max_len, qkv_bias, cp,
+          [&](int64_t row0, int64_t row1, float* rows) {
+            std::memcpy(rows, qp + row0 * 3 * h,
+                        static_cast<size_t>((row1 - row0) * 3 * h) * sizeof(float));
+          },
+          [](int64_t, int64_t) {});
+    } else {
+      at::parallel_for(0, n_seqs * heads, grain.heads, [&](int64_t w0, int64_t w1) {
         std::vector<float> scratch(
             static_cast<size_t>(kernels::attention_scratch_floats(max_len, d)));
         for (int64_t wi = w0; wi < w1; ++wi) {
@@ -436,19 +515,110 @@ torch::Tensor BertModel::Impl::forward(const std::vector<std::vector<int32_t>>& 
         }
       });
     }
-    add_residual_layernorm(L.attn_out, ctx, x, proj, L.ln1_weight, L.ln1_bias, row_grain, eps);
+    add_residual_layernorm(L.attn_out, ctx, x, proj, L.ln1_weight, L.ln1_bias, grain.rows, eps);
 
     // Feed-forward: GEMM, fused bias + activation, GEMM, fused bias + residual + LayerNorm.
     const bool has_bias = L.intermediate.forward(x, inter);
     const int64_t n_inter = inter.size(1);
-    at::parallel_for(0, T, ffn_grain, [&](int64_t r0, int64_t r1) {
+    at::parallel_for(0, T, grain.ffn_rows, [&](int64_t r0, int64_t r1) {
       k->bias_activation(inter.data_ptr<float>() + r0 * n_inter,
                          has_bias ? nullptr : ptr(L.intermediate.bias), r1 - r0, n_inter, act);
     });
-    add_residual_layernorm(L.output, inter, x, proj, L.ln2_weight, L.ln2_bias, row_grain, eps);
+    add_residual_layernorm(L.output, inter, x, proj, L.ln2_weight, L.ln2_bias, grain.rows, eps);
   }
-  return x;
 }
+
+#ifdef EMBEDFLOW_HAVE_DNNL
+void BertModel::Impl::layers_forward_int8(torch::Tensor& x, const std::vector<int64_t>& offsets,
+                                          int64_t max_len) const {
+  const int64_t T = x.size(0), h = config.hidden_size, heads = config.num_attention_heads;
+  const int64_t d = h / heads, n_seqs = static_cast<int64_t>(offsets.size()) - 1;
+  const int64_t n_inter = config.intermediate_size;
+  const float eps = static_cast<float>(config.layer_norm_eps);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  const Grains grain = grains(max_len);
+  // Fused passes walk their rows in blocks this tall, so a block's floats stay in L1/L2
+  // between dequantising, normalising or activating, and quantising again.
+  constexpr int64_t kBlock = 8;
+
+  QuantRows xq(T, h), ctxq(T, h), interq(T, n_inter);
+  torch::Tensor acc_qkv = torch::empty({T, 3 * h}, torch::kInt);
+  torch::Tensor acc_h = torch::empty({T, h}, torch::kInt);
+  torch::Tensor acc_inter = torch::empty({T, n_inter}, torch::kInt);
+  torch::Tensor ctx = torch::empty({T, h});
+  float* xp = x.data_ptr<float>();
+
+  at::parallel_for(0, T, grain.rows,
+                   [&](int64_t r0, int64_t r1) { xq.quantize(*k, xp + r0 * h, r0, r1); });
+
+  // x = LayerNorm(x + dequantised acc_h), then x quantised into xq for the next GEMM.
+  auto residual_norm = [&](const Linear& lin, const QuantRows& in, const torch::Tensor& gamma,
+                           const torch::Tensor& beta, bool requantize) {
+    at::parallel_for(0, T, grain.rows, [&](int64_t r0, int64_t r1) {
+      std::vector<float> y(static_cast<size_t>(kBlock * h));
+      for (int64_t b0 = r0; b0 < r1; b0 += kBlock) {
+        const int64_t b1 = std::min(r1, b0 + kBlock);
+        lin.dequantize(*k, in, acc_h, b0, b1, 0, h, y.data(), h);
+        k->residual_layernorm(xp + b0 * h, y.data(), nullptr, ptr(gamma), ptr(beta), b1 - b0, h,
+                              eps);
+        if (requantize) xq.quantize(*k, xp + b0 * h, b0, b1);
+      }
+    });
+  };
+
+  for (size_t l = 0; l < layers.size(); ++l) {
+    const Layer& L = layers[l];
+    L.qkv.gemm_s32(xq, acc_qkv);
+    float* cp = ctx.data_ptr<float>();
+    if (attention_by_sequence(n_seqs)) {
+      // The sequence's q, k, v rows dequantised (with their biases) as they are staged, its
+      // context rows quantised for the output projection as soon as its heads are done.
+      attention_per_sequence(
+          offsets, max_len, nullptr, cp,
+          [&](int64_t row0, int64_t row1, float* rows) {
+            L.qkv.dequantize(*k, xq, acc_qkv, row0, row1, 0, 3 * h, rows, 3 * h);
+          },
+          [&](int64_t row0, int64_t row1) { ctxq.quantize(*k, cp + row0 * h, row0, row1); });
+    } else {
+      // Few sequences (long ones): per (sequence, head), to keep every thread busy; each
+      // head's q, k, v columns are dequantised into a small buffer of their own.
+      at::parallel_for(0, n_seqs * heads, grain.heads, [&](int64_t w0, int64_t w1) {
+        std::vector<float> qkv_rows(static_cast<size_t>(max_len * 3 * d));
+        std::vector<float> scratch(
+            static_cast<size_t>(kernels::attention_scratch_floats(max_len, d)));
+        for (int64_t wi = w0; wi < w1; ++wi) {
+          const int64_t b = wi / heads, hd = wi % heads;
+          const int64_t row0 = offsets[b], row1 = offsets[b + 1];
+          for (int64_t part = 0; part < 3; ++part)  // q, k, v
+            L.qkv.dequantize(*k, xq, acc_qkv, row0, row1, part * h + hd * d, d,
+                             qkv_rows.data() + part * d, 3 * d);
+          const float* base = qkv_rows.data();
+          k->attention_head(base, base + d, base + 2 * d, nullptr, nullptr, nullptr, 3 * d,
+                            row1 - row0, d, scale, cp + row0 * h + hd * d, h, scratch.data());
+        }
+      });
+      at::parallel_for(0, T, grain.rows,
+                       [&](int64_t r0, int64_t r1) { ctxq.quantize(*k, cp + r0 * h, r0, r1); });
+    }
+    L.attn_out.gemm_s32(ctxq, acc_h);
+    residual_norm(L.attn_out, ctxq, L.ln1_weight, L.ln1_bias, true);
+
+    // Feed-forward: the intermediate activations exist in float only a block at a time.
+    L.intermediate.gemm_s32(xq, acc_inter);
+    at::parallel_for(0, T, grain.ffn_rows, [&](int64_t r0, int64_t r1) {
+      std::vector<float> y(static_cast<size_t>(kBlock * n_inter));
+      for (int64_t b0 = r0; b0 < r1; b0 += kBlock) {
+        const int64_t b1 = std::min(r1, b0 + kBlock);
+        L.intermediate.dequantize(*k, xq, acc_inter, b0, b1, 0, n_inter, y.data(), n_inter);
+        k->bias_activation(y.data(), nullptr, b1 - b0, n_inter, act);
+        interq.quantize(*k, y.data(), b0, b1);
+      }
+    });
+    L.output.gemm_s32(interq, acc_h);
+    residual_norm(L.output, interq, L.ln2_weight, L.ln2_bias, l + 1 < layers.size());
+  }
+}
+#endif
 
 std::vector<float> BertModel::hidden_states(const std::vector<std::vector<int32_t>>& seqs) const {
   c10::InferenceMode guard;

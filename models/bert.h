@@ -1,8 +1,8 @@
 // A BERT encoder (Hugging Face BertModel layout) for inference: post-LN transformer layers,
 // exact-erf GELU, no dropout. Sequences are packed without padding: a batch is one [tokens,
 // hidden] matrix, every Linear is one GEMM over all real tokens, and attention runs per
-// (sequence, head) on its own rows, so no FLOP is spent on padding and no mask is needed.
-// Torch-free interface (pimpl).
+// sequence (per (sequence, head) when a batch has too few sequences to share out) on its own
+// rows, so no FLOP is spent on padding and no mask is needed. Torch-free interface (pimpl).
 #pragma once
 
 #include <cstdint>
@@ -34,7 +34,9 @@ enum class BertPooling { Cls, Max, Mean, MeanSqrtLen };
 const char* bert_pooling_name(BertPooling p);
 
 // fp32 runs the reference numerics; int8 quantises every Linear's weights per output channel
-// and its activations per batch at run time (dynamic quantisation, libtorch's oneDNN engine).
+// once and its input activations per token at run time (dynamic quantisation, 7-bit rows),
+// on oneDNN's u8·s8 GEMM, each int32 result dequantised inside the pass that consumes it
+// (libtorch's quantized Linear when libdnnl-dev is absent).
 enum class BertPrecision { F32, Int8 };
 
 class BertModel {

@@ -30,15 +30,17 @@ struct Kernels {
   // 2·127·127 still fits.
   void (*quantize_rows_u7)(const float* x, int64_t rows, int64_t k, uint8_t* q, float* scale,
                            int32_t* zero);
-  // out[r, c] = row_scale[r] · col_scale[c] · (acc[r, c] − row_zero[r] · col_sum[c]) + bias[c]
-  // (bias may be null): the int32 GEMM result back to float, the zero point taken out.
-  void (*dequantize_rows)(const int32_t* acc, int64_t rows, int64_t n, const float* row_scale,
-                          const int32_t* row_zero, const float* col_scale, const int32_t* col_sum,
-                          const float* bias, float* out);
+  // out[r, c] = row_scale[r] · (col_scale[c] · acc[r, c] − row_zero[r] · col_scaled_sum[c])
+  // + bias[c], where col_scaled_sum[c] = col_scale[c] · Σ_k w[c, k] (bias may be null): the
+  // int32 GEMM result back to float, the zero point taken out. Rows of acc and out are lda and
+  // ldo apart, so a block of columns (one head's) can be taken.
+  void (*dequantize_rows)(const int32_t* acc, int64_t lda, int64_t rows, int64_t n,
+                          const float* row_scale, const int32_t* row_zero, const float* col_scale,
+                          const float* col_scaled_sum, const float* bias, float* out, int64_t ldo);
 };
 
 inline int64_t attention_scratch_floats(int64_t len, int64_t d) {
-  return (d + 4) * ((len + 7) / 8 * 8) + 4 * d;  // Kᵀ, 4 score rows, 4 query rows
+  return (d + 5) * ((len + 7) / 8 * 8);  // Kᵀ, 4 score rows, the row of bq · Kᵀ
 }
 
 const Kernels& generic_kernels();

@@ -6,6 +6,10 @@
 #include <cstdint>
 #include <cstring>
 
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
+
 #include "models/bert_kernels.h"
 
 namespace {
@@ -17,7 +21,9 @@ using embedflow::models::bert_kernels::Activation;
 inline float exp_approx(float x) {
   // Ternaries, not fmin/fmax (libm calls unless -ffinite-math-only), and rounding by the 1.5·2²³
   // trick, not floor (a libm call without SSE4.1): the loops calling this must vectorise.
-  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+  // Written as a max then a min, the forms that map onto single vector instructions.
+  x = x > -87.0f ? x : -87.0f;
+  x = x < 88.0f ? x : 88.0f;
   const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
   const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
   float p = 1.9875691500e-4f;
@@ -33,51 +39,71 @@ inline float exp_approx(float x) {
   return p * scale;
 }
 
-// erf(x), Abramowitz & Stegun 7.1.26: absolute error below 1.5e-7 (PyTorch's own vectorised
-// erf is of the same order).
-inline float erf_approx(float x) {
-  const float ax = std::fabs(x);
-  const float t = 1.0f / (1.0f + 0.3275911f * ax);
-  float p = 1.061405429f;
-  p = p * t - 1.453152027f;
-  p = p * t + 1.421413741f;
-  p = p * t - 0.284496736f;
-  p = p * t + 0.254829592f;
-  const float y = 1.0f - p * t * exp_approx(-ax * ax);
-  return std::copysign(y, x);
+// GELU(x) = x · Φ(x), with erf by Abramowitz & Stegun 7.1.28: for u ≥ 0,
+// erf(u) = 1 − (1 + a₁u + … + a₆u⁶)^−16, absolute error ≤ 3e-7 (GELU within 1e-6 of the exact
+// erf form, 2 ulp where it is largest). No exp: a polynomial, one division and four squarings,
+// about half the instructions of the exp-based 7.1.26, and this pass is compute-bound.
+inline float gelu_erf(float x) {
+  const float u = std::fabs(x) * 0.70710678118654752f;
+  float p = 0.0000430638f;
+  p = p * u + 0.0002765672f;
+  p = p * u + 0.0001520143f;
+  p = p * u + 0.0092705272f;
+  p = p * u + 0.0422820123f;
+  p = p * u + 0.0705230784f;
+  p = p * u + 1.0f;
+  float t = 1.0f / p;
+  t = t * t;
+  t = t * t;
+  t = t * t;
+  t = t * t;
+  const float tail = 0.5f * t;  // Φ(−|x|) = (1 − erf(|x|/√2)) / 2
+  return x * (x >= 0.0f ? 1.0f - tail : tail);
 }
 
 inline float tanh_approx(float u) {
   return 1.0f - 2.0f / (exp_approx(2.0f * u) + 1.0f);
 }
 
-void bias_activation(float* y, const float* bias, int64_t rows, int64_t n, Activation act) {
+template <bool kBias>
+void bias_activation_rows(float* y, const float* bias, int64_t rows, int64_t n, Activation act) {
   for (int64_t r = 0; r < rows; ++r) {
     float* __restrict row = y + r * n;
-    if (bias) {
-#pragma omp simd
-      for (int64_t i = 0; i < n; ++i) row[i] += bias[i];
-    }
     switch (act) {
       case Activation::GeluErf:
 #pragma omp simd
-        for (int64_t i = 0; i < n; ++i)
-          row[i] = 0.5f * row[i] * (1.0f + erf_approx(row[i] * 0.70710678118654752f));
+        for (int64_t i = 0; i < n; ++i) {
+          const float x = kBias ? row[i] + bias[i] : row[i];
+          row[i] = gelu_erf(x);
+        }
         break;
       case Activation::GeluTanh:
 #pragma omp simd
         for (int64_t i = 0; i < n; ++i) {
-          const float x = row[i];
+          const float x = kBias ? row[i] + bias[i] : row[i];
           row[i] =
               0.5f * x * (1.0f + tanh_approx(0.7978845608028654f * (x + 0.044715f * x * x * x)));
         }
         break;
       case Activation::Relu:
 #pragma omp simd
-        for (int64_t i = 0; i < n; ++i) row[i] = row[i] > 0.0f ? row[i] : 0.0f;
+        for (int64_t i = 0; i < n; ++i) {
+          const float x = kBias ? row[i] + bias[i] : row[i];
+          row[i] = x > 0.0f ? x : 0.0f;
+        }
         break;
     }
   }
+}
+
+// One pass per row: the bias is added as each value is read for the activation (the rows come
+// straight from a GEMM, mostly not in cache). With and without a bias as two loops: a
+// per-element test of the pointer keeps the compiler from vectorising.
+void bias_activation(float* y, const float* bias, int64_t rows, int64_t n, Activation act) {
+  if (bias)
+    bias_activation_rows<true>(y, bias, rows, n, act);
+  else
+    bias_activation_rows<false>(y, bias, rows, n, act);
 }
 
 void residual_layernorm(float* x, const float* y, const float* bias, const float* gamma,
@@ -123,15 +149,47 @@ inline void store8(float* p, v8 v) {
   std::memcpy(p, &v, sizeof v);
 }
 
-// o[0:8·ND] = Σ_j p[j] · v[j·ld + 0:8·ND], the accumulators held in registers all along.
-template <int ND>
-inline void weighted_rows(const float* p, const float* v, int64_t ld, int64_t len, float* o) {
-  v8 acc[ND] = {};
-  for (int64_t j = 0; j < len; ++j) {
-    const float pj = p[j];
-    for (int t = 0; t < ND; ++t) acc[t] += pj * load8(v + j * ld + 8 * t);
+// Scores of R query rows against 8·KB keys:
+// s[r][jb + 0:8·KB] = scale · (sb[…] + Σ_c q[r][c] · kt[c][…]).
+// R·KB accumulators (8 at most) stay in registers: enough independent FMA chains to hide the
+// FMA latency, few enough to leave registers for the loads.
+template <int R, int KB>
+inline void score_block(const float* const* qr, const float* kt, const float* sb, int64_t lp,
+                        int64_t jb, int64_t d, v8 vscale, float* s) {
+  v8 acc[R][KB];
+  for (int t = 0; t < KB; ++t) acc[0][t] = load8(sb + jb + 8 * t);
+  for (int r = 1; r < R; ++r)
+    for (int t = 0; t < KB; ++t) acc[r][t] = acc[0][t];
+  for (int64_t c = 0; c < d; ++c) {
+    v8 kv[KB];
+    for (int t = 0; t < KB; ++t) kv[t] = load8(kt + c * lp + jb + 8 * t);
+    for (int r = 0; r < R; ++r)
+      for (int t = 0; t < KB; ++t) acc[r][t] += qr[r][c] * kv[t];
   }
-  for (int t = 0; t < ND; ++t) store8(o + 8 * t, acc[t]);
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < KB; ++t) store8(s + r * lp + jb + 8 * t, acc[r][t] * vscale);
+}
+
+// o_r[0:8·ND] = bias + Σ_j p_r[j] · v[j·ld + 0:8·ND] for R rows of probabilities at once (one
+// load of v serves R rows), the R·ND accumulators held in registers all along and o only
+// written, never read (its lines are usually not in cache yet).
+template <int R, int ND>
+inline void weighted_rows(const float* const* p, const float* v, const float* bias, int64_t ld,
+                          int64_t len, float* const* o) {
+  v8 acc[R][ND];
+  for (int t = 0; t < ND; ++t) acc[0][t] = bias ? load8(bias + 8 * t) : v8{};
+  for (int r = 1; r < R; ++r)
+    for (int t = 0; t < ND; ++t) acc[r][t] = acc[0][t];
+  for (int64_t j = 0; j < len; ++j) {
+    v8 vj[ND];
+    for (int t = 0; t < ND; ++t) vj[t] = load8(v + j * ld + 8 * t);
+    for (int r = 0; r < R; ++r) {
+      const float pj = p[r][j];
+      for (int t = 0; t < ND; ++t) acc[r][t] += pj * vj[t];
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < ND; ++t) store8(o[r] + 8 * t, acc[r][t]);
 }
 
 void attention_head(const float* q, const float* k, const float* v, const float* bq,
@@ -140,68 +198,79 @@ void attention_head(const float* q, const float* k, const float* v, const float*
   // Kᵀ first ([d × lp], keys padded to a multiple of 8 with zeros): then the scores of a query
   // are a sum of d scaled Kᵀ rows, vector FMAs across keys, with no horizontal reduction per
   // (query, key) pair. Four queries share each Kᵀ load; their accumulators stay in registers.
-  // The projections' biases are added here, not in a pass of their own over q, k and v: to q as
-  // it is read, to Kᵀ as it is built, and to the output for v (the weights sum to 1).
+  // The projections' biases cost no pass over q, k or v: bk goes into Kᵀ as it is built, bq
+  // into one row of scores bq·Kᵀ that every query's scores start from, and bv into the output
+  // (the weights sum to 1).
   constexpr int64_t kRows = 4;
   const int64_t lp = (len + 7) / 8 * 8;
   float* __restrict kt = scratch;
   float* __restrict s = scratch + d * lp;  // kRows rows of lp scores
-  float* __restrict qb = s + kRows * lp;   // kRows biased query rows
+  float* __restrict sb = s + kRows * lp;   // bq · Kᵀ
   for (int64_t c = 0; c < d; ++c) {
     float* __restrict row = kt + c * lp;
     const float b = bk ? bk[c] : 0.0f;
     for (int64_t j = 0; j < len; ++j) row[j] = k[j * ld + c] + b;
     for (int64_t j = len; j < lp; ++j) row[j] = 0.0f;
   }
+  // Padded keys start from a score so low that exp() takes them to (almost exactly) zero:
+  // the softmax then runs over whole vectors of lp keys, with no scalar remainder.
+  for (int64_t j = 0; j < lp; ++j) sb[j] = j < len ? 0.0f : -1e30f;
+  if (bq)
+    for (int64_t c = 0; c < d; ++c) {
+      const float* __restrict row = kt + c * lp;
+#pragma omp simd
+      for (int64_t j = 0; j < len; ++j) sb[j] += bq[c] * row[j];
+    }
   const v8 vscale = v8{} + scale;
   for (int64_t i0 = 0; i0 < len; i0 += kRows) {
     const int64_t rows = std::min<int64_t>(kRows, len - i0);
+    // A partial block repeats its last row: the extra scores are computed and ignored, and
+    // the extra outputs point at the last real row and are not written.
     const float* qr[kRows];
+    float* o[kRows];
+    const float* pr[kRows];
     for (int64_t r = 0; r < kRows; ++r) {
-      const float* src = q + (i0 + std::min(r, rows - 1)) * ld;
-      float* dst = qb + r * d;
-      for (int64_t c = 0; c < d; ++c) dst[c] = src[c] + (bq ? bq[c] : 0.0f);
-      qr[r] = dst;
+      qr[r] = q + (i0 + std::min(r, rows - 1)) * ld;
+      o[r] = out + (i0 + std::min(r, rows - 1)) * ldo;
+      pr[r] = s + r * lp;
     }
-    for (int64_t jb = 0; jb < lp; jb += 8) {
-      v8 acc[kRows] = {};
-      for (int64_t c = 0; c < d; ++c) {
-        const v8 kv = load8(kt + c * lp + jb);
-        for (int64_t r = 0; r < kRows; ++r) acc[r] += qr[r][c] * kv;
-      }
-      for (int64_t r = 0; r < kRows; ++r) store8(s + r * lp + jb, acc[r] * vscale);
-    }
+    int64_t jb = 0;
+    for (; jb + 16 <= lp; jb += 16) score_block<kRows, 2>(qr, kt, sb, lp, jb, d, vscale, s);
+    if (jb < lp) score_block<kRows, 1>(qr, kt, sb, lp, jb, d, vscale, s);
+
     for (int64_t r = 0; r < rows; ++r) {
       float* __restrict sr = s + r * lp;
       float m = sr[0];
-      for (int64_t j = 1; j < len; ++j) m = sr[j] > m ? sr[j] : m;
+#pragma omp simd reduction(max : m)
+      for (int64_t j = 1; j < lp; ++j) m = sr[j] > m ? sr[j] : m;
       float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
-      for (int64_t j = 0; j < len; ++j) {
+      for (int64_t j = 0; j < lp; ++j) {
         sr[j] = exp_approx(sr[j] - m);
         sum += sr[j];
       }
       const float inv = 1.0f / sum;
 #pragma omp simd
-      for (int64_t j = 0; j < len; ++j) sr[j] *= inv;
-      float* o = out + (i0 + r) * ldo;
-      if (d == 32) {
-        weighted_rows<4>(sr, v, ld, len, o);
-      } else if (d == 64) {
-        weighted_rows<8>(sr, v, ld, len, o);
-      } else {
+      for (int64_t j = 0; j < lp; ++j) sr[j] *= inv;
+    }
+    if (d == 32 && rows == kRows) {
+      weighted_rows<2, 4>(pr, v, bv, ld, len, o);
+      weighted_rows<2, 4>(pr + 2, v, bv, ld, len, o + 2);
+    } else if (d == 32) {
+      for (int64_t r = 0; r < rows; ++r) weighted_rows<1, 4>(pr + r, v, bv, ld, len, o + r);
+    } else if (d == 64) {
+      for (int64_t r = 0; r < rows; ++r) weighted_rows<1, 8>(pr + r, v, bv, ld, len, o + r);
+    } else {
+      for (int64_t r = 0; r < rows; ++r) {
+        float* __restrict orow = o[r];
 #pragma omp simd
-        for (int64_t c = 0; c < d; ++c) o[c] = 0.0f;
+        for (int64_t c = 0; c < d; ++c) orow[c] = bv ? bv[c] : 0.0f;
         for (int64_t j = 0; j < len; ++j) {
           const float* __restrict vj = v + j * ld;
-          const float p = sr[j];
+          const float pj = pr[r][j];
 #pragma omp simd
-          for (int64_t c = 0; c < d; ++c) o[c] += p * vj[c];
+          for (int64_t c = 0; c < d; ++c) orow[c] += pj * vj[c];
         }
-      }
-      if (bv) {
-#pragma omp simd
-        for (int64_t c = 0; c < d; ++c) o[c] += bv[c];
       }
     }
   }
@@ -220,35 +289,53 @@ void quantize_rows_u7(const float* x, int64_t rows, int64_t k, uint8_t* q, float
     }
     const float s = hi > lo ? (hi - lo) / 127.0f : 1.0f;
     const float inv = 1.0f / s;
-    // Round half away from zero by the 1.5·2²³ trick (no libm call in the loop).
+    // Round to nearest (even) by the 1.5·2²³ trick, no libm call in the loop.
     const float z = ((-lo * inv) + 12582912.0f) - 12582912.0f;
+    int64_t i = 0;
+#ifdef __AVX2__
+    // 32 values a step: round to int32, pack with unsigned saturation to 16 then 8 bits (the
+    // packs interleave 128-bit lanes; one permute puts them back), cap at 127.
+    const __m256 vinv = _mm256_set1_ps(inv), vz = _mm256_set1_ps(z);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7), cap = _mm256_set1_epi8(127);
+    auto round4 = [&](int64_t j) {
+      return _mm256_cvtps_epi32(_mm256_fmadd_ps(_mm256_loadu_ps(xr + j), vinv, vz));
+    };
+    for (; i + 32 <= k; i += 32) {
+      const __m256i lo16 = _mm256_packus_epi32(round4(i), round4(i + 8));
+      const __m256i hi16 = _mm256_packus_epi32(round4(i + 16), round4(i + 24));
+      const __m256i u8 = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(lo16, hi16), order);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(qr + i), _mm256_min_epu8(u8, cap));
+    }
+#endif
 #pragma omp simd
-    for (int64_t i = 0; i < k; ++i) {
-      float v = ((xr[i] * inv + z) + 12582912.0f) - 12582912.0f;
-      v = v < 0.0f ? 0.0f : (v > 127.0f ? 127.0f : v);
-      qr[i] = static_cast<uint8_t>(static_cast<int32_t>(v));
+    for (int64_t j = i; j < k; ++j) {
+      float v = ((xr[j] * inv + z) + 12582912.0f) - 12582912.0f;
+      v = v > 0.0f ? v : 0.0f;
+      v = v < 127.0f ? v : 127.0f;
+      qr[j] = static_cast<uint8_t>(static_cast<int32_t>(v));
     }
     scale[r] = s;
     zero[r] = static_cast<int32_t>(z);
   }
 }
 
-void dequantize_rows(const int32_t* acc, int64_t rows, int64_t n, const float* row_scale,
-                     const int32_t* row_zero, const float* col_scale, const int32_t* col_sum,
-                     const float* bias, float* out) {
+void dequantize_rows(const int32_t* acc, int64_t lda, int64_t rows, int64_t n,
+                     const float* row_scale, const int32_t* row_zero, const float* col_scale,
+                     const float* col_scaled_sum, const float* bias, float* out, int64_t ldo) {
   for (int64_t r = 0; r < rows; ++r) {
-    const int32_t* __restrict a = acc + r * n;
-    float* __restrict o = out + r * n;
+    const int32_t* __restrict a = acc + r * lda;
+    float* __restrict o = out + r * ldo;
     const float rs = row_scale[r];
-    const int32_t rz = row_zero[r];
+    const float rz = static_cast<float>(row_zero[r]);
+    // All in float (no int32 multiply, slow on AVX2): rs · (cs·a − rz · cs·Σw) + b.
     if (bias) {
 #pragma omp simd
       for (int64_t c = 0; c < n; ++c)
-        o[c] = rs * col_scale[c] * static_cast<float>(a[c] - rz * col_sum[c]) + bias[c];
+        o[c] = rs * (col_scale[c] * static_cast<float>(a[c]) - rz * col_scaled_sum[c]) + bias[c];
     } else {
 #pragma omp simd
       for (int64_t c = 0; c < n; ++c)
-        o[c] = rs * col_scale[c] * static_cast<float>(a[c] - rz * col_sum[c]);
+        o[c] = rs * (col_scale[c] * static_cast<float>(a[c]) - rz * col_scaled_sum[c]);
     }
   }
 }

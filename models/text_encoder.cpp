@@ -1,6 +1,7 @@
 #include "models/text_encoder.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <numeric>
@@ -92,6 +93,23 @@ struct TextEncoder::Impl {
 
   Impl(models::BertModel m, tokenizers::WordPieceTokenizer t)
       : model(std::move(m)), tokenizer(std::move(t)) {}
+
+  // The pooled (and normalised) embeddings of one batch into out [n, dim], one forward pass
+  // with the calling thread's intra-op threads.
+  void embed_into(const std::vector<std::vector<int32_t>>& token_ids, float* out) const {
+    const std::vector<float> pooled = model.encode(token_ids, pooling);
+    std::copy(pooled.begin(), pooled.end(), out);
+    if (!normalize) return;
+    // x / max(‖x‖, 1e-12), as torch.nn.functional.normalize.
+    const size_t d = pooled.size() / token_ids.size();
+    for (size_t r = 0; r < token_ids.size(); ++r) {
+      float* row = out + r * d;
+      double sq = 0;
+      for (size_t i = 0; i < d; ++i) sq += static_cast<double>(row[i]) * row[i];
+      const float inv = static_cast<float>(1.0 / std::max(std::sqrt(sq), 1e-12));
+      for (size_t i = 0; i < d; ++i) row[i] *= inv;
+    }
+  }
 };
 
 TextEncoder::TextEncoder(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -203,24 +221,10 @@ std::vector<int32_t> TextEncoder::tokenize(const std::string& text) const {
 }
 
 Tensor TextEncoder::embed(const std::vector<std::vector<int32_t>>& token_ids) const {
-  const int64_t n = static_cast<int64_t>(token_ids.size());
-  const int64_t d = dim();
-  Tensor out(DType::F32, {n, d});
-  if (n == 0) return out;
   if (impl_->threads > 0) models::set_intra_op_threads(impl_->threads);
-  std::vector<float> pooled = impl_->model.encode(token_ids, impl_->pooling);
-  float* o = out.data<float>();
-  std::copy(pooled.begin(), pooled.end(), o);
-  if (impl_->normalize) {
-    // x / max(‖x‖, 1e-12), as torch.nn.functional.normalize.
-    for (int64_t r = 0; r < n; ++r) {
-      float* row = o + r * d;
-      double sq = 0;
-      for (int64_t i = 0; i < d; ++i) sq += static_cast<double>(row[i]) * row[i];
-      const float inv = static_cast<float>(1.0 / std::max(std::sqrt(sq), 1e-12));
-      for (int64_t i = 0; i < d; ++i) row[i] *= inv;
-    }
-  }
+  const int64_t n = static_cast<int64_t>(token_ids.size());
+  Tensor out(DType::F32, {n, dim()});
+  if (n > 0) impl_->embed_into(token_ids, out.data<float>());
   return out;
 }
 
@@ -241,14 +245,31 @@ Tensor TextEncoder::encode(const std::vector<std::string>& texts) const {
   const int64_t d = dim();
   Tensor out(DType::F32, {static_cast<int64_t>(texts.size()), d});
   float* o = out.data<float>();
-  for (size_t start = 0; start < order.size(); start += static_cast<size_t>(impl_->batch_size)) {
-    const size_t end = std::min(order.size(), start + static_cast<size_t>(impl_->batch_size));
+  const size_t batch_size = static_cast<size_t>(impl_->batch_size);
+  const size_t n_batches = (order.size() + batch_size - 1) / batch_size;
+  auto run_batch = [&](size_t b) {
+    const size_t start = b * batch_size, end = std::min(order.size(), start + batch_size);
     std::vector<std::vector<int32_t>> batch;
     for (size_t i = start; i < end; ++i) batch.push_back(std::move(ids[order[i]]));
-    Tensor e = embed(batch);
+    std::vector<float> e(batch.size() * static_cast<size_t>(d));
+    impl_->embed_into(batch, e.data());
     for (size_t i = start; i < end; ++i)
-      std::copy(e.data<float>() + (i - start) * d, e.data<float>() + (i - start + 1) * d,
-                o + order[i] * d);
+      std::copy(e.begin() + static_cast<int64_t>(i - start) * d,
+                e.begin() + static_cast<int64_t>(i - start + 1) * d, o + order[i] * d);
+  };
+  const int threads = impl_->threads > 0 ? impl_->threads : models::intra_op_threads();
+  if (threads > 1 && n_batches >= 2 * static_cast<size_t>(threads)) {
+    // Enough batches to keep every thread busy: whole batches side by side, one per thread,
+    // each forward on its thread alone. No barrier then separates the passes of a forward,
+    // and one-thread GEMMs add up to more than one GEMM split over the threads. Threads take
+    // the next batch as they finish one, longest first, so the last to end are short.
+    std::atomic<size_t> next{0};
+    models::run_on_intra_op_threads(threads, [&](int) {
+      for (size_t b; (b = next.fetch_add(1)) < n_batches;) run_batch(b);
+    });
+  } else {
+    if (impl_->threads > 0) models::set_intra_op_threads(impl_->threads);
+    for (size_t b = 0; b < n_batches; ++b) run_batch(b);
   }
   return out;
 }

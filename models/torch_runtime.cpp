@@ -15,6 +15,15 @@ int intra_op_threads() {
   return at::get_num_threads();
 }
 
+void run_on_intra_op_threads(int n, const std::function<void(int)>& fn) {
+  set_intra_op_threads(n);
+  // One worker index per chunk: each runs on a thread of its own (nested parallel loops,
+  // libtorch's and the BLAS's, see they are inside a parallel region and stay serial).
+  at::parallel_for(0, n, 1, [&](int64_t w0, int64_t w1) {
+    for (int64_t w = w0; w < w1; ++w) fn(static_cast<int>(w));
+  });
+}
+
 std::string blas_library_in_use() {
   std::ifstream maps("/proc/self/maps");
   std::string line;

@@ -1,6 +1,7 @@
 // Thread sizing for libtorch, callable from torch-free code.
 #pragma once
 
+#include <functional>
 #include <string>
 
 namespace embedflow::models {
@@ -9,6 +10,10 @@ namespace embedflow::models {
 // runs the forward pass (a TBB worker) right before it.
 void set_intra_op_threads(int n);
 int intra_op_threads();
+// Runs fn(worker) for worker = 0 … n − 1, all at once on n intra-op threads, for work the
+// caller splits itself (whole batches per thread); inside fn, libtorch's parallel loops and
+// the GEMMs run on fn's thread alone. The first exception thrown by an fn is rethrown.
+void run_on_intra_op_threads(int n, const std::function<void(int)>& fn);
 // "libtorch 1.13.0 (OpenMP), BLAS: /usr/lib/…/openblas-openmp/libblas.so.3", for benchmarks and
 // `embedflow --version`.
 std::string torch_build_summary();

@@ -126,7 +126,8 @@ TEST_CASE("text encoder: all-MiniLM-L6-v2 shapes, real vocab, equals the referen
   Tensor expected_cos = embedflow::read_npy(minilm_expected("cosine.npy"));
   CHECK(max_abs_diff(cos, expected_cos) <= 1e-5);
 
-  // Batching never changes the numbers beyond float rounding.
+  // Batching never changes the numbers beyond float rounding (and one sequence per batch takes
+  // attention's per-(sequence, head) path, a full batch its per-sequence one).
   TextEncoderOptions o;
   o.batch_size = 1;
   Tensor one_by_one =
@@ -291,4 +292,13 @@ TEST_CASE("text encoder: precision int8 stays close to the reference") {
   CHECK(sum / n >= 0.995);
   CHECK(worst >= 0.98);
   CHECK(max_abs_diff(got, expected) > 1e-6);  // it really ran quantised
+
+  // One sentence per batch takes attention's per-(sequence, head) path, a full batch the
+  // per-sequence one; integer GEMMs and row-wise float passes make them agree to the bit.
+  const std::vector<std::string> some(sentences.begin(), sentences.begin() + 8);
+  TextEncoderOptions one = o;
+  one.batch_size = 1;
+  Tensor alone = TextEncoder::load(minilm_dir(), one).encode(some);
+  Tensor batched = enc.encode(some);
+  CHECK(max_abs_diff(alone, batched) == 0.0);
 }

@@ -36,21 +36,23 @@ TEST_CASE("bert kernels: bias + GELU (erf, tanh) and ReLU") {
   auto bias = random_vector(n, 0.5f, 2);
   for (const auto* kern : builds()) {
     INFO("kernels " << kern->name);
-    for (auto act : {k::Activation::GeluErf, k::Activation::GeluTanh, k::Activation::Relu}) {
-      auto y = x;
-      kern->bias_activation(y.data(), bias.data(), rows, n, act);
-      double worst = 0;
-      for (int64_t i = 0; i < rows * n; ++i) {
-        const double v = static_cast<double>(x[i]) + bias[i % n];
-        double ref = 0;
-        if (act == k::Activation::GeluErf) ref = 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)));
-        if (act == k::Activation::GeluTanh)
-          ref = 0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)));
-        if (act == k::Activation::Relu) ref = std::max(v, 0.0);
-        worst = std::max(worst, std::abs(ref - y[i]));
+    for (auto act : {k::Activation::GeluErf, k::Activation::GeluTanh, k::Activation::Relu})
+      for (const bool with_bias : {true, false}) {  // int8 passes no bias: its GEMM added it
+        INFO("with bias " << with_bias);
+        auto y = x;
+        kern->bias_activation(y.data(), with_bias ? bias.data() : nullptr, rows, n, act);
+        double worst = 0;
+        for (int64_t i = 0; i < rows * n; ++i) {
+          const double v = static_cast<double>(x[i]) + (with_bias ? bias[i % n] : 0.0f);
+          double ref = 0;
+          if (act == k::Activation::GeluErf) ref = 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)));
+          if (act == k::Activation::GeluTanh)
+            ref = 0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)));
+          if (act == k::Activation::Relu) ref = std::max(v, 0.0);
+          worst = std::max(worst, std::abs(ref - y[i]));
+        }
+        CHECK(worst < 2e-6);
       }
-      CHECK(worst < 2e-6);
-    }
   }
 }
 
@@ -130,12 +132,13 @@ TEST_CASE("bert kernels: 7-bit row quantisation and int32 dequantisation") {
   std::vector<int8_t> w(n * kk);
   std::uniform_int_distribution<int> s8(-127, 127);
   for (auto& v : w) v = static_cast<int8_t>(s8(rng));
-  std::vector<float> col_scale(n), bias(n);
-  std::vector<int32_t> col_sum(n, 0);
+  std::vector<float> col_scale(n), bias(n), col_scaled_sum(n);
   for (int64_t c = 0; c < n; ++c) {
     col_scale[c] = 0.01f * static_cast<float>(c + 1);
     bias[c] = 0.1f * static_cast<float>(c);
-    for (int64_t i = 0; i < kk; ++i) col_sum[c] += w[c * kk + i];
+    int32_t sum = 0;
+    for (int64_t i = 0; i < kk; ++i) sum += w[c * kk + i];
+    col_scaled_sum[c] = col_scale[c] * static_cast<float>(sum);
   }
   for (const auto* kern : builds()) {
     INFO(kern->name);
@@ -159,8 +162,8 @@ TEST_CASE("bert kernels: 7-bit row quantisation and int32 dequantisation") {
       for (int64_t c = 0; c < n; ++c)
         for (int64_t i = 0; i < kk; ++i) acc[r * n + c] += q[r * kk + i] * w[c * kk + i];
     std::vector<float> out(rows * n);
-    kern->dequantize_rows(acc.data(), rows, n, scale.data(), zero.data(), col_scale.data(),
-                          col_sum.data(), bias.data(), out.data());
+    kern->dequantize_rows(acc.data(), n, rows, n, scale.data(), zero.data(), col_scale.data(),
+                          col_scaled_sum.data(), bias.data(), out.data(), n);
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t c = 0; c < n; ++c) {
         double expect = bias[c];
@@ -169,5 +172,13 @@ TEST_CASE("bert kernels: 7-bit row quantisation and int32 dequantisation") {
                     col_scale[c];
         CHECK(out[r * n + c] == Approx(expect).margin(1e-4));
       }
+    // A block of columns (as one attention head's slice is taken), into a narrower buffer.
+    const int64_t c0 = 2, nc = 4;
+    std::vector<float> part(rows * nc, -1.0f);
+    kern->dequantize_rows(acc.data() + c0, n, rows, nc, scale.data(), zero.data(),
+                          col_scale.data() + c0, col_scaled_sum.data() + c0, bias.data() + c0,
+                          part.data(), nc);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < nc; ++c) CHECK(part[r * nc + c] == out[r * n + c0 + c]);
   }
 }
