@@ -186,27 +186,40 @@ struct Linear {
     return true;
   }
 
+  // out = rows [r0, r1) of x Wᵀ (no bias), [r1 − r0, out features]; fp32 weights only.
+  void gemm_rows(const torch::Tensor& x, int64_t r0, int64_t r1, float* out) const {
+    const int64_t n = weight.size(0), kk = weight.size(1);
 #ifdef EMBEDFLOW_HAVE_DNNL
-  // acc = in.q · Wqᵀ in int32 (u8·s8, oneDNN).
-  void gemm_s32(const QuantRows& in, torch::Tensor& acc) const {
-    const int64_t m = in.q.size(0), n = wq.size(0), kk = wq.size(1);
+    const dnnl_status_t st =
+        dnnl_sgemm('N', 'T', r1 - r0, n, kk, 1.0f, x.data_ptr<float>() + r0 * kk, kk,
+                   weight.data_ptr<float>(), kk, 0.0f, out, n);
+    if (st != dnnl_success)
+      throw std::runtime_error("dnnl_sgemm failed with status " + std::to_string(st));
+#else
+    auto o = torch::from_blob(out, {r1 - r0, n});
+    at::mm_out(o, x.narrow(0, r0, r1 - r0), weight.t());
+#endif
+  }
+
+#ifdef EMBEDFLOW_HAVE_DNNL
+  // acc = rows [r0, r1) of in.q · Wqᵀ in int32 (u8·s8, oneDNN), [r1 − r0, out features].
+  void gemm_s32(const QuantRows& in, int64_t r0, int64_t r1, int32_t* acc) const {
+    const int64_t n = wq.size(0), kk = wq.size(1);
     const int32_t no_offset = 0;
-    const dnnl_status_t st = dnnl_gemm_u8s8s32(
-        'N', 'T', 'F', m, n, kk, 1.0f, in.q.data_ptr<uint8_t>(), kk, 0, wq.data_ptr<int8_t>(), kk,
-        0, 0.0f, acc.data_ptr<int32_t>(), n, &no_offset);
+    const dnnl_status_t st =
+        dnnl_gemm_u8s8s32('N', 'T', 'F', r1 - r0, n, kk, 1.0f, in.q.data_ptr<uint8_t>() + r0 * kk,
+                          kk, 0, wq.data_ptr<int8_t>(), kk, 0, 0.0f, acc, n, &no_offset);
     if (st != dnnl_success)
       throw std::runtime_error("dnnl_gemm_u8s8s32 failed with status " + std::to_string(st));
   }
 
-  // Rows [r0, r1) and columns [c0, c0 + nc) of gemm_s32's result back to float, with the bias:
-  // out gets (r1 − r0) rows of nc floats, ldo apart.
-  void dequantize(const kernels::Kernels& k, const QuantRows& in, const torch::Tensor& acc,
+  // Columns [c0, c0 + nc) of the GEMM result of input rows [r0, r1) back to float, with the
+  // bias: acc points at row r0's result (rows lda apart); out gets r1 − r0 rows, ldo apart.
+  void dequantize(const kernels::Kernels& k, const QuantRows& in, const int32_t* acc, int64_t lda,
                   int64_t r0, int64_t r1, int64_t c0, int64_t nc, float* out, int64_t ldo) const {
-    const int64_t n = acc.size(1);
-    k.dequantize_rows(acc.data_ptr<int32_t>() + r0 * n + c0, n, r1 - r0, nc,
-                      in.scale.data_ptr<float>() + r0, in.zero.data_ptr<int32_t>() + r0,
-                      w_scale.data_ptr<float>() + c0, w_scaled_sum.data_ptr<float>() + c0,
-                      bias.data_ptr<float>() + c0, out, ldo);
+    k.dequantize_rows(acc + c0, lda, r1 - r0, nc, in.scale.data_ptr<float>() + r0,
+                      in.zero.data_ptr<int32_t>() + r0, w_scale.data_ptr<float>() + c0,
+                      w_scaled_sum.data_ptr<float>() + c0, bias.data_ptr<float>() + c0, out, ldo);
   }
 #endif
 
@@ -292,41 +305,71 @@ struct BertModel::Impl {
             std::max<int64_t>(1, 65536 / std::max<int64_t>(1, max_len * max_len * d))};
   }
 
-  // Whether attention runs one sequence per work item (enough of them to share out evenly)
-  // rather than one (sequence, head) pair.
+  // Whether attention runs per group of whole sequences (enough of them to share out evenly)
+  // rather than per (sequence, head) pair.
   static bool attention_by_sequence(int64_t n_seqs) { return n_seqs >= 2 * at::get_num_threads(); }
 
-  // Attention, one sequence per work item: stage(row0, row1, rows) puts the sequence's q, k, v
-  // rows into `rows` ([len, 3h], the qkv GEMM's layout), a buffer that then stays in cache for
-  // all its heads (read from the packed [T, 3h] matrix head by head, each head's narrow
-  // strided columns would be fetched from memory); done(row0, row1) runs once its context rows
-  // are written. Sequences are dealt in zigzag order (longest, shortest, next longest, …), so
-  // the contiguous share each thread gets of a length-sorted batch is balanced.
-  template <class Stage, class Done>
-  void attention_per_sequence(const std::vector<int64_t>& offsets, int64_t max_len,
-                              const float* qkv_bias, float* ctx, Stage stage, Done done) const {
-    const int64_t h = config.hidden_size, heads = config.num_attention_heads, d = h / heads;
+  // Consecutive sequences grouped into blocks of at least kGroupRows rows: attention runs the
+  // qkv GEMM of one group at a time, single-threaded, into a buffer that all the group's heads
+  // then read while it is in cache (read from a [T, 3h] result head by head, each head's
+  // narrow strided columns would come from memory). Holds the first sequence of each group,
+  // then the number of sequences; max_rows is the tallest group's row count.
+  struct SequenceGroups {
+    std::vector<int64_t> first{0};
+    int64_t max_rows = 0;
+    int64_t size() const { return static_cast<int64_t>(first.size()) - 1; }
+  };
+  static SequenceGroups sequence_groups(const std::vector<int64_t>& offsets) {
+    constexpr int64_t kGroupRows = 96;
+    SequenceGroups g;
     const int64_t n_seqs = static_cast<int64_t>(offsets.size()) - 1;
+    for (int64_t b = 1; b <= n_seqs; ++b)
+      if (b == n_seqs || offsets[b] - offsets[g.first.back()] >= kGroupRows) {
+        g.max_rows = std::max(g.max_rows, offsets[b] - offsets[g.first.back()]);
+        g.first.push_back(b);
+      }
+    return g;
+  }
+
+  // Every head of one sequence whose q, k, v rows are staged in `rows` ([len, 3h]); writes its
+  // context rows ctx [len, h]. scratch: attention_scratch_floats(len, d) floats.
+  void sequence_heads(const float* rows, int64_t len, const float* qkv_bias, float* ctx,
+                      float* scratch) const {
+    const int64_t h = config.hidden_size, heads = config.num_attention_heads, d = h / heads;
     const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-    at::parallel_for(0, n_seqs, 1, [&](int64_t w0, int64_t w1) {
-      std::vector<float> rows(static_cast<size_t>(max_len * 3 * h));
-      std::vector<float> scratch(
-          static_cast<size_t>(kernels::attention_scratch_floats(max_len, d)));
-      for (int64_t wi = w0; wi < w1; ++wi) {
-        const int64_t b = wi % 2 == 0 ? wi / 2 : n_seqs - 1 - wi / 2;
-        const int64_t row0 = offsets[b], row1 = offsets[b + 1];
-        stage(row0, row1, rows.data());
-        for (int64_t hd = 0; hd < heads; ++hd) {
-          const float* base = rows.data() + hd * d;
-          const float* bias = qkv_bias ? qkv_bias + hd * d : nullptr;
-          k->attention_head(base, base + h, base + 2 * h, bias, bias ? bias + h : nullptr,
-                            bias ? bias + 2 * h : nullptr, 3 * h, row1 - row0, d, scale,
-                            ctx + row0 * h + hd * d, h, scratch.data());
-        }
-        done(row0, row1);
+    for (int64_t hd = 0; hd < heads; ++hd) {
+      const float* base = rows + hd * d;
+      const float* bias = qkv_bias ? qkv_bias + hd * d : nullptr;
+      k->attention_head(base, base + h, base + 2 * h, bias, bias ? bias + h : nullptr,
+                        bias ? bias + 2 * h : nullptr, 3 * h, len, d, scale, ctx + hd * d, h,
+                        scratch);
+    }
+  }
+
+#ifdef EMBEDFLOW_HAVE_DNNL
+  // lin's int32 GEMM over `in` in blocks of rows, each block's result handed at once to
+  // epilogue(r0, r1, acc) while it is still in cache, instead of one GEMM whose [T, n] result
+  // the next pass reads back from memory. Each thread runs its own blocks, single-threaded
+  // GEMMs and all, as many blocks per thread (one-thread u8·s8 GEMMs of ~100 rows measured as
+  // fast as, or faster than, one over all rows).
+  template <class Epilogue>
+  void gemm_s32_blocks(const Linear& lin, const QuantRows& in, Epilogue epilogue) const {
+    constexpr int64_t kRows = 96;
+    const int64_t T = in.q.size(0), n = lin.wq.size(0);
+    const int64_t threads = at::in_parallel_region() ? 1 : at::get_num_threads();
+    const int64_t blocks = threads * ((T + threads * kRows - 1) / (threads * kRows));
+    const int64_t rows = (T + blocks - 1) / blocks;
+    at::parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
+      std::unique_ptr<int32_t[]> acc(new int32_t[static_cast<size_t>(rows * n)]);
+      for (int64_t b = b0; b < b1; ++b) {
+        const int64_t r0 = b * rows, r1 = std::min(T, r0 + rows);
+        if (r0 >= r1) break;
+        lin.gemm_s32(in, r0, r1, acc.get());
+        epilogue(r0, r1, acc.get());
       }
     });
   }
+#endif
 
   // Runs the encoder; returns the last hidden states [T, h] and the row offset of each sequence.
   torch::Tensor forward(const std::vector<std::vector<int32_t>>& seqs,
@@ -481,26 +524,37 @@ void BertModel::Impl::layers_forward(torch::Tensor& x, const std::vector<int64_t
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   const Grains grain = grains(max_len);
 
-  torch::Tensor qkv = torch::empty({T, 3 * h});
+  const SequenceGroups groups = sequence_groups(offsets);
+  const bool by_sequence = attention_by_sequence(n_seqs) && !layers.front().qkv.packed;
+  torch::Tensor qkv = torch::empty({by_sequence ? 0 : T, 3 * h});
   torch::Tensor ctx = torch::empty({T, h});
   torch::Tensor proj = torch::empty({T, h});
   torch::Tensor inter = torch::empty({T, config.intermediate_size});
 
   for (const Layer& L : layers) {
     // Self-attention on the packed rows: every sequence, and every head of it, is independent.
-    // fp32 leaves the q, k, v biases to the attention kernel; libtorch's int8 has added them.
-    const float* qkv_bias = L.qkv.forward(x, qkv) ? nullptr : ptr(L.qkv.bias);
-    const float* qp = qkv.data_ptr<float>();
+    // The q, k, v biases are left to the attention kernel.
     float* cp = ctx.data_ptr<float>();
-    if (attention_by_sequence(n_seqs)) {
-      attention_per_sequence(
-          offsets, max_len, qkv_bias, cp,
-          [&](int64_t row0, int64_t row1, float* rows) {
-            std::memcpy(rows, qp + row0 * 3 * h,
-                        static_cast<size_t>((row1 - row0) * 3 * h) * sizeof(float));
-          },
-          [](int64_t, int64_t) {});
+    if (by_sequence) {
+      // Per group of whole sequences: the group's qkv GEMM into a buffer of the thread's,
+      // then every head of each of its sequences on that still-cached result.
+      at::parallel_for(0, groups.size(), 1, [&](int64_t g0, int64_t g1) {
+        std::vector<float> rows(static_cast<size_t>(groups.max_rows * 3 * h));
+        std::vector<float> scratch(
+            static_cast<size_t>(kernels::attention_scratch_floats(max_len, d)));
+        for (int64_t g = g0; g < g1; ++g) {
+          const int64_t first = offsets[groups.first[g]];
+          L.qkv.gemm_rows(x, first, offsets[groups.first[g + 1]], rows.data());
+          for (int64_t b = groups.first[g]; b < groups.first[g + 1]; ++b)
+            sequence_heads(rows.data() + (offsets[b] - first) * 3 * h, offsets[b + 1] - offsets[b],
+                           ptr(L.qkv.bias), cp + offsets[b] * h, scratch.data());
+        }
+      });
     } else {
+      // One qkv GEMM, then attention per (sequence, head): few sequences to share out, or
+      // libtorch's int8 Linear (which has added the biases).
+      const float* qkv_bias = L.qkv.forward(x, qkv) ? nullptr : ptr(L.qkv.bias);
+      const float* qp = qkv.data_ptr<float>();
       at::parallel_for(0, n_seqs * heads, grain.heads, [&](int64_t w0, int64_t w1) {
         std::vector<float> scratch(
             static_cast<size_t>(kernels::attention_scratch_floats(max_len, d)));
@@ -542,25 +596,26 @@ void BertModel::Impl::layers_forward_int8(torch::Tensor& x, const std::vector<in
   constexpr int64_t kBlock = 8;
 
   QuantRows xq(T, h), ctxq(T, h), interq(T, n_inter);
-  torch::Tensor acc_qkv = torch::empty({T, 3 * h}, torch::kInt);
-  torch::Tensor acc_h = torch::empty({T, h}, torch::kInt);
-  torch::Tensor acc_inter = torch::empty({T, n_inter}, torch::kInt);
+  const SequenceGroups groups = sequence_groups(offsets);
+  torch::Tensor acc_qkv = torch::empty({attention_by_sequence(n_seqs) ? 0 : T, 3 * h}, torch::kInt);
   torch::Tensor ctx = torch::empty({T, h});
   float* xp = x.data_ptr<float>();
+  const int32_t* aq = acc_qkv.data_ptr<int32_t>();
 
   at::parallel_for(0, T, grain.rows,
                    [&](int64_t r0, int64_t r1) { xq.quantize(*k, xp + r0 * h, r0, r1); });
 
-  // x = LayerNorm(x + dequantised acc_h), then x quantised into xq for the next GEMM.
+  // x = LayerNorm(x + in · linᵀ + b), each GEMM block's rows normalised as it is done, then
+  // quantised into xq for the next GEMM.
   auto residual_norm = [&](const Linear& lin, const QuantRows& in, const torch::Tensor& gamma,
                            const torch::Tensor& beta, bool requantize) {
-    at::parallel_for(0, T, grain.rows, [&](int64_t r0, int64_t r1) {
+    gemm_s32_blocks(lin, in, [&](int64_t r0, int64_t r1, const int32_t* acc) {
       std::vector<float> y(static_cast<size_t>(kBlock * h));
+      float* yp = y.data();
       for (int64_t b0 = r0; b0 < r1; b0 += kBlock) {
         const int64_t b1 = std::min(r1, b0 + kBlock);
-        lin.dequantize(*k, in, acc_h, b0, b1, 0, h, y.data(), h);
-        k->residual_layernorm(xp + b0 * h, y.data(), nullptr, ptr(gamma), ptr(beta), b1 - b0, h,
-                              eps);
+        lin.dequantize(*k, in, acc + (b0 - r0) * h, h, b0, b1, 0, h, yp, h);
+        k->residual_layernorm(xp + b0 * h, yp, nullptr, ptr(gamma), ptr(beta), b1 - b0, h, eps);
         if (requantize) xq.quantize(*k, xp + b0 * h, b0, b1);
       }
     });
@@ -568,20 +623,32 @@ void BertModel::Impl::layers_forward_int8(torch::Tensor& x, const std::vector<in
 
   for (size_t l = 0; l < layers.size(); ++l) {
     const Layer& L = layers[l];
-    L.qkv.gemm_s32(xq, acc_qkv);
     float* cp = ctx.data_ptr<float>();
     if (attention_by_sequence(n_seqs)) {
-      // The sequence's q, k, v rows dequantised (with their biases) as they are staged, its
-      // context rows quantised for the output projection as soon as its heads are done.
-      attention_per_sequence(
-          offsets, max_len, nullptr, cp,
-          [&](int64_t row0, int64_t row1, float* rows) {
-            L.qkv.dequantize(*k, xq, acc_qkv, row0, row1, 0, 3 * h, rows, 3 * h);
-          },
-          [&](int64_t row0, int64_t row1) { ctxq.quantize(*k, cp + row0 * h, row0, row1); });
+      // Per group of whole sequences: the group's qkv GEMM, then for each sequence its q, k, v
+      // rows dequantised (with their biases) from that still-cached result, every head, and
+      // its context rows quantised for the output projection.
+      at::parallel_for(0, groups.size(), 1, [&](int64_t g0, int64_t g1) {
+        std::unique_ptr<int32_t[]> acc(new int32_t[static_cast<size_t>(groups.max_rows * 3 * h)]);
+        std::vector<float> rows(static_cast<size_t>(max_len * 3 * h));
+        std::vector<float> scratch(
+            static_cast<size_t>(kernels::attention_scratch_floats(max_len, d)));
+        for (int64_t g = g0; g < g1; ++g) {
+          const int64_t first = offsets[groups.first[g]];
+          L.qkv.gemm_s32(xq, first, offsets[groups.first[g + 1]], acc.get());
+          for (int64_t b = groups.first[g]; b < groups.first[g + 1]; ++b) {
+            const int64_t row0 = offsets[b], row1 = offsets[b + 1];
+            L.qkv.dequantize(*k, xq, acc.get() + (row0 - first) * 3 * h, 3 * h, row0, row1, 0,
+                             3 * h, rows.data(), 3 * h);
+            sequence_heads(rows.data(), row1 - row0, nullptr, cp + row0 * h, scratch.data());
+            ctxq.quantize(*k, cp + row0 * h, row0, row1);
+          }
+        }
+      });
     } else {
-      // Few sequences (long ones): per (sequence, head), to keep every thread busy; each
-      // head's q, k, v columns are dequantised into a small buffer of their own.
+      // Few sequences (long ones): one qkv GEMM, then per (sequence, head), to keep every
+      // thread busy; each head's q, k, v columns are dequantised into a small buffer.
+      L.qkv.gemm_s32(xq, 0, T, acc_qkv.data_ptr<int32_t>());
       at::parallel_for(0, n_seqs * heads, grain.heads, [&](int64_t w0, int64_t w1) {
         std::vector<float> qkv_rows(static_cast<size_t>(max_len * 3 * d));
         std::vector<float> scratch(
@@ -590,7 +657,7 @@ void BertModel::Impl::layers_forward_int8(torch::Tensor& x, const std::vector<in
           const int64_t b = wi / heads, hd = wi % heads;
           const int64_t row0 = offsets[b], row1 = offsets[b + 1];
           for (int64_t part = 0; part < 3; ++part)  // q, k, v
-            L.qkv.dequantize(*k, xq, acc_qkv, row0, row1, part * h + hd * d, d,
+            L.qkv.dequantize(*k, xq, aq + row0 * 3 * h, 3 * h, row0, row1, part * h + hd * d, d,
                              qkv_rows.data() + part * d, 3 * d);
           const float* base = qkv_rows.data();
           k->attention_head(base, base + d, base + 2 * d, nullptr, nullptr, nullptr, 3 * d,
@@ -600,21 +667,19 @@ void BertModel::Impl::layers_forward_int8(torch::Tensor& x, const std::vector<in
       at::parallel_for(0, T, grain.rows,
                        [&](int64_t r0, int64_t r1) { ctxq.quantize(*k, cp + r0 * h, r0, r1); });
     }
-    L.attn_out.gemm_s32(ctxq, acc_h);
     residual_norm(L.attn_out, ctxq, L.ln1_weight, L.ln1_bias, true);
 
-    // Feed-forward: the intermediate activations exist in float only a block at a time.
-    L.intermediate.gemm_s32(xq, acc_inter);
-    at::parallel_for(0, T, grain.ffn_rows, [&](int64_t r0, int64_t r1) {
+    // Feed-forward: the intermediate activations exist in float only a few rows at a time.
+    gemm_s32_blocks(L.intermediate, xq, [&](int64_t r0, int64_t r1, const int32_t* acc) {
       std::vector<float> y(static_cast<size_t>(kBlock * n_inter));
       for (int64_t b0 = r0; b0 < r1; b0 += kBlock) {
         const int64_t b1 = std::min(r1, b0 + kBlock);
-        L.intermediate.dequantize(*k, xq, acc_inter, b0, b1, 0, n_inter, y.data(), n_inter);
+        L.intermediate.dequantize(*k, xq, acc + (b0 - r0) * n_inter, n_inter, b0, b1, 0, n_inter,
+                                  y.data(), n_inter);
         k->bias_activation(y.data(), nullptr, b1 - b0, n_inter, act);
         interq.quantize(*k, y.data(), b0, b1);
       }
     });
-    L.output.gemm_s32(interq, acc_h);
     residual_norm(L.output, interq, L.ln2_weight, L.ln2_bias, l + 1 < layers.size());
   }
 }

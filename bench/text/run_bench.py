@@ -3,11 +3,12 @@ PyTorch-eager implementation of Hugging Face's BertModel forward (hf_eager_refer
 the same random all-MiniLM-L6-v2-shaped weights and the same 512 sentences (5–40 words).
 
     ninja -C build text_bench
-    /usr/bin/python3 bench/text/run_bench.py --build build [--threads 2] [--repeat 3]
+    /usr/bin/python3 bench/text/run_bench.py --build build [--threads 2] [--repeat 5]
 
 Prints sentences/s of each, the ratio, the fraction of the GEMM roofline (Linear-layer FLOPs of
-the real tokens ÷ libtorch's GEMM peak measured in the same run), and the int8 fidelity against
-fp32 (mean/min cosine, top-1 neighbour agreement)."""
+the real tokens ÷ libtorch's GEMM peak measured in the same run), each as the best round and as
+the median over rounds of the ratios within a round, and the int8 fidelity against fp32
+(mean/min cosine, top-1 neighbour agreement)."""
 
 import argparse
 import json
@@ -49,7 +50,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.path.join(REPO, "build"))
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeat", type=int, default=3, help="rounds over all implementations")
+    ap.add_argument("--repeat", type=int, default=5, help="rounds over all implementations")
     a = ap.parse_args()
 
     gen = os.path.join(a.build, "generated", "text")
@@ -64,20 +65,27 @@ def main():
         f.write("\n".join(sentences) + "\n")
     exe = os.path.join(a.build, "bench", "text", "text_bench")
 
-    # Rounds alternate all implementations, and each keeps its best round: on a shared machine
-    # the speed drifts by 20-30% within a minute, and one block per implementation would
-    # measure the drift instead of the code.
+    # Rounds alternate all implementations: on a shared machine the speed drifts by 20-30%
+    # within a minute, and one block per implementation would measure the drift instead of
+    # the code. Two statistics: each implementation's best round (against the best GEMM peak
+    # of any round), and the median over rounds of the ratios within a round (each run against
+    # the eager run of its own round, and against the GEMM peak its own process measured right
+    # after it), which a slow spell hitting one side only moves much less.
     # "fp32" and "int8" time TextEncoder::encode (batches side by side, one per thread); the
-    # other three run one batch at a time on both threads, and differ from each other in one
-    # choice each: input order instead of longest first, padding to the batch's longest.
+    # others run one batch at a time on both threads, the fp32 ones differing from each other
+    # in one choice each: input order instead of longest first, padding to the batch's longest.
     variants = {"fp32": ["--precision", "fp32"],
                 "fp32 one batch at a time": ["--one-batch-at-a-time"],
                 "fp32 one at a time, source order": ["--order", "source"],
                 "fp32 one at a time, padded (cost only)": ["--padded"],
-                "int8": ["--precision", "int8"]}
+                "int8": ["--precision", "int8"],
+                "int8 one batch at a time": ["--precision", "int8", "--one-batch-at-a-time"]}
     saves = {"fp32": os.path.join(gen, "bench_fp32.npy"),
              "int8": os.path.join(gen, "bench_int8.npy")}
     runs, eager, eager_emb, peak = {}, None, None, 0.0
+    round_ratio = {name: [] for name in variants}
+    round_roof = {name: [] for name in variants}
+    round_roof["eager"] = []
     for _ in range(a.repeat):
         e, eager_emb = eager_bench(model, sentences, a.threads, 32, 1)
         if eager is None or e["seconds"] < eager["seconds"]:
@@ -85,9 +93,14 @@ def main():
         for name, extra in variants.items():
             r = run_cpp(exe, model, sent_file, a.threads, 1, extra, saves.get(name))
             peak = max(peak, r["gemm_peak_gflops"])
+            round_ratio[name].append(r["sentences_per_s"] / e["sentences_per_s"])
+            round_roof[name].append(r["roofline_fraction"])
+            if name == "fp32":
+                round_roof["eager"].append(
+                    e["sentences_per_s"] / r["roofline_sentences_per_s"])
             if name not in runs or r["sentences_per_s"] > runs[name]["sentences_per_s"]:
                 runs[name] = r
-    # The roofline from the best GEMM peak seen in any round.
+    # The best-round roofline from the best GEMM peak seen in any round.
     for r in runs.values():
         r["roofline_sentences_per_s"] *= peak / r["gemm_peak_gflops"]
         r["gemm_peak_gflops"] = peak
@@ -96,20 +109,24 @@ def main():
     roof = runs["fp32"]["roofline_sentences_per_s"]
     print(f"text encoder benchmark: {len(sentences)} sentences, {runs['fp32']['tokens']} tokens "
           f"({runs['fp32']['tokens'] / len(sentences):.1f}/sentence), batches of 32, "
-          f"{a.threads} threads; best of {a.repeat} alternating rounds; load average "
+          f"{a.threads} threads; {a.repeat} alternating rounds; load average "
           f"{os.getloadavg()[0]:.2f}")
     print(f"model: {runs['fp32']['model']}")
     # Debian's reference BLAS would run these GEMMs ~30x slower: say which one is loaded.
     print(f"embedflow's {runs['fp32']['torch']}")
     blas = [l.split()[-1] for l in open("/proc/self/maps") if "blas" in l.split()[-1]]
     print(f"the Python reference's BLAS: {sorted(set(blas))[0] if blas else 'unknown'}")
-    print(f"GEMM peak measured now: {runs['fp32']['gemm_peak_gflops']:.1f} GFLOP/s -> roofline "
-          f"{roof:.1f} sentences/s ({runs['fp32']['linear_gflop']:.1f} GFLOP of Linear layers)")
-    print(f"{'implementation':50s} {'sent/s':>9s} {'vs eager':>9s} {'roofline':>9s}")
-    print(f"{eager['impl']:50s} {base:9.1f} {1.0:8.2f}x {base / roof:8.1%}")
+    print(f"GEMM peak, best of all rounds: {peak:.1f} GFLOP/s -> roofline {roof:.1f} sentences/s "
+          f"({runs['fp32']['linear_gflop']:.1f} GFLOP of Linear layers)")
+    print(f"{'':50s} {'best round':>30s}   {'median of rounds':>19s}")
+    print(f"{'implementation':50s} {'sent/s':>9s} {'vs eager':>9s} {'roofline':>9s}   "
+          f"{'vs eager':>9s} {'roofline':>9s}")
+    print(f"{eager['impl']:50s} {base:9.1f} {1.0:8.2f}x {base / roof:8.1%}   {1.0:8.2f}x "
+          f"{np.median(round_roof['eager']):8.1%}")
     for name, r in runs.items():
         print(f"{'embedflow ' + name:50s} {r['sentences_per_s']:9.1f} "
-              f"{r['sentences_per_s'] / base:8.2f}x {r['sentences_per_s'] / roof:8.1%}")
+              f"{r['sentences_per_s'] / base:8.2f}x {r['sentences_per_s'] / roof:8.1%}   "
+              f"{np.median(round_ratio[name]):8.2f}x {np.median(round_roof[name]):8.1%}")
 
     fp32 = np.load(os.path.join(gen, "bench_fp32.npy"))
     int8 = np.load(os.path.join(gen, "bench_int8.npy"))
