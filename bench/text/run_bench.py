@@ -133,7 +133,7 @@ def main():
     print(f"fp32 vs eager reference: max |delta| = {np.abs(fp32 - eager_emb).max():.2e}")
     cos = (normalize(fp32) * normalize(int8)).sum(1)
     agree = (top1(fp32) == top1(int8)).mean()
-    print(f"int8 fidelity vs fp32: mean cosine {cos.mean():.4f}, min {cos.min():.4f}, "
+    print(f"int8 fidelity vs fp32: mean cosine {cos.mean():.6f}, min {cos.min():.6f}, "
           f"top-1 neighbour agreement {agree:.1%}")
 
 
