@@ -118,6 +118,13 @@ namespace {
 
 using LinearPacked = c10::intrusive_ptr<LinearPackedParamsBase>;
 
+#ifdef EMBEDFLOW_HAVE_DNNL
+void check_dnnl(dnnl_status_t st, const char* call) {
+  if (st != dnnl_success)
+    throw std::runtime_error(std::string(call) + " failed with status " + std::to_string(st));
+}
+#endif
+
 // Activations quantised for the u8·s8 GEMM: each row in 7 bits with its own scale and zero
 // point (bert_kernels::quantize_rows_u7).
 struct QuantRows {
@@ -186,19 +193,26 @@ struct Linear {
     return true;
   }
 
-  // out = rows [r0, r1) of x Wᵀ (no bias), [r1 − r0, out features]; fp32 weights only.
-  void gemm_rows(const torch::Tensor& x, int64_t r0, int64_t r1, float* out) const {
+  // out [m, out features] = a [m, in features] · Wᵀ + beta · out, no bias, both dense
+  // row-major; fp32 weights only.
+  void gemm(const float* a, int64_t m, float* out, float beta) const {
     const int64_t n = weight.size(0), kk = weight.size(1);
 #ifdef EMBEDFLOW_HAVE_DNNL
-    const dnnl_status_t st =
-        dnnl_sgemm('N', 'T', r1 - r0, n, kk, 1.0f, x.data_ptr<float>() + r0 * kk, kk,
-                   weight.data_ptr<float>(), kk, 0.0f, out, n);
-    if (st != dnnl_success)
-      throw std::runtime_error("dnnl_sgemm failed with status " + std::to_string(st));
+    // dnnl_sgemm is row-major; it threads with OpenMP like libtorch (this thread's count).
+    check_dnnl(
+        dnnl_sgemm('N', 'T', m, n, kk, 1.0f, a, kk, weight.data_ptr<float>(), kk, beta, out, n),
+        "dnnl_sgemm");
 #else
-    auto o = torch::from_blob(out, {r1 - r0, n});
-    at::mm_out(o, x.narrow(0, r0, r1 - r0), weight.t());
+    auto at_a = torch::from_blob(const_cast<float*>(a), {m, kk});
+    auto at_out = torch::from_blob(out, {m, n});
+    if (beta == 0.0f)
+      at::mm_out(at_out, at_a, weight.t());
+    else
+      at_out.addmm_(at_a, weight.t());
 #endif
+  }
+  void gemm(const torch::Tensor& x, torch::Tensor& out, float beta) const {
+    gemm(x.data_ptr<float>(), x.size(0), out.data_ptr<float>(), beta);
   }
 
 #ifdef EMBEDFLOW_HAVE_DNNL
@@ -206,11 +220,10 @@ struct Linear {
   void gemm_s32(const QuantRows& in, int64_t r0, int64_t r1, int32_t* acc) const {
     const int64_t n = wq.size(0), kk = wq.size(1);
     const int32_t no_offset = 0;
-    const dnnl_status_t st =
+    check_dnnl(
         dnnl_gemm_u8s8s32('N', 'T', 'F', r1 - r0, n, kk, 1.0f, in.q.data_ptr<uint8_t>() + r0 * kk,
-                          kk, 0, wq.data_ptr<int8_t>(), kk, 0, 0.0f, acc, n, &no_offset);
-    if (st != dnnl_success)
-      throw std::runtime_error("dnnl_gemm_u8s8s32 failed with status " + std::to_string(st));
+                          kk, 0, wq.data_ptr<int8_t>(), kk, 0, 0.0f, acc, n, &no_offset),
+        "dnnl_gemm_u8s8s32");
   }
 
   // Columns [c0, c0 + nc) of the GEMM result of input rows [r0, r1) back to float, with the
@@ -222,25 +235,6 @@ struct Linear {
                       w_scaled_sum.data_ptr<float>() + c0, bias.data_ptr<float>() + c0, out, ldo);
   }
 #endif
-
- private:
-  // out = x Wᵀ + beta · out; x [M, K], W [N, K], out [M, N], all dense row-major.
-  void gemm(const torch::Tensor& x, torch::Tensor& out, float beta) const {
-#ifdef EMBEDFLOW_HAVE_DNNL
-    const int64_t m = x.size(0), n = weight.size(0), k = weight.size(1);
-    // dnnl_sgemm is row-major; it threads with OpenMP like libtorch (this thread's count).
-    const dnnl_status_t st =
-        dnnl_sgemm('N', 'T', m, n, k, 1.0f, x.data_ptr<float>(), k, weight.data_ptr<float>(), k,
-                   beta, out.data_ptr<float>(), n);
-    if (st != dnnl_success)
-      throw std::runtime_error("dnnl_sgemm failed with status " + std::to_string(st));
-#else
-    if (beta == 0.0f)
-      at::mm_out(out, x, weight.t());
-    else
-      out.addmm_(x, weight.t());
-#endif
-  }
 };
 
 struct Layer {
@@ -346,6 +340,28 @@ struct BertModel::Impl {
     }
   }
 
+  // Attention per (sequence, head) pair over a whole [T, 3h] q, k, v matrix, for batches of
+  // too few sequences to share out by group (and libtorch's int8 Linear).
+  void attention_per_head(const float* qkv, const float* qkv_bias,
+                          const std::vector<int64_t>& offsets, int64_t max_len, float* ctx) const {
+    const int64_t h = config.hidden_size, heads = config.num_attention_heads, d = h / heads;
+    const int64_t n_seqs = static_cast<int64_t>(offsets.size()) - 1;
+    const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+    at::parallel_for(0, n_seqs * heads, grains(max_len).heads, [&](int64_t w0, int64_t w1) {
+      std::vector<float> scratch(
+          static_cast<size_t>(kernels::attention_scratch_floats(max_len, d)));
+      for (int64_t wi = w0; wi < w1; ++wi) {
+        const int64_t b = wi / heads, hd = wi % heads;
+        const int64_t row0 = offsets[b], len = offsets[b + 1] - offsets[b];
+        const float* base = qkv + row0 * 3 * h + hd * d;
+        const float* bias = qkv_bias ? qkv_bias + hd * d : nullptr;
+        k->attention_head(base, base + h, base + 2 * h, bias, bias ? bias + h : nullptr,
+                          bias ? bias + 2 * h : nullptr, 3 * h, len, d, scale,
+                          ctx + row0 * h + hd * d, h, scratch.data());
+      }
+    });
+  }
+
 #ifdef EMBEDFLOW_HAVE_DNNL
   // lin's int32 GEMM over `in` in blocks of rows, each block's result handed at once to
   // epilogue(r0, r1, acc) while it is still in cache, instead of one GEMM whose [T, n] result
@@ -360,12 +376,13 @@ struct BertModel::Impl {
     const int64_t blocks = threads * ((T + threads * kRows - 1) / (threads * kRows));
     const int64_t rows = (T + blocks - 1) / blocks;
     at::parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
-      std::unique_ptr<int32_t[]> acc(new int32_t[static_cast<size_t>(rows * n)]);
+      torch::Tensor acc_t = torch::empty({rows, n}, torch::kInt);
+      int32_t* acc = acc_t.data_ptr<int32_t>();
       for (int64_t b = b0; b < b1; ++b) {
         const int64_t r0 = b * rows, r1 = std::min(T, r0 + rows);
         if (r0 >= r1) break;
-        lin.gemm_s32(in, r0, r1, acc.get());
-        epilogue(r0, r1, acc.get());
+        lin.gemm_s32(in, r0, r1, acc);
+        epilogue(r0, r1, acc);
       }
     });
   }
@@ -521,7 +538,6 @@ void BertModel::Impl::layers_forward(torch::Tensor& x, const std::vector<int64_t
   const int64_t T = x.size(0), h = config.hidden_size, heads = config.num_attention_heads;
   const int64_t d = h / heads, n_seqs = static_cast<int64_t>(offsets.size()) - 1;
   const float eps = static_cast<float>(config.layer_norm_eps);
-  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   const Grains grain = grains(max_len);
 
   const SequenceGroups groups = sequence_groups(offsets);
@@ -539,14 +555,16 @@ void BertModel::Impl::layers_forward(torch::Tensor& x, const std::vector<int64_t
       // Per group of whole sequences: the group's qkv GEMM into a buffer of the thread's,
       // then every head of each of its sequences on that still-cached result.
       at::parallel_for(0, groups.size(), 1, [&](int64_t g0, int64_t g1) {
-        std::vector<float> rows(static_cast<size_t>(groups.max_rows * 3 * h));
+        torch::Tensor rows_t = torch::empty({groups.max_rows, 3 * h});
+        float* rows = rows_t.data_ptr<float>();
         std::vector<float> scratch(
             static_cast<size_t>(kernels::attention_scratch_floats(max_len, d)));
         for (int64_t g = g0; g < g1; ++g) {
           const int64_t first = offsets[groups.first[g]];
-          L.qkv.gemm_rows(x, first, offsets[groups.first[g + 1]], rows.data());
+          L.qkv.gemm(x.data_ptr<float>() + first * h, offsets[groups.first[g + 1]] - first, rows,
+                     0.0f);
           for (int64_t b = groups.first[g]; b < groups.first[g + 1]; ++b)
-            sequence_heads(rows.data() + (offsets[b] - first) * 3 * h, offsets[b + 1] - offsets[b],
+            sequence_heads(rows + (offsets[b] - first) * 3 * h, offsets[b + 1] - offsets[b],
                            ptr(L.qkv.bias), cp + offsets[b] * h, scratch.data());
         }
       });
@@ -554,20 +572,7 @@ void BertModel::Impl::layers_forward(torch::Tensor& x, const std::vector<int64_t
       // One qkv GEMM, then attention per (sequence, head): few sequences to share out, or
       // libtorch's int8 Linear (which has added the biases).
       const float* qkv_bias = L.qkv.forward(x, qkv) ? nullptr : ptr(L.qkv.bias);
-      const float* qp = qkv.data_ptr<float>();
-      at::parallel_for(0, n_seqs * heads, grain.heads, [&](int64_t w0, int64_t w1) {
-        std::vector<float> scratch(
-            static_cast<size_t>(kernels::attention_scratch_floats(max_len, d)));
-        for (int64_t wi = w0; wi < w1; ++wi) {
-          const int64_t b = wi / heads, hd = wi % heads;
-          const int64_t row0 = offsets[b], len = offsets[b + 1] - offsets[b];
-          const float* base = qp + row0 * 3 * h + hd * d;
-          const float* bias = qkv_bias ? qkv_bias + hd * d : nullptr;
-          k->attention_head(base, base + h, base + 2 * h, bias, bias ? bias + h : nullptr,
-                            bias ? bias + 2 * h : nullptr, 3 * h, len, d, scale,
-                            cp + row0 * h + hd * d, h, scratch.data());
-        }
-      });
+      attention_per_head(qkv.data_ptr<float>(), qkv_bias, offsets, max_len, cp);
     }
     add_residual_layernorm(L.attn_out, ctx, x, proj, L.ln1_weight, L.ln1_bias, grain.rows, eps);
 
@@ -589,7 +594,6 @@ void BertModel::Impl::layers_forward_int8(torch::Tensor& x, const std::vector<in
   const int64_t d = h / heads, n_seqs = static_cast<int64_t>(offsets.size()) - 1;
   const int64_t n_inter = config.intermediate_size;
   const float eps = static_cast<float>(config.layer_norm_eps);
-  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   const Grains grain = grains(max_len);
   // Fused passes walk their rows in blocks this tall, so a block's floats stay in L1/L2
   // between dequantising, normalising or activating, and quantising again.
@@ -597,7 +601,9 @@ void BertModel::Impl::layers_forward_int8(torch::Tensor& x, const std::vector<in
 
   QuantRows xq(T, h), ctxq(T, h), interq(T, n_inter);
   const SequenceGroups groups = sequence_groups(offsets);
-  torch::Tensor acc_qkv = torch::empty({attention_by_sequence(n_seqs) ? 0 : T, 3 * h}, torch::kInt);
+  const bool by_sequence = attention_by_sequence(n_seqs);
+  torch::Tensor acc_qkv = torch::empty({by_sequence ? 0 : T, 3 * h}, torch::kInt);
+  torch::Tensor qkv = torch::empty({by_sequence ? 0 : T, 3 * h});
   torch::Tensor ctx = torch::empty({T, h});
   float* xp = x.data_ptr<float>();
   const int32_t* aq = acc_qkv.data_ptr<int32_t>();
@@ -624,46 +630,38 @@ void BertModel::Impl::layers_forward_int8(torch::Tensor& x, const std::vector<in
   for (size_t l = 0; l < layers.size(); ++l) {
     const Layer& L = layers[l];
     float* cp = ctx.data_ptr<float>();
-    if (attention_by_sequence(n_seqs)) {
+    if (by_sequence) {
       // Per group of whole sequences: the group's qkv GEMM, then for each sequence its q, k, v
       // rows dequantised (with their biases) from that still-cached result, every head, and
       // its context rows quantised for the output projection.
       at::parallel_for(0, groups.size(), 1, [&](int64_t g0, int64_t g1) {
-        std::unique_ptr<int32_t[]> acc(new int32_t[static_cast<size_t>(groups.max_rows * 3 * h)]);
-        std::vector<float> rows(static_cast<size_t>(max_len * 3 * h));
+        torch::Tensor acc_t = torch::empty({groups.max_rows, 3 * h}, torch::kInt);
+        torch::Tensor rows_t = torch::empty({max_len, 3 * h});
+        int32_t* acc = acc_t.data_ptr<int32_t>();
+        float* rows = rows_t.data_ptr<float>();
         std::vector<float> scratch(
             static_cast<size_t>(kernels::attention_scratch_floats(max_len, d)));
         for (int64_t g = g0; g < g1; ++g) {
           const int64_t first = offsets[groups.first[g]];
-          L.qkv.gemm_s32(xq, first, offsets[groups.first[g + 1]], acc.get());
+          L.qkv.gemm_s32(xq, first, offsets[groups.first[g + 1]], acc);
           for (int64_t b = groups.first[g]; b < groups.first[g + 1]; ++b) {
             const int64_t row0 = offsets[b], row1 = offsets[b + 1];
-            L.qkv.dequantize(*k, xq, acc.get() + (row0 - first) * 3 * h, 3 * h, row0, row1, 0,
-                             3 * h, rows.data(), 3 * h);
-            sequence_heads(rows.data(), row1 - row0, nullptr, cp + row0 * h, scratch.data());
+            L.qkv.dequantize(*k, xq, acc + (row0 - first) * 3 * h, 3 * h, row0, row1, 0, 3 * h,
+                             rows, 3 * h);
+            sequence_heads(rows, row1 - row0, nullptr, cp + row0 * h, scratch.data());
             ctxq.quantize(*k, cp + row0 * h, row0, row1);
           }
         }
       });
     } else {
-      // Few sequences (long ones): one qkv GEMM, then per (sequence, head), to keep every
-      // thread busy; each head's q, k, v columns are dequantised into a small buffer.
+      // Few sequences (long ones): one qkv GEMM, dequantised whole, then attention per
+      // (sequence, head) to keep every thread busy.
       L.qkv.gemm_s32(xq, 0, T, acc_qkv.data_ptr<int32_t>());
-      at::parallel_for(0, n_seqs * heads, grain.heads, [&](int64_t w0, int64_t w1) {
-        std::vector<float> qkv_rows(static_cast<size_t>(max_len * 3 * d));
-        std::vector<float> scratch(
-            static_cast<size_t>(kernels::attention_scratch_floats(max_len, d)));
-        for (int64_t wi = w0; wi < w1; ++wi) {
-          const int64_t b = wi / heads, hd = wi % heads;
-          const int64_t row0 = offsets[b], row1 = offsets[b + 1];
-          for (int64_t part = 0; part < 3; ++part)  // q, k, v
-            L.qkv.dequantize(*k, xq, aq + row0 * 3 * h, 3 * h, row0, row1, part * h + hd * d, d,
-                             qkv_rows.data() + part * d, 3 * d);
-          const float* base = qkv_rows.data();
-          k->attention_head(base, base + d, base + 2 * d, nullptr, nullptr, nullptr, 3 * d,
-                            row1 - row0, d, scale, cp + row0 * h + hd * d, h, scratch.data());
-        }
+      float* qp = qkv.data_ptr<float>();
+      at::parallel_for(0, T, grain.rows, [&](int64_t r0, int64_t r1) {
+        L.qkv.dequantize(*k, xq, aq + r0 * 3 * h, 3 * h, r0, r1, 0, 3 * h, qp + r0 * 3 * h, 3 * h);
       });
+      attention_per_head(qp, nullptr, offsets, max_len, cp);
       at::parallel_for(0, T, grain.rows,
                        [&](int64_t r0, int64_t r1) { ctxq.quantize(*k, cp + r0 * h, r0, r1); });
     }
