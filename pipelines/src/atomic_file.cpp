@@ -1,5 +1,7 @@
 #include "embedflow/atomic_file.h"
 
+#include "embedflow/errors.h"
+
 #include <filesystem>
 #include <stdexcept>
 #include <system_error>
@@ -16,7 +18,7 @@ AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
   tmp_ = path_ + ".tmp-" + std::to_string(::getpid());
   file_ = std::fopen(tmp_.c_str(), "wb");
   if (!file_)
-    throw std::runtime_error("cannot create " + tmp_ + ": " +
+    throw RunFailure("cannot create " + tmp_ + ": " +
                              std::error_code(errno, std::generic_category()).message());
 }
 
@@ -43,15 +45,15 @@ AtomicFile& AtomicFile::operator=(AtomicFile&& o) noexcept {
 void AtomicFile::write(const void* data, size_t n) {
   if (!file_) throw std::logic_error("AtomicFile: write after commit");
   if (n && std::fwrite(data, 1, n, file_) != n)
-    throw std::runtime_error("write failed: " + tmp_ + ": " +
+    throw RunFailure("write failed: " + tmp_ + ": " +
                              std::error_code(errno, std::generic_category()).message());
 }
 
 void AtomicFile::pwrite(const void* data, size_t n, long offset) {
   long here = tell();
-  if (std::fseek(file_, offset, SEEK_SET) != 0) throw std::runtime_error("seek failed: " + tmp_);
+  if (std::fseek(file_, offset, SEEK_SET) != 0) throw RunFailure("seek failed: " + tmp_);
   write(data, n);
-  if (std::fseek(file_, here, SEEK_SET) != 0) throw std::runtime_error("seek failed: " + tmp_);
+  if (std::fseek(file_, here, SEEK_SET) != 0) throw RunFailure("seek failed: " + tmp_);
 }
 
 long AtomicFile::tell() const {
@@ -66,7 +68,7 @@ void AtomicFile::commit() {
   if (!ok || std::rename(tmp_.c_str(), path_.c_str()) != 0) {
     std::error_code ec(errno, std::generic_category());
     std::remove(tmp_.c_str());
-    throw std::runtime_error("cannot write " + path_ + ": " + ec.message());
+    throw RunFailure("cannot write " + path_ + ": " + ec.message());
   }
 }
 

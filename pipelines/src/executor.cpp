@@ -425,6 +425,9 @@ flow::sender<Packet>* Run::add_map(flow::graph& g, StageRuntime& rt, flow::sende
         Item o = it->derive();
         try {
           item_stage->process(*it, o);
+        } catch (const RunFailure& e) {
+          fail("stage '" + rt.cfg->id + "': " + e.what());
+          o = make_error(*it, rt, e.what());
         } catch (const std::exception& e) {
           o = make_error(*it, rt, e.what());
         }
@@ -440,6 +443,10 @@ flow::sender<Packet>* Run::add_map(flow::graph& g, StageRuntime& rt, flow::sende
         std::vector<Item> produced;
         try {
           group_stage->process(good, produced);
+        } catch (const RunFailure& e) {
+          fail("stage '" + rt.cfg->id + "': " + e.what());
+          produced.clear();
+          for (const auto& it : good) produced.push_back(make_error(*it, rt, e.what()));
         } catch (const std::exception& e) {
           produced.clear();
           for (const auto& it : good) produced.push_back(make_error(*it, rt, e.what()));
@@ -522,6 +529,10 @@ flow::sender<Packet>* Run::add_batch(flow::graph& g, StageRuntime& rt, flow::sen
                                        " outputs for " + std::to_string(chunk.size()) + " inputs");
               ++rt.calls;
               rt.batch_items += chunk.size();
+            } catch (const RunFailure& e) {
+              fail("stage '" + rt.cfg->id + "': " + e.what());
+              out.clear();
+              for (const Item* it : chunk) out.push_back(make_error(*it, rt, e.what()));
             } catch (const std::exception& batch_error) {
               // Isolate the bad item: retry one by one so batch-mates still succeed.
               out.clear();
@@ -632,15 +643,11 @@ void Run::add_sink(flow::graph& g, StageRuntime& rt, flow::sender<Packet>* in) {
         try {
           sink->write(*it);
           ++rt.items;
-        } catch (const ItemFailure& e) {
-          Item err = make_error(*it, rt, e.what());
-          finish_item(rt, err, *it);
-        } catch (const std::invalid_argument& e) {
-          Item err = make_error(*it, rt, e.what());
-          finish_item(rt, err, *it);
-        } catch (const std::exception& e) {
-          // Anything else (disk full, permissions) would fail every item alike.
+        } catch (const RunFailure& e) {
           fail("stage '" + rt.cfg->id + "': " + e.what());
+        } catch (const std::exception& e) {
+          Item err = make_error(*it, rt, e.what());
+          finish_item(rt, err, *it);
         }
       }
     }
@@ -667,6 +674,8 @@ void Run::add_reduce_port(flow::graph& g, StageRuntime& rt, size_t port, flow::s
         try {
           red->consume(port, *it);
           ++rt.items;
+        } catch (const RunFailure& e) {
+          fail("stage '" + rt.cfg->id + "': " + e.what());
         } catch (const std::exception& e) {
           Item err = make_error(*it, rt, e.what());
           finish_item(rt, err, *it);
@@ -872,15 +881,16 @@ std::string run_output_dir(const PipelineConfig& config) {
     fs::path p = fs::path(config.errors_path).parent_path();
     return p.empty() ? "." : p.string();
   }
+  // The first writer's output, as its schema declares it.
   for (const auto& sc : config.stages) {
     if (!sc.stage_type || sc.stage_type->schema.kind != StageKind::Sink) continue;
-    for (const char* key : {"path", "dir"}) {
-      if (sc.params.has(key) && sc.params.raw(key).is_string()) {
-        fs::path p(sc.params.get_string(key));
-        if (std::string(key) == "dir") return p.string();
-        fs::path parent = p.parent_path();
-        return parent.empty() ? "." : parent.string();
-      }
+    for (const ParamSpec& spec : sc.stage_type->schema.params) {
+      if (spec.role != PathRole::OutputFile && spec.role != PathRole::OutputDir) continue;
+      if (!sc.params.has(spec.name) || !sc.params.raw(spec.name).is_string()) continue;
+      fs::path p(sc.params.get_string(spec.name));
+      if (spec.role == PathRole::OutputDir) return p.string();
+      fs::path parent = p.parent_path();
+      return parent.empty() ? "." : parent.string();
     }
   }
   return ".";

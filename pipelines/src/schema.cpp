@@ -30,6 +30,22 @@ const char* param_type_name(ParamType t) {
   return "?";
 }
 
+const char* path_role_name(PathRole r) {
+  switch (r) {
+    case PathRole::None:
+      return "path";
+    case PathRole::Input:
+      return "input path";
+    case PathRole::Model:
+      return "model";
+    case PathRole::OutputFile:
+      return "output file";
+    case PathRole::OutputDir:
+      return "output folder";
+  }
+  return "?";
+}
+
 const char* stage_kind_name(StageKind k) {
   switch (k) {
     case StageKind::Source:
@@ -68,6 +84,23 @@ ParamSpec ParamSpec::string(std::string name, std::optional<std::string> def) {
 }
 ParamSpec ParamSpec::path(std::string name) {
   return make(std::move(name), ParamType::Path, Json());
+}
+static ParamSpec path_with_role(std::string name, PathRole role) {
+  ParamSpec p = make(std::move(name), ParamType::Path, Json());
+  p.role = role;
+  return p;
+}
+ParamSpec ParamSpec::input_path(std::string name) {
+  return path_with_role(std::move(name), PathRole::Input);
+}
+ParamSpec ParamSpec::model_path(std::string name) {
+  return path_with_role(std::move(name), PathRole::Model);
+}
+ParamSpec ParamSpec::output_file(std::string name) {
+  return path_with_role(std::move(name), PathRole::OutputFile);
+}
+ParamSpec ParamSpec::output_dir(std::string name) {
+  return path_with_role(std::move(name), PathRole::OutputDir);
 }
 ParamSpec ParamSpec::enumeration(std::string name, std::string def,
                                  std::vector<std::string> choices) {
@@ -113,6 +146,13 @@ const ParamSpec* StageSchema::find_param(const std::string& name) const {
   for (const auto& p : params)
     if (p.name == name) return &p;
   return nullptr;
+}
+
+std::vector<const ParamSpec*> StageSchema::params_with_role(PathRole role) const {
+  std::vector<const ParamSpec*> out;
+  for (const auto& p : params)
+    if (p.role == role) out.push_back(&p);
+  return out;
 }
 
 Kind StageSchema::output_kind(const Params& p) const {

@@ -7,7 +7,7 @@
 namespace embedflow::clip {
 
 void add_encoder_contract(StageSchema& s, std::vector<ParamSpec> own_params) {
-  s.params.push_back(ParamSpec::path("model").require().describe(
+  s.params.push_back(ParamSpec::model_path("model").require().describe(
       "CLIP model folder: Hugging Face CLIPModel layout (config.json, "
       "model.safetensors, vocab.json, merges.txt, preprocessor_config.json; e.g. a "
       "download of openai/clip-vit-base-patch32) or the sentence-transformers "

@@ -45,7 +45,7 @@ StageSchema encode_image_schema() {
   s.output = Kind::Embedding;
   s.output_for = [](const Params& p) { return output_kind_for(p.get_string("layer")); };
   s.params = {
-      ParamSpec::path("model").require().describe(
+      ParamSpec::model_path("model").require().describe(
           "Model file or folder (safetensors or TorchScript)."),
       ParamSpec::enumeration("arch", "auto",
                              {"auto", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152"})

@@ -38,13 +38,13 @@ StageSchema source_files_schema() {
   s.params = {
       ParamSpec::string("glob", std::nullopt)
           .describe("Files matching a pattern: `*`, `?`, `[…]` within a name, `**` for any depth"),
-      ParamSpec::path("dir").describe("Every file under this folder"),
+      ParamSpec::input_path("dir").describe("Every file under this folder"),
       ParamSpec::boolean("recursive", true).describe("dir: include files in sub-folders"),
       ParamSpec::strings("extensions")
           .describe("dir: only names ending in one of these, any case ([\".wav\", \".flac\"]); "
                     "default: every file"),
-      ParamSpec::path("list").describe("A text file of paths, one per line"),
-      ParamSpec::path("manifest").describe("A .jsonl, .csv or .tsv file with a path column"),
+      ParamSpec::input_path("list").describe("A text file of paths, one per line"),
+      ParamSpec::input_path("manifest").describe("A .jsonl, .csv or .tsv file with a path column"),
       ParamSpec::string("id_field", "id").describe("manifest: the column holding item ids"),
       ParamSpec::string("path_field", "path").describe("manifest: the column holding file paths"),
       ParamSpec::integer("limit", 0)

@@ -23,7 +23,7 @@ StageSchema source_npy_schema() {
   s.output = Kind::Embedding;
   s.output_for = [](const Params&) { return Kind::Embedding; };
   s.params = {
-      ParamSpec::path("path").require().describe("The .npy file ([N, ...] float32)"),
+      ParamSpec::input_path("path").require().describe("The .npy file ([N, ...] float32)"),
       ParamSpec::boolean("sidecar", true)
           .describe("Take ids and metadata from <stem>.jsonl beside it (an error if missing)"),
   };

@@ -26,8 +26,8 @@ StageSchema source_text_schema() {
       "then, with their line numbers.";
   s.params = {
       ParamSpec::strings("items").describe("Inline texts, one item each"),
-      ParamSpec::path("file").describe("A UTF-8 text file, one item per line"),
-      ParamSpec::path("manifest").describe("A .jsonl, .csv or .tsv file with a text column"),
+      ParamSpec::input_path("file").describe("A UTF-8 text file, one item per line"),
+      ParamSpec::input_path("manifest").describe("A .jsonl, .csv or .tsv file with a text column"),
       ParamSpec::boolean("skip_empty", false)
           .describe("file: skip lines that are empty or only spaces and tabs"),
       ParamSpec::string("field", "text").describe("manifest: the column holding the text"),

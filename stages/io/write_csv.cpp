@@ -27,7 +27,7 @@ StageSchema write_csv_schema() {
   s.default_concurrency = 1;
   s.max_concurrency = 1;
   s.params = {
-      ParamSpec::path("path").require().describe("Output .csv file"),
+      ParamSpec::output_file("path").require().describe("Output .csv file"),
       ParamSpec::strings("columns").describe(
           "Column names in order; default: id, source (text) and the first item's record keys"),
       ParamSpec::enumeration("delimiter", ",", {",", ";", "|", "tab"}).describe("Field separator"),

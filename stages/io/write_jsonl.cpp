@@ -26,7 +26,7 @@ StageSchema write_jsonl_schema() {
   s.default_concurrency = 1;
   s.max_concurrency = 1;
   s.params = {
-      ParamSpec::path("path").require().describe("Output .jsonl file"),
+      ParamSpec::output_file("path").require().describe("Output .jsonl file"),
       ParamSpec::boolean("include_tensor", false)
           .describe("Write tensor values (large: a 768-d embedding is ~8 KB of text per line)"),
       ParamSpec::boolean("flatten", false).describe("Merge record fields into the line itself"),

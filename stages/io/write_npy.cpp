@@ -35,9 +35,9 @@ StageSchema write_npy_schema() {
   s.default_concurrency = 1;
   s.max_concurrency = 1;
   s.params = {
-      ParamSpec::path("path").describe("Output .npy (stacked mode)"),
+      ParamSpec::output_file("path").describe("Output .npy (stacked mode)"),
       ParamSpec::boolean("per_item", false).describe("Write one .npy per item under `dir`"),
-      ParamSpec::path("dir").describe("per_item: output folder"),
+      ParamSpec::output_dir("dir").describe("per_item: output folder"),
       ParamSpec::string("name", "{id}.npy")
           .describe("per_item: file name under `dir`; {id} = item id, {index} = source position"),
       ParamSpec::boolean("sidecar", true)

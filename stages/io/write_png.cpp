@@ -29,7 +29,7 @@ StageSchema write_png_schema() {
   s.inputs = {{"in", {Kind::Spectrogram, Kind::Image, Kind::ImageTensor}, "what to render"}};
   s.output = Kind::None;
   s.params = {
-      ParamSpec::path("dir").require().describe("Output folder (created if missing)."),
+      ParamSpec::output_dir("dir").require().describe("Output folder (created if missing)."),
       ParamSpec::enumeration("colormap", "magma", colormap_names())
           .describe("Colormap for spectrograms (gray: no colour)."),
       ParamSpec::enumeration("scale", "min-max", {"min-max", "range"})

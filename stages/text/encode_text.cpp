@@ -42,7 +42,7 @@ StageSchema encode_text_schema() {
   s.inputs = {{"in", {Kind::Text}, "sentences (source.text)"}};
   s.output = Kind::Embedding;
   s.params = {
-      ParamSpec::path("model").require().describe(
+      ParamSpec::model_path("model").require().describe(
           "sentence-transformers or Hugging Face BERT model folder."),
       ParamSpec::integer("max_seq_length", 0)
           .range(0, 8192)

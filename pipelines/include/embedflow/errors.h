@@ -34,9 +34,20 @@ class ConfigError : public std::runtime_error {
   std::vector<Diagnostic> diags_;
 };
 
-// Thrown by a stage for one item: becomes that item's error record. Any std::exception does;
-// this one only exists so code can say so.
+// The one error rule for every stage kind (stage.h): an exception thrown while a stage handles
+// an item fails that item only — its error record names the stage and the message, and the other
+// items go on. A RunFailure fails the run instead: for what would fail every item alike (the
+// output disk is full, a file cannot be created). Sources, whose items do not exist yet, end the
+// run on any exception; a source that can skip a bad entry emits it as a failed item.
+
+// Fails one item. Any std::exception does the same; this one exists so code can say so.
 class ItemFailure : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Fails the run: in-flight items drain, writers commit what they have, the exit code is 1.
+class RunFailure : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };

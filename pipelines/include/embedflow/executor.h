@@ -16,10 +16,9 @@
 
 #include "embedflow/config.h"
 #include "embedflow/job_options.h"
+#include "embedflow/progress.h"
 
 namespace embedflow {
-
-enum class ProgressMode { Auto, On, Off };
 
 struct RunOptions {
   int threads = 0;  // overrides the pipeline's `threads` when > 0

@@ -10,6 +10,10 @@
 
 namespace embedflow {
 
+// Whether a long operation (a run, a download) draws progress on stderr. Auto: when stderr is a
+// terminal.
+enum class ProgressMode { Auto, On, Off };
+
 struct ProgressSnapshot {
   uint64_t done = 0;
   uint64_t total = 0;  // 0 = unknown

@@ -26,6 +26,17 @@ enum class ParamType {
 };
 const char* param_type_name(ParamType t);
 
+// What a path parameter names, so the engine, `validate` and the run identity ask the schema
+// instead of guessing from parameter names.
+enum class PathRole {
+  None,        // not a path, or a path the engine needs not know about (an FFTW wisdom cache)
+  Input,       // a file or folder the stage reads items from (source.text's `file`)
+  Model,       // a model file, folder or hub id (`org/name[@rev]`): part of the run identity
+  OutputFile,  // a file the stage writes (write.npy's `path`); its folder is the output folder
+  OutputDir,   // a folder the stage writes files into (write.png's `dir`)
+};
+const char* path_role_name(PathRole r);
+
 struct ParamSpec {
   std::string name;
   ParamType type = ParamType::String;
@@ -36,13 +47,18 @@ struct ParamSpec {
   std::string doc;
   std::vector<ParamSpec> fields;  // for Block
   bool block_optional = true;     // a Block absent from the config stays absent (has() is false)
+  PathRole role = PathRole::None;
 
   // Builders, so schemas read like a table.
   static ParamSpec boolean(std::string name, bool def);
   static ParamSpec integer(std::string name, std::optional<int64_t> def);
   static ParamSpec number(std::string name, std::optional<double> def);
   static ParamSpec string(std::string name, std::optional<std::string> def);
-  static ParamSpec path(std::string name);
+  static ParamSpec path(std::string name);  // role None; prefer the role builders below
+  static ParamSpec input_path(std::string name);
+  static ParamSpec model_path(std::string name);
+  static ParamSpec output_file(std::string name);
+  static ParamSpec output_dir(std::string name);
   static ParamSpec enumeration(std::string name, std::string def, std::vector<std::string> choices);
   static ParamSpec strings(std::string name);
   static ParamSpec floats(std::string name);
@@ -93,6 +109,8 @@ struct StageSchema {
   bool uses_model_threads = false;  // stage runs libtorch and takes a share of the core budget
 
   const ParamSpec* find_param(const std::string& name) const;
+  // Top-level parameters with `role`, in schema order.
+  std::vector<const ParamSpec*> params_with_role(PathRole role) const;
   Kind output_kind(const Params& p) const;
 };
 

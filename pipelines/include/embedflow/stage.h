@@ -1,6 +1,11 @@
 // The stage interfaces. A stage type is a schema (schema.h) plus a factory that builds one of the
 // classes below from validated Params. Heavy work (loading a model, planning FFTs) belongs in
 // open(), which the engine calls only after the whole pipeline validated.
+//
+// Errors, one rule for every kind (errors.h): an exception thrown while a stage handles an item
+// fails that item — it becomes an error record in errors.jsonl and is passed around the later
+// stages — except RunFailure, which fails the run. open() reports a bad parameter as the
+// ConfigError of Params::error(key, …), located where the user wrote the value.
 #pragma once
 
 #include <atomic>
@@ -67,6 +72,8 @@ class BatchStage : public Stage {
 };
 
 // Receives every good item in source order, from one thread. Failed items go to errors.jsonl.
+// A write that throws fails that item (a shape that does not fit the stacked array); I/O that
+// would fail every item (disk full) throws RunFailure.
 class SinkStage : public Stage {
  public:
   virtual void write(const Item& item) = 0;
