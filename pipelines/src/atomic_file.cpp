@@ -19,7 +19,7 @@ AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
   file_ = std::fopen(tmp_.c_str(), "wb");
   if (!file_)
     throw RunFailure("cannot create " + tmp_ + ": " +
-                             std::error_code(errno, std::generic_category()).message());
+                     std::error_code(errno, std::generic_category()).message());
 }
 
 AtomicFile::~AtomicFile() {
@@ -42,34 +42,52 @@ AtomicFile& AtomicFile::operator=(AtomicFile&& o) noexcept {
   return *this;
 }
 
+void AtomicFile::check_write(bool ok) {
+  if (ok) return;
+  failed_ = true;
+  throw RunFailure("write failed: " + tmp_ + ": " +
+                   std::error_code(errno, std::generic_category()).message());
+}
+
 void AtomicFile::write(const void* data, size_t n) {
   if (!file_) throw std::logic_error("AtomicFile: write after commit");
-  if (n && std::fwrite(data, 1, n, file_) != n)
-    throw RunFailure("write failed: " + tmp_ + ": " +
-                             std::error_code(errno, std::generic_category()).message());
+  if (n) check_write(std::fwrite(data, 1, n, file_) == n);
 }
 
 void AtomicFile::pwrite(const void* data, size_t n, long offset) {
   long here = tell();
-  if (std::fseek(file_, offset, SEEK_SET) != 0) throw RunFailure("seek failed: " + tmp_);
+  check_write(std::fseek(file_, offset, SEEK_SET) == 0);
   write(data, n);
-  if (std::fseek(file_, here, SEEK_SET) != 0) throw RunFailure("seek failed: " + tmp_);
+  check_write(std::fseek(file_, here, SEEK_SET) == 0);
 }
 
 long AtomicFile::tell() const {
   return file_ ? std::ftell(file_) : 0;
 }
 
-void AtomicFile::commit() {
+std::string AtomicFile::commit(bool complete) {
   if (!file_) throw std::logic_error("AtomicFile: commit twice");
-  bool ok = std::fflush(file_) == 0 && ::fsync(fileno(file_)) == 0;
+  bool ok =
+      !failed_ && std::fflush(file_) == 0 && !std::ferror(file_) && ::fsync(fileno(file_)) == 0;
+  std::error_code ec(ok ? 0 : errno, std::generic_category());
   ok = (std::fclose(file_) == 0) && ok;
   file_ = nullptr;
-  if (!ok || std::rename(tmp_.c_str(), path_.c_str()) != 0) {
-    std::error_code ec(errno, std::generic_category());
+  std::error_code exists_ec;
+  const std::string target =
+      !complete && fs::exists(path_, exists_ec) ? partial_path(path_) : path_;
+  if (!ok || std::rename(tmp_.c_str(), target.c_str()) != 0) {
+    if (!ec) ec = std::error_code(errno, std::generic_category());
     std::remove(tmp_.c_str());
-    throw RunFailure("cannot write " + path_ + ": " + ec.message());
+    throw RunFailure("cannot write " + path_ + ": " +
+                     (failed_ ? "an earlier write failed" : ec.message()) +
+                     "; nothing was replaced");
   }
+  return target;
+}
+
+std::string partial_path(const std::string& path) {
+  fs::path p(path);
+  return (p.parent_path() / (p.stem().string() + ".partial" + p.extension().string())).string();
 }
 
 void AtomicFile::discard() {

@@ -114,7 +114,7 @@ void NpyStreamWriter::append(const Tensor& row) {
   ++rows_;
 }
 
-void NpyStreamWriter::commit() {
+std::string NpyStreamWriter::commit(bool complete) {
   std::vector<int64_t> shape = row_shape_;
   shape.insert(shape.begin(), rows_);
   if (!started_) {
@@ -126,7 +126,7 @@ void NpyStreamWriter::commit() {
     std::string h = npy_header(dtype_, shape, npy_header(dtype_, big).size());
     file_.pwrite(h.data(), h.size(), 0);
   }
-  file_.commit();
+  return file_.commit(complete);
 }
 
 }  // namespace embedflow

@@ -9,15 +9,12 @@
 #include <mutex>
 #include <vector>
 
-#include <fcntl.h>
 #include <sndfile.h>
 #include <soxr.h>
-#include <unistd.h>
 
 #include "embedflow/errors.h"
+#include "embedflow/input_file.h"
 #include "embedflow/params.h"
-
-namespace fs = std::filesystem;
 
 namespace embedflow {
 
@@ -148,15 +145,7 @@ LoadStage::LoadStage(const Params& p) {
 void LoadStage::process(const Item& in, Item& out) {
   const std::string& path = in.source;
   if (path.empty()) throw ItemFailure("item has no source path to load audio from");
-  std::error_code ec;
-  const fs::file_status st = fs::status(path, ec);
-  if (ec || !fs::exists(st)) throw ItemFailure("'" + path + "': no such file");
-  if (fs::is_directory(st)) throw ItemFailure("'" + path + "' is a directory, not an audio file");
-
-  // Probe with open(2) first so permission problems get errno's wording, not libsndfile's.
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw ItemFailure("'" + path + "': cannot open: " + std::strerror(errno));
-  ::close(fd);
+  check_input_file(path);
   SF_INFO info{};
   std::unique_ptr<SNDFILE, SndfileCloser> file;
   {
@@ -214,13 +203,24 @@ void LoadStage::process(const Item& in, Item& out) {
   const bool mix = !channel_ && mono_ && file_ch > 1;
   const int out_ch = (channel_ || mono_) ? 1 : file_ch;
   std::vector<std::vector<float>> planes(out_ch, std::vector<float>());
-  for (auto& pl : planes) pl.reserve(static_cast<size_t>(count));
+  // The frame count is the header's claim: a lying one (2^36 frames in a 1 KB FLAC) must not
+  // reserve memory the data never fills, so reserve at most ~64 MB up front and grow with what
+  // really decodes.
+  constexpr sf_count_t kMaxReserveFrames = sf_count_t{1} << 24;
+  for (auto& pl : planes) pl.reserve(static_cast<size_t>(std::min(count, kMaxReserveFrames)));
+  // Integer formats cannot hold NaN or infinity; float ones can, and a NaN would come out of the
+  // spectrogram as a plausible-looking constant, so such files fail here.
+  const int subtype = info.format & SF_FORMAT_SUBMASK;
+  const bool float_data = subtype == SF_FORMAT_FLOAT || subtype == SF_FORMAT_DOUBLE;
+  int64_t non_finite = 0;
   std::vector<float> chunk(static_cast<size_t>(kChunkFrames) * file_ch);
   sf_count_t done = 0;
   while (done < count) {
     const sf_count_t want = std::min(kChunkFrames, count - done);
     const sf_count_t got = sf_readf_float(file.get(), chunk.data(), want);
     if (got <= 0) break;
+    if (float_data)
+      for (sf_count_t i = 0; i < got * file_ch; ++i) non_finite += !std::isfinite(chunk[i]);
     for (sf_count_t i = 0; i < got; ++i) {
       const float* frame = chunk.data() + i * file_ch;
       if (mix) {
@@ -242,6 +242,10 @@ void LoadStage::process(const Item& in, Item& out) {
     throw ItemFailure("'" + path + "': truncated or corrupt (" + format + "): decoded " +
                       std::to_string(done) + " of " + std::to_string(count) + " frames" +
                       (err != SF_ERR_NO_ERROR ? std::string(": ") + sf_strerror(file.get()) : ""));
+  if (non_finite > 0)
+    throw ItemFailure("'" + path + "': " + std::to_string(non_finite) +
+                      " samples are NaN or infinite (" + format +
+                      "); a spectrogram of them would be meaningless");
   for (auto& pl : planes) pl.resize(static_cast<size_t>(done));
 
   int out_rate = info.samplerate;

@@ -4,7 +4,6 @@
 #include <climits>
 #include <cstdint>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <system_error>
 #include <vector>
@@ -14,9 +13,8 @@
 #include <opencv2/imgproc.hpp>
 
 #include "embedflow/errors.h"
+#include "embedflow/input_file.h"
 #include "embedflow/params.h"
-
-namespace fs = std::filesystem;
 
 namespace embedflow {
 
@@ -94,7 +92,13 @@ Size tiff_size(const uint8_t* d, size_t n) {
     const size_t o = ifd + 2 + size_t(e) * 12;
     if (o + 12 > n) break;
     const uint32_t tag = u16(o), type = u16(o + 2);
-    const int64_t v = type == 3 ? u16(o + 8) : type == 4 ? u32(o + 8) : -1;
+    // SHORT, LONG and their signed twins SSHORT, SLONG: libtiff accepts all four for the size
+    // tags, so the guard must read all four (an SLONG-tagged bomb once slipped past it).
+    int64_t v = -1;
+    if (type == 3) v = u16(o + 8);
+    if (type == 4) v = u32(o + 8);
+    if (type == 8) v = static_cast<int16_t>(u16(o + 8));
+    if (type == 9) v = static_cast<int32_t>(u32(o + 8));
     if (tag == 256) w = v;
     if (tag == 257) h = v;
   }
@@ -103,7 +107,7 @@ Size tiff_size(const uint8_t* d, size_t n) {
 }
 
 Size webp_size(const uint8_t* d, size_t n) {
-  if (n < 30) return std::nullopt;
+  if (n < 31) return std::nullopt;  // VP8X's height ends at byte 30
   if (!std::memcmp(d + 12, "VP8 ", 4))
     return std::make_pair<int64_t, int64_t>(le16(d + 26) & 0x3FFF, le16(d + 28) & 0x3FFF);
   if (!std::memcmp(d + 12, "VP8L", 4)) {
@@ -118,12 +122,7 @@ Size webp_size(const uint8_t* d, size_t n) {
 }
 
 std::vector<uint8_t> read_bytes(const std::string& path, int64_t max_bytes) {
-  std::error_code ec;
-  const auto st = fs::status(path, ec);
-  if (ec || !fs::exists(st)) throw ItemFailure("'" + path + "': no such file");
-  if (fs::is_directory(st)) throw ItemFailure("'" + path + "': is a folder, not an image file");
-  const auto size = fs::file_size(path, ec);
-  if (ec) throw ItemFailure("'" + path + "': cannot read: " + ec.message());
+  const uint64_t size = check_input_file(path);
   if (size == 0) throw ItemFailure("'" + path + "': empty file (0 bytes)");
   if (max_bytes > 0 && size > static_cast<uint64_t>(max_bytes))
     throw ItemFailure("'" + path + "': " + std::to_string(size) + " bytes exceeds max_file_bytes " +
@@ -181,7 +180,8 @@ Tensor decode_image(const uint8_t* data, size_t size, const std::string& name,
       fail(fmt + " header declares " + std::to_string(w) + "x" + std::to_string(h) + " = " +
            std::to_string(w * h) + " pixels, over max_pixels " +
            std::to_string(options.max_pixels) + " (decompression-bomb guard)");
-  } else if (fmt == "jpeg" || fmt == "png") {
+  } else {
+    // No size, no decoding: the decoder would allocate whatever the data claims.
     fail("truncated or corrupt " + fmt + " header (no image size found)");
   }
   if (fmt == "jpeg" && options.strict_jpeg && !jpeg_has_eoi(data, size))

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include <sys/stat.h>
+
 namespace embedflow {
 
 StageSchema source_text_schema() {
@@ -26,7 +28,8 @@ StageSchema source_text_schema() {
       "then, with their line numbers.";
   s.params = {
       ParamSpec::strings("items").describe("Inline texts, one item each"),
-      ParamSpec::input_path("file").describe("A UTF-8 text file, one item per line"),
+      ParamSpec::input_path("file").describe(
+          "A UTF-8 text file, one item per line; `-` reads standard input (once, streamed)"),
       ParamSpec::input_path("manifest").describe("A .jsonl, .csv or .tsv file with a text column"),
       ParamSpec::boolean("skip_empty", false)
           .describe("file: skip lines that are empty or only spaces and tabs"),
@@ -88,14 +91,20 @@ void SourceText::fail(Item& item, const std::string& message) const {
 }
 
 void SourceText::count_lines() {
+  // `-` is standard input. A pipe, FIFO or terminal can be read only once, so only a regular
+  // file is counted first (for progress and ETA); anything else streams without a total.
+  const std::string path = path_ == "-" ? "/dev/stdin" : path_;
   auto open_file = [&] {
     try {
-      lines_ = std::make_unique<io::LineReader>(path_);
+      lines_ = std::make_unique<io::LineReader>(path);
     } catch (const std::runtime_error& e) {
       throw params_.error("file", e.what());
     }
   };
+  struct stat st {};
+  const bool regular = ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
   open_file();
+  if (!regular) return;
   uint64_t count = 0;
   for (std::string line; (limit_ == 0 || count < limit_) && lines_->next(line);)
     if (!skip_empty_ || !blank(line)) ++count;
@@ -188,7 +197,7 @@ void SourceText::scan_manifest() {
 }
 
 bool SourceText::next(Item& item) {
-  if (count_ && emitted_ >= *count_) return false;  // `limit` reached
+  if ((count_ && emitted_ >= *count_) || (limit_ > 0 && emitted_ >= limit_)) return false;
   std::string text;
   switch (mode_) {
     case Mode::Inline:
@@ -203,7 +212,8 @@ bool SourceText::next(Item& item) {
         if (!skip_empty_ || !blank(text)) break;
       }
       item.id = std::to_string(lines_->line_number() - 1);
-      item.source = path_ + ":" + std::to_string(lines_->line_number());
+      item.source = (path_ == "-" ? std::string("<stdin>") : path_) + ":" +
+                    std::to_string(lines_->line_number());
       break;
     case Mode::Manifest: {
       uint64_t line = 0;

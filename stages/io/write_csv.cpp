@@ -116,6 +116,7 @@ void WriteCsv::write(const Item& item) {
   cells.reserve(columns_.size());
   for (const auto& c : columns_) cells.push_back(cell(item, c));
   write_row(cells);
+  ++rows_;
 }
 
 void WriteCsv::finish(bool complete) {
@@ -123,9 +124,9 @@ void WriteCsv::finish(bool complete) {
   if (!file_) return;
   if (!header_written_)
     write_row(columns_.empty() ? std::vector<std::string>{"id", "source"} : columns_);
-  file_->commit();
+  // A partial run's rows are valid, but they never replace a complete earlier file.
+  outputs_.push_back(file_->commit(complete && rows_ > 0));
   file_.reset();
-  outputs_.push_back(path_);
 }
 
 }  // namespace embedflow

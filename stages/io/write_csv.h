@@ -36,6 +36,7 @@ class WriteCsv : public SinkStage {
   std::vector<std::string> columns_;
   bool header_written_ = false;
   std::unique_ptr<AtomicFile> file_;
+  uint64_t rows_ = 0;  // items written
   std::vector<std::string> outputs_;
 };
 

@@ -82,14 +82,14 @@ void WriteJsonl::write(const Item& item) {
   }
   line += ",\"meta\":" + io::json_text(item.meta) + "}\n";
   file_->write(line);
+  ++lines_;
 }
 
 void WriteJsonl::finish(bool complete) {
-  (void)complete;  // a partial run's lines are as valid as a full one's
   if (!file_) return;
-  file_->commit();
+  // A partial run's lines are valid, but they never replace a complete earlier file.
+  outputs_.push_back(file_->commit(complete && lines_ > 0));
   file_.reset();
-  outputs_.push_back(path_);
 }
 
 }  // namespace embedflow

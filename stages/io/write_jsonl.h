@@ -27,6 +27,7 @@ class WriteJsonl : public SinkStage {
   bool include_tensor_ = false;
   bool flatten_ = false;
   std::unique_ptr<AtomicFile> file_;
+  uint64_t lines_ = 0;  // items written
   std::vector<std::string> outputs_;
 };
 

@@ -202,18 +202,14 @@ void WriteNpy::write(const Item& item) {
 }
 
 void WriteNpy::finish(bool complete) {
-  (void)complete;  // partial or not, what was written is committed as valid files
   if (finished_) return;
   finished_ = true;
-  if (npy_) {
-    npy_->commit();
-    outputs_.push_back(path_);
-  }
+  // Partial or not, what was written is committed as valid files; but an incomplete or empty
+  // result never replaces a complete earlier one (it lands beside it as NAME.partial.npy).
+  const bool whole = complete && rows_ > 0;
+  if (npy_) outputs_.push_back(npy_->commit(whole));
   if (per_item_) outputs_.push_back(dir_);  // not every file: there may be millions
-  if (index_) {
-    index_->commit();
-    outputs_.push_back(index_path_);
-  }
+  if (index_) outputs_.push_back(index_->commit(whole));
 }
 
 }  // namespace embedflow

@@ -6,7 +6,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <future>
 
+#include <fcntl.h>
 #include <sndfile.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -199,6 +201,57 @@ TEST_CASE("audio.load: every bad input is an error naming the file, and the next
   }
   SECTION("missing file") {
     expect_error(dir.file("gone.wav"), "no such file");
+  }
+  SECTION("a FIFO fails at once instead of waiting for a writer") {
+    const std::string fifo = dir.file("pipe.wav");
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    auto pending = std::async(std::launch::async, [&] { return load_error(*st, fifo); });
+    if (pending.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+      // Unblock the reader (a writer end appears), then fail: the stage had blocked on open.
+      const int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+      if (fd >= 0) ::close(fd);
+      FAIL("audio.load blocked on a FIFO");
+    }
+    const std::string msg = pending.get();
+    INFO(msg);
+    CHECK(msg.find("FIFO") != std::string::npos);
+    CHECK(msg.find("not a regular file") != std::string::npos);
+  }
+  SECTION("NaN and infinite float samples") {
+    const std::string wav = dir.file("nan.wav");
+    SF_INFO info{};
+    info.samplerate = 16000;
+    info.channels = 1;
+    info.format = SF_FORMAT_WAV | SF_FORMAT_FLOAT;
+    SNDFILE* f = sf_open(wav.c_str(), SFM_WRITE, &info);
+    REQUIRE(f);
+    std::vector<float> samples(1600, 0.25f);
+    samples[10] = std::nanf("");
+    samples[20] = -INFINITY;
+    REQUIRE(sf_writef_float(f, samples.data(), 1600) == 1600);
+    sf_close(f);
+    expect_error(wav, "2 samples are NaN or infinite");
+  }
+  SECTION("a FLAC header claiming 2^36 frames, with no duration limit") {
+    const std::string flac = dir.file("liar.flac");
+    write_sine(flac, SF_FORMAT_FLAC | SF_FORMAT_PCM_16, 16000, 1, 1600);
+    // STREAMINFO (after "fLaC" and the 4-byte block header): bytes 13..17 of the block hold
+    // 4 bits of the channel/bps field and the 36-bit total sample count.
+    std::fstream io(flac, std::ios::in | std::ios::out | std::ios::binary);
+    io.seekg(8 + 13);
+    char b = 0;
+    io.read(&b, 1);
+    io.seekp(8 + 13);
+    const char claim[5] = {static_cast<char>((b & 0xF0) | 0x0F), '\xFF', '\xFF', '\xFF', '\xFF'};
+    io.write(claim, 5);
+    io.close();
+    auto lenient = loader({{"max_duration", 0.0}});
+    const std::string msg = load_error(*lenient, flac);
+    INFO(msg);
+    // Whatever libsndfile makes of the claim, the answer is this item's error or its real
+    // samples, never std::bad_alloc.
+    CHECK(msg.find("bad_alloc") == std::string::npos);
+    if (!msg.empty()) CHECK(msg.find(flac) != std::string::npos);
   }
   SECTION("0 Hz sample rate in the header") {
     const std::string wav = dir.file("zero_rate.wav");

@@ -1,3 +1,8 @@
+#include <sys/stat.h>
+
+#include <fstream>
+#include <thread>
+
 #include "stages/io/source_text.h"
 #include "tests/core/io_test_helpers.h"
 
@@ -166,4 +171,25 @@ TEST_CASE("source.text errors: no mode, two modes, missing file", "[io][source.t
   auto missing = make_stage<SourceText>(source_text_schema(), {{"file", "/nonexistent/x.txt"}});
   CHECK_THROWS_WITH(missing->open(context()),
                     Contains("/nonexistent/x.txt") && Contains("No such file"));
+}
+
+TEST_CASE("source.text file: a FIFO (a pipe, /dev/stdin) is read once and streams every line",
+          "[io][source.text]") {
+  // It used to be read twice (once to count, once to stream): the second pass found the pipe
+  // empty and the run exited 0 with no items.
+  TempDir dir("textfifo");
+  const std::string fifo = dir.file("lines.fifo");
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  std::thread writer([&] {
+    std::ofstream out(fifo);
+    for (int i = 0; i < 1000; ++i) out << "sentence " << i << "\n";
+  });
+  auto src = make_stage<SourceText>(source_text_schema(), {{"file", fifo}, {"limit", 999}});
+  std::vector<Item> items = drain(*src);
+  writer.join();
+  CHECK_FALSE(src->size_hint().has_value());  // a pipe has no size to count
+  REQUIRE(items.size() == 999);               // `limit` holds without a count
+  CHECK(items[0].text == "sentence 0");
+  CHECK(items[998].text == "sentence 998");
+  CHECK(items[998].id == "998");
 }

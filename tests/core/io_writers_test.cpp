@@ -1,5 +1,14 @@
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
 #include <filesystem>
+#include <functional>
 #include <sstream>
+
+#include "embedflow/atomic_file.h"
+#include "embedflow/errors.h"
 
 #include "stages/io/write_csv.h"
 #include "stages/io/write_jsonl.h"
@@ -259,7 +268,7 @@ TEST_CASE("write.jsonl writes identity, meta and the payload by kind", "[io][wri
   Item nan = audio;
   nan.tensor = Tensor::from_vector<float>({0.1f, std::nanf(""), 1e-45f, 3.4028235e38f}, {4});
   flat->write(nan);
-  flat->finish(false);
+  flat->finish(true);
   lines = read_jsonl(path);
   REQUIRE(lines.size() == 2);
   CHECK(lines[0]["score"] == 0.25);
@@ -341,4 +350,130 @@ TEST_CASE("write.csv: chosen columns from record, meta and text, lf endings, tab
   none->open(context());
   none->finish(false);
   CHECK(read_file(empty) == "id,source\r\n");
+}
+
+namespace {
+
+Item text_item(const std::string& id, const std::string& text) {
+  Item it;
+  it.id = id;
+  it.source = "inline";
+  it.kind = Kind::Text;
+  it.text = text;
+  return it;
+}
+
+// Runs `body` in a child process whose files may not grow past `max_bytes` (RLIMIT_FSIZE: writes
+// beyond it fail with EFBIG, as they would on a full disk). Returns the child's exit code.
+int with_file_size_limit(rlim_t max_bytes, const std::function<int()>& body) {
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    std::signal(SIGXFSZ, SIG_IGN);  // a failed write, not a killed process
+    struct rlimit lim {
+      max_bytes, max_bytes
+    };
+    if (::setrlimit(RLIMIT_FSIZE, &lim) != 0) ::_exit(90);
+    int code = 91;
+    try {
+      code = body();
+    } catch (...) {
+      code = 92;
+    }
+    ::_exit(code);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  REQUIRE(WIFEXITED(status));
+  return WEXITSTATUS(status);
+}
+
+}  // namespace
+
+TEST_CASE("a writer that runs out of disk leaves the previous file whole and no cut-off file",
+          "[io][write.jsonl][write.npy]") {
+  TempDir dir("diskfull");
+  const std::string jsonl = dir.file("texts.jsonl");
+  const std::string npy = dir.file("emb.npy");
+  write_file(jsonl, "previous complete output\n");
+  write_file(npy, "previous npy");
+  // 200 lines of 100 bytes cannot fit in 4 KB: some write, or the commit, must fail. Which
+  // throws depends on stdio buffering; either way the failure is a RunFailure.
+  const int code = with_file_size_limit(4096, [&] {
+    auto sink = make_stage<WriteJsonl>(write_jsonl_schema(), {{"path", jsonl}});
+    sink->open(context());
+    try {
+      for (int i = 0; i < 200; ++i)
+        sink->write(text_item(std::to_string(i), std::string(100, 'x')));
+      sink->finish(true);
+    } catch (const RunFailure&) {
+      try {
+        sink->finish(false);  // what the executor does after a failed run
+      } catch (const RunFailure&) {
+        return 0;
+      }
+      return 3;  // committed a file although a write had failed
+    }
+    return 4;  // no failure at all: the limit did not bite
+  });
+  CHECK(code == 0);
+  CHECK(read_file(jsonl) == "previous complete output\n");
+  CHECK_FALSE(fs::exists(partial_path(jsonl)));
+
+  const int npy_code = with_file_size_limit(4096, [&] {
+    auto sink = make_stage<WriteNpy>(write_npy_schema(), {{"path", npy}});
+    sink->open(context());
+    try {
+      for (int i = 0; i < 64; ++i)
+        sink->write(embedding(std::to_string(i), std::vector<float>(64)));
+      sink->finish(true);
+    } catch (const RunFailure&) {
+      try {
+        sink->finish(false);
+      } catch (const RunFailure&) {
+        return 0;
+      }
+      return 3;
+    }
+    return 4;
+  });
+  CHECK(npy_code == 0);
+  CHECK(read_file(npy) == "previous npy");
+  for (const auto& e : fs::directory_iterator(dir.path()))
+    CHECK(e.path().filename().string().find(".tmp-") == std::string::npos);
+}
+
+TEST_CASE("an interrupted run's output never replaces a complete earlier one",
+          "[io][write.npy][write.jsonl][write.csv]") {
+  TempDir dir("partial");
+  const std::string npy = dir.file("emb.npy");
+  const std::string jsonl = dir.file("rows.jsonl");
+  const std::string csv = dir.file("rows.csv");
+  for (const auto& p : {npy, jsonl, csv}) write_file(p, "complete earlier output");
+
+  auto n = make_stage<WriteNpy>(write_npy_schema(), {{"path", npy}});
+  auto j = make_stage<WriteJsonl>(write_jsonl_schema(), {{"path", jsonl}});
+  auto c = make_stage<WriteCsv>(write_csv_schema(), {{"path", csv}});
+  for (SinkStage* s : std::vector<SinkStage*>{n.get(), j.get(), c.get()}) {
+    s->open(context());
+    s->write(embedding("a", {1, 2, 3}));
+    s->finish(false);  // stopped (Ctrl-C) after one item
+  }
+  for (const auto& p : {npy, jsonl, csv}) {
+    INFO(p);
+    CHECK(read_file(p) == "complete earlier output");
+    CHECK(fs::exists(partial_path(p)));
+  }
+  CHECK(n->outputs().front() == partial_path(npy));
+  CHECK(partial_path(npy) == dir.file("emb.partial.npy"));
+  CHECK(python("import numpy as np; print(np.load(" + Json(partial_path(npy)).dump() + ").shape)",
+               dir) == "(1, 3)\n");
+
+  // A complete run replaces it as before.
+  auto again = make_stage<WriteNpy>(write_npy_schema(), {{"path", npy}});
+  again->open(context());
+  again->write(embedding("a", {1, 2, 3}));
+  again->finish(true);
+  CHECK(python("import numpy as np; print(np.load(" + Json(npy).dump() + ").shape)", dir) ==
+        "(1, 3)\n");
 }

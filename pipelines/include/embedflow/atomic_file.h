@@ -23,13 +23,24 @@ class AtomicFile {
   // Overwrites bytes at `offset` (used to patch a header once the row count is known).
   void pwrite(const void* data, size_t n, long offset);
   long tell() const;
-  void commit();  // flush, fsync, rename into place
+  // Flush, fsync, rename into place; returns the path the file now has. A write that failed
+  // (disk full) makes commit throw RunFailure and leaves whatever was at the path untouched:
+  // stdio drops its buffer on a failed write, so without this a cut-off file would be renamed
+  // into place. `complete` false (an interrupted run, a writer that got no items) never
+  // replaces an existing file: the result lands beside it as partial_path(path).
+  std::string commit(bool complete = true);
   void discard();
   const std::string& path() const { return path_; }
 
  private:
+  void check_write(bool ok);
   std::string path_, tmp_;
   std::FILE* file_ = nullptr;
+  bool failed_ = false;  // a write failed: the content is incomplete
 };
+
+// "out/emb.npy" → "out/emb.partial.npy": where the output of an incomplete run goes when a
+// previous output is in the way.
+std::string partial_path(const std::string& path);
 
 }  // namespace embedflow

@@ -23,7 +23,7 @@ struct StageConfig {
   OnError on_error = OnError::Skip;
   bool tap = false;
   bool generated = false;  // added by a layer above (a regression tap's writer), not by the user
-  SourceLocation where;  // the stage's `- id:` line
+  SourceLocation where;    // the stage's `- id:` line
   const StageType* stage_type = nullptr;
   Kind output = Kind::None;
 };

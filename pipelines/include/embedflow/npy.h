@@ -22,7 +22,8 @@ class NpyStreamWriter {
   explicit NpyStreamWriter(std::string path);
   // Throws std::invalid_argument when `row` does not match the first row's dtype and shape.
   void append(const Tensor& row);
-  void commit();  // patches the header with the row count, then renames into place
+  // Patches the header with the row count, then renames into place (AtomicFile::commit).
+  std::string commit(bool complete = true);
   int64_t rows() const { return rows_; }
   const std::vector<int64_t>& row_shape() const { return row_shape_; }
   DType dtype() const { return dtype_; }
