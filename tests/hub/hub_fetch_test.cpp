@@ -5,7 +5,7 @@
 #include <set>
 
 #include "embedflow/hash.h"
-#include "models/hub.h"
+#include "embedflow/hub/hub.h"
 #include "tests/hub/hub_server.h"
 #include "tests/hub/hub_test_env.h"
 
@@ -19,7 +19,7 @@ namespace {
 hub::FetchOptions options_for(const HubServer& server) {
   hub::FetchOptions o;
   o.endpoint = server.endpoint();
-  o.progress = hub::ProgressMode::Off;
+  o.progress = ProgressMode::Off;
   o.retry_wait_s = 0.01;
   return o;
 }
@@ -239,7 +239,7 @@ TEST_CASE("no network: curl's reason and what to do instead") {
   HubEnv env;
   hub::FetchOptions o;
   o.endpoint = "http://127.0.0.1:" + std::to_string(closed_port());
-  o.progress = hub::ProgressMode::Off;
+  o.progress = ProgressMode::Off;
   std::string message;
   CHECK(fetch_error_kind(kRepo, o, message) == HubError::Kind::Network);
   CHECK_THAT(message, Catch::Contains("cannot reach " + o.endpoint));
