@@ -55,6 +55,7 @@ struct FileSink {
   bool decided = false;
   bool to_file = false;
   std::string error_body;
+  int write_errno = 0;
   const TransferEvents* events = nullptr;
 };
 
@@ -67,7 +68,10 @@ size_t on_body_to_file(char* data, size_t size, size_t n, void* user) {
     curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &status);
     s->to_file = status == 200 || status == 206;
     if (status == 200 && s->offset > 0) {
-      if (::ftruncate(::fileno(s->file), 0) != 0) return 0;
+      if (::ftruncate(::fileno(s->file), 0) != 0) {
+        s->write_errno = errno;
+        return 0;
+      }
       if (s->events->on_restart) s->events->on_restart(s->offset);
       s->offset = 0;
     }
@@ -76,7 +80,10 @@ size_t on_body_to_file(char* data, size_t size, size_t n, void* user) {
     if (s->error_body.size() < 4096) s->error_body.append(data, len);
     return len;
   }
-  if (std::fwrite(data, 1, len, s->file) != len) return 0;  // → CURLE_WRITE_ERROR
+  if (std::fwrite(data, 1, len, s->file) != len) {
+    s->write_errno = errno;
+    return 0;  // → CURLE_WRITE_ERROR
+  }
   if (s->events->on_bytes) s->events->on_bytes(len);
   return len;
 }
@@ -159,6 +166,7 @@ CURLcode HttpSession::download(const std::string& url, bool auth, std::FILE* fil
   CURLcode rc = curl_easy_perform(curl_);
   finish(r, headers);
   r.body = sink.error_body;
+  r.write_errno = sink.write_errno;
   return rc;
 }
 
@@ -261,6 +269,10 @@ uint64_t download_resumable(HttpSession& http, const RepoContext& repo, const st
     bool written = std::fflush(file) == 0;
     written = std::fclose(file) == 0 && written;
     if (!written) throw HubError(Kind::Io, "cannot write " + partial.string());
+    // Our disk, not the network: what was written stays for the next run to resume.
+    if (rc == CURLE_WRITE_ERROR && r.write_errno != 0)
+      throw HubError(Kind::Io,
+                     "cannot write " + partial.string() + ": " + std::strerror(r.write_errno));
     if (rc == CURLE_OK && (r.status == 200 || r.status == 206)) return transferred;
 
     if (file_size_or_zero(partial) == 0) fs::remove(partial, ec);  // nothing to resume

@@ -19,6 +19,7 @@ struct Response {
   std::map<std::string, std::string> headers;  // lower-case names, of the last response
   std::string body;                            // bodies of non-file requests and of errors
   std::string url;                             // the URL finally answered
+  int write_errno = 0;  // a download stopped because its file could not be written (disk full)
   std::string header(const std::string& name) const;
 };
 
