@@ -5,7 +5,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "models/hub.h"
+#include "embedflow/hub/cache.h"
 #include "models/safetensors.h"
 
 namespace embedflow::models {

@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "models/hub.h"
+#include "embedflow/hub/hub.h"
 
 namespace embedflow::cli {
 
@@ -34,9 +34,9 @@ struct FetchArgs {
 
 int run_fetch(const FetchArgs& a) {
   hub::FetchOptions o = a.options;
-  o.progress = a.progress == "on"    ? hub::ProgressMode::On
-               : a.progress == "off" ? hub::ProgressMode::Off
-                                     : hub::ProgressMode::Auto;
+  o.progress = a.progress == "on"    ? ProgressMode::On
+               : a.progress == "off" ? ProgressMode::Off
+                                     : ProgressMode::Auto;
   try {
     hub::FetchResult r = hub::fetch_model(a.repo, o);
     size_t fetched = 0;

@@ -1,5 +1,5 @@
 // `embedflow models fetch|list|path`: models from the Hugging Face hub, in the cache Python
-// shares (models/hub.h).
+// shares (embedflow/hub/hub.h).
 #pragma once
 
 #include <CLI/CLI.hpp>

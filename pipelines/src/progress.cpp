@@ -1,5 +1,7 @@
 #include "embedflow/progress.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <string>
 
@@ -18,12 +20,46 @@ std::string format_duration(double seconds) {
   return buf;
 }
 
+namespace {
+
+// The item counter of a run.
+ProgressReporter::LineFormat item_line(std::function<ProgressSnapshot()> poll) {
+  const auto start = std::chrono::steady_clock::now();
+  return [poll = std::move(poll), start](bool tty) {
+    ProgressSnapshot s = poll();
+    double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    double rate = elapsed > 0 ? double(s.done) / elapsed : 0.0;
+    std::string eta = (s.total && rate > 0 && s.done < s.total)
+                          ? "ETA " + format_duration(double(s.total - s.done) / rate)
+                          : "";
+    std::string count = std::to_string(s.done) + (s.total ? "/" + std::to_string(s.total) : "");
+    char text[256];
+    if (tty) {
+      const int width = 30;
+      std::string bar;
+      if (s.total) {
+        int filled = static_cast<int>(width * std::min(1.0, double(s.done) / double(s.total)));
+        bar = "[" + std::string(filled, '=') + std::string(width - filled, ' ') + "] ";
+      }
+      std::snprintf(text, sizeof text, "%s items  %.1f items/s  %s %s", count.c_str(), rate,
+                    format_duration(elapsed).c_str(), eta.c_str());
+      return bar + text;
+    }
+    std::snprintf(text, sizeof text, "progress: %s items, %.1f items/s, %s elapsed %s",
+                  count.c_str(), rate, format_duration(elapsed).c_str(), eta.c_str());
+    return std::string(text);
+  };
+}
+
+}  // namespace
+
 ProgressReporter::ProgressReporter(bool tty, std::function<ProgressSnapshot()> poll,
                                    double log_every_s)
-    : tty_(tty),
-      poll_(std::move(poll)),
-      log_every_s_(log_every_s),
-      start_(std::chrono::steady_clock::now()) {
+    : ProgressReporter(tty, item_line(std::move(poll)), log_every_s) {}
+
+ProgressReporter::ProgressReporter(bool tty, LineFormat line, double log_every_s)
+    : tty_(tty), line_(std::move(line)), log_every_s_(log_every_s) {
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -53,28 +89,20 @@ void ProgressReporter::loop() {
   }
 }
 
+void ProgressReporter::note(const std::string& message) {
+  std::lock_guard<std::mutex> lock(print_mu_);
+  std::fprintf(stderr, "%s%s\n", tty_ ? "\r\033[K" : "", message.c_str());
+  std::fflush(stderr);
+}
+
 void ProgressReporter::print(bool final) {
-  ProgressSnapshot s = poll_();
-  double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  double rate = elapsed > 0 ? double(s.done) / elapsed : 0.0;
-  std::string eta = (s.total && rate > 0 && s.done < s.total)
-                        ? "ETA " + format_duration(double(s.total - s.done) / rate)
-                        : "";
-  std::string count = std::to_string(s.done) + (s.total ? "/" + std::to_string(s.total) : "");
-  if (tty_) {
-    const int width = 30;
-    std::string bar;
-    if (s.total) {
-      int filled = static_cast<int>(width * std::min(1.0, double(s.done) / double(s.total)));
-      bar = "[" + std::string(filled, '=') + std::string(width - filled, ' ') + "] ";
-    }
-    std::fprintf(stderr, "\r\033[K%s%s items  %.1f items/s  %s %s", bar.c_str(), count.c_str(),
-                 rate, format_duration(elapsed).c_str(), eta.c_str());
-    if (final) std::fputc('\n', stderr);
-  } else if (!final) {
-    std::fprintf(stderr, "progress: %s items, %.1f items/s, %s elapsed %s\n", count.c_str(), rate,
-                 format_duration(elapsed).c_str(), eta.c_str());
-  }
+  if (!tty_ && final) return;  // log lines: the last periodic one stands
+  const std::string line = line_(tty_);
+  std::lock_guard<std::mutex> lock(print_mu_);
+  if (tty_)
+    std::fprintf(stderr, "\r\033[K%s%s", line.c_str(), final ? "\n" : "");
+  else
+    std::fprintf(stderr, "%s\n", line.c_str());
   std::fflush(stderr);
 }
 

@@ -1,11 +1,14 @@
 // fetch_model against the local fake hub: cache layout, reuse, resume, checksums, errors.
 #include <catch2/catch.hpp>
 
+#include <csignal>
 #include <filesystem>
 #include <set>
 
+#include <sys/resource.h>
+
 #include "embedflow/hash.h"
-#include "models/hub.h"
+#include "embedflow/hub/hub.h"
 #include "tests/hub/hub_server.h"
 #include "tests/hub/hub_test_env.h"
 
@@ -19,7 +22,7 @@ namespace {
 hub::FetchOptions options_for(const HubServer& server) {
   hub::FetchOptions o;
   o.endpoint = server.endpoint();
-  o.progress = hub::ProgressMode::Off;
+  o.progress = ProgressMode::Off;
   o.retry_wait_s = 0.01;
   return o;
 }
@@ -216,6 +219,43 @@ TEST_CASE("bytes that differ from the advertised sha256 are rejected and nothing
   CHECK_THROWS_AS(hub::resolve_model_path(kRepo), HubError);
 }
 
+TEST_CASE("a full disk is reported as a write error, and what was written is resumed later") {
+  HubEnv env;
+  HubServer server;
+  hub::FetchOptions o = options_for(server);
+  o.include = {"model.safetensors"};
+  std::string message;
+  HubError::Kind kind;
+  {
+    // A file size limit stands in for a full disk: writes past 16 KB fail (EFBIG).
+    struct Limit {
+      rlimit old{};
+      void (*old_handler)(int) = nullptr;
+      Limit() {
+        ::getrlimit(RLIMIT_FSIZE, &old);
+        old_handler = std::signal(SIGXFSZ, SIG_IGN);
+        rlimit small = old;
+        small.rlim_cur = 16 * 1024;
+        ::setrlimit(RLIMIT_FSIZE, &small);
+      }
+      ~Limit() {
+        ::setrlimit(RLIMIT_FSIZE, &old);
+        std::signal(SIGXFSZ, old_handler);
+      }
+    } limit;
+    kind = fetch_error_kind(kRepo, o, message);
+  }
+  CHECK(kind == HubError::Kind::Io);
+  const std::string sha = sha256_file(fixture_file("model.safetensors"));
+  CHECK_THAT(message,
+             Catch::Contains("cannot write " + env.repo_dir() + "/blobs/" + sha + ".incomplete"));
+  CHECK_THAT(message, !Catch::Contains("cannot reach"));
+
+  hub::FetchResult r = hub::fetch_model(kRepo, o);
+  CHECK(sha256_file(r.dir + "/model.safetensors") == sha);
+  CHECK(r.bytes_downloaded < fs::file_size(fixture_file("model.safetensors")));  // resumed
+}
+
 TEST_CASE("unknown repositories and revisions give a clear message") {
   HubEnv env;
   HubServer server;
@@ -239,7 +279,7 @@ TEST_CASE("no network: curl's reason and what to do instead") {
   HubEnv env;
   hub::FetchOptions o;
   o.endpoint = "http://127.0.0.1:" + std::to_string(closed_port());
-  o.progress = hub::ProgressMode::Off;
+  o.progress = ProgressMode::Off;
   std::string message;
   CHECK(fetch_error_kind(kRepo, o, message) == HubError::Kind::Network);
   CHECK_THAT(message, Catch::Contains("cannot reach " + o.endpoint));

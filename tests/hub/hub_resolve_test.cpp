@@ -3,7 +3,7 @@
 
 #include <filesystem>
 
-#include "models/hub.h"
+#include "embedflow/hub/hub.h"
 #include "tests/hub/hub_test_env.h"
 
 namespace fs = std::filesystem;
@@ -112,6 +112,26 @@ TEST_CASE("a hub id resolves to the snapshot a Python download left in the cache
   ::setenv("HF_HOME", "/nonexistent", 1);
   CHECK(hub::resolve_model_path("sentence-transformers/all-MiniLM-L6-v2") ==
         repo + "/snapshots/" + kCommit);
+}
+
+TEST_CASE("model_resolver: what a run identity hashes, or \"\" when it is not here") {
+  HubEnv env;
+  ::setenv("HF_ENDPOINT", "http://127.0.0.1:9", 1);  // would fail loudly if it were used
+  const ModelResolver resolve = hub::model_resolver();
+  TempDir dir("hub-resolver");
+  write_file(dir.file("model.safetensors"), "x");
+  CHECK(resolve(dir.file("model.safetensors")) == dir.file("model.safetensors"));
+  CHECK(resolve("sentence-transformers/all-MiniLM-L6-v2").empty());  // not cached yet
+
+  write_python_cache(env.cache());
+  const std::string repo = env.cache() + "/models--sentence-transformers--all-MiniLM-L6-v2";
+  CHECK(resolve("sentence-transformers/all-MiniLM-L6-v2") == repo + "/snapshots/" + kCommit);
+  CHECK(resolve("sentence-transformers/all-MiniLM-L6-v2@refs/pr/1") ==
+        repo + "/snapshots/" + kOldCommit);
+  CHECK(resolve("sentence-transformers/all-MiniLM-L6-v2@v2.0").empty());  // revision not cached
+  CHECK(resolve("").empty());
+  CHECK(resolve("org/na me").empty());
+  CHECK(resolve(dir.file("missing.safetensors")).empty());
 }
 
 TEST_CASE("a model that is not cached says how to fetch it, and never downloads") {

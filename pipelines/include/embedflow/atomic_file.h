@@ -7,6 +7,11 @@
 
 namespace embedflow {
 
+// fsync `tmp`, then rename it to `path`: how a file written under a temporary name some other way
+// than AtomicFile (a download resumed across runs keeps its partial file under a name of its own)
+// is put in place whole. Throws RunFailure; `tmp` is left as it was.
+void commit_file(const std::string& tmp, const std::string& path);
+
 class AtomicFile {
  public:
   AtomicFile() = default;

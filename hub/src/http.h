@@ -1,0 +1,99 @@
+// HTTP for the hub, on libcurl: one session (connection reuse) per fetch, requests answered in
+// memory, resumable file downloads with retries, and the hub's error answers as HubErrors.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <curl/curl.h>
+
+namespace embedflow::hub {
+
+struct Response {
+  long status = 0;
+  std::map<std::string, std::string> headers;  // lower-case names, of the last response
+  std::string body;                            // bodies of non-file requests and of errors
+  std::string url;                             // the URL finally answered
+  int write_errno = 0;  // a download stopped because its file could not be written (disk full)
+  std::string header(const std::string& name) const;
+};
+
+// What a file transfer reports as it goes (a progress bar).
+struct TransferEvents {
+  std::function<void(uint64_t bytes)> on_bytes;      // appended to the file
+  std::function<void(uint64_t kept)> on_restart;     // a Range request was ignored: `kept` dropped
+  std::function<void(const std::string&)> on_retry;  // said before waiting for the next attempt
+};
+
+class HttpSession {
+ public:
+  // `connect_timeout_s` is also the stall timeout: no byte for 3x as long fails the attempt.
+  HttpSession(std::string token, long connect_timeout_s);
+  ~HttpSession();
+  HttpSession(const HttpSession&) = delete;
+  HttpSession& operator=(const HttpSession&) = delete;
+
+  // A HEAD or GET whose body is kept in memory; `auth` sends the token. Redirects are not
+  // followed unless asked.
+  CURLcode request(const std::string& method, const std::string& url, bool auth, bool follow,
+                   Response& r);
+  // GET appended to `file` from `offset` (a Range request when > 0), following redirects.
+  CURLcode download(const std::string& url, bool auth, std::FILE* file, uint64_t offset,
+                    const TransferEvents& events, Response& r);
+  // curl's own words for the last failure ("Failed to connect to ... Connection refused").
+  std::string error(CURLcode rc) const;
+
+ private:
+  curl_slist* setup(const std::string& url, bool auth, const std::vector<std::string>& extra);
+  void finish(Response& r, curl_slist* headers);
+
+  CURL* curl_ = nullptr;
+  std::string token_;
+  long connect_timeout_s_;
+  std::string user_agent_;
+  char errbuf_[CURL_ERROR_SIZE] = {};
+};
+
+// Which hub and repository requests are about, for the messages of HubErrors.
+struct RepoContext {
+  std::string endpoint;  // without a trailing '/'
+  std::string repo_id;
+  bool have_token = false;
+};
+
+// The endpoint could not be reached: curl's reason and what to do offline.
+[[noreturn]] void throw_unreachable(const std::string& endpoint, const std::string& what,
+                                    const std::string& curl_error);
+
+// The hub's answer to a failed request, in words: which repository, revision or file, and what
+// to do about it. `path` is "" for the repository listing.
+[[noreturn]] void throw_http_error(const Response& r, const RepoContext& repo,
+                                   const std::string& revision, const std::string& path,
+                                   const std::string& url);
+
+struct RetryPolicy {
+  int max_attempts = 5;
+  double first_wait_s = 0.5;  // doubles after each attempt, capped at 8 s
+};
+
+// Downloads `url` (repository file `path`) into `partial`, appending to what it holds with
+// `Range: bytes=N-`. A transfer cut midway, stalled, or answered 429/5xx is retried and resumed
+// after a wait; a 416 (the partial file does not fit the file served) starts over. Returns the
+// bytes transferred; throws HubError, leaving what was received in `partial` for the next run.
+uint64_t download_resumable(HttpSession& http, const RepoContext& repo, const std::string& commit,
+                            const std::string& path, const std::string& url, bool auth,
+                            const std::filesystem::path& partial, const RetryPolicy& retry,
+                            const TransferEvents& events);
+
+// Percent-encoding as urllib.parse.quote: unreserved characters stay, '/' stays when asked.
+std::string quote(const std::string& s, bool keep_slash);
+// "scheme://host[:port]" of a URL, to resolve relative redirects.
+std::string url_origin(const std::string& url);
+bool is_absolute_url(const std::string& s);
+
+}  // namespace embedflow::hub
