@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "embedflow/errors.h"
+#include "embedflow/safe_path.h"
 #include "stages/io/item_json.h"
 
 namespace fs = std::filesystem;
@@ -52,29 +53,6 @@ StageSchema write_npy_schema() {
 
 namespace {
 
-// Makes a relative path that stays inside the output folder: empty, "." and ".." components
-// are dropped or neutralised, so "../x" and "/etc/x" cannot escape.
-std::string safe_relative(const std::string& name) {
-  std::string out, part;
-  auto flush = [&] {
-    if (part.empty() || part == ".") {
-      part.clear();
-      return;
-    }
-    if (part == "..") part = "__";
-    out += (out.empty() ? "" : "/") + part;
-    part.clear();
-  };
-  for (char c : name) {
-    if (c == '/' || c == '\\')
-      flush();
-    else
-      part += c == '\0' ? '_' : c;
-  }
-  flush();
-  return out;
-}
-
 std::string shape_text(const std::vector<int64_t>& shape) {
   std::string s = "[";
   for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
@@ -104,7 +82,7 @@ WriteNpy::WriteNpy(const Params& params) : params_(params) {
         rest.erase(at, std::string(ph).size());
     if (rest.find_first_of("{}") != std::string::npos)
       throw params.error("name", "name '" + name_ + "': only {id} and {index} can be replaced");
-    if (name_[0] == '/' || safe_relative(name_) != name_)
+    if (name_[0] == '/' || safe_relative_path(name_) != name_)
       throw params.error("name", "name '" + name_ +
                                      "' must be a plain relative path under dir "
                                      "(no leading '/', '.' or '..' parts)");
@@ -158,8 +136,8 @@ std::string WriteNpy::file_name(const Item& item) const {
       name.replace(at, ph.size(), value);
   };
   replace_all("{index}", std::to_string(item.index));
-  replace_all("{id}", safe_relative(item.id));
-  std::string safe = safe_relative(name);
+  replace_all("{id}", safe_relative_path(item.id));
+  std::string safe = safe_relative_path(name);
   if (safe.empty())
     throw ItemFailure("write.npy: item id '" + item.id + "' gives an empty file name");
   return safe;

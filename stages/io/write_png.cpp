@@ -10,6 +10,7 @@
 #include "embedflow/atomic_file.h"
 #include "embedflow/errors.h"
 #include "embedflow/params.h"
+#include "embedflow/safe_path.h"
 
 namespace fs = std::filesystem;
 
@@ -48,11 +49,7 @@ StageSchema write_png_schema() {
 }
 
 std::string png_path_for(const std::string& dir, const std::string& id) {
-  fs::path rel;
-  for (const auto& part : fs::path(id).relative_path()) {
-    if (part == ".." || part == ".") continue;
-    rel /= part;
-  }
+  std::string rel = safe_relative_path(id);
   if (rel.empty()) rel = "item";
   return (fs::path(dir) / rel).string() + ".png";
 }
@@ -168,6 +165,10 @@ void WritePngStage::write(const Item& item) {
   std::vector<uint8_t> png;
   if (!cv::imencode(".png", img, png)) throw ItemFailure("PNG encoding failed");
   const std::string path = png_path_for(dir_, item.id);
+  // Ids that differ only in what sanitising removes (`cat`, `./cat`) would share a file.
+  if (!written_.insert(path).second)
+    throw ItemFailure("write.png: item '" + item.id + "' would overwrite " + path +
+                      ", written for an earlier item of this run");
   AtomicFile f(path);
   f.write(png.data(), png.size());
   f.commit();

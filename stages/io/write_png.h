@@ -1,6 +1,7 @@
 // write.png: renders spectrograms and images as PNG files for people to look at.
 #pragma once
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,7 @@ class WritePngStage : public SinkStage {
   int height_;    // 0: one pixel row per frequency bin
   bool axes_;
   std::vector<std::string> outputs_;
+  std::set<std::string> written_;  // paths written this run
 };
 
 // "a/b.wav" → "<dir>/a/b.wav.png"; ids that climb out of dir ("../x", "/etc/x") are flattened.

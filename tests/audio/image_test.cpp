@@ -138,7 +138,15 @@ TEST_CASE("write.png writes the bare strip, axes on request, and images as they 
   CHECK(back.at<cv::Vec3b>(0, 0) == cv::Vec3b(0, 0, 255));
   CHECK(back.at<cv::Vec3b>(0, 1) == cv::Vec3b(255, 0, 0));
   // Ids cannot climb out of the folder.
-  CHECK(png_path_for("/out", "../../etc/x") == "/out/etc/x.png");
+  CHECK(png_path_for("/out", "../../etc/x") == "/out/__/__/etc/x.png");
+  CHECK(png_path_for("/out", "/etc/x") == "/out/etc/x.png");
+  // Two ids that name one file: the second fails instead of silently replacing the first.
+  Item twin = rgb;
+  twin.id = "./rgb";
+  twin.tensor = Tensor::from_vector<uint8_t>({0, 255, 0, 0, 255, 0}, {1, 2, 3});
+  CHECK_THROWS_WITH(strip->write(twin),
+                    Catch::Contains("would overwrite") && Catch::Contains("rgb.png"));
+  CHECK(cv::imread(dir.file("rgb.png")).at<cv::Vec3b>(0, 0) == cv::Vec3b(0, 0, 255));
 }
 
 TEST_CASE("audio.spectrogram: per-channel [C, F, T] and concurrent calls are deterministic") {
