@@ -8,6 +8,7 @@
 
 #include "models/model_path.h"
 #include "models/safetensors.h"
+#include "models/torch_bridge.h"
 #include "models/torch_runtime.h"
 #include "models/weights.h"
 
@@ -227,11 +228,6 @@ struct Encoder {
   }
 };
 
-Tensor wrap(torch::Tensor t) {
-  auto holder = std::make_shared<torch::Tensor>(t.contiguous());
-  return Tensor(DType::F32, holder->sizes().vec(), holder, holder->data_ptr());
-}
-
 }  // namespace
 
 struct ClipModel::Impl {
@@ -352,7 +348,7 @@ std::unique_ptr<ClipModel::Impl> ClipModel::load_impl(const ModelPath& mp) {
   return impl;
 }
 
-Tensor ClipModel::encode_images(const Tensor& pixels, int threads) const {
+Tensor ClipModel::encode(const Tensor& pixels, int threads) const {
   const Impl& m = *impl_;
   const int64_t s = m.config.vision.image_size;
   if (pixels.dtype() != DType::F32 || pixels.ndim() != 4 || pixels.dim(1) != 3 ||
@@ -362,7 +358,7 @@ Tensor ClipModel::encode_images(const Tensor& pixels, int threads) const {
                                 std::string(dtype_name(pixels.dtype())) + " " + pixels.shape_str());
   set_intra_op_threads(threads);
   torch::InferenceMode guard;
-  auto x = torch::from_blob(const_cast<void*>(pixels.raw()), pixels.shape(), torch::kFloat32);
+  auto x = to_torch(pixels);
   const int64_t b = x.size(0), p = m.config.vision.patch_size;
   x = torch::conv2d(x, m.patch_embedding, {}, p);  // [B, D, S/P, S/P]
   x = x.flatten(2).transpose(1, 2);                // [B, N, D]
@@ -370,11 +366,16 @@ Tensor ClipModel::encode_images(const Tensor& pixels, int threads) const {
   x = m.pre_layrnorm(x + m.vision_positions);
   x = m.vision_encoder(x, {});
   auto pooled = m.post_layernorm(x.select(1, 0));
-  return wrap(torch::linear(pooled, m.visual_projection));
+  return from_torch(torch::linear(pooled, m.visual_projection));
 }
 
-Tensor ClipModel::encode_token_ids(const std::vector<std::vector<int64_t>>& ids,
-                                   int threads) const {
+TokenIds ClipModel::tokenize(const std::string& text) const {
+  const std::vector<int64_t> ids = impl_->tokenizer->tokenize(
+      text, static_cast<size_t>(impl_->config.text.max_position_embeddings));
+  return TokenIds(ids.begin(), ids.end());
+}
+
+Tensor ClipModel::encode(const std::vector<TokenIds>& ids, int threads) const {
   const Impl& m = *impl_;
   const int64_t max_len = m.config.text.max_position_embeddings;
   const int64_t eos = m.tokenizer->eos_id();
@@ -393,7 +394,7 @@ Tensor ClipModel::encode_token_ids(const std::vector<std::vector<int64_t>>& ids,
     if (it == seq.end())
       throw std::invalid_argument("CLIP token sequence " + std::to_string(i) +
                                   " has no end-of-text id " + std::to_string(eos));
-    for (int64_t id : seq)
+    for (const int64_t id : seq)
       if (id < 0 || id >= m.config.text.vocab_size)
         throw std::invalid_argument("CLIP token id " + std::to_string(id) +
                                     " is outside the vocabulary (size " +
@@ -414,7 +415,7 @@ Tensor ClipModel::encode_token_ids(const std::vector<std::vector<int64_t>>& ids,
   x = m.final_layer_norm(m.text_encoder(x, mask));
   auto rows = torch::arange(b, torch::kInt64);
   auto pooled = x.index({rows, torch::from_blob(eos_at.data(), {b}, torch::kInt64)});
-  return wrap(torch::linear(pooled, m.text_projection));
+  return from_torch(torch::linear(pooled, m.text_projection));
 }
 
 std::string ClipModel::describe() const {

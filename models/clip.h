@@ -2,7 +2,7 @@
 // from a model folder: `openai/clip-vit-base-patch32` (config.json, model.safetensors, vocab.json,
 // merges.txt, preprocessor_config.json) or the sentence-transformers wrapper `clip-ViT-B-32`
 // (the same files under 0_CLIPModel/). Other ViT sizes (B/16, L/14) follow from config.json.
-// Torch-free header (pimpl).
+// One model is both an ImageEncoder and a TextEncoder (models/encoder.h). Torch-free header.
 #pragma once
 
 #include <array>
@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "embedflow/tensor.h"
+#include "models/encoder.h"
 #include "models/tokenizers/clip_bpe.h"
 
 namespace embedflow::models {
@@ -69,30 +70,31 @@ ClipConfig parse_clip_config(const nlohmann::json& config, const nlohmann::json&
 
 struct ModelPath;
 
-class ClipModel {
+class ClipModel : public ImageEncoder, public TextEncoder {
  public:
   // Loads a model folder (see above) or returns the instance already loaded from the same
   // folder: the image and text stages of one pipeline share one copy. Throws ModelError.
   static std::shared_ptr<const ClipModel> load(const std::string& path);
-  ~ClipModel();
+  ~ClipModel() override;
   ClipModel(const ClipModel&) = delete;
   ClipModel& operator=(const ClipModel&) = delete;
 
   const ClipConfig& config() const;
   const tokenizers::ClipBpeTokenizer& tokenizer() const;
   const std::string& dir() const;  // the folder the files were read from
-  int64_t dim() const { return config().projection_dim; }
+  int64_t dim() const override { return config().projection_dim; }
 
   // f32 [B, 3, S, S] preprocessed pixels (S = vision.image_size) → f32 [B, projection_dim]
-  // (get_image_features: unnormalised). Runs with `threads` intra-op threads on the calling
-  // thread; thread-safe. Throws std::invalid_argument for a wrongly shaped batch.
-  Tensor encode_images(const Tensor& pixels, int threads) const;
-  // Token id lists as tokenizer().tokenize() returns them (BOS … EOS, ≤ max_position_embeddings)
-  // → f32 [B, projection_dim] (get_text_features: pooled at the first EOS, unnormalised).
-  Tensor encode_token_ids(const std::vector<std::vector<int64_t>>& ids, int threads) const;
+  // (get_image_features: unnormalised). Throws std::invalid_argument for a wrongly shaped batch.
+  Tensor encode(const Tensor& pixels, int threads) const override;
+  // BOS … EOS, cut to the model's context (max_position_embeddings) with EOS kept last.
+  TokenIds tokenize(const std::string& text) const override;
+  // Token id lists (BOS … EOS, ≤ max_position_embeddings) → f32 [B, projection_dim]
+  // (get_text_features: pooled at the first EOS, unnormalised).
+  Tensor encode(const std::vector<TokenIds>& ids, int threads) const override;
 
   // "CLIP ViT /32 at 224px (vision 768x12, text 512x12, 512-d), 151.3M parameters"
-  std::string describe() const;
+  std::string describe() const override;
 
  private:
   struct Impl;

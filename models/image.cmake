@@ -5,6 +5,7 @@ target_sources(embedflow_models PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/weights.cpp
   ${CMAKE_CURRENT_LIST_DIR}/model_path.cpp
   ${CMAKE_CURRENT_LIST_DIR}/torchscript_model.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/torchscript_encoder.cpp
   ${CMAKE_CURRENT_LIST_DIR}/resnet.cpp
   ${CMAKE_CURRENT_LIST_DIR}/inspect.cpp
 )

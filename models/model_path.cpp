@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "embedflow/hub/cache.h"
+#include "embedflow/strings.h"
 #include "models/safetensors.h"
 
 namespace embedflow::models {
@@ -67,10 +68,9 @@ fs::path weights_in_dir(const fs::path& dir, ModelFormat requested, ModelFormat&
                        "merge the shards into one model.safetensors");
     if (safetensors.size() == 1) return safetensors[0];
     if (safetensors.size() > 1) {
-      std::string names;
-      for (const auto& p : safetensors)
-        names += (names.empty() ? "" : ", ") + p.filename().string();
-      throw ModelError(dir.string() + ": several .safetensors files (" + names +
+      std::vector<std::string> names;
+      for (const auto& p : safetensors) names.push_back(p.filename().string());
+      throw ModelError(dir.string() + ": several .safetensors files (" + join(names, ", ") +
                        "); name the one to use");
     }
   }

@@ -11,10 +11,11 @@
 #include <sstream>
 #include <vector>
 
+#include "embedflow/strings.h"
 #include "models/model_path.h"
 #include "models/safetensors.h"
+#include "models/torch_bridge.h"
 #include "models/torch_runtime.h"
-#include "models/torchscript_model.h"
 #include "models/weights.h"
 
 // at::parallel_for is an inline `#pragma omp parallel` with this libtorch: without -fopenmp
@@ -827,23 +828,6 @@ class ResNet : public nn::Module {
   int64_t features_ = 0;
 };
 
-// torch tensor → embedflow Tensor sharing its storage.
-Tensor wrap(torch::Tensor t) {
-  auto holder = std::make_shared<torch::Tensor>(t.contiguous());
-  return Tensor(DType::F32, holder->sizes().vec(), holder, holder->data_ptr());
-}
-
-void check_batch(const Tensor& batch, const std::string& who) {
-  if (batch.dtype() != DType::F32 || batch.ndim() != 4 || batch.dim(1) != 3)
-    throw ModelError(who + ": expected an f32 batch [B, 3, H, W], got " +
-                     std::string(dtype_name(batch.dtype())) + " " + batch.shape_str());
-}
-
-torch::Tensor l2_normalize(const torch::Tensor& y) {
-  // As torch.nn.functional.normalize: x / max(‖x‖, 1e-12).
-  return y / y.norm(2, 1, true).clamp_min(1e-12);
-}
-
 int layer_index(const std::string& layer) {
   if (layer == "pool") return 0;
   if (layer == "logits") return -1;
@@ -854,7 +838,7 @@ int layer_index(const std::string& layer) {
 
 // "auto" is Winograd for every architecture: it measured fastest for both resnet18 and resnet50
 // (bench/image; the Bottleneck's 1x1 convolutions run on oneDNN's kernels either way).
-Engine pick_engine(const ImageEncoderOptions& o) {
+Engine pick_engine(const ResNetOptions& o) {
   if (o.engine != "auto" && o.engine != "winograd" && o.engine != "onednn" && o.engine != "aten")
     throw ModelError("unknown engine '" + o.engine + "' (expected auto, winograd, onednn, aten)");
   if (o.engine == "aten" || !o.fold_batchnorm) return Engine::ATen;  // the others fold BatchNorm
@@ -864,140 +848,6 @@ Engine pick_engine(const ImageEncoderOptions& o) {
   }
   return o.engine == "onednn" ? Engine::OneDNN : Engine::Winograd;
 }
-
-class ResNetEncoder : public ImageEncoder {
- public:
-  ResNetEncoder(const std::string& file, const ImageEncoderOptions& options, const ResNetSpec& spec,
-                std::shared_ptr<SafeTensorsFile> weights)
-      : file_(file), options_(options), spec_(spec), stop_(layer_index(options.layer)) {
-    const SafeTensorInfo* fc = weights->find("fc.weight");
-    if (stop_ == -1 && !fc)
-      throw ModelError(file + ": layer 'logits' needs the fc layer, but fc.weight is absent");
-    // The classifier is only loaded when asked for; other outputs ignore it.
-    const int64_t num_classes = (stop_ == -1 && fc && fc->shape.size() == 2) ? fc->shape[0] : 0;
-    net_ = std::make_shared<ResNet>(spec, num_classes);
-
-    WeightLoader loader(weights);
-    loader.ignore(".*num_batches_tracked");
-    if (num_classes == 0) loader.ignore("fc\\..*");
-    torch::NoGradGuard no_grad;
-    for (auto& p : net_->named_parameters())
-      p.value().set_data(loader.take(p.key(), p.value().sizes()));
-    for (auto& b : net_->named_buffers()) {
-      const std::string& name = b.key();
-      const bool counter =
-          name.size() >= 20 && name.compare(name.size() - 20, 20, ".num_batches_tracked") == 0;
-      if (!counter) b.value().set_data(loader.take(name, b.value().sizes()));  // counters: unused
-    }
-    loader.finish();
-    net_->eval();
-    if (options_.fold_batchnorm) net_->fold_batchnorm(options_.channels_last);
-    for (auto& p : net_->parameters()) p.set_requires_grad(false);
-    params_ = 0;
-    for (const auto& p : net_->parameters()) params_ += p.numel();
-    engine_ = pick_engine(options_);
-    net_->prepare(engine_);
-  }
-
-  Tensor encode(const Tensor& batch, int threads) const override {
-    check_batch(batch, file_);
-    set_intra_op_threads(threads);
-    c10::InferenceMode guard;
-    const torch::Tensor x =
-        torch::from_blob(const_cast<void*>(batch.raw()), batch.shape(), torch::kFloat32);
-    const int64_t n = x.size(0);
-    const int64_t most = options_.max_images_per_call > 0
-                             ? options_.max_images_per_call
-                             : net_->max_images_per_call(x.size(2), x.size(3));
-    // Equal parts (16 at most 9 → 8 + 8, not 9 + 7): the weights are read once per part, and a
-    // small last part would read them for few images.
-    const int64_t calls = (n + most - 1) / most;
-    std::vector<torch::Tensor> parts;
-    for (int64_t c = 0; c < calls; ++c)
-      parts.push_back(forward(x.slice(0, n * c / calls, n * (c + 1) / calls)));
-    torch::Tensor y = parts.size() == 1 ? parts[0] : torch::cat(parts);
-    if (options_.normalize && stop_ <= 0) y = l2_normalize(y);
-    return wrap(y);
-  }
-
-  torch::Tensor forward(const torch::Tensor& x) const {
-    if (engine_ == Engine::Winograd) return net_->forward_fast(x, stop_);
-    if (engine_ == Engine::OneDNN) return net_->forward_onednn(x, stop_);
-    if (options_.channels_last)
-      return net_->forward(x.contiguous(torch::MemoryFormat::ChannelsLast), stop_);
-    return net_->forward(x, stop_);
-  }
-
-  int64_t dim() const override {
-    if (stop_ == -1) return net_->num_classes();
-    if (stop_ == 0) return net_->features();
-    return net_->channels_of_layer(stop_);
-  }
-
-  std::string describe() const override {
-    std::ostringstream os;
-    os << spec_.name << " (torchvision layout), " << params_ << " parameters, output "
-       << options_.layer << " [" << dim() << (stop_ > 0 ? ", h, w]" : "]");
-    if (options_.fold_batchnorm) os << ", BatchNorm folded";
-    if (engine_ == Engine::Winograd)
-      os << ", channels-last Winograd/GEMM engine";
-    else if (engine_ == Engine::OneDNN)
-      os << ", oneDNN blocked layout, weights prepacked";
-    else if (options_.channels_last)
-      os << ", channels-last";
-    return os.str();
-  }
-
- private:
-  std::string file_;
-  ImageEncoderOptions options_;
-  ResNetSpec spec_;
-  int stop_;
-  Engine engine_ = Engine::ATen;
-  std::shared_ptr<ResNet> net_;
-  int64_t params_ = 0;
-};
-
-class TorchScriptEncoder : public ImageEncoder {
- public:
-  TorchScriptEncoder(const std::string& file, const ImageEncoderOptions& options)
-      : module_(TorchScriptModule::load(file)), options_(options) {
-    if (options.layer != "pool")
-      throw ModelError(file + ": layer '" + options.layer +
-                       "' needs a ResNet from safetensors; a TorchScript module returns what its "
-                       "forward returns (use layer: pool)");
-  }
-
-  Tensor encode(const Tensor& batch, int threads) const override {
-    check_batch(batch, module_->path());
-    Tensor y = module_->forward(batch, threads);
-    if (y.ndim() != 2 || y.dim(0) != batch.dim(0))
-      throw ModelError(module_->path() + ": forward returned " + y.shape_str() +
-                       ", expected [batch, dim] with batch " + std::to_string(batch.dim(0)));
-    dim_.store(y.dim(1));
-    if (options_.normalize) {
-      float* p = y.data<float>();
-      for (int64_t i = 0; i < y.dim(0); ++i) {
-        double ss = 0;
-        for (int64_t j = 0; j < y.dim(1); ++j)
-          ss += double(p[i * y.dim(1) + j]) * p[i * y.dim(1) + j];
-        const float inv = 1.0f / std::max(float(std::sqrt(ss)), 1e-12f);
-        for (int64_t j = 0; j < y.dim(1); ++j) p[i * y.dim(1) + j] *= inv;
-      }
-    }
-    return y;
-  }
-  int64_t dim() const override { return dim_.load(); }
-  std::string describe() const override {
-    return "TorchScript module " + module_->path() + ", " +
-           std::to_string(module_->parameter_count()) + " parameters";
-  }
-
- private:
-  std::unique_ptr<TorchScriptModule> module_;
-  ImageEncoderOptions options_;
-  mutable std::atomic<int64_t> dim_{0};
-};
 
 }  // namespace
 
@@ -1064,26 +914,119 @@ const std::vector<std::string>& resnet_arches() {
   return names;
 }
 
-std::unique_ptr<ImageEncoder> ImageEncoder::load(const std::string& path,
-                                                 const ImageEncoderOptions& options) {
-  use_caching_tensor_allocator();
-  const ModelPath where = resolve_model_path(path, model_format_from_name(options.format));
-  if (where.format == ModelFormat::TorchScript)
-    return std::make_unique<TorchScriptEncoder>(where.weights, options);
+struct ResNetEncoder::Impl {
+  Impl(const std::string& file, const ResNetOptions& options, const ResNetSpec& spec,
+       std::shared_ptr<SafeTensorsFile> weights)
+      : file(file), options(options), spec(spec), stop(layer_index(options.layer)) {
+    const SafeTensorInfo* fc = weights->find("fc.weight");
+    if (stop == -1 && !fc)
+      throw ModelError(file + ": layer 'logits' needs the fc layer, but fc.weight is absent");
+    // The classifier is only loaded when asked for; other outputs ignore it.
+    const int64_t num_classes = (stop == -1 && fc && fc->shape.size() == 2) ? fc->shape[0] : 0;
+    net = std::make_shared<ResNet>(spec, num_classes);
 
+    WeightLoader loader(weights);
+    loader.ignore(".*num_batches_tracked");
+    if (num_classes == 0) loader.ignore("fc\\..*");
+    torch::NoGradGuard no_grad;
+    for (auto& p : net->named_parameters())
+      p.value().set_data(loader.take(p.key(), p.value().sizes()));
+    for (auto& b : net->named_buffers()) {
+      const std::string& name = b.key();
+      const bool counter =
+          name.size() >= 20 && name.compare(name.size() - 20, 20, ".num_batches_tracked") == 0;
+      if (!counter) b.value().set_data(loader.take(name, b.value().sizes()));  // counters: unused
+    }
+    loader.finish();
+    net->eval();
+    if (options.fold_batchnorm) net->fold_batchnorm(options.channels_last);
+    for (auto& p : net->parameters()) p.set_requires_grad(false);
+    for (const auto& p : net->parameters()) params += p.numel();
+    engine = pick_engine(options);
+    net->prepare(engine);
+  }
+
+  torch::Tensor forward(const torch::Tensor& x) const {
+    if (engine == Engine::Winograd) return net->forward_fast(x, stop);
+    if (engine == Engine::OneDNN) return net->forward_onednn(x, stop);
+    if (options.channels_last)
+      return net->forward(x.contiguous(torch::MemoryFormat::ChannelsLast), stop);
+    return net->forward(x, stop);
+  }
+
+  std::string file;
+  ResNetOptions options;
+  ResNetSpec spec;
+  int stop;
+  Engine engine = Engine::ATen;
+  std::shared_ptr<ResNet> net;
+  int64_t params = 0;
+};
+
+ResNetEncoder::ResNetEncoder(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ResNetEncoder::~ResNetEncoder() = default;
+
+std::shared_ptr<const ResNetEncoder> ResNetEncoder::load(const std::string& path,
+                                                         const ResNetOptions& options) {
+  use_caching_tensor_allocator();
+  const ModelPath where = resolve_model_path(path);
+  if (where.format == ModelFormat::TorchScript)
+    throw ModelError(where.weights +
+                     ": a TorchScript archive, not ResNet safetensors (TorchScriptEncoder runs "
+                     "it: format torchscript)");
   auto file = SafeTensorsFile::open(where.weights);
   std::string arch = options.arch;
   if (arch.empty() && !where.config.empty())
     arch = resnet_arch_from_config(read_json_file(where.config));
   if (arch.empty()) arch = detect_resnet_arch(*file);  // throws when the layout is not a ResNet
   const ResNetSpec* spec = find_resnet_spec(arch);
-  if (!spec) {
-    std::string known;
-    for (const auto& n : resnet_arches()) known += (known.empty() ? "" : ", ") + n;
+  if (!spec)
     throw ModelError(where.weights + ": unknown image architecture '" + arch +
-                     "' (known: " + known + ")");
-  }
-  return std::make_unique<ResNetEncoder>(where.weights, options, *spec, std::move(file));
+                     "' (known: " + join(resnet_arches(), ", ") + ")");
+  return std::shared_ptr<const ResNetEncoder>(
+      new ResNetEncoder(std::make_unique<Impl>(where.weights, options, *spec, std::move(file))));
+}
+
+Tensor ResNetEncoder::encode(const Tensor& images, int threads) const {
+  const Impl& m = *impl_;
+  check_image_batch(images, m.file);
+  set_intra_op_threads(threads);
+  c10::InferenceMode guard;
+  const torch::Tensor x = to_torch(images);
+  const int64_t n = x.size(0);
+  const int64_t most = m.options.max_images_per_call > 0
+                           ? m.options.max_images_per_call
+                           : m.net->max_images_per_call(x.size(2), x.size(3));
+  // Equal parts (16 at most 9 → 8 + 8, not 9 + 7): the weights are read once per part, and a
+  // small last part would read them for few images.
+  const int64_t calls = (n + most - 1) / most;
+  std::vector<torch::Tensor> parts;
+  for (int64_t c = 0; c < calls; ++c)
+    parts.push_back(m.forward(x.slice(0, n * c / calls, n * (c + 1) / calls)));
+  Tensor y = from_torch(parts.size() == 1 ? parts[0] : torch::cat(parts));
+  if (m.options.normalize && m.stop <= 0) l2_normalize_rows(y);
+  return y;
+}
+
+int64_t ResNetEncoder::dim() const {
+  if (impl_->stop == -1) return impl_->net->num_classes();
+  if (impl_->stop == 0) return impl_->net->features();
+  return impl_->net->channels_of_layer(impl_->stop);
+}
+
+std::string ResNetEncoder::describe() const {
+  const Impl& m = *impl_;
+  std::ostringstream os;
+  os << m.spec.name << " (torchvision layout), " << m.params << " parameters, output "
+     << m.options.layer << " [" << dim() << (m.stop > 0 ? ", h, w]" : "]");
+  if (m.options.fold_batchnorm) os << ", BatchNorm folded";
+  if (m.engine == Engine::Winograd)
+    os << ", channels-last Winograd/GEMM engine";
+  else if (m.engine == Engine::OneDNN)
+    os << ", oneDNN blocked layout, weights prepacked";
+  else if (m.options.channels_last)
+    os << ", channels-last";
+  return os.str();
 }
 
 }  // namespace embedflow::models

@@ -1,5 +1,5 @@
-// Image encoders: torchvision-layout ResNet-18/34/50/101/152 read from safetensors, or a
-// TorchScript module a user exported. Torch-free header (pimpl): stages use it without torch.
+// ResNet-18/34/50/101/152 in torchvision's (and timm's) layout, read from safetensors, as an
+// ImageEncoder (models/encoder.h). Torch-free header (pimpl): stages use it without torch.
 #pragma once
 
 #include <cstdint>
@@ -10,14 +10,14 @@
 #include <nlohmann/json.hpp>
 
 #include "embedflow/tensor.h"
+#include "models/encoder.h"
 
 namespace embedflow::models {
 
-struct ImageEncoderOptions {
+struct ResNetOptions {
   // "resnet18" … "resnet152"; "" = from config.json ("architecture", as timm writes it) or,
   // failing that, from the block structure of the weights.
   std::string arch;
-  std::string format = "auto";  // "auto", "safetensors", "torchscript"
   // What encode() returns: "pool" (global-average-pooled features, 512 or 2048-d), "logits"
   // (the fc layer), or a feature map "layer1" … "layer4" ([C, h, w] per image).
   std::string layer = "pool";
@@ -36,21 +36,29 @@ struct ImageEncoderOptions {
   int64_t max_images_per_call = 0;
 };
 
-class ImageEncoder {
+// A ResNet read from safetensors: a file, or a folder with model.safetensors (+ config.json).
+class ResNetEncoder : public ImageEncoder {
  public:
-  static std::unique_ptr<ImageEncoder> load(const std::string& path,
-                                            const ImageEncoderOptions& options);
-  virtual ~ImageEncoder() = default;
+  // Throws ModelError naming missing, unexpected and mis-shaped tensors, or an architecture it
+  // does not know.
+  static std::shared_ptr<const ResNetEncoder> load(const std::string& path,
+                                                   const ResNetOptions& options = {});
+  ~ResNetEncoder() override;
+  ResNetEncoder(const ResNetEncoder&) = delete;
+  ResNetEncoder& operator=(const ResNetEncoder&) = delete;
 
-  // f32 [B, 3, H, W] → f32 [B, dim] (or [B, C, h, w] for a feature-map layer). Runs with
-  // `threads` intra-op threads on the calling thread. Thread-safe.
-  virtual Tensor encode(const Tensor& batch, int threads) const = 0;
-  // Output size per image for vector outputs; channels for feature maps; 0 when unknown before
-  // the first batch (TorchScript).
-  virtual int64_t dim() const = 0;
+  // f32 [B, 3, H, W] → f32 [B, dim()] (or [B, C, h, w] for a feature-map layer).
+  Tensor encode(const Tensor& images, int threads) const override;
+  // Output size per image for vector outputs; channels for feature maps.
+  int64_t dim() const override;
   // "resnet50 (torchvision layout), 25557032 parameters, output pool [2048], BatchNorm folded,
   // oneDNN blocked layout, weights prepacked"
-  virtual std::string describe() const = 0;
+  std::string describe() const override;
+
+ private:
+  struct Impl;
+  explicit ResNetEncoder(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
 };
 
 // The architectures ResNet loading knows, in order.

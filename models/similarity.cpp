@@ -6,26 +6,20 @@
 
 #include <torch/torch.h>
 
+#include "models/torch_bridge.h"
+
 namespace embedflow {
 
 namespace {
 
-torch::Tensor as_matrix(const Tensor& t, const char* what) {
+// The rows of `t` ([n, d] float32) L2-normalised, in a torch tensor of their own.
+torch::Tensor normalized(const Tensor& t, const char* what) {
   if (t.ndim() != 2 || t.dtype() != DType::F32)
     throw std::invalid_argument(std::string(what) + ": expected a 2-d float32 matrix, got " +
                                 dtype_name(t.dtype()) + " " + t.shape_str());
-  return torch::from_blob(const_cast<void*>(t.raw()), {t.dim(0), t.dim(1)}, torch::kFloat32);
-}
-
-torch::Tensor normalized(const torch::Tensor& x) {
-  return x / x.norm(2, 1, true).clamp_min(1e-12);
-}
-
-Tensor to_tensor(torch::Tensor t) {
-  t = t.contiguous();
-  std::vector<int64_t> shape(t.sizes().begin(), t.sizes().end());
-  auto owner = std::make_shared<torch::Tensor>(t);
-  return Tensor(DType::F32, std::move(shape), owner, owner->data_ptr<float>());
+  torch::Tensor x = models::to_torch(t).clone();
+  models::l2_normalize_rows(x.data_ptr<float>(), x.size(0), x.size(1));
+  return x;
 }
 
 void check_widths(int64_t a, int64_t b) {
@@ -40,10 +34,10 @@ void check_widths(int64_t a, int64_t b) {
 
 Tensor cosine(const Tensor& a, const Tensor& b) {
   c10::InferenceMode guard;
-  auto x = as_matrix(a, "cosine: first argument");
-  auto y = as_matrix(b, "cosine: second argument");
+  const torch::Tensor x = normalized(a, "cosine: first argument");
+  const torch::Tensor y = normalized(b, "cosine: second argument");
   check_widths(x.size(1), y.size(1));
-  return to_tensor(torch::mm(normalized(x), normalized(y).t()));
+  return models::from_torch(torch::mm(x, y.t()));
 }
 
 std::string format_like_torch(const Tensor& m) {
@@ -72,7 +66,7 @@ struct CosineScorer::Impl {
 CosineScorer::CosineScorer(const Tensor& corpus, int64_t block_rows)
     : impl_(std::make_unique<Impl>()) {
   c10::InferenceMode guard;
-  impl_->corpus = normalized(as_matrix(corpus, "cosine: corpus")).contiguous();
+  impl_->corpus = normalized(corpus, "cosine: corpus");
   impl_->block = std::max<int64_t>(1, block_rows);
 }
 CosineScorer::~CosineScorer() = default;
@@ -87,16 +81,15 @@ int64_t CosineScorer::dim() const {
 
 Tensor CosineScorer::scores(const Tensor& queries) const {
   c10::InferenceMode guard;
-  auto q = as_matrix(queries, "cosine: queries");
+  const torch::Tensor q = normalized(queries, "cosine: queries");
   check_widths(q.size(1), dim());
-  return to_tensor(torch::mm(normalized(q), impl_->corpus.t()));
+  return models::from_torch(torch::mm(q, impl_->corpus.t()));
 }
 
 std::vector<std::vector<Neighbor>> CosineScorer::top_k(const Tensor& queries, int64_t k) const {
   c10::InferenceMode guard;
-  auto q = as_matrix(queries, "cosine: queries");
+  const torch::Tensor q = normalized(queries, "cosine: queries");
   check_widths(q.size(1), dim());
-  q = normalized(q);
   const int64_t n = q.size(0), m = rows();
   k = std::min(k, m);
   std::vector<std::vector<Neighbor>> best(static_cast<size_t>(n));

@@ -1,9 +1,10 @@
-# The text encoders: BERT (sentence-transformers folders) and the public TextEncoder API.
+# The text encoders: BertModel (the network) and SentenceTransformer (sentence-transformers
+# folders: tokenizer, BertModel, pooling, normalisation).
 target_sources(embedflow_models PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/bert.cpp
   ${CMAKE_CURRENT_LIST_DIR}/bert_kernels_generic.cpp
   ${CMAKE_CURRENT_LIST_DIR}/bert_kernels_avx2.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/text_encoder.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/sentence_transformer.cpp
   ${CMAKE_CURRENT_LIST_DIR}/similarity.cpp
 )
 # The kernels are torch-free: no torch PCH; -fopenmp-simd lets `omp simd` vectorise without the

@@ -5,6 +5,7 @@
 #include <torch/script.h>
 
 #include "models/safetensors.h"
+#include "models/torch_bridge.h"
 #include "models/torch_runtime.h"
 
 namespace embedflow::models {
@@ -41,8 +42,7 @@ const std::string& TorchScriptModule::path() const {
 Tensor TorchScriptModule::forward(const Tensor& input, int threads) const {
   set_intra_op_threads(threads);
   c10::InferenceMode guard;
-  torch::Tensor x =
-      torch::from_blob(const_cast<void*>(input.raw()), input.shape(), torch::kFloat32);
+  const torch::Tensor x = to_torch(input);
   c10::IValue out;
   try {
     out = impl_->module.forward({x});
@@ -55,8 +55,7 @@ Tensor TorchScriptModule::forward(const Tensor& input, int threads) const {
   if (out.isList()) out = out.toListRef().at(0);
   if (!out.isTensor())
     throw ModelError(impl_->path + ": forward returned " + out.tagKind() + ", expected a tensor");
-  auto y = std::make_shared<torch::Tensor>(out.toTensor().to(torch::kFloat32).contiguous());
-  return Tensor(DType::F32, y->sizes().vec(), y, y->data_ptr());
+  return from_torch(out.toTensor());
 }
 
 int64_t TorchScriptModule::parameter_count() const {

@@ -65,9 +65,9 @@ int main(int argc, char** argv) {
   // images/s on prepared tensors
   Tensor pixels(DType::F32, {batch, 3, s, s});
   for (int64_t i = 0; i < pixels.numel(); ++i) pixels.data<float>()[i] = normal(rng);
-  model->encode_images(pixels, threads);  // warm-up
+  model->encode(pixels, threads);  // warm-up
   auto t0 = Clock::now();
-  for (int b = 0; b < batches; ++b) model->encode_images(pixels, threads);
+  for (int b = 0; b < batches; ++b) model->encode(pixels, threads);
   const double image_rate = batch * batches / seconds_since(t0);
 
   // images/s from decoded 640x480 photos: preprocessing + tower
@@ -85,16 +85,16 @@ int main(int argc, char** argv) {
       Tensor t = embedflow::clip::clip_preprocess(photos[i], model->config().processor);
       std::copy_n(t.data<float>(), t.numel(), prepared.data<float>() + i * t.numel());
     }
-    model->encode_images(prepared, threads);
+    model->encode(prepared, threads);
   }
   const double photo_rate = batch * batches / seconds_since(t0);
 
   // captions/s: tokenise + text tower
   const auto texts = captions(batch);
   auto encode_texts = [&] {
-    std::vector<std::vector<int64_t>> ids;
-    for (const auto& t : texts) ids.push_back(model->tokenizer().tokenize(t));
-    model->encode_token_ids(ids, threads);
+    std::vector<embedflow::models::TokenIds> ids;
+    for (const auto& t : texts) ids.push_back(model->tokenize(t));
+    model->encode(ids, threads);
   };
   encode_texts();  // warm-up
   t0 = Clock::now();

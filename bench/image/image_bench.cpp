@@ -45,9 +45,9 @@ double process_cpu_seconds() {
 }
 
 int bench_model(const std::string& model, int batch, int threads, double budget,
-                const models::ImageEncoderOptions& opt) {
+                const models::ResNetOptions& opt) {
   const auto l0 = Clock::now();
-  auto enc = models::ImageEncoder::load(model, opt);
+  auto enc = models::ResNetEncoder::load(model, opt);
   const double load_s = seconds_since(l0);
   Tensor x(DType::F32, {batch, 3, 224, 224});
   std::mt19937 rng(0);
@@ -205,7 +205,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   try {
     if (*m) {
-      models::ImageEncoderOptions opt;
+      models::ResNetOptions opt;
       opt.fold_batchnorm = !no_fold;
       opt.channels_last = !no_channels_last;
       opt.engine = engine;

@@ -71,7 +71,7 @@ def main():
     # of any round), and the median over rounds of the ratios within a round (each run against
     # the eager run of its own round, and against the GEMM peak its own process measured right
     # after it), which a slow spell hitting one side only moves much less.
-    # "fp32" and "int8" time TextEncoder::encode (batches side by side, one per thread); the
+    # "fp32" and "int8" time SentenceTransformer::encode (batches side by side, one per thread); the
     # others run one batch at a time on both threads, the fp32 ones differing from each other
     # in one choice each: input order instead of longest first, padding to the batch's longest.
     variants = {"fp32": ["--precision", "fp32"],

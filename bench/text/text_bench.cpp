@@ -7,7 +7,7 @@
 //              [--one-batch-at-a-time] [--order sorted|source] [--padded] [--repeat 3]
 //              [--save out.npy]
 //
-// By default the timed call is what users call, TextEncoder::encode(sentences); the other
+// By default the timed call is what users call, SentenceTransformer::encode(sentences); the other
 // options run the batches one by one through embed() to measure the cost of each choice.
 #include <algorithm>
 #include <chrono>
@@ -24,7 +24,7 @@
 
 #include "embedflow/npy.h"
 #include "models/bert.h"
-#include "models/text_encoder.h"
+#include "models/sentence_transformer.h"
 #include "models/torch_runtime.h"
 
 namespace {
@@ -74,25 +74,25 @@ int main(int argc, char** argv) {
     while (std::getline(f, line)) sentences.push_back(line);
   }
   embedflow::models::set_intra_op_threads(threads);
-  embedflow::TextEncoderOptions opt;
+  embedflow::models::SentenceTransformerOptions opt;
   opt.precision = precision;
   opt.threads = threads;
   opt.batch_size = batch;
-  auto enc = embedflow::TextEncoder::load(model, opt);
+  auto enc = embedflow::models::SentenceTransformer::load(model, opt);
 
   // The run timed: tokenise, order, batch, forward, pool, normalise. encode() itself, or the
   // same steps batch by batch with the order and padding switchable to measure their cost.
   const bool by_batch = one_batch_at_a_time || order != "sorted" || padded;
   auto run = [&]() {
-    if (!by_batch) return std::make_pair(enc.encode(sentences), int64_t{-1});  // no padding
+    if (!by_batch) return std::make_pair(enc->encode(sentences), int64_t{-1});  // no padding
     std::vector<std::vector<int32_t>> ids;
-    for (const auto& s : sentences) ids.push_back(enc.tokenize(s));
+    for (const auto& s : sentences) ids.push_back(enc->tokenize(s));
     std::vector<size_t> idx(ids.size());
     std::iota(idx.begin(), idx.end(), 0);
     if (order == "sorted")
       std::stable_sort(idx.begin(), idx.end(),
                        [&](size_t a, size_t b) { return ids[a].size() > ids[b].size(); });
-    embedflow::Tensor out(embedflow::DType::F32, {static_cast<int64_t>(ids.size()), enc.dim()});
+    embedflow::Tensor out(embedflow::DType::F32, {static_cast<int64_t>(ids.size()), enc->dim()});
     int64_t tokens = 0;
     for (size_t s = 0; s < idx.size(); s += static_cast<size_t>(batch)) {
       const size_t e = std::min(idx.size(), s + static_cast<size_t>(batch));
@@ -104,10 +104,11 @@ int main(int argc, char** argv) {
         if (padded) b.back().resize(longest, 0);
         tokens += static_cast<int64_t>(b.back().size());
       }
-      embedflow::Tensor r = enc.embed(b);
+      embedflow::Tensor r = enc->encode(b, threads);
       for (size_t i = s; i < e; ++i)
-        std::copy(r.data<float>() + (i - s) * enc.dim(), r.data<float>() + (i - s + 1) * enc.dim(),
-                  out.data<float>() + idx[i] * enc.dim());
+        std::copy(r.data<float>() + (i - s) * enc->dim(),
+                  r.data<float>() + (i - s + 1) * enc->dim(),
+                  out.data<float>() + idx[i] * enc->dim());
     }
     return std::make_pair(out, tokens);
   };
@@ -128,18 +129,18 @@ int main(int argc, char** argv) {
   if (!save.empty()) embedflow::write_npy(save, result);
 
   int64_t real_tokens = 0;
-  for (const auto& s : sentences) real_tokens += static_cast<int64_t>(enc.tokenize(s).size());
+  for (const auto& s : sentences) real_tokens += static_cast<int64_t>(enc->tokenize(s).size());
   if (tokens < 0) tokens = real_tokens;
   // GEMM peak now, on this machine, at these threads: best of the model's own GEMM shapes for
   // a batch of ~32 sentences and a large square one.
-  const int64_t h = enc.hidden_size(),
+  const int64_t h = enc->hidden_size(),
                 m = std::max<int64_t>(256,
                                       real_tokens * batch / static_cast<int64_t>(sentences.size()));
   double peak = 0;
   for (auto [mm, nn, kk] :
        {std::array<int64_t, 3>{m, 3 * h, h}, {m, 4 * h, h}, {m, h, 4 * h}, {1024, 1024, 1024}})
     peak = std::max(peak, embedflow::models::measure_gemm_gflops(mm, nn, kk, 5));
-  const double flops = enc.linear_flops(real_tokens);
+  const double flops = enc->linear_flops(real_tokens);
   const double roofline_s = flops / (peak * 1e9);
 
   nlohmann::json j = {
@@ -160,7 +161,7 @@ int main(int argc, char** argv) {
       {"linear_gflop", flops / 1e9},
       {"roofline_sentences_per_s", static_cast<double>(sentences.size()) / roofline_s},
       {"roofline_fraction", roofline_s / best},
-      {"model", enc.describe()},
+      {"model", enc->describe()},
       {"torch", embedflow::models::torch_build_summary()},
   };
   std::printf("%s\n", j.dump().c_str());

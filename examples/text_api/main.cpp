@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "models/sentence_transformer.h"
 #include "models/similarity.h"
-#include "models/text_encoder.h"
 
 int main(int argc, char** argv) {
   if (argc < 2) {
@@ -23,12 +23,12 @@ int main(int argc, char** argv) {
                                         "He drove to the stadium."};
   if (argc > 2) sentences.assign(argv + 2, argv + argc);
   try {
-    embedflow::TextEncoderOptions options;
+    embedflow::models::SentenceTransformerOptions options;
     options.threads = 2;  // libtorch intra-op threads for each forward pass
-    auto encoder = embedflow::TextEncoder::load(argv[1], options);
-    embedflow::Tensor embeddings = encoder.encode(sentences);
+    auto encoder = embedflow::models::SentenceTransformer::load(argv[1], options);
+    embedflow::Tensor embeddings = encoder->encode(sentences);
     embedflow::Tensor similarity = embedflow::cosine(embeddings, embeddings);
-    std::printf("%s\n", encoder.describe().c_str());
+    std::printf("%s\n", encoder->describe().c_str());
     std::printf("embeddings: %s\n", embeddings.shape_str().c_str());
     std::printf("%s\n", embedflow::format_like_torch(similarity).c_str());
   } catch (const std::exception& e) {

@@ -5,7 +5,6 @@
 #include "stages/audio/segment.h"
 #include "stages/audio/spectrogram.h"
 #include "stages/audio/spectrogram_image.h"
-#include "stages/io/write_png.h"
 
 namespace embedflow {
 
@@ -15,7 +14,6 @@ void register_audio_stages(Registry& registry) {
   add_stage<FbankStage>(registry, fbank_schema());
   add_stage<SpectrogramImageStage>(registry, spectrogram_image_schema());
   add_stage<SegmentStage>(registry, segment_schema());
-  add_stage<WritePngStage>(registry, write_png_schema());
 }
 
 }  // namespace embedflow

@@ -1,7 +1,6 @@
 #include "stages/clip/encode_image.h"
 
-#include <exception>
-
+#include "embedflow/errors.h"
 #include "stages/clip/common.h"
 
 namespace embedflow {
@@ -42,20 +41,19 @@ StageSchema encode_clip_image_schema() {
 }
 
 ClipImageEncodeStage::ClipImageEncodeStage(const Params& p)
-    : params_(p),
+    : EncoderStage(p, Kind::Embedding),
       preprocess_(p.get_bool("preprocess")),
-      normalize_(p.get_bool("normalize")),
       resample_(p.get_string("resample") == "torchvision" ? clip::Resample::Torchvision
-                                                          : clip::Resample::Pil) {}
-
-void ClipImageEncodeStage::open(const StageContext& ctx) {
-  stage_id_ = ctx.stage_id.empty() ? params_.stage_id() : ctx.stage_id;
-  threads_ = ctx.threads;
-  model_ = clip::open_model(params_);
+                                                          : clip::Resample::Pil) {
+  normalize_output(p.get_bool("normalize"));
 }
 
-Tensor ClipImageEncodeStage::prepare(const Item& item) const {
-  const int64_t s = model_->config().vision.image_size;
+std::shared_ptr<const models::ClipModel> ClipImageEncodeStage::load(const std::string& path) const {
+  return models::ClipModel::load(path);
+}
+
+Tensor ClipImageEncodeStage::prepare(const Item& item, Item&) const {
+  const int64_t s = model().config().vision.image_size;
   if (item.kind == Kind::ImageTensor) {
     const Tensor& t = item.tensor;
     if (t.dtype() != DType::F32 || t.ndim() != 3 || t.dim(0) != 3 || t.dim(1) != s || t.dim(2) != s)
@@ -71,43 +69,12 @@ Tensor ClipImageEncodeStage::prepare(const Item& item) const {
     throw ItemFailure("got a decoded image " + item.tensor.shape_str() +
                       " but preprocess is false: set preprocess: true, or prepare f32 [3, " +
                       std::to_string(s) + ", " + std::to_string(s) + "] tensors upstream");
-  try {
-    Tensor t = clip::clip_preprocess(item.tensor, model_->config().processor, resample_);
-    if (t.dim(1) != s || t.dim(2) != s)
-      throw ItemFailure("preprocessor_config.json crops to " + std::to_string(t.dim(1)) + "x" +
-                        std::to_string(t.dim(2)) + " but the model takes " + std::to_string(s) +
-                        "x" + std::to_string(s));
-    return t;
-  } catch (const std::invalid_argument& e) {
-    throw ItemFailure(e.what());
-  }
-}
-
-void ClipImageEncodeStage::process_batch(const std::vector<const Item*>& in,
-                                         std::vector<Item>& out) {
-  const int64_t s = model_->config().vision.image_size;
-  std::vector<Tensor> prepared;
-  std::vector<size_t> rows;  // which input each prepared tensor belongs to
-  for (size_t i = 0; i < in.size(); ++i) {
-    try {
-      prepared.push_back(prepare(*in[i]));
-      rows.push_back(i);
-    } catch (const std::exception& e) {
-      clip::fail_item(out[i], stage_id_, e.what());
-    }
-  }
-  if (prepared.empty()) return;
-  const int64_t per_image = 3 * s * s;
-  Tensor batch(DType::F32, {static_cast<int64_t>(prepared.size()), 3, s, s});
-  for (size_t k = 0; k < prepared.size(); ++k)
-    std::copy_n(prepared[k].data<float>(), per_image,
-                batch.data<float>() + static_cast<int64_t>(k) * per_image);
-  const Tensor emb = model_->encode_images(batch, threads_);
-  for (size_t k = 0; k < rows.size(); ++k) {
-    Item& o = out[rows[k]];
-    o.kind = Kind::Embedding;
-    o.tensor = clip::embedding_row(emb, static_cast<int64_t>(k), normalize_);
-  }
+  Tensor t = clip::clip_preprocess(item.tensor, model().config().processor, resample_);
+  if (t.dim(1) != s || t.dim(2) != s)
+    throw ItemFailure("preprocessor_config.json crops to " + std::to_string(t.dim(1)) + "x" +
+                      std::to_string(t.dim(2)) + " but the model takes " + std::to_string(s) + "x" +
+                      std::to_string(s));
+  return t;
 }
 
 }  // namespace embedflow

@@ -1,8 +1,8 @@
 #include "stages/clip/encode_text.h"
 
 #include <cstdint>
-#include <exception>
 
+#include "embedflow/errors.h"
 #include "stages/clip/common.h"
 
 namespace embedflow {
@@ -39,49 +39,32 @@ StageSchema encode_clip_text_schema() {
 }
 
 ClipTextEncodeStage::ClipTextEncodeStage(const Params& p)
-    : params_(p), normalize_(p.get_bool("normalize")), truncate_(p.get_bool("truncate")) {}
-
-void ClipTextEncodeStage::open(const StageContext& ctx) {
-  stage_id_ = ctx.stage_id.empty() ? params_.stage_id() : ctx.stage_id;
-  threads_ = ctx.threads;
-  model_ = clip::open_model(params_);
+    : EncoderStage(p, Kind::Embedding), truncate_(p.get_bool("truncate")) {
+  normalize_output(p.get_bool("normalize"));
 }
 
-void ClipTextEncodeStage::process_batch(const std::vector<const Item*>& in,
-                                        std::vector<Item>& out) {
-  const auto& tok = model_->tokenizer();
-  const auto context = static_cast<size_t>(model_->config().text.max_position_embeddings);
-  std::vector<std::vector<int64_t>> ids;
-  std::vector<size_t> rows;
-  for (size_t i = 0; i < in.size(); ++i) {
-    try {
-      if (in[i]->kind != Kind::Text)
-        throw ItemFailure(std::string("expected a Text item, got ") + kind_name(in[i]->kind));
-      // Untruncated first, to know whether the caption fits.
-      std::vector<int64_t> seq = tok.tokenize(in[i]->text, SIZE_MAX);
-      const size_t n_tokens = seq.size();
-      if (n_tokens > context) {
-        if (!truncate_)
-          throw ItemFailure("caption is " + std::to_string(n_tokens) +
-                            " tokens, longer than the context of " + std::to_string(context) +
-                            " (set truncate: true to cut it)");
-        seq.resize(context);
-        seq.back() = tok.eos_id();
-        out[i].meta["truncated"] = true;
-      }
-      ids.push_back(std::move(seq));
-      rows.push_back(i);
-    } catch (const std::exception& e) {
-      clip::fail_item(out[i], stage_id_, e.what());
-    }
+std::shared_ptr<const models::ClipModel> ClipTextEncodeStage::load(const std::string& path) const {
+  return models::ClipModel::load(path);
+}
+
+models::TokenIds ClipTextEncodeStage::prepare(const Item& in, Item& out) const {
+  if (in.kind != Kind::Text)
+    throw ItemFailure(std::string("expected a Text item, got ") + kind_name(in.kind));
+  const auto& tok = model().tokenizer();
+  const auto context = static_cast<size_t>(model().config().text.max_position_embeddings);
+  // Untruncated first, to know whether the caption fits.
+  std::vector<int64_t> seq = tok.tokenize(in.text, SIZE_MAX);
+  const size_t n_tokens = seq.size();
+  if (n_tokens > context) {
+    if (!truncate_)
+      throw ItemFailure("caption is " + std::to_string(n_tokens) +
+                        " tokens, longer than the context of " + std::to_string(context) +
+                        " (set truncate: true to cut it)");
+    seq.resize(context);
+    seq.back() = tok.eos_id();
+    out.meta["truncated"] = true;
   }
-  if (ids.empty()) return;
-  const Tensor emb = model_->encode_token_ids(ids, threads_);
-  for (size_t k = 0; k < rows.size(); ++k) {
-    Item& o = out[rows[k]];
-    o.kind = Kind::Embedding;
-    o.tensor = clip::embedding_row(emb, static_cast<int64_t>(k), normalize_);
-  }
+  return models::TokenIds(seq.begin(), seq.end());
 }
 
 }  // namespace embedflow

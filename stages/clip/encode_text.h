@@ -5,27 +5,23 @@
 #include <string>
 
 #include "embedflow/schema.h"
-#include "embedflow/stage.h"
 #include "models/clip.h"
+#include "stages/common/encoder_stage.h"
 
 namespace embedflow {
 
 StageSchema encode_clip_text_schema();
 
-class ClipTextEncodeStage : public BatchStage {
+class ClipTextEncodeStage : public EncoderStage<models::ClipModel, models::TokenIds> {
  public:
   explicit ClipTextEncodeStage(const Params& params);
-  void open(const StageContext& ctx) override;
-  void process_batch(const std::vector<const Item*>& in, std::vector<Item>& out) override;
-  void close() override { model_.reset(); }
 
  private:
-  Params params_;
-  bool normalize_;
+  std::shared_ptr<const models::ClipModel> load(const std::string& path) const override;
+  // The caption's ids, cut to the context (meta.truncated) or failed when truncate is false.
+  models::TokenIds prepare(const Item& in, Item& out) const override;
+
   bool truncate_;
-  std::string stage_id_;
-  int threads_ = 1;
-  std::shared_ptr<const models::ClipModel> model_;
 };
 
 }  // namespace embedflow

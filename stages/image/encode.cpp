@@ -1,11 +1,10 @@
 #include "stages/image/encode.h"
 
-#include <cstring>
-#include <map>
-
 #include "embedflow/errors.h"
 #include "embedflow/params.h"
+#include "models/model_path.h"
 #include "models/safetensors.h"
+#include "models/torchscript_encoder.h"
 
 namespace embedflow {
 
@@ -71,60 +70,34 @@ StageSchema encode_image_schema() {
 }
 
 EncodeImageStage::EncodeImageStage(const Params& p)
-    : params_(p), model_path_(p.get_string("model")) {
+    : EncoderStage(p, output_kind_for(p.get_string("layer"))), format_(p.get_string("format")) {
   const std::string arch = p.get_string("arch");
   options_.arch = arch == "auto" ? "" : arch;
-  options_.format = p.get_string("format");
   options_.layer = p.get_string("layer");
   options_.normalize = p.get_bool("normalize");
   options_.fold_batchnorm = p.get_bool("fold_batchnorm");
   options_.channels_last = p.get_bool("channels_last");
   options_.engine = p.get_string("engine");
-  output_kind_ = output_kind_for(options_.layer);
 }
 
-void EncodeImageStage::open(const StageContext& ctx) {
-  stage_id_ = ctx.stage_id;
-  threads_ = std::max(1, ctx.threads);
-  try {
-    encoder_ = models::ImageEncoder::load(model_path_, options_);
-  } catch (const models::ModelError& e) {
-    throw params_.error("model", e.what());
-  }
+std::shared_ptr<const models::ImageEncoder> EncodeImageStage::load(const std::string& path) const {
+  const models::ModelPath where =
+      models::resolve_model_path(path, models::model_format_from_name(format_));
+  if (where.format != models::ModelFormat::TorchScript)
+    return models::ResNetEncoder::load(path, options_);
+  if (options_.layer != "pool")
+    throw models::ModelError(where.weights + ": layer '" + options_.layer +
+                             "' needs a ResNet from safetensors; a TorchScript module returns "
+                             "what its forward returns (use layer: pool)");
+  return models::TorchScriptEncoder::load(where.weights, {options_.normalize});
 }
 
-void EncodeImageStage::process_batch(const std::vector<const Item*>& in, std::vector<Item>& out) {
-  if (!encoder_) throw std::logic_error("encode.image: process_batch before open");
-  // Group rows by image size: a batch tensor needs one shape.
-  std::map<std::pair<int64_t, int64_t>, std::vector<size_t>> groups;
-  for (size_t i = 0; i < in.size(); ++i) {
-    const Tensor& t = in[i]->tensor;
-    if (t.dtype() != DType::F32 || t.ndim() != 3 || t.dim(0) != 3) {
-      out[i].error = std::make_shared<ItemError>(
-          ItemError{stage_id_, "encode.image: expected an ImageTensor f32 [3, H, W], got " +
-                                   std::string(dtype_name(t.dtype())) + " " + t.shape_str()});
-      continue;
-    }
-    groups[{t.dim(1), t.dim(2)}].push_back(i);
-  }
-  for (const auto& [hw, rows] : groups) {
-    const auto [h, w] = hw;
-    const int64_t per = 3 * h * w;
-    Tensor batch(DType::F32, {static_cast<int64_t>(rows.size()), 3, h, w});
-    for (size_t r = 0; r < rows.size(); ++r)
-      std::memcpy(batch.data<float>() + r * per, in[rows[r]]->tensor.data<float>(),
-                  sizeof(float) * per);
-    auto result = std::make_shared<Tensor>(encoder_->encode(batch, threads_));
-    std::vector<int64_t> row_shape(result->shape().begin() + 1, result->shape().end());
-    const int64_t row_numel = result->numel() / result->dim(0);
-    for (size_t r = 0; r < rows.size(); ++r) {
-      Item& o = out[rows[r]];
-      o.kind = output_kind_;
-      // Rows share the batch output's storage.
-      o.tensor = Tensor(DType::F32, row_shape, result,
-                        result->data<float>() + static_cast<int64_t>(r) * row_numel);
-    }
-  }
+Tensor EncodeImageStage::prepare(const Item& in, Item&) const {
+  const Tensor& t = in.tensor;
+  if (t.dtype() != DType::F32 || t.ndim() != 3 || t.dim(0) != 3)
+    throw ItemFailure("encode.image: expected an ImageTensor f32 [3, H, W], got " +
+                      std::string(dtype_name(t.dtype())) + " " + t.shape_str());
+  return t;
 }
 
 }  // namespace embedflow

@@ -6,28 +6,24 @@
 #include <string>
 
 #include "embedflow/schema.h"
-#include "embedflow/stage.h"
 #include "models/resnet.h"
+#include "stages/common/encoder_stage.h"
 
 namespace embedflow {
 
 StageSchema encode_image_schema();
 
-class EncodeImageStage : public BatchStage {
+class EncodeImageStage : public EncoderStage<models::ImageEncoder, Tensor> {
  public:
   explicit EncodeImageStage(const Params& params);
-  void open(const StageContext& ctx) override;
-  void process_batch(const std::vector<const Item*>& in, std::vector<Item>& out) override;
-  const models::ImageEncoder& encoder() const { return *encoder_; }
 
  private:
-  Params params_;
-  std::string model_path_;
-  models::ImageEncoderOptions options_;
-  Kind output_kind_;
-  std::string stage_id_;
-  int threads_ = 1;
-  std::unique_ptr<models::ImageEncoder> encoder_;
+  // A TorchScript archive (format, or auto and the file) runs as it is; the rest is a ResNet.
+  std::shared_ptr<const models::ImageEncoder> load(const std::string& path) const override;
+  Tensor prepare(const Item& in, Item& out) const override;
+
+  std::string format_;
+  models::ResNetOptions options_;
 };
 
 }  // namespace embedflow

@@ -6,6 +6,7 @@
 #include "stages/io/write_csv.h"
 #include "stages/io/write_jsonl.h"
 #include "stages/io/write_npy.h"
+#include "stages/io/write_png.h"
 
 namespace embedflow {
 
@@ -16,6 +17,7 @@ void register_io_stages(Registry& registry) {
   add_stage<WriteNpy>(registry, write_npy_schema());
   add_stage<WriteJsonl>(registry, write_jsonl_schema());
   add_stage<WriteCsv>(registry, write_csv_schema());
+  add_stage<WritePngStage>(registry, write_png_schema());
 }
 
 }  // namespace embedflow

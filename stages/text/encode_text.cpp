@@ -1,11 +1,6 @@
 #include "stages/text/encode_text.h"
 
-#include <algorithm>
-#include <numeric>
-
-#include "embedflow/errors.h"
 #include "embedflow/params.h"
-#include "models/safetensors.h"
 
 namespace embedflow {
 
@@ -65,7 +60,7 @@ StageSchema encode_text_schema() {
   return s;
 }
 
-EncodeText::EncodeText(const Params& p) : params_(p) {
+EncodeText::EncodeText(const Params& p) : EncoderStage(p, Kind::Embedding) {
   if (p.get_int("max_seq_length") > 0) options_.max_seq_length = p.get_int("max_seq_length");
   if (p.get_string("pooling") != "model") options_.pooling = {p.get_string("pooling")};
   const std::string norm = p.get_string("normalize");
@@ -73,38 +68,12 @@ EncodeText::EncodeText(const Params& p) : params_(p) {
   options_.precision = p.get_string("precision");
 }
 
-void EncodeText::open(const StageContext& ctx) {
-  stage_id_ = ctx.stage_id;
-  options_.threads = std::max(1, ctx.threads);
-  try {
-    encoder_.emplace(TextEncoder::load(params_.get_string("model"), options_));
-  } catch (const models::ModelError& e) {
-    throw params_.error("model", e.what());
-  }
+std::shared_ptr<const models::SentenceTransformer> EncodeText::load(const std::string& path) const {
+  return models::SentenceTransformer::load(path, options_);
 }
 
-void EncodeText::process_batch(const std::vector<const Item*>& in, std::vector<Item>& out) {
-  if (!encoder_) throw std::logic_error("encode.text: process_batch before open");
-  std::vector<size_t> rows;
-  std::vector<std::vector<int32_t>> ids;
-  for (size_t i = 0; i < in.size(); ++i) {
-    try {
-      ids.push_back(encoder_->tokenize(in[i]->text));
-      rows.push_back(i);
-    } catch (const std::exception& e) {
-      out[i].error = std::make_shared<ItemError>(
-          ItemError{stage_id_, std::string("encode.text: ") + e.what()});
-    }
-  }
-  if (rows.empty()) return;
-  auto result = std::make_shared<Tensor>(encoder_->embed(ids));
-  const int64_t d = result->dim(1);
-  for (size_t r = 0; r < rows.size(); ++r) {
-    Item& o = out[rows[r]];
-    o.kind = Kind::Embedding;
-    // Rows share the batch output's storage.
-    o.tensor = Tensor(DType::F32, {d}, result, result->data<float>() + static_cast<int64_t>(r) * d);
-  }
+models::TokenIds EncodeText::prepare(const Item& in, Item&) const {
+  return model().tokenize(in.text);
 }
 
 }  // namespace embedflow

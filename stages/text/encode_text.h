@@ -1,29 +1,27 @@
-// encode.text: sentence embeddings with a BERT sentence-transformers model (models/text_encoder.h).
+// encode.text: sentence embeddings with a BERT sentence-transformers model
+// (models/sentence_transformer.h).
 #pragma once
 
 #include <memory>
-#include <optional>
 #include <string>
 
 #include "embedflow/schema.h"
-#include "embedflow/stage.h"
-#include "models/text_encoder.h"
+#include "models/sentence_transformer.h"
+#include "stages/common/encoder_stage.h"
 
 namespace embedflow {
 
 StageSchema encode_text_schema();
 
-class EncodeText : public BatchStage {
+class EncodeText : public EncoderStage<models::SentenceTransformer, models::TokenIds> {
  public:
   explicit EncodeText(const Params& params);
-  void open(const StageContext& ctx) override;
-  void process_batch(const std::vector<const Item*>& in, std::vector<Item>& out) override;
 
  private:
-  Params params_;
-  TextEncoderOptions options_;
-  std::string stage_id_;
-  std::optional<TextEncoder> encoder_;
+  std::shared_ptr<const models::SentenceTransformer> load(const std::string& path) const override;
+  models::TokenIds prepare(const Item& in, Item& out) const override;
+
+  models::SentenceTransformerOptions options_;
 };
 
 }  // namespace embedflow

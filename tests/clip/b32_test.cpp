@@ -45,7 +45,7 @@ TEST_CASE("clip ViT-B/32 shapes: image and text embeddings match the reference",
   CHECK_THAT(model->describe(), Catch::Contains("151.3M parameters"));
 
   SECTION("preprocessed tensors") {
-    const Tensor got = model->encode_images(load_npy(b32("expected/pixels.npy")), 2);
+    const Tensor got = model->encode(load_npy(b32("expected/pixels.npy")), 2);
     CHECK(max_abs_diff(got, load_npy(b32("expected/image_from_pixels.npy"))) <=
           kEmbeddingTolerance);
   }
@@ -64,16 +64,16 @@ TEST_CASE("clip ViT-B/32 shapes: image and text embeddings match the reference",
       std::copy_n(prepared.data<float>(), prepared.numel(),
                   batch.data<float>() + static_cast<int64_t>(i) * prepared.numel());
     }
-    CHECK(max_abs_diff(model->encode_images(batch, 2),
-                       load_npy(b32("expected/image_from_files.npy"))) <= kEmbeddingTolerance);
+    CHECK(max_abs_diff(model->encode(batch, 2), load_npy(b32("expected/image_from_files.npy"))) <=
+          kEmbeddingTolerance);
   }
   SECTION("captions") {
     const auto expected = read_json(b32("expected/expected.json"));
-    std::vector<std::vector<int64_t>> ids;
+    std::vector<embedflow::models::TokenIds> ids;
     for (const auto& caption : expected["captions"])
-      ids.push_back(model->tokenizer().tokenize(caption.get<std::string>()));
-    CHECK(ids == expected["ids"].get<std::vector<std::vector<int64_t>>>());
-    CHECK(max_abs_diff(model->encode_token_ids(ids, 2), load_npy(b32("expected/text.npy"))) <=
+      ids.push_back(model->tokenize(caption.get<std::string>()));
+    CHECK(ids == expected["ids"].get<std::vector<embedflow::models::TokenIds>>());
+    CHECK(max_abs_diff(model->encode(ids, 2), load_npy(b32("expected/text.npy"))) <=
           kEmbeddingTolerance);
   }
 }

@@ -46,14 +46,14 @@ TEST_CASE("clip tiny: image embeddings of preprocessed tensors match the referen
   auto model = ClipModel::load(tiny_model());
   const Tensor pixels = load_npy(tiny_expected("pixels.npy"));
   const Tensor want = load_npy(tiny_expected("image_from_pixels.npy"));
-  const Tensor got = model->encode_images(pixels, 2);
+  const Tensor got = model->encode(pixels, 2);
   REQUIRE(got.shape() == want.shape());
   CHECK(got.dim(1) == 24);
   CHECK(max_abs_diff(got, want) <= kEmbeddingTolerance);
   // One at a time gives the same vectors as the batch.
   for (int64_t i = 0; i < pixels.dim(0); ++i) {
     Tensor one = row(pixels, i).reshape({1, 3, 32, 32});
-    CHECK(max_abs_diff(row(model->encode_images(one, 1), 0), row(want, i)) <= kEmbeddingTolerance);
+    CHECK(max_abs_diff(row(model->encode(one, 1), 0), row(want, i)) <= kEmbeddingTolerance);
   }
 }
 
@@ -75,27 +75,27 @@ TEST_CASE("clip tiny: image files preprocess like CLIPImageProcessor and embed l
     std::copy_n(prepared.data<float>(), prepared.numel(),
                 batch.data<float>() + static_cast<int64_t>(i) * prepared.numel());
   }
-  CHECK(max_abs_diff(model->encode_images(batch, 2), want) <= kEmbeddingTolerance);
+  CHECK(max_abs_diff(model->encode(batch, 2), want) <= kEmbeddingTolerance);
 }
 
 TEST_CASE("clip tiny: caption ids and text embeddings match the reference", "[clip][model]") {
   auto model = ClipModel::load(tiny_model());
   const auto expected = read_json(tiny_expected("expected.json"));
   const auto captions = expected["captions"].get<std::vector<std::string>>();
-  const auto want_ids = expected["ids"].get<std::vector<std::vector<int64_t>>>();
-  std::vector<std::vector<int64_t>> ids;
+  const auto want_ids = expected["ids"].get<std::vector<embedflow::models::TokenIds>>();
+  std::vector<embedflow::models::TokenIds> ids;
   for (size_t i = 0; i < captions.size(); ++i) {
-    ids.push_back(model->tokenizer().tokenize(captions[i]));
+    ids.push_back(model->tokenize(captions[i]));
     CHECK(ids.back() == want_ids[i]);
   }
   CHECK(ids[3].size() == 2);   // the empty caption: BOS EOS
   CHECK(ids[5].size() == 77);  // the overlong one, truncated
   const Tensor want = load_npy(tiny_expected("text.npy"));
   // Batched (padded to the longest) and one by one.
-  CHECK(max_abs_diff(model->encode_token_ids(ids, 2), want) <= kEmbeddingTolerance);
+  CHECK(max_abs_diff(model->encode(ids, 2), want) <= kEmbeddingTolerance);
   for (size_t i = 0; i < ids.size(); ++i)
-    CHECK(max_abs_diff(row(model->encode_token_ids({ids[i]}, 1), 0),
-                       row(want, static_cast<int64_t>(i))) <= kEmbeddingTolerance);
+    CHECK(max_abs_diff(row(model->encode({ids[i]}, 1), 0), row(want, static_cast<int64_t>(i))) <=
+          kEmbeddingTolerance);
 }
 
 TEST_CASE("clip: one loaded instance per model folder", "[clip][model]") {
@@ -116,7 +116,7 @@ TEST_CASE("clip: sentence-transformers folder (0_CLIPModel) loads the same model
       dir.file("modules.json"),
       R"([{"idx": 0, "name": "0", "path": "0_CLIPModel", "type": "sentence_transformers.models.CLIPModel"}])");
   auto model = ClipModel::load(dir.path());
-  const Tensor got = model->encode_images(load_npy(tiny_expected("pixels.npy")), 1);
+  const Tensor got = model->encode(load_npy(tiny_expected("pixels.npy")), 1);
   CHECK(max_abs_diff(got, load_npy(tiny_expected("image_from_pixels.npy"))) <= kEmbeddingTolerance);
 }
 
@@ -154,7 +154,7 @@ TEST_CASE("clip: configs and checkpoints that cannot run are rejected with the r
   SECTION("wrongly shaped pixel batch") {
     auto model = ClipModel::load(tiny_model());
     Tensor bad(DType::F32, {1, 3, 30, 30});
-    CHECK_THROWS_WITH(model->encode_images(bad, 1), Catch::Contains("[B, 3, 32, 32]"));
+    CHECK_THROWS_WITH(model->encode(bad, 1), Catch::Contains("[B, 3, 32, 32]"));
   }
 }
 
@@ -188,12 +188,12 @@ TEST_CASE("clip: concurrent forwards on one shared model give the reference resu
   const Tensor want_images = load_npy(tiny_expected("image_from_pixels.npy"));
   const Tensor want_text = load_npy(tiny_expected("text.npy"));
   const auto expected = read_json(tiny_expected("expected.json"));
-  const auto ids = expected["ids"].get<std::vector<std::vector<int64_t>>>();
+  const auto ids = expected["ids"].get<std::vector<embedflow::models::TokenIds>>();
   // No Catch assertions inside the threads (they are not thread-safe): collect, check after.
   float image_diff = 0, text_diff = 0;
   std::thread images([&] {
     for (int i = 0; i < 5; ++i) {
-      const Tensor got = model->encode_images(pixels, 1);
+      const Tensor got = model->encode(pixels, 1);
       image_diff = std::max(
           image_diff, got.numel() == want_images.numel()
                           ? max_abs_diff(got.data<float>(), want_images.data<float>(), got.numel())
@@ -202,7 +202,7 @@ TEST_CASE("clip: concurrent forwards on one shared model give the reference resu
   });
   std::thread texts([&] {
     for (int i = 0; i < 5; ++i) {
-      const Tensor got = model->encode_token_ids(ids, 1);
+      const Tensor got = model->encode(ids, 1);
       text_diff = std::max(
           text_diff, got.numel() == want_text.numel()
                          ? max_abs_diff(got.data<float>(), want_text.data<float>(), got.numel())

@@ -6,8 +6,10 @@
 #include <filesystem>
 
 #include "models/inspect.h"
+#include "models/model_path.h"
 #include "models/resnet.h"
 #include "models/safetensors.h"
+#include "models/torchscript_encoder.h"
 #include "tests/image/image_test_util.h"
 
 using namespace embedflow;
@@ -19,14 +21,14 @@ namespace {
 
 constexpr double kTol = 1e-4;  // max |Δ| ≤ kTol × max |ref|
 
-Tensor run(const std::string& model, ImageEncoderOptions opt, const Tensor& input) {
-  auto enc = ImageEncoder::load(model, opt);
+Tensor run(const std::string& model, ResNetOptions opt, const Tensor& input) {
+  auto enc = ResNetEncoder::load(model, opt);
   return enc->encode(input, 2);
 }
 
-std::string load_error(const std::string& model, ImageEncoderOptions opt = {}) {
+std::string load_error(const std::string& model, ResNetOptions opt = {}) {
   try {
-    ImageEncoder::load(model, opt);
+    ResNetEncoder::load(model, opt);
   } catch (const ModelError& e) {
     return e.what();
   }
@@ -57,7 +59,7 @@ TEST_CASE("resnet18 pooled features match torchvision (all engines and settings)
     for (bool fold : {true, false})
       for (bool cl : {true, false})
         for (int64_t per_call : {0, 2}) {  // 2: the 3 images run as 2 + 1
-          ImageEncoderOptions opt;
+          ResNetOptions opt;
           opt.engine = engine;
           opt.fold_batchnorm = fold;
           opt.channels_last = cl;
@@ -73,9 +75,9 @@ TEST_CASE("resnet50 pooled features match torchvision (each engine)") {
   const Tensor input = load_npy(gen("input.npy"));
   const Tensor ref = load_npy(gen("resnet50_pool.npy"));
   for (const char* engine : kEngines) {
-    ImageEncoderOptions opt;
+    ResNetOptions opt;
     opt.engine = engine;
-    auto enc = ImageEncoder::load(gen("resnet50.safetensors"), opt);
+    auto enc = ResNetEncoder::load(gen("resnet50.safetensors"), opt);
     CHECK(enc->dim() == 2048);
     const Tensor out = enc->encode(input, 2);
     REQUIRE(out.shape() == std::vector<int64_t>{3, 2048});
@@ -93,14 +95,14 @@ TEST_CASE("engines agree with libtorch's own ops on odd image sizes") {
     input.data<float>()[i] = static_cast<float>(std::sin(0.37 * double(i))) * 2.0f;
   for (const char* model : {"resnet18.safetensors", "resnet50.safetensors"})
     for (const char* layer : {"layer1", "layer2", "layer4", "pool"}) {
-      ImageEncoderOptions ref_opt;
+      ResNetOptions ref_opt;
       ref_opt.engine = "aten";
       ref_opt.fold_batchnorm = false;
       ref_opt.channels_last = false;
       ref_opt.layer = layer;
       const Tensor ref = run(gen(model), ref_opt, input);
       for (const char* engine : {"winograd", "onednn"}) {
-        ImageEncoderOptions opt;
+        ResNetOptions opt;
         opt.engine = engine;
         opt.layer = layer;
         const Diff d = diff(run(gen(model), opt, input), ref);
@@ -115,16 +117,16 @@ TEST_CASE("engines agree on one thread and on two, and an unknown engine is an e
   const Tensor input = load_npy(gen("input.npy"));
   const Tensor ref = load_npy(gen("resnet18_pool.npy"));
   for (const char* engine : {"winograd", "onednn"}) {
-    ImageEncoderOptions opt;
+    ResNetOptions opt;
     opt.engine = engine;
-    auto enc = ImageEncoder::load(gen("resnet18.safetensors"), opt);
+    auto enc = ResNetEncoder::load(gen("resnet18.safetensors"), opt);
     const Diff d1 = diff(enc->encode(input, 1), ref);
     const Diff d2 = diff(enc->encode(input, 2), ref);
     INFO("engine=" << engine << " 1 thread max|d|=" << d1.max_abs << ", 2: " << d2.max_abs);
     CHECK(d1.rel() <= kTol);
     CHECK(d2.rel() <= kTol);
   }
-  ImageEncoderOptions bad;
+  ResNetOptions bad;
   bad.engine = "cuda";
   CHECK_THAT(load_error(gen("resnet18.safetensors"), bad), Catch::Contains("unknown engine"));
 }
@@ -132,7 +134,7 @@ TEST_CASE("engines agree on one thread and on two, and an unknown engine is an e
 TEST_CASE("resnet18 logits, layer3 feature map and L2 normalisation") {
   const Tensor input = load_npy(gen("input.npy"));
   for (const char* engine : kEngines) {
-    ImageEncoderOptions o;
+    ResNetOptions o;
     o.engine = engine;
     o.layer = "logits";
     const Diff logits =
@@ -142,14 +144,14 @@ TEST_CASE("resnet18 logits, layer3 feature map and L2 normalisation") {
 
     // 14x14 maps: Winograd's 4x4 tiles overhang the edge.
     o.layer = "layer3";
-    auto enc = ImageEncoder::load(gen("resnet18.safetensors"), o);
+    auto enc = ResNetEncoder::load(gen("resnet18.safetensors"), o);
     CHECK(enc->dim() == 256);
     const Diff l3 = diff(enc->encode(input, 2), load_npy(gen("resnet18_layer3.npy")));
     INFO("engine=" << engine << " layer3 max|d|=" << l3.max_abs);
     CHECK(l3.rel() <= kTol);
   }
 
-  ImageEncoderOptions opt;
+  ResNetOptions opt;
   opt.layer = "pool";
   opt.normalize = true;
   const Tensor n = run(gen("resnet18.safetensors"), opt, input);
@@ -172,11 +174,11 @@ TEST_CASE("architecture from config.json (timm folder layout) or from the keys")
   TempDir dir("arch");
   fs::create_symlink(gen("resnet18.safetensors"), dir.file("model.safetensors"));
   write_file(dir.file("config.json"), R"({"architecture": "resnet18", "num_classes": 1000})");
-  auto enc = ImageEncoder::load(dir.path(), {});
+  auto enc = ResNetEncoder::load(dir.path(), {});
   CHECK(enc->dim() == 512);
   CHECK_THAT(enc->describe(), Catch::Contains("resnet18"));
   // The wrong architecture named explicitly: every structural difference is listed.
-  ImageEncoderOptions opt;
+  ResNetOptions opt;
   opt.arch = "resnet34";
   const std::string msg = load_error(gen("resnet18.safetensors"), opt);
   CHECK_THAT(msg, Catch::Contains("missing: layer1.2.conv1.weight"));
@@ -229,25 +231,28 @@ TEST_CASE("logits need the fc layer, a headless checkpoint still gives pooled fe
   const Diff d =
       diff(run(dir.file("headless.safetensors"), {}, input), load_npy(gen("resnet18_pool.npy")));
   CHECK(d.rel() <= kTol);
-  ImageEncoderOptions opt;
+  ResNetOptions opt;
   opt.layer = "logits";
   CHECK_THAT(load_error(dir.file("headless.safetensors"), opt),
              Catch::Contains("needs the fc layer"));
 }
 
 TEST_CASE("TorchScript escape hatch runs an exported module as-is") {
-  ImageEncoderOptions opt;
-  opt.format = "torchscript";
   const Tensor input = load_npy(gen("input.npy"));
-  auto enc = ImageEncoder::load(gen("resnet18.ts"), opt);
+  auto enc = TorchScriptEncoder::load(gen("resnet18.ts"));
   const Diff d = diff(enc->encode(input, 2), load_npy(gen("resnet18_ts_out.npy")));
   INFO("max|d|=" << d.max_abs);
   CHECK(d.rel() <= kTol);
   CHECK(enc->dim() == 1000);
   // auto-detects a TorchScript archive by extension + zip magic.
-  CHECK_NOTHROW(ImageEncoder::load(gen("resnet18.ts"), {}));
-  opt.format = "torchscript";
-  CHECK_THAT(load_error(gen("resnet18.safetensors"), opt), Catch::Contains("TorchScript"));
+  CHECK(resolve_model_path(gen("resnet18.ts")).format == ModelFormat::TorchScript);
+  std::string error;
+  try {
+    TorchScriptEncoder::load(gen("resnet18.safetensors"));
+  } catch (const ModelError& e) {
+    error = e.what();
+  }
+  CHECK_THAT(error, Catch::Contains("TorchScript"));
 }
 
 TEST_CASE("inspect prints architecture, parameter count and the tensor table") {

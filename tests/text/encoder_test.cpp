@@ -1,4 +1,4 @@
-// Sentence-embedding parity: embedflow's TextEncoder against the independent float64 reference
+// Sentence-embedding parity: embedflow's SentenceTransformer against the independent float64
 // (tests/fixtures/text/bert_reference.py: torch.nn.TransformerEncoderLayer + sentence-
 // transformers pooling) on the fixture sentences, for the committed tiny model and the
 // all-MiniLM-L6-v2-shaped random model generated at test time; plus loading errors.
@@ -13,14 +13,14 @@
 
 #include "embedflow/npy.h"
 #include "models/safetensors.h"
+#include "models/sentence_transformer.h"
 #include "models/similarity.h"
-#include "models/text_encoder.h"
 #include "tests/support/test_support.h"
 
 namespace fs = std::filesystem;
 using embedflow::Tensor;
-using embedflow::TextEncoder;
-using embedflow::TextEncoderOptions;
+using embedflow::models::SentenceTransformer;
+using embedflow::models::SentenceTransformerOptions;
 using embedflow::test::binary_path;
 using embedflow::test::source_path;
 using Json = nlohmann::json;
@@ -73,11 +73,11 @@ void copy_folder(const std::string& from, const std::string& to) {
 TEST_CASE("text encoder: tiny model, CLS pooling, equals the reference") {
   auto sentences = fixture_sentences();
   REQUIRE(sentences.size() >= 300);
-  auto enc = TextEncoder::load(source_path(kTiny));
-  CHECK(enc.pooling() == std::vector<std::string>{"cls"});
-  CHECK_FALSE(enc.normalizes());
-  CHECK(enc.max_seq_length() == 40);
-  Tensor got = enc.encode(sentences);
+  auto enc = SentenceTransformer::load(source_path(kTiny));
+  CHECK(enc->pooling() == std::vector<std::string>{"cls"});
+  CHECK_FALSE(enc->normalizes());
+  CHECK(enc->max_seq_length() == 40);
+  Tensor got = enc->encode(sentences);
   Tensor expected = embedflow::read_npy(source_path("tests/fixtures/text/tiny_expected_cls.npy"));
   REQUIRE(got.shape() == expected.shape());
   CHECK(max_abs_diff(got, expected) <= 1e-5);
@@ -86,22 +86,22 @@ TEST_CASE("text encoder: tiny model, CLS pooling, equals the reference") {
 TEST_CASE("text encoder: tiny model, pooling overrides equal the reference") {
   auto sentences = fixture_sentences();
   for (const char* mode : {"max", "mean", "mean_sqrt_len"}) {
-    TextEncoderOptions o;
+    SentenceTransformerOptions o;
     o.pooling = {mode};
     o.batch_size = 7;
-    auto enc = TextEncoder::load(source_path(kTiny), o);
-    Tensor got = enc.encode(sentences);
+    auto enc = SentenceTransformer::load(source_path(kTiny), o);
+    Tensor got = enc->encode(sentences);
     Tensor expected = embedflow::read_npy(
         source_path(std::string("tests/fixtures/text/tiny_expected_") + mode + ".npy"));
     INFO("pooling " << mode);
     CHECK(max_abs_diff(got, expected, expected.dim(0)) <= 1e-5);
   }
   // Several modes concatenate in sentence-transformers' order (cls, max, mean, mean_sqrt_len).
-  TextEncoderOptions o;
+  SentenceTransformerOptions o;
   o.pooling = {"mean", "cls"};
-  auto enc = TextEncoder::load(source_path(kTiny), o);
-  CHECK(enc.dim() == 64);
-  Tensor both = enc.encode({sentences[0]});
+  auto enc = SentenceTransformer::load(source_path(kTiny), o);
+  CHECK(enc->dim() == 64);
+  Tensor both = enc->encode({sentences[0]});
   Tensor cls = embedflow::read_npy(source_path("tests/fixtures/text/tiny_expected_cls.npy"));
   Tensor mean = embedflow::read_npy(source_path("tests/fixtures/text/tiny_expected_mean.npy"));
   for (int i = 0; i < 32; ++i) {
@@ -112,12 +112,12 @@ TEST_CASE("text encoder: tiny model, pooling overrides equal the reference") {
 
 TEST_CASE("text encoder: all-MiniLM-L6-v2 shapes, real vocab, equals the reference") {
   auto sentences = fixture_sentences();
-  auto enc = TextEncoder::load(minilm_dir());
-  CHECK(enc.dim() == 384);
-  CHECK(enc.max_seq_length() == 256);
-  CHECK(enc.normalizes());
-  CHECK(enc.pooling() == std::vector<std::string>{"mean"});
-  Tensor got = enc.encode(sentences);
+  auto enc = SentenceTransformer::load(minilm_dir());
+  CHECK(enc->dim() == 384);
+  CHECK(enc->max_seq_length() == 256);
+  CHECK(enc->normalizes());
+  CHECK(enc->pooling() == std::vector<std::string>{"mean"});
+  Tensor got = enc->encode(sentences);
   Tensor expected = embedflow::read_npy(minilm_expected("embeddings.npy"));
   REQUIRE(got.shape() == std::vector<int64_t>{static_cast<int64_t>(sentences.size()), 384});
   CHECK(max_abs_diff(got, expected) <= 1e-5);
@@ -128,38 +128,38 @@ TEST_CASE("text encoder: all-MiniLM-L6-v2 shapes, real vocab, equals the referen
 
   // Batching never changes the numbers beyond float rounding (and one sequence per batch takes
   // attention's per-(sequence, head) path, a full batch its per-sequence one).
-  TextEncoderOptions o;
+  SentenceTransformerOptions o;
   o.batch_size = 1;
   Tensor one_by_one =
-      TextEncoder::load(minilm_dir(), o)
-          .encode(std::vector<std::string>(sentences.begin(), sentences.begin() + 40));
+      SentenceTransformer::load(minilm_dir(), o)
+          ->encode(std::vector<std::string>(sentences.begin(), sentences.begin() + 40));
   CHECK(max_abs_diff(one_by_one, expected, 40) <= 1e-5);
 }
 
 TEST_CASE("text encoder: empty and whitespace-only texts are [CLS] [SEP]") {
-  auto enc = TextEncoder::load(source_path(kTiny));
+  auto enc = SentenceTransformer::load(source_path(kTiny));
   // The tiny vocabulary: [PAD]=0 [UNK]=1 [CLS]=2 [SEP]=3.
-  CHECK(enc.tokenize("") == std::vector<int32_t>{2, 3});
-  CHECK(enc.tokenize(" \t\n\u3000") == std::vector<int32_t>{2, 3});
-  Tensor e = enc.encode({"", "   "});
+  CHECK(enc->tokenize("") == std::vector<int32_t>{2, 3});
+  CHECK(enc->tokenize(" \t\n\u3000") == std::vector<int32_t>{2, 3});
+  Tensor e = enc->encode({"", "   "});
   for (int i = 0; i < 32; ++i) CHECK(e.data<float>()[i] == e.data<float>()[32 + i]);
 }
 
 TEST_CASE("text encoder: invalid UTF-8 names the text") {
-  auto enc = TextEncoder::load(source_path(kTiny));
-  CHECK_THROWS_WITH(enc.encode({"fine", "bad \xff byte"}),
+  auto enc = SentenceTransformer::load(source_path(kTiny));
+  CHECK_THROWS_WITH(enc->encode({"fine", "bad \xff byte"}),
                     Catch::Contains("text 1") && Catch::Contains("invalid UTF-8 at byte 4"));
-  CHECK_THROWS_AS(enc.tokenize("\xe2\x82"), std::invalid_argument);
+  CHECK_THROWS_AS(enc->tokenize("\xe2\x82"), std::invalid_argument);
 }
 
 TEST_CASE("text encoder: a 1 MB line is truncated, not a problem") {
-  auto enc = TextEncoder::load(source_path(kTiny));
+  auto enc = SentenceTransformer::load(source_path(kTiny));
   std::string line;
   while (line.size() < (1u << 20)) line += "the model is running quickly, ";
   auto t0 = std::chrono::steady_clock::now();
-  Tensor e = enc.encode({line, line.substr(0, 2000)});
+  Tensor e = enc->encode({line, line.substr(0, 2000)});
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  CHECK(enc.tokenize(line).size() == 40);
+  CHECK(enc->tokenize(line).size() == 40);
   // Both truncate to the same 40 tokens, so the embeddings agree.
   for (int i = 0; i < 32; ++i) CHECK(e.data<float>()[i] == Approx(e.data<float>()[32 + i]));
   CHECK(s < 5.0);
@@ -181,7 +181,7 @@ TEST_CASE("text encoder: a wrong-shaped tensor is reported by name and shape") {
   h.resize(n, ' ');  // same length as before: pad with spaces
   REQUIRE(h.size() == n);
   embedflow::test::write_file(file, bytes.substr(0, 8) + h + bytes.substr(8 + n));
-  CHECK_THROWS_WITH(TextEncoder::load(dir.path()),
+  CHECK_THROWS_WITH(SentenceTransformer::load(dir.path()),
                     Catch::Contains("model.safetensors") &&
                         Catch::Contains("encoder.layer.1.intermediate.dense.weight") &&
                         Catch::Contains("[64, 32]") && Catch::Contains("[32, 64]"));
@@ -192,7 +192,7 @@ TEST_CASE("text encoder: unsupported models and missing files are clear errors")
   copy_folder(source_path(kTiny), dir.path());
   SECTION("no tokenizer") {
     fs::remove(dir.file("vocab.txt"));
-    CHECK_THROWS_WITH(TextEncoder::load(dir.path()),
+    CHECK_THROWS_WITH(SentenceTransformer::load(dir.path()),
                       Catch::Contains("tokenizer.json") && Catch::Contains("vocab.txt"));
   }
   SECTION("another architecture") {
@@ -200,7 +200,7 @@ TEST_CASE("text encoder: unsupported models and missing files are clear errors")
     cfg["model_type"] = "roberta";
     cfg["architectures"] = {"RobertaModel"};
     embedflow::test::write_file(dir.file("config.json"), cfg.dump());
-    CHECK_THROWS_WITH(TextEncoder::load(dir.path()),
+    CHECK_THROWS_WITH(SentenceTransformer::load(dir.path()),
                       Catch::Contains("config.json") && Catch::Contains("roberta"));
   }
   SECTION("an unsupported module") {
@@ -210,20 +210,20 @@ TEST_CASE("text encoder: unsupported models and missing files are clear errors")
                        {"path", "2_Dense"},
                        {"type", "sentence_transformers.models.Dense"}});
     embedflow::test::write_file(dir.file("modules.json"), modules.dump());
-    CHECK_THROWS_WITH(TextEncoder::load(dir.path()), Catch::Contains("Dense"));
+    CHECK_THROWS_WITH(SentenceTransformer::load(dir.path()), Catch::Contains("Dense"));
   }
   SECTION("max_seq_length beyond the position table") {
-    TextEncoderOptions o;
+    SentenceTransformerOptions o;
     o.max_seq_length = 65;
-    CHECK_THROWS_WITH(TextEncoder::load(dir.path(), o),
+    CHECK_THROWS_WITH(SentenceTransformer::load(dir.path(), o),
                       Catch::Contains("max_seq_length 65") && Catch::Contains("64"));
   }
   SECTION("a bare BertModel folder works, with mean pooling") {
     fs::remove(dir.file("modules.json"));
     fs::remove_all(dir.file("1_Pooling"));
-    auto enc = TextEncoder::load(dir.path());
-    CHECK(enc.pooling() == std::vector<std::string>{"mean"});
-    Tensor got = enc.encode(fixture_sentences());
+    auto enc = SentenceTransformer::load(dir.path());
+    CHECK(enc->pooling() == std::vector<std::string>{"mean"});
+    Tensor got = enc->encode(fixture_sentences());
     // No sentence_bert_config.json either? It is still there: max_seq_length 40 as before.
     Tensor expected =
         embedflow::read_npy(source_path("tests/fixtures/text/tiny_expected_mean.npy"));
@@ -271,11 +271,11 @@ TEST_CASE("cosine and top-k agree with a direct computation") {
 
 TEST_CASE("text encoder: precision int8 stays close to the reference") {
   auto sentences = fixture_sentences();
-  TextEncoderOptions o;
+  SentenceTransformerOptions o;
   o.precision = "int8";
-  auto enc = TextEncoder::load(minilm_dir(), o);
-  CHECK(enc.precision() == "int8");
-  Tensor got = enc.encode(sentences);
+  auto enc = SentenceTransformer::load(minilm_dir(), o);
+  CHECK(enc->precision() == "int8");
+  Tensor got = enc->encode(sentences);
   Tensor expected = embedflow::read_npy(minilm_expected("embeddings.npy"));
   REQUIRE(got.shape() == expected.shape());
   // Both sides are L2-normalised: the row dot product is the cosine.
@@ -296,9 +296,9 @@ TEST_CASE("text encoder: precision int8 stays close to the reference") {
   // One sentence per batch takes attention's per-(sequence, head) path, a full batch the
   // per-sequence one; integer GEMMs and row-wise float passes make them agree to the bit.
   const std::vector<std::string> some(sentences.begin(), sentences.begin() + 8);
-  TextEncoderOptions one = o;
+  SentenceTransformerOptions one = o;
   one.batch_size = 1;
-  Tensor alone = TextEncoder::load(minilm_dir(), one).encode(some);
-  Tensor batched = enc.encode(some);
+  Tensor alone = SentenceTransformer::load(minilm_dir(), one)->encode(some);
+  Tensor batched = enc->encode(some);
   CHECK(max_abs_diff(alone, batched) == 0.0);
 }

@@ -1,4 +1,4 @@
-#include "models/text_encoder.h"
+#include "models/sentence_transformer.h"
 
 #include <algorithm>
 #include <atomic>
@@ -8,18 +8,18 @@
 
 #include <utf8proc.h>
 
+#include "embedflow/strings.h"
 #include "models/bert.h"
 #include "models/model_path.h"
 #include "models/safetensors.h"
 #include "models/tokenizers/unicode.h"
 #include "models/tokenizers/wordpiece.h"
+#include "models/torch_bridge.h"
 #include "models/torch_runtime.h"
 
-namespace embedflow {
+namespace embedflow::models {
 
 namespace fs = std::filesystem;
-using models::BertPooling;
-using models::ModelError;
 
 namespace {
 
@@ -37,7 +37,7 @@ BertPooling pooling_of(const std::string& name) {
 // 1_Pooling/config.json → the enabled modes in sentence-transformers' concatenation order.
 std::vector<std::string> read_pooling(const std::string& dir) {
   const std::string path = (fs::path(dir) / "config.json").string();
-  nlohmann::json j = models::read_json_file(path);
+  nlohmann::json j = read_json_file(path);
   const std::pair<const char*, const char*> keys[] = {
       {"pooling_mode_cls_token", "cls"},
       {"pooling_mode_max_tokens", "max"},
@@ -79,8 +79,8 @@ std::string lower_text(const std::string& text) {
 
 }  // namespace
 
-struct TextEncoder::Impl {
-  models::BertModel model;
+struct SentenceTransformer::Impl {
+  BertModel model;
   tokenizers::WordPieceTokenizer tokenizer;
   std::vector<std::string> pooling_names;
   std::vector<BertPooling> pooling;
@@ -91,34 +91,25 @@ struct TextEncoder::Impl {
   int threads = 0;
   int64_t batch_size = 32;
 
-  Impl(models::BertModel m, tokenizers::WordPieceTokenizer t)
+  Impl(BertModel m, tokenizers::WordPieceTokenizer t)
       : model(std::move(m)), tokenizer(std::move(t)) {}
 
   // The pooled (and normalised) embeddings of one batch into out [n, dim], one forward pass
   // with the calling thread's intra-op threads.
-  void embed_into(const std::vector<std::vector<int32_t>>& token_ids, float* out) const {
+  void embed_into(const std::vector<TokenIds>& token_ids, float* out) const {
     const std::vector<float> pooled = model.encode(token_ids, pooling);
     std::copy(pooled.begin(), pooled.end(), out);
-    if (!normalize) return;
-    // x / max(‖x‖, 1e-12), as torch.nn.functional.normalize.
-    const size_t d = pooled.size() / token_ids.size();
-    for (size_t r = 0; r < token_ids.size(); ++r) {
-      float* row = out + r * d;
-      double sq = 0;
-      for (size_t i = 0; i < d; ++i) sq += static_cast<double>(row[i]) * row[i];
-      const float inv = static_cast<float>(1.0 / std::max(std::sqrt(sq), 1e-12));
-      for (size_t i = 0; i < d; ++i) row[i] *= inv;
-    }
+    const auto n = static_cast<int64_t>(token_ids.size());
+    if (normalize) l2_normalize_rows(out, n, static_cast<int64_t>(pooled.size()) / n);
   }
 };
 
-TextEncoder::TextEncoder(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-TextEncoder::TextEncoder(TextEncoder&&) noexcept = default;
-TextEncoder& TextEncoder::operator=(TextEncoder&&) noexcept = default;
-TextEncoder::~TextEncoder() = default;
+SentenceTransformer::SentenceTransformer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+SentenceTransformer::~SentenceTransformer() = default;
 
-TextEncoder TextEncoder::load(const std::string& path, TextEncoderOptions options) {
-  models::ModelPath mp = models::resolve_model_path(path, models::ModelFormat::Safetensors);
+std::shared_ptr<const SentenceTransformer> SentenceTransformer::load(
+    const std::string& path, const SentenceTransformerOptions& options) {
+  ModelPath mp = resolve_model_path(path, ModelFormat::Safetensors);
   if (mp.config.empty())
     throw ModelError(mp.dir +
                      ": no config.json (expected the Hugging Face BertModel config "
@@ -146,21 +137,20 @@ TextEncoder TextEncoder::load(const std::string& path, TextEncoderOptions option
     }
   }
 
-  models::BertConfig config =
-      models::BertConfig::from_json(models::read_json_file(mp.config), mp.config);
+  BertConfig config = BertConfig::from_json(read_json_file(mp.config), mp.config);
 
   int64_t max_seq_length = config.max_position_embeddings;
   bool lower_case_input = false;
   const fs::path sbert = fs::path(mp.dir) / "sentence_bert_config.json";
   if (fs::exists(sbert)) {
-    nlohmann::json j = models::read_json_file(sbert.string());
+    nlohmann::json j = read_json_file(sbert.string());
     if (j.contains("max_seq_length") && j["max_seq_length"].is_number_integer())
       max_seq_length = j["max_seq_length"].get<int64_t>();
     lower_case_input = j.value("do_lower_case", false);
   } else {
     const fs::path tc = fs::path(mp.dir) / "tokenizer_config.json";
     if (fs::exists(tc)) {
-      nlohmann::json j = models::read_json_file(tc.string());
+      nlohmann::json j = read_json_file(tc.string());
       if (j.contains("model_max_length") && j["model_max_length"].is_number_integer())
         max_seq_length = std::min(max_seq_length, j["model_max_length"].get<int64_t>());
     }
@@ -181,11 +171,11 @@ TextEncoder TextEncoder::load(const std::string& path, TextEncoderOptions option
   if (pooling_names.empty()) pooling_names = {"mean"};
   if (options.normalize) normalize = *options.normalize;
 
-  models::BertPrecision precision;
+  BertPrecision precision;
   if (options.precision == "fp32")
-    precision = models::BertPrecision::F32;
+    precision = BertPrecision::F32;
   else if (options.precision == "int8")
-    precision = models::BertPrecision::Int8;
+    precision = BertPrecision::Int8;
   else
     throw ModelError("precision '" + options.precision + "' is not supported (fp32 or int8)");
 
@@ -201,8 +191,8 @@ TextEncoder TextEncoder::load(const std::string& path, TextEncoderOptions option
                      " tokens but config.json's vocab_size is " +
                      std::to_string(config.vocab_size));
 
-  auto impl = std::make_unique<Impl>(models::BertModel::load(mp.weights, config, precision),
-                                     std::move(tokenizer));
+  auto impl =
+      std::make_unique<Impl>(BertModel::load(mp.weights, config, precision), std::move(tokenizer));
   impl->pooling_names = pooling_names;
   for (const auto& m : pooling_names) impl->pooling.push_back(pooling_of(m));
   impl->normalize = normalize;
@@ -211,25 +201,25 @@ TextEncoder TextEncoder::load(const std::string& path, TextEncoderOptions option
   impl->precision = options.precision;
   impl->threads = options.threads;
   impl->batch_size = std::max<int64_t>(1, options.batch_size);
-  return TextEncoder(std::move(impl));
+  return std::shared_ptr<const SentenceTransformer>(new SentenceTransformer(std::move(impl)));
 }
 
-std::vector<int32_t> TextEncoder::tokenize(const std::string& text) const {
+TokenIds SentenceTransformer::tokenize(const std::string& text) const {
   std::string stripped = tokenizers::strip_python_whitespace(text);
   if (impl_->lower_case_input) stripped = lower_text(stripped);
   return impl_->tokenizer.encode(stripped, static_cast<size_t>(impl_->max_seq_length));
 }
 
-Tensor TextEncoder::embed(const std::vector<std::vector<int32_t>>& token_ids) const {
-  if (impl_->threads > 0) models::set_intra_op_threads(impl_->threads);
+Tensor SentenceTransformer::encode(const std::vector<TokenIds>& token_ids, int threads) const {
+  if (threads > 0) set_intra_op_threads(threads);
   const int64_t n = static_cast<int64_t>(token_ids.size());
   Tensor out(DType::F32, {n, dim()});
   if (n > 0) impl_->embed_into(token_ids, out.data<float>());
   return out;
 }
 
-Tensor TextEncoder::encode(const std::vector<std::string>& texts) const {
-  std::vector<std::vector<int32_t>> ids(texts.size());
+Tensor SentenceTransformer::encode(const std::vector<std::string>& texts) const {
+  std::vector<TokenIds> ids(texts.size());
   for (size_t i = 0; i < texts.size(); ++i) {
     try {
       ids[i] = tokenize(texts[i]);
@@ -249,7 +239,7 @@ Tensor TextEncoder::encode(const std::vector<std::string>& texts) const {
   const size_t n_batches = (order.size() + batch_size - 1) / batch_size;
   auto run_batch = [&](size_t b) {
     const size_t start = b * batch_size, end = std::min(order.size(), start + batch_size);
-    std::vector<std::vector<int32_t>> batch;
+    std::vector<TokenIds> batch;
     for (size_t i = start; i < end; ++i) batch.push_back(std::move(ids[order[i]]));
     std::vector<float> e(batch.size() * static_cast<size_t>(d));
     impl_->embed_into(batch, e.data());
@@ -257,54 +247,52 @@ Tensor TextEncoder::encode(const std::vector<std::string>& texts) const {
       std::copy(e.begin() + static_cast<int64_t>(i - start) * d,
                 e.begin() + static_cast<int64_t>(i - start + 1) * d, o + order[i] * d);
   };
-  const int threads = impl_->threads > 0 ? impl_->threads : models::intra_op_threads();
+  const int threads = impl_->threads > 0 ? impl_->threads : intra_op_threads();
   if (threads > 1 && n_batches >= 2 * static_cast<size_t>(threads)) {
     // Enough batches to keep every thread busy: whole batches side by side, one per thread,
     // each forward on its thread alone. No barrier then separates the passes of a forward,
     // and one-thread GEMMs add up to more than one GEMM split over the threads. Threads take
     // the next batch as they finish one, longest first, so the last to end are short.
     std::atomic<size_t> next{0};
-    models::run_on_intra_op_threads(threads, [&](int) {
+    run_on_intra_op_threads(threads, [&](int) {
       for (size_t b; (b = next.fetch_add(1)) < n_batches;) run_batch(b);
     });
   } else {
-    if (impl_->threads > 0) models::set_intra_op_threads(impl_->threads);
+    if (impl_->threads > 0) set_intra_op_threads(impl_->threads);
     for (size_t b = 0; b < n_batches; ++b) run_batch(b);
   }
   return out;
 }
 
-int64_t TextEncoder::dim() const {
+int64_t SentenceTransformer::dim() const {
   return hidden_size() * static_cast<int64_t>(impl_->pooling.size());
 }
-int64_t TextEncoder::hidden_size() const {
+int64_t SentenceTransformer::hidden_size() const {
   return impl_->model.config().hidden_size;
 }
-int64_t TextEncoder::max_seq_length() const {
+int64_t SentenceTransformer::max_seq_length() const {
   return impl_->max_seq_length;
 }
-bool TextEncoder::normalizes() const {
+bool SentenceTransformer::normalizes() const {
   return impl_->normalize;
 }
-const std::vector<std::string>& TextEncoder::pooling() const {
+const std::vector<std::string>& SentenceTransformer::pooling() const {
   return impl_->pooling_names;
 }
-const std::string& TextEncoder::precision() const {
+const std::string& SentenceTransformer::precision() const {
   return impl_->precision;
 }
-double TextEncoder::linear_flops(int64_t tokens) const {
-  return models::bert_linear_flops(impl_->model.config(), tokens);
+double SentenceTransformer::linear_flops(int64_t tokens) const {
+  return bert_linear_flops(impl_->model.config(), tokens);
 }
 
-std::string TextEncoder::describe() const {
+std::string SentenceTransformer::describe() const {
   const auto& c = impl_->model.config();
-  std::string pool;
-  for (const auto& p : impl_->pooling_names) pool += (pool.empty() ? "" : "+") + p;
   return "BERT " + std::to_string(c.num_hidden_layers) + "x" + std::to_string(c.hidden_size) +
          " (" + std::to_string(c.num_attention_heads) + " heads), vocab " +
          std::to_string(c.vocab_size) + ", max_seq_length " +
-         std::to_string(impl_->max_seq_length) + ", pooling " + pool +
+         std::to_string(impl_->max_seq_length) + ", pooling " + join(impl_->pooling_names, "+") +
          (impl_->normalize ? ", normalize" : "") + ", " + impl_->precision;
 }
 
-}  // namespace embedflow
+}  // namespace embedflow::models
