@@ -320,7 +320,7 @@ TEST_CASE("HF_TOKEN is sent to the hub as a bearer token, never to the CDN") {
     }
   }
   CHECK(hub_requests >= 1 + kDefaultFiles.size());  // the API call, then a HEAD per file
-  CHECK(cdn_requests == 2);                         // model.safetensors, 2_Dense/pytorch_model.bin
+  CHECK(cdn_requests == 1);                         // model.safetensors
 }
 
 TEST_CASE("the token file under HF_HOME is used when HF_TOKEN is not set") {
@@ -379,7 +379,7 @@ TEST_CASE(
   o.to_dir = out.path();
   hub::FetchResult r = hub::fetch_model(kRepo, o);
   CHECK(r.bytes_downloaded == 0);
-  CHECK(count_requests(server, "GET", "/cdn/") == 2);  // from the first (cache) fetch only
+  CHECK(count_requests(server, "GET", "/cdn/") == 1);  // from the first (cache) fetch only
   CHECK(test::read_file(out.file("model.safetensors")) ==
         test::read_file(fixture_file("model.safetensors")));
 }
@@ -429,13 +429,13 @@ TEST_CASE("select_files keeps what a model needs") {
   std::vector<std::string> skipped;
   auto kept = hub::select_files(repo, o, &skipped);
   CHECK(kept == std::vector<std::string>{".gitattributes", "config.json", "model.safetensors",
-                                         "1_Pooling/config.json", "2_Dense/pytorch_model.bin",
-                                         "0_CLIPModel/model.safetensors", "tokenizer.json"});
+                                         "1_Pooling/config.json", "0_CLIPModel/model.safetensors",
+                                         "tokenizer.json"});
   CHECK(kept.size() + skipped.size() == repo.size());
 
-  // Without safetensors the pickle is the only weights: kept.
-  CHECK(hub::select_files({"config.json", "pytorch_model.bin", "model.onnx"}, o) ==
-        std::vector<std::string>{"config.json", "pytorch_model.bin"});
+  // Pickles only when asked for, even as the only weights: loading one can run code.
+  CHECK(hub::select_files({"config.json", "pytorch_model.bin", "model.onnx", "traced.pt"}, o) ==
+        std::vector<std::string>{"config.json"});
 
   o.include = {"onnx/", "*.h5"};
   CHECK(hub::select_files(repo, o) ==

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdlib>
+#include <filesystem>
 #include <set>
 #include <string>
 
@@ -16,10 +17,10 @@ inline std::string fixture_file(const std::string& path) {
   return source_path("tests/fixtures/hub/repos/embedflow-test/tiny-st/" + path);
 }
 
-// What a default fetch keeps and leaves out of it.
+// What a default fetch keeps and leaves out of it (pickles, even a module's only weights, are
+// fetched only when asked for).
 inline const std::set<std::string> kDefaultFiles = {"1_Pooling/config.json",
                                                     "2_Dense/config.json",
-                                                    "2_Dense/pytorch_model.bin",
                                                     "README.md",
                                                     "config.json",
                                                     "model.safetensors",
@@ -28,22 +29,45 @@ inline const std::set<std::string> kDefaultFiles = {"1_Pooling/config.json",
                                                     "special_tokens_map.json",
                                                     "tokenizer_config.json",
                                                     "vocab.txt"};
-inline const std::set<std::string> kSkippedFiles = {"onnx/model.onnx", "pytorch_model.bin"};
+inline const std::set<std::string> kSkippedFiles = {"2_Dense/pytorch_model.bin", "onnx/model.onnx",
+                                                    "pytorch_model.bin"};
 
-// HF_HOME points to a fresh folder; every other hub variable is cleared for the test's duration.
+// HF_HOME points to a fresh folder (home/ of a sandbox folder); every other hub variable is
+// cleared for the test's duration.
 class HubEnv {
  public:
-  HubEnv() : home_("hf-home") {
+  HubEnv() : root_("hub-sandbox"), home_(root_.path() + "/home") {
     clear();
-    ::setenv("HF_HOME", home_.path().c_str(), 1);
+    std::filesystem::create_directories(home_);
+    ::setenv("HF_HOME", home_.c_str(), 1);
   }
   ~HubEnv() {
     clear();
     ::unsetenv("HF_HOME");
   }
-  const std::string& home() const { return home_.path(); }
-  std::string cache() const { return home_.path() + "/hub"; }
+  const std::string& home() const { return home_; }
+  std::string cache() const { return home_ + "/hub"; }
   std::string repo_dir() const { return cache() + "/models--embedflow-test--tiny-st"; }
+  // The sandbox HF_HOME is in: tests put --to folders here, and hostile answers aim at it.
+  const std::string& sandbox() const { return root_.path(); }
+
+  // Everything in the sandbox outside the cache and `allowed` (a --to folder): what a fetch must
+  // never write, whatever the server says.
+  std::set<std::string> outside_cache(const std::string& allowed = "") const {
+    namespace fs = std::filesystem;
+    std::set<std::string> out;
+    const fs::path cache_dir = cache();
+    for (auto it = fs::recursive_directory_iterator(root_.path());
+         it != fs::recursive_directory_iterator(); ++it) {
+      const fs::path p = it->path();
+      if (p == cache_dir || (!allowed.empty() && p == fs::path(allowed))) {
+        it.disable_recursion_pending();
+        continue;
+      }
+      if (p != fs::path(home_)) out.insert(p.lexically_relative(root_.path()).generic_string());
+    }
+    return out;
+  }
 
  private:
   static void clear() {
@@ -52,7 +76,8 @@ class HubEnv {
                           "TRANSFORMERS_OFFLINE", "XDG_CACHE_HOME"})
       ::unsetenv(v);
   }
-  TempDir home_;
+  TempDir root_;
+  std::string home_;
 };
 
 // Git's blob id of a file, computed by Python (an oracle independent of the C++ code).
