@@ -208,13 +208,7 @@ CURLcode HttpSession::request(const std::string& method, const std::string& url,
     curl_slist* headers = setup(u, a, {"Accept-Encoding: identity"});
     StringSink sink{&r, max_body_bytes_};
     if (method == "HEAD") curl_easy_setopt(curl_, CURLOPT_NOBODY, 1L);
-    curl_easy_setopt(curl_, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(curl_, CURLOPT_HEADERDATA, &r);
-    curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, on_body_to_string);
-    curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &sink);
-    CURLcode rc = curl_easy_perform(curl_);
-    finish(r, headers);
-    return rc;
+    return perform(r, headers, on_body_to_string, &sink);
   });
 }
 
@@ -231,12 +225,7 @@ CURLcode HttpSession::download(const std::string& url, bool auth, std::FILE* fil
     sink.offset = offset;
     sink.limit = limit;
     sink.events = &events;
-    curl_easy_setopt(curl_, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(curl_, CURLOPT_HEADERDATA, &r);
-    curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, on_body_to_file);
-    curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &sink);
-    CURLcode rc = curl_easy_perform(curl_);
-    finish(r, headers);
+    CURLcode rc = perform(r, headers, on_body_to_file, &sink);
     r.body = sink.error_body;
     r.write_errno = sink.write_errno;
     r.too_long = sink.too_long;
@@ -272,6 +261,17 @@ curl_slist* HttpSession::setup(const std::string& url, bool auth,
   for (const auto& h : extra) headers = curl_slist_append(headers, h.c_str());
   if (headers) curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, headers);
   return headers;
+}
+
+CURLcode HttpSession::perform(Response& r, curl_slist* headers, curl_write_callback on_body,
+                              void* sink) {
+  curl_easy_setopt(curl_, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(curl_, CURLOPT_HEADERDATA, &r);
+  curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(curl_, CURLOPT_WRITEDATA, sink);
+  CURLcode rc = curl_easy_perform(curl_);
+  finish(r, headers);
+  return rc;
 }
 
 void HttpSession::finish(Response& r, curl_slist* headers) {

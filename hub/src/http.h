@@ -55,6 +55,8 @@ class HttpSession {
 
  private:
   curl_slist* setup(const std::string& url, bool auth, const std::vector<std::string>& extra);
+  // The transfer set up by setup(): headers into `r`, the body to `on_body(…, sink)`.
+  CURLcode perform(Response& r, curl_slist* headers, curl_write_callback on_body, void* sink);
   void finish(Response& r, curl_slist* headers);
   // Runs `perform(url, auth)` for `url` and, when `follow`, for each redirect after it.
   template <class Perform>

@@ -1,11 +1,8 @@
 // fetch_model against the local fake hub: cache layout, reuse, resume, checksums, errors.
 #include <catch2/catch.hpp>
 
-#include <csignal>
 #include <filesystem>
 #include <set>
-
-#include <sys/resource.h>
 
 #include "embedflow/hash.h"
 #include "embedflow/hub/hub.h"
@@ -38,27 +35,6 @@ size_t count_requests(const HubServer& s, const std::string& method, const std::
   for (const auto& r : s.requests())
     if (r["method"] == method && r["path"].get<std::string>().rfind(prefix, 0) == 0) ++n;
   return n;
-}
-
-// Every file under `dir`, as paths relative to it.
-std::set<std::string> tree(const fs::path& dir) {
-  std::set<std::string> out;
-  if (!fs::exists(dir)) return out;
-  for (const auto& e : fs::recursive_directory_iterator(dir))
-    if (!e.is_directory()) out.insert(e.path().lexically_relative(dir).generic_string());
-  return out;
-}
-
-HubError::Kind fetch_error_kind(const std::string& repo, const hub::FetchOptions& o,
-                                std::string& message) {
-  try {
-    hub::fetch_model(repo, o);
-  } catch (const HubError& e) {
-    message = e.what();
-    return e.kind();
-  }
-  FAIL("fetch_model(" << repo << ") did not throw");
-  return HubError::Kind::Invalid;
 }
 
 }  // namespace
@@ -227,22 +203,7 @@ TEST_CASE("a full disk is reported as a write error, and what was written is res
   std::string message;
   HubError::Kind kind;
   {
-    // A file size limit stands in for a full disk: writes past 16 KB fail (EFBIG).
-    struct Limit {
-      rlimit old{};
-      void (*old_handler)(int) = nullptr;
-      Limit() {
-        ::getrlimit(RLIMIT_FSIZE, &old);
-        old_handler = std::signal(SIGXFSZ, SIG_IGN);
-        rlimit small = old;
-        small.rlim_cur = 16 * 1024;
-        ::setrlimit(RLIMIT_FSIZE, &small);
-      }
-      ~Limit() {
-        ::setrlimit(RLIMIT_FSIZE, &old);
-        std::signal(SIGXFSZ, old_handler);
-      }
-    } limit;
+    FileSizeLimit limit(16 * 1024);  // writes past 16 KB fail
     kind = fetch_error_kind(kRepo, o, message);
   }
   CHECK(kind == HubError::Kind::Io);

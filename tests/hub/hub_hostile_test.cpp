@@ -3,14 +3,12 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
-#include <csignal>
 #include <filesystem>
 #include <set>
 #include <thread>
 
 #include <fcntl.h>
 #include <sys/file.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "embedflow/hash.h"
@@ -47,24 +45,8 @@ std::string repo_dir(const HubEnv& env) {
   return env.cache() + "/models--hostile--repo";
 }
 
-std::set<std::string> tree(const fs::path& dir) {
-  std::set<std::string> out;
-  if (!fs::exists(dir)) return out;
-  for (const auto& e : fs::recursive_directory_iterator(dir))
-    if (!e.is_directory()) out.insert(e.path().lexically_relative(dir).generic_string());
-  return out;
-}
-
-HubError::Kind fetch_error_kind(const hub::FetchOptions& o, std::string& message,
-                                const std::string& repo = kHostile) {
-  try {
-    hub::fetch_model(repo, o);
-  } catch (const HubError& e) {
-    message = e.what();
-    return e.kind();
-  }
-  FAIL("fetch_model(" << repo << ") did not throw");
-  return HubError::Kind::Invalid;
+HubError::Kind fetch_error_kind(const hub::FetchOptions& o, std::string& message) {
+  return test::fetch_error_kind(kHostile, o, message);
 }
 
 size_t count(const RawServer& s, const std::string& method, const std::string& path) {
@@ -337,22 +319,7 @@ TEST_CASE("hostile: a full disk while writing refs or metadata is an Io error na
   std::string ref_message, meta_message;
   HubError::Kind ref_kind, meta_kind;
   {
-    // A file size limit stands in for a full disk: any write fails (EFBIG).
-    struct Limit {
-      rlimit old{};
-      void (*old_handler)(int) = nullptr;
-      Limit() {
-        ::getrlimit(RLIMIT_FSIZE, &old);
-        old_handler = std::signal(SIGXFSZ, SIG_IGN);
-        rlimit none = old;
-        none.rlim_cur = 0;
-        ::setrlimit(RLIMIT_FSIZE, &none);
-      }
-      ~Limit() {
-        ::setrlimit(RLIMIT_FSIZE, &old);
-        std::signal(SIGXFSZ, old_handler);
-      }
-    } limit;
+    FileSizeLimit limit(0);  // any write fails
     ref_kind = fetch_error_kind(options_for(server), ref_message);
     meta_kind = fetch_error_kind(to_dir, meta_message);
   }

@@ -1,11 +1,17 @@
 // Shared by the hub tests: a private Hugging Face home per test, and the fixture repository.
 #pragma once
 
+#include <catch2/catch.hpp>
+
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <set>
 #include <string>
 
+#include <sys/resource.h>
+
+#include "embedflow/hub/hub.h"
 #include "tests/support/test_support.h"
 
 namespace embedflow::test {
@@ -91,5 +97,51 @@ inline std::string git_blob_sha1(const std::string& path) {
     r.output.pop_back();
   return r.output;
 }
+
+// Every file under `dir`, as paths relative to it.
+inline std::set<std::string> tree(const std::filesystem::path& dir) {
+  namespace fs = std::filesystem;
+  std::set<std::string> out;
+  if (!fs::exists(dir)) return out;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (!e.is_directory()) out.insert(e.path().lexically_relative(dir).generic_string());
+  return out;
+}
+
+// The kind of HubError fetch_model throws, and its message; fails the test when it succeeds.
+inline hub::HubError::Kind fetch_error_kind(const std::string& repo, const hub::FetchOptions& o,
+                                            std::string& message) {
+  try {
+    hub::fetch_model(repo, o);
+  } catch (const hub::HubError& e) {
+    message = e.what();
+    return e.kind();
+  }
+  FAIL("fetch_model(" << repo << ") did not throw");
+  return hub::HubError::Kind::Invalid;
+}
+
+// A file size limit for the test process while it lives: it stands in for a full disk (writes
+// past `bytes` fail with EFBIG instead of killing the process with SIGXFSZ).
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(rlim_t bytes) {
+    ::getrlimit(RLIMIT_FSIZE, &old_);
+    old_handler_ = std::signal(SIGXFSZ, SIG_IGN);
+    rlimit limited = old_;
+    limited.rlim_cur = bytes;
+    ::setrlimit(RLIMIT_FSIZE, &limited);
+  }
+  ~FileSizeLimit() {
+    ::setrlimit(RLIMIT_FSIZE, &old_);
+    std::signal(SIGXFSZ, old_handler_);
+  }
+  FileSizeLimit(const FileSizeLimit&) = delete;
+  FileSizeLimit& operator=(const FileSizeLimit&) = delete;
+
+ private:
+  rlimit old_{};
+  void (*old_handler_)(int) = nullptr;
+};
 
 }  // namespace embedflow::test
