@@ -364,6 +364,7 @@ TEST_CASE("hostile: a ref write a crash left behind is not listed as a ref") {
   REQUIRE(repos.size() == 1);
   REQUIRE(repos[0].revisions.size() == 1);
   CHECK(repos[0].revisions[0].refs == std::vector<std::string>{"main"});
+  CHECK(env.outside_cache().empty());
 }
 
 TEST_CASE("hostile: pickles and TorchScript are fetched only when asked for") {
@@ -389,4 +390,5 @@ TEST_CASE("hostile: pickles and TorchScript are fetched only when asked for") {
   REQUIRE(r.files.size() == 1);
   CHECK(r.files[0].path == "traced.pt");
   CHECK(test::read_file(r.dir + "/traced.pt") == "PK-torchscript");
+  CHECK(env.outside_cache().empty());
 }
