@@ -255,6 +255,13 @@ curl_slist* HttpSession::setup(const std::string& url, bool auth,
   // Never resend credentials to another host (the default; said so it stays that way).
   curl_easy_setopt(curl_, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(curl_, CURLOPT_UNRESTRICTED_AUTH, 0L);
+  // Redirects are followed by hand (follow_redirects), so libcurl's own limit on where they may
+  // lead does not apply: a Location of file:///etc/passwd must not become a download.
+#if LIBCURL_VERSION_NUM >= 0x075500
+  curl_easy_setopt(curl_, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+  curl_easy_setopt(curl_, CURLOPT_PROTOCOLS, CURLPROTO_HTTP | CURLPROTO_HTTPS);
+#endif
   curl_slist* headers = nullptr;
   if (auth && !token_.empty())
     headers = curl_slist_append(headers, ("Authorization: Bearer " + token_).c_str());

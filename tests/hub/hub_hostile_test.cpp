@@ -265,6 +265,25 @@ TEST_CASE("hostile: the token never follows a redirect to another origin") {
   CHECK(env.outside_cache().empty());
 }
 
+TEST_CASE("hostile: a redirect to anything but http(s) is not followed") {
+  HubEnv env;
+  TempDir secret("hub-secret");
+  write_file(secret.file("token"), std::string(100, 's'));  // as long as the file announced
+  const FakeRepo repo = small_repo();
+  RawServer server([&](const RawServer::Request& req, int fd) {
+    if (req.method == "GET" && req.path == repo.resolve_path("model.safetensors"))
+      return send_reply(fd, req, 302, {{"Location", "file://" + secret.file("token")}});
+    repo.serve(req, fd);
+  });
+  std::string message;
+  CHECK(fetch_error_kind(options_for(server), message) == HubError::Kind::Network);
+  CHECK_THAT(message, Catch::Contains("model.safetensors") && Catch::Contains("not supported"));
+  for (const auto& p : tree(repo_dir(env)))
+    if (fs::is_regular_file(repo_dir(env) + "/" + p))
+      CHECK(test::read_file(repo_dir(env) + "/" + p).find("sss") == std::string::npos);
+  CHECK(env.outside_cache().empty());
+}
+
 TEST_CASE("hostile: revisions and file names cannot leave the cache or the --to folder") {
   HubEnv env;
   FakeRepo repo = small_repo();
