@@ -45,9 +45,21 @@ int run_fetch(const FetchArgs& a) {
               << "): " << r.files.size() << " files, " << fetched << " downloaded ("
               << hub::format_bytes(r.bytes_downloaded) << ")"
               << (fetched == 0 ? ", already up to date" : "") << "\n";
-    if (!r.skipped.empty())
-      std::cerr << "left out " << r.skipped.size() << " file(s) a model does not need ("
-                << join(r.skipped, ", ", 4) << "): --all-files or --include fetches them\n";
+    std::vector<std::string> unneeded, runs_code;
+    for (const auto& p : r.skipped) (hub::loading_runs_code(p) ? runs_code : unneeded).push_back(p);
+    if (!unneeded.empty())
+      std::cerr << "left out " << unneeded.size() << " file(s) a model does not need ("
+                << join(unneeded, ", ", 4) << "): --all-files or --include fetches them\n";
+    if (!runs_code.empty())
+      std::cerr << "left out " << runs_code.size()
+                << " PyTorch pickle/TorchScript file(s), whose loading can run arbitrary code ("
+                << join(runs_code, ", ", 4)
+                << "): --include 'NAME' fetches one explicitly if you trust its source\n";
+    if (!r.unverified.empty())
+      std::cerr << "could not verify " << r.unverified.size() << " file(s) ("
+                << join(r.unverified, ", ", 4)
+                << "): the server's ETag is neither a sha256 nor a git sha1, so only their size "
+                   "was checked\n";
     std::cout << r.dir << "\n";  // stdout is just the folder, for scripts
     return kExitOk;
   } catch (const hub::HubError& e) {

@@ -3,12 +3,14 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <map>
 #include <sstream>
+#include <thread>
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -69,9 +71,7 @@ std::optional<ModelSpec> parse_model_spec(const std::string& spec) {
   s.repo_id = spec.substr(0, at);
   if (at != std::string::npos) {
     s.revision = spec.substr(at + 1);
-    if (s.revision.empty() || s.revision.find("..") != std::string::npos ||
-        s.revision.front() == '/')
-      return std::nullopt;
+    if (!is_contained_path(s.revision)) return std::nullopt;
   }
   if (!valid_repo_id(s.repo_id)) return std::nullopt;
   return s;
@@ -163,7 +163,8 @@ std::vector<CachedRepo> list_cached_models(const std::string& cache_dir) {
     const fs::path refs = entry.path() / "refs";
     if (fs::is_directory(refs, ec))
       for (const auto& r : fs::recursive_directory_iterator(refs, ec))
-        if (r.is_regular_file())
+        // NAME.tmp-<pid> is a ref write a crash interrupted (AtomicFile), not a ref.
+        if (r.is_regular_file() && r.path().filename().string().find(".tmp-") == std::string::npos)
           refs_of[trim(read_text(r.path()))].push_back(
               fs::relative(r.path(), refs, ec).generic_string());
 
@@ -214,16 +215,36 @@ std::string format_bytes(uint64_t bytes) {
 
 // --- writing ---------------------------------------------------------------------------------
 
-FileLock::FileLock(const fs::path& path) {
+FileLock::FileLock(const fs::path& path, double timeout_s) {
   std::error_code ec;
   fs::create_directories(path.parent_path(), ec);
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd_ < 0)
     throw HubError(Kind::Io,
                    "cannot create lock file " + path.string() + ": " + std::strerror(errno));
-  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-    std::cerr << "waiting for another download holding " << path.string() << "\n";
-    ::flock(fd_, LOCK_EX);
+  if (::flock(fd_, LOCK_EX | LOCK_NB) == 0) return;
+  std::cerr << "waiting for another download holding " << path.string() << "\n";
+  // Polled, not a blocking flock: a holder that never finishes (a hung process, a lock on a
+  // network file system) must not hang the fetch forever. A crashed holder releases it itself.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  while (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK && errno != EINTR) {
+      const int err = errno;
+      ::close(fd_);
+      throw HubError(Kind::Io, "cannot lock " + path.string() + ": " + std::strerror(err));
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      ::close(fd_);
+      char waited[32];
+      std::snprintf(waited, sizeof waited, "%.0f", timeout_s);
+      throw HubError(Kind::Io,
+                     "another process (a fetch of the same file, from embedflow or "
+                     "huggingface_hub) still holds the lock " +
+                         path.string() + " after " + waited +
+                         " s: let it finish and run the fetch again; `fuser " + path.string() +
+                         "` shows which process it is");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
 }
 
@@ -250,6 +271,8 @@ void link_into_snapshot(const fs::path& blob, const fs::path& pointer) {
 }
 
 void write_ref(const fs::path& repo_dir, const std::string& revision, const std::string& commit) {
+  if (!is_contained_path(revision))  // fetch_model refuses these; never write outside refs/
+    throw HubError(Kind::Invalid, "invalid revision '" + revision + "'");
   const fs::path ref = repo_dir / "refs" / revision;
   std::error_code ec;
   if (!fs::is_regular_file(ref, ec) || trim(read_text(ref)) != commit)

@@ -8,10 +8,11 @@ namespace embedflow::hub {
 
 // An exclusive advisory lock on a lock file (flock, as Python's filelock uses on Unix), so two
 // fetches of one model, from embedflow or huggingface_hub, do not write the same blob at once.
-// Says on stderr that it waits when another process holds it.
+// Says on stderr that it waits when another process holds it; throws HubError(Io) naming the
+// lock file after `timeout_s`.
 class FileLock {
  public:
-  explicit FileLock(const std::filesystem::path& path);
+  FileLock(const std::filesystem::path& path, double timeout_s);
   ~FileLock();  // closing releases the lock
   FileLock(const FileLock&) = delete;
   FileLock& operator=(const FileLock&) = delete;

@@ -1,7 +1,9 @@
 #include "embedflow/hub/fetch.h"
 
 #include <algorithm>
-#include <sstream>
+#include <cctype>
+#include <cstdio>
+#include <iostream>
 
 #include <sys/stat.h>
 #include <nlohmann/json.hpp>
@@ -24,20 +26,37 @@ using Kind = HubError::Kind;
 
 namespace {
 
-// Paths from the server become paths on disk: refuse anything that could leave the folder.
-void check_repo_path(const std::string& repo_id, const std::string& path) {
-  bool bad = path.empty() || path.front() == '/' || path.find('\\') != std::string::npos ||
-             path.find('\0') != std::string::npos;
-  std::stringstream ss(path);
-  std::string part;
-  while (!bad && std::getline(ss, part, '/')) bad = part.empty() || part == "." || part == "..";
-  if (bad)
-    throw HubError(Kind::Invalid, repo_id + ": the hub listed an unsafe file name '" + path +
-                                      "' (absolute, empty or with '..'); refusing to write it");
+// A string from the command line or the server, quotable in a message (NULs and control
+// characters as \xNN).
+std::string printable(const std::string& s) {
+  std::string out;
+  for (unsigned char ch : s) {
+    if (ch >= 0x20 && ch != 0x7f) {
+      out += static_cast<char>(ch);
+    } else {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02x", ch);
+      out += hex;
+    }
+  }
+  return out;
 }
 
-// How the hub names a file's content: sha256 for LFS files, git blob sha1 otherwise. An etag in
-// another form (not the hub's) cannot be checked; "" then.
+// Paths from the server become paths on disk: refuse anything that could leave the folder.
+void check_repo_path(const std::string& repo_id, const std::string& path) {
+  if (!is_contained_path(path))
+    throw HubError(Kind::Invalid, repo_id + ": the hub listed an unsafe file name '" + path +
+                                      "' (absolute, empty, with '..' or control characters); "
+                                      "refusing to write it");
+}
+
+// The hub names a file's content by its sha256 (LFS files) or git blob sha1 (the others); only
+// those ETags can be checked against what was received.
+bool is_checkable_etag(const std::string& etag) {
+  return is_hex(etag, 64) || is_hex(etag, 40);
+}
+
+// The hash of `path` in the form of `etag`; "" when the etag is not checkable.
 std::string content_hash(const fs::path& path, const std::string& etag) {
   if (is_hex(etag, 64)) return sha256_file(path.string());
   if (is_hex(etag, 40)) return git_blob_sha1_file(path.string());
@@ -51,8 +70,9 @@ const char* hash_name(const std::string& etag) {
 // What a HEAD of `resolve/<commit>/<path>` says about a file.
 struct RemoteFile {
   std::string path;
-  std::string etag;      // normalised: no W/ prefix, no quotes
-  std::string location;  // where to GET it (the CDN for LFS files)
+  std::string etag;        // normalised: no W/ prefix, no quotes
+  bool checkable = false;  // is_checkable_etag: the content can be checked against it
+  std::string location;    // where to GET it (the CDN for LFS files)
   bool location_is_hub = true;
   uint64_t size = 0;
   bool size_known = false;
@@ -70,6 +90,19 @@ struct Context {
   const FetchOptions* options = nullptr;
   HttpSession* http = nullptr;
   DownloadProgress* progress = nullptr;
+
+  RetryPolicy retry() const { return {options->max_attempts, options->retry_wait_s}; }
+  // Retries are worth a line: on the progress display once it runs, else on stderr.
+  void note(const std::string& message) const {
+    if (progress)
+      progress->note(message);
+    else if (options->progress != ProgressMode::Off)
+      std::cerr << message << "\n";
+  }
+  Response request(const std::string& method, const std::string& url, bool follow) {
+    return request_retrying(*http, repo, method, url, true, follow, retry(),
+                            [this](const std::string& m) { note(m); });
+  }
 };
 
 RemoteFile head_file(Context& c, const std::string& path) {
@@ -79,9 +112,7 @@ RemoteFile head_file(Context& c, const std::string& path) {
   // Relative redirects (a renamed repository) are followed here; an absolute one is the CDN
   // holding an LFS file, which is where the GET goes.
   for (int hops = 0;; ++hops) {
-    CURLcode rc = c.http->request("HEAD", url, true, false, r);
-    if (rc != CURLE_OK)
-      throw_unreachable(c.repo.endpoint, "'" + c.repo.repo_id + "'", c.http->error(rc));
+    r = c.request("HEAD", url, false);
     std::string location = r.header("location");
     if (r.status >= 300 && r.status < 400 && !location.empty() && !is_absolute_url(location) &&
         hops < 10) {
@@ -96,8 +127,8 @@ RemoteFile head_file(Context& c, const std::string& path) {
   std::string etag = r.header("x-linked-etag");
   if (etag.empty()) etag = r.header("etag");
   f.etag = normalize_etag(etag);
-  if (f.etag.empty() || f.etag.find('/') != std::string::npos ||
-      f.etag.find("..") != std::string::npos)
+  f.checkable = is_checkable_etag(f.etag);
+  if (f.etag.empty())
     throw HubError(Kind::Invalid, "'" + c.repo.repo_id + "' file '" + path +
                                       "': the server sent no usable ETag (X-Linked-Etag / ETag) "
                                       "for " +
@@ -105,6 +136,12 @@ RemoteFile head_file(Context& c, const std::string& path) {
   std::string size = r.header("x-linked-size");
   if (size.empty()) size = r.header("content-length");
   if (!size.empty()) {
+    // The size caps the download: a value that is not a plain number ("-1" wraps) is refused.
+    if (size.size() > 19 ||
+        !std::all_of(size.begin(), size.end(), [](unsigned char ch) { return std::isdigit(ch); }))
+      throw HubError(Kind::Invalid, "'" + c.repo.repo_id + "' file '" + path +
+                                        "': the server announced the size '" + printable(size) +
+                                        "' for " + url + "; is HF_ENDPOINT a Hugging Face hub?");
     f.size = std::strtoull(size.c_str(), nullptr, 10);
     f.size_known = true;
   }
@@ -118,13 +155,19 @@ RemoteFile head_file(Context& c, const std::string& path) {
   return f;
 }
 
-// Downloads `f` into `incomplete` (resuming what is there), checks it, renames it to `target`.
-// Returns the bytes transferred.
-uint64_t download_file(Context& c, const RemoteFile& f, const fs::path& incomplete,
-                       const fs::path& target) {
+// The name a download of `f` has while incomplete, and its lock's: the etag when it names the
+// content. An opaque ETag may be shared by different files and hold any character, so it is
+// replaced by a digest of what identifies this file (etag, commit, path).
+std::string download_key(const Context& c, const RemoteFile& f) {
+  if (f.checkable) return f.etag;
+  return "unverified-" + sha256_hex(f.etag + '\0' + c.commit + '\0' + f.path);
+}
+
+// Downloads `f` into `incomplete` (resuming what is there) and checks it against the announced
+// size and, when it can, the etag. Returns the bytes transferred.
+uint64_t download_file(Context& c, const RemoteFile& f, const fs::path& incomplete) {
   std::error_code ec;
   fs::create_directories(incomplete.parent_path(), ec);
-  fs::create_directories(target.parent_path(), ec);
   uint64_t transferred = 0;
   uint64_t have = file_size_or_zero(incomplete);
   if (f.size_known && have > f.size) {
@@ -141,7 +184,7 @@ uint64_t download_file(Context& c, const RemoteFile& f, const fs::path& incomple
     events.on_retry = [&](const std::string& message) { progress.note(message); };
     transferred =
         download_resumable(*c.http, c.repo, c.commit, f.path, f.location, f.location_is_hub,
-                           incomplete, {c.options->max_attempts, c.options->retry_wait_s}, events);
+                           incomplete, f.size_known ? f.size : UINT64_MAX, c.retry(), events);
   }
 
   // Nothing reaches the cache or the folder unless it is the file the hub announced.
@@ -153,32 +196,36 @@ uint64_t download_file(Context& c, const RemoteFile& f, const fs::path& incomple
                                        std::to_string(f.size) + " (" + f.location +
                                        "); the partial file was removed, run the fetch again");
   }
+  if (!f.checkable) return transferred;
   progress.checking(std::string("checking ") + hash_name(f.etag) + " of");
   const std::string actual = content_hash(incomplete, f.etag);
-  if (!actual.empty() && actual != f.etag) {
+  if (actual != f.etag) {
     fs::remove(incomplete, ec);
     throw HubError(Kind::Checksum,
                    "'" + c.repo.repo_id + "' file '" + f.path + "': " + hash_name(f.etag) +
                        " of the received bytes is " + actual + ", the hub announced " + f.etag +
                        " (" + f.location + "); the download was discarded, run the fetch again");
   }
+  return transferred;
+}
+
+// A checked download takes its final name.
+void install_file(Context& c, const fs::path& incomplete, const fs::path& target) {
+  std::error_code ec;
+  fs::create_directories(target.parent_path(), ec);
   commit_file_atomic(incomplete, target);
   // Blobs are shared read-only data: rw-r--r-- minus the umask, like huggingface_hub.
   mode_t mask = ::umask(0);
   ::umask(mask);
   fs::permissions(target, static_cast<fs::perms>(0644 & ~mask), ec);
-  progress.file_done();
-  return transferred;
+  c.progress->file_done();
 }
 
 // The commit the revision points to now, and the files in it.
 std::vector<std::string> list_repo_files(Context& c, const std::string& revision) {
   const std::string api =
       c.repo.endpoint + "/api/models/" + c.repo.repo_id + "/revision/" + quote(revision, false);
-  Response r;
-  CURLcode rc = c.http->request("GET", api, true, true, r);
-  if (rc != CURLE_OK)
-    throw_unreachable(c.repo.endpoint, "'" + c.repo.repo_id + "'", c.http->error(rc));
+  Response r = c.request("GET", api, true);
   if (r.status != 200) throw_http_error(r, c.repo, revision, "", api);
   std::vector<std::string> repo_files;
   try {
@@ -189,9 +236,12 @@ std::vector<std::string> list_repo_files(Context& c, const std::string& revision
     throw HubError(Kind::Invalid, "unexpected answer from " + api + " (expected JSON with 'sha' " +
                                       "and 'siblings[].rfilename'): " + e.what());
   }
-  if (c.commit.empty() || c.commit.find('/') != std::string::npos ||
-      c.commit.find("..") != std::string::npos)
-    throw HubError(Kind::Invalid, api + " gave an unusable commit '" + c.commit + "'");
+  // The commit names the snapshot folder: anything but a git sha1 (an empty one, a NUL, a path)
+  // would put the files elsewhere, or nowhere.
+  if (!is_commit_hash(c.commit))
+    throw HubError(Kind::Invalid, api + " gave an unusable commit '" + printable(c.commit) +
+                                      "' (expected 40 lower-case hex digits); is HF_ENDPOINT a "
+                                      "Hugging Face hub?");
   for (const auto& p : repo_files) check_repo_path(c.repo.repo_id, p);
   return repo_files;
 }
@@ -200,8 +250,10 @@ std::vector<std::string> list_repo_files(Context& c, const std::string& revision
 
 FetchResult fetch_model(const std::string& repo_id, const FetchOptions& options) {
   check_repo_id(repo_id);
-  if (options.revision.empty() || options.revision.find("..") != std::string::npos)
-    throw HubError(Kind::Invalid, "invalid revision '" + options.revision + "'");
+  if (!is_contained_path(options.revision))
+    throw HubError(Kind::Invalid, "invalid revision '" + printable(options.revision) +
+                                      "': expected a branch, a tag or a commit hash (no leading "
+                                      "'/', no '..', no control characters)");
   if (hub_offline())
     throw HubError(Kind::Offline,
                    "HF_HUB_OFFLINE is set: fetching '" + repo_id +
@@ -215,7 +267,7 @@ FetchResult fetch_model(const std::string& repo_id, const FetchOptions& options)
   while (!c.repo.endpoint.empty() && c.repo.endpoint.back() == '/') c.repo.endpoint.pop_back();
   const std::string token = options.token.empty() ? hub_token() : options.token;
   c.repo.have_token = !token.empty();
-  HttpSession http(token, options.connect_timeout_s);
+  HttpSession http(token, options.connect_timeout_s, options.max_api_bytes);
   c.http = &http;
 
   const std::vector<std::string> repo_files = list_repo_files(c, options.revision);
@@ -265,38 +317,49 @@ FetchResult fetch_model(const std::string& repo_id, const FetchOptions& options)
   c.progress = &progress;
 
   for (const auto& f : plan) {
-    FetchedFile done{f.path, f.etag, f.size, false};
-    const fs::path blob = repo_dir / "blobs" / f.etag;
+    FetchedFile done{f.path, f.etag, f.size, false, true};
+    const std::string key = download_key(c, f);
+    // Only a checkable etag names a blob before the download; an opaque one never does (two
+    // files sharing it must not share a blob).
+    const fs::path blob = f.checkable ? repo_dir / "blobs" / f.etag : fs::path();
     if (to_dir) {
       const fs::path target = out_dir / f.path;
       const fs::path entry = local_download_entry(out_dir, f.path);
-      FileLock lock(entry.string() + ".lock");
+      FileLock lock(entry.string() + ".lock", options.lock_timeout_s);
       auto old = read_local_metadata(out_dir, f.path);
       if (fs::is_regular_file(target, ec) &&
-          ((old && old->etag == f.etag) || content_hash(target, f.etag) == f.etag)) {
+          ((old && old->etag == f.etag) ||
+           (f.checkable && content_hash(target, f.etag) == f.etag))) {
         progress.skip(f.size);  // same content as the hub's (a fetch of another commit)
-      } else if (fs::is_regular_file(blob, ec) && file_size_or_zero(blob) == f.size) {
+      } else if (f.checkable && fs::is_regular_file(blob, ec) &&
+                 file_size_or_zero(blob) == f.size) {
         copy_file_atomic(blob, target);
         progress.skip(f.size);
       } else {
         fs::path incomplete = entry;
-        incomplete += "." + f.etag + ".incomplete";
-        result.bytes_downloaded += download_file(c, f, incomplete, target);
+        incomplete += "." + key + ".incomplete";
+        result.bytes_downloaded += download_file(c, f, incomplete);
+        install_file(c, incomplete, target);
         done.downloaded = true;
       }
       write_local_metadata(out_dir, f.path, c.commit, f.etag);
     } else {
-      FileLock lock(blob_lock_path(cache, repo_id, f.etag));
-      if (!fs::exists(blob, ec)) {
-        fs::path incomplete = blob;
-        incomplete += ".incomplete";
-        result.bytes_downloaded += download_file(c, f, incomplete, blob);
+      FileLock lock(blob_lock_path(cache, repo_id, key), options.lock_timeout_s);
+      fs::path stored = blob;
+      if (!f.checkable || !fs::exists(blob, ec)) {
+        const fs::path incomplete = repo_dir / "blobs" / (key + ".incomplete");
+        result.bytes_downloaded += download_file(c, f, incomplete);
+        // What cannot be checked is named by what it is, as the hub names LFS files.
+        if (!f.checkable) stored = repo_dir / "blobs" / sha256_file(incomplete.string());
+        install_file(c, incomplete, stored);
         done.downloaded = true;
       } else {
         progress.skip(f.size);
       }
-      link_into_snapshot(blob, out_dir / f.path);
+      link_into_snapshot(stored, out_dir / f.path);
     }
+    done.verified = f.checkable || !done.downloaded;
+    if (!done.verified) result.unverified.push_back(f.path);
     result.files.push_back(done);
   }
   progress.finish();

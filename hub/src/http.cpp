@@ -40,9 +40,20 @@ size_t on_header(char* data, size_t size, size_t n, void* user) {
   return size * n;
 }
 
+// A body kept in memory, up to a cap: past it the request fails (too_long) rather than
+// silently handing a truncated answer to the JSON parser.
+struct StringSink {
+  Response* r = nullptr;
+  uint64_t max_bytes = 0;
+};
+
 size_t on_body_to_string(char* data, size_t size, size_t n, void* user) {
-  auto* body = static_cast<std::string*>(user);
-  if (body->size() < (64u << 20)) body->append(data, size * n);
+  auto* s = static_cast<StringSink*>(user);
+  if (s->r->body.size() + size * n > s->max_bytes) {
+    s->r->too_long = true;
+    return 0;  // → CURLE_WRITE_ERROR
+  }
+  s->r->body.append(data, size * n);
   return size * n;
 }
 
@@ -52,6 +63,9 @@ struct FileSink {
   CURL* curl = nullptr;
   std::FILE* file = nullptr;
   uint64_t offset = 0;
+  uint64_t written = 0;
+  uint64_t limit = UINT64_MAX;  // the size the file must not exceed
+  bool too_long = false;
   bool decided = false;
   bool to_file = false;
   std::string error_body;
@@ -80,10 +94,17 @@ size_t on_body_to_file(char* data, size_t size, size_t n, void* user) {
     if (s->error_body.size() < 4096) s->error_body.append(data, len);
     return len;
   }
+  // A body longer than announced (a lying Content-Length, an endless chunked stream) is cut
+  // here, before it fills the disk.
+  if (s->offset + s->written + len > s->limit) {
+    s->too_long = true;
+    return 0;
+  }
   if (std::fwrite(data, 1, len, s->file) != len) {
     s->write_errno = errno;
     return 0;  // → CURLE_WRITE_ERROR
   }
+  s->written += len;
   if (s->events->on_bytes) s->events->on_bytes(len);
   return len;
 }
@@ -110,6 +131,37 @@ bool is_transient_status(long status) {
   return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
 }
 
+// Waits between attempts, shared by requests and downloads: doubling from the policy's first
+// wait up to 8 s, or the server's Retry-After (seconds) when it asks for longer, up to 30 s so a
+// hostile answer cannot park the fetch.
+class Backoff {
+ public:
+  explicit Backoff(const RetryPolicy& policy) : policy_(policy), wait_(policy.first_wait_s) {}
+  int attempt() const { return attempt_; }
+  bool exhausted() const { return attempt_ >= policy_.max_attempts; }
+  // Says `what` (ending in "; <verb>") with the wait and the next attempt, then waits.
+  void pause(const Response& r, const RetryNote& on_retry, const std::string& what) {
+    double wait = wait_;
+    const std::string after = r.header("retry-after");
+    if (!after.empty() &&
+        std::all_of(after.begin(), after.end(), [](unsigned char ch) { return std::isdigit(ch); }))
+      wait = std::max(wait, std::min(std::strtod(after.c_str(), nullptr), 30.0));
+    char wait_text[32];
+    std::snprintf(wait_text, sizeof wait_text, "%.1f", wait);
+    if (on_retry)
+      on_retry(what + " in " + wait_text + " s (attempt " + std::to_string(attempt_ + 1) + "/" +
+               std::to_string(policy_.max_attempts) + ")");
+    std::this_thread::sleep_for(std::chrono::duration<double>(wait));
+    wait_ = std::min(wait_ * 2, 8.0);
+    ++attempt_;
+  }
+
+ private:
+  const RetryPolicy& policy_;
+  double wait_;
+  int attempt_ = 1;
+};
+
 const char* kNoNetworkHint =
     "set HF_ENDPOINT to a reachable hub or mirror, or copy the model folder by hand; offline "
     "models can be given as a path";
@@ -118,8 +170,10 @@ const char* kNoNetworkHint =
 
 // --- the session -----------------------------------------------------------------------------
 
-HttpSession::HttpSession(std::string token, long connect_timeout_s)
-    : token_(std::move(token)), connect_timeout_s_(connect_timeout_s) {
+HttpSession::HttpSession(std::string token, long connect_timeout_s, uint64_t max_body_bytes)
+    : token_(std::move(token)),
+      connect_timeout_s_(connect_timeout_s),
+      max_body_bytes_(max_body_bytes) {
   std::call_once(g_curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   curl_ = curl_easy_init();
   if (!curl_) throw HubError(Kind::Network, "libcurl could not be initialised");
@@ -131,43 +185,52 @@ HttpSession::~HttpSession() {
   curl_easy_cleanup(curl_);
 }
 
+// Redirects are followed here rather than by libcurl so the token provably stays with its
+// origin: huggingface_hub (requests) drops Authorization when a redirect leaves the host, and
+// the hub sends LFS files to a CDN that must never see it.
+template <class Perform>
+CURLcode HttpSession::follow_redirects(std::string url, bool auth, bool follow, Response& r,
+                                       const Perform& perform) {
+  for (int hops = 0;; ++hops) {
+    CURLcode rc = perform(url, auth);
+    if (!follow || rc != CURLE_OK || r.status < 300 || r.status >= 400 || r.redirect_url.empty() ||
+        hops >= 10)
+      return rc;
+    auth = auth && url_origin(r.redirect_url) == url_origin(url);
+    url = r.redirect_url;
+  }
+}
+
 CURLcode HttpSession::request(const std::string& method, const std::string& url, bool auth,
                               bool follow, Response& r) {
-  r = Response{};
-  curl_slist* headers = setup(url, auth, {"Accept-Encoding: identity"});
-  if (method == "HEAD") curl_easy_setopt(curl_, CURLOPT_NOBODY, 1L);
-  curl_easy_setopt(curl_, CURLOPT_FOLLOWLOCATION, follow ? 1L : 0L);
-  curl_easy_setopt(curl_, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(curl_, CURLOPT_HEADERDATA, &r);
-  curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, on_body_to_string);
-  curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &r.body);
-  CURLcode rc = curl_easy_perform(curl_);
-  finish(r, headers);
-  return rc;
+  return follow_redirects(url, auth, follow, r, [&](const std::string& u, bool a) {
+    r = Response{};
+    curl_slist* headers = setup(u, a, {"Accept-Encoding: identity"});
+    StringSink sink{&r, max_body_bytes_};
+    if (method == "HEAD") curl_easy_setopt(curl_, CURLOPT_NOBODY, 1L);
+    return perform(r, headers, on_body_to_string, &sink);
+  });
 }
 
 CURLcode HttpSession::download(const std::string& url, bool auth, std::FILE* file, uint64_t offset,
-                               const TransferEvents& events, Response& r) {
-  r = Response{};
-  std::vector<std::string> extra;
-  if (offset > 0) extra.push_back("Range: bytes=" + std::to_string(offset) + "-");
-  curl_slist* headers = setup(url, auth, extra);
-  FileSink sink;
-  sink.curl = curl_;
-  sink.file = file;
-  sink.offset = offset;
-  sink.events = &events;
-  curl_easy_setopt(curl_, CURLOPT_FOLLOWLOCATION, 1L);
-  curl_easy_setopt(curl_, CURLOPT_MAXREDIRS, 10L);
-  curl_easy_setopt(curl_, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(curl_, CURLOPT_HEADERDATA, &r);
-  curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, on_body_to_file);
-  curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &sink);
-  CURLcode rc = curl_easy_perform(curl_);
-  finish(r, headers);
-  r.body = sink.error_body;
-  r.write_errno = sink.write_errno;
-  return rc;
+                               uint64_t limit, const TransferEvents& events, Response& r) {
+  return follow_redirects(url, auth, true, r, [&](const std::string& u, bool a) {
+    r = Response{};
+    std::vector<std::string> extra;
+    if (offset > 0) extra.push_back("Range: bytes=" + std::to_string(offset) + "-");
+    curl_slist* headers = setup(u, a, extra);
+    FileSink sink;
+    sink.curl = curl_;
+    sink.file = file;
+    sink.offset = offset;
+    sink.limit = limit;
+    sink.events = &events;
+    CURLcode rc = perform(r, headers, on_body_to_file, &sink);
+    r.body = sink.error_body;
+    r.write_errno = sink.write_errno;
+    r.too_long = sink.too_long;
+    return rc;
+  });
 }
 
 std::string HttpSession::error(CURLcode rc) const {
@@ -185,9 +248,20 @@ curl_slist* HttpSession::setup(const std::string& url, bool auth,
   curl_easy_setopt(curl_, CURLOPT_USERAGENT, user_agent_.c_str());
   curl_easy_setopt(curl_, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl_, CURLOPT_CONNECTTIMEOUT, connect_timeout_s_);
-  // A stalled transfer (no byte for a while) fails the attempt; the retry resumes it.
-  curl_easy_setopt(curl_, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  // A stalled transfer fails the attempt; the retry resumes it. Stalled is slower than 1 KB/s
+  // for the whole window, not just silent: a server dripping a byte a second never finishes.
+  curl_easy_setopt(curl_, CURLOPT_LOW_SPEED_LIMIT, 1024L);
   curl_easy_setopt(curl_, CURLOPT_LOW_SPEED_TIME, 3 * connect_timeout_s_);
+  // Never resend credentials to another host (the default; said so it stays that way).
+  curl_easy_setopt(curl_, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(curl_, CURLOPT_UNRESTRICTED_AUTH, 0L);
+  // Redirects are followed by hand (follow_redirects), so libcurl's own limit on where they may
+  // lead does not apply: a Location of file:///etc/passwd must not become a download.
+#if LIBCURL_VERSION_NUM >= 0x075500
+  curl_easy_setopt(curl_, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+  curl_easy_setopt(curl_, CURLOPT_PROTOCOLS, CURLPROTO_HTTP | CURLPROTO_HTTPS);
+#endif
   curl_slist* headers = nullptr;
   if (auth && !token_.empty())
     headers = curl_slist_append(headers, ("Authorization: Bearer " + token_).c_str());
@@ -196,11 +270,25 @@ curl_slist* HttpSession::setup(const std::string& url, bool auth,
   return headers;
 }
 
+CURLcode HttpSession::perform(Response& r, curl_slist* headers, curl_write_callback on_body,
+                              void* sink) {
+  curl_easy_setopt(curl_, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(curl_, CURLOPT_HEADERDATA, &r);
+  curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(curl_, CURLOPT_WRITEDATA, sink);
+  CURLcode rc = curl_easy_perform(curl_);
+  finish(r, headers);
+  return rc;
+}
+
 void HttpSession::finish(Response& r, curl_slist* headers) {
   curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &r.status);
   char* effective = nullptr;
   curl_easy_getinfo(curl_, CURLINFO_EFFECTIVE_URL, &effective);
   if (effective) r.url = effective;
+  char* redirect = nullptr;
+  curl_easy_getinfo(curl_, CURLINFO_REDIRECT_URL, &redirect);
+  if (redirect) r.redirect_url = redirect;
   curl_slist_free_all(headers);
 }
 
@@ -244,16 +332,46 @@ void throw_http_error(const Response& r, const RepoContext& repo, const std::str
                                     (path.empty() ? "" : " file '" + path + "'") + status + said);
 }
 
+// --- retries -----------------------------------------------------------------------------------
+
+Response request_retrying(HttpSession& http, const RepoContext& repo, const std::string& method,
+                          const std::string& url, bool auth, bool follow, const RetryPolicy& retry,
+                          const RetryNote& on_retry) {
+  Backoff backoff(retry);
+  for (;;) {
+    Response r;
+    CURLcode rc = http.request(method, url, auth, follow, r);
+    if (r.too_long)
+      throw HubError(Kind::Invalid, "the answer of " + url + " for '" + repo.repo_id +
+                                        "' is larger than the " + format_bytes(http.max_body()) +
+                                        " allowed for hub API answers; is HF_ENDPOINT a Hugging "
+                                        "Face hub?");
+    // A refused connection means nothing listens there: said at once, not after the retries.
+    const bool transient = rc == CURLE_OK ? is_transient_status(r.status)
+                                          : rc != CURLE_COULDNT_CONNECT && is_transient(rc);
+    if (!transient && rc != CURLE_OK)
+      throw_unreachable(repo.endpoint, "'" + repo.repo_id + "'", http.error(rc));
+    if (!transient) return r;
+    const std::string why = rc != CURLE_OK ? http.error(rc) : "HTTP " + std::to_string(r.status);
+    if (backoff.exhausted()) {
+      if (rc == CURLE_OK) return r;  // the caller words the hub's last answer
+      throw_unreachable(repo.endpoint, "'" + repo.repo_id + "'",
+                        why + ", " + std::to_string(backoff.attempt()) + " attempts");
+    }
+    backoff.pause(r, on_retry, method + " " + url + " failed (" + why + "); retrying");
+  }
+}
+
 // --- resumable downloads ---------------------------------------------------------------------
 
 uint64_t download_resumable(HttpSession& http, const RepoContext& repo, const std::string& commit,
                             const std::string& path, const std::string& url, bool auth,
-                            const fs::path& partial, const RetryPolicy& retry,
+                            const fs::path& partial, uint64_t limit, const RetryPolicy& retry,
                             const TransferEvents& events) {
   uint64_t transferred = 0;
   std::error_code ec;
-  double wait = retry.first_wait_s;
-  for (int attempt = 1;; ++attempt) {
+  Backoff backoff(retry);
+  for (;;) {
     const uint64_t have = file_size_or_zero(partial);
     std::FILE* file = std::fopen(partial.c_str(), "ab");
     if (!file)
@@ -264,7 +382,7 @@ uint64_t download_resumable(HttpSession& http, const RepoContext& repo, const st
       if (events.on_bytes) events.on_bytes(n);
     };
     Response r;
-    CURLcode rc = http.download(url, auth, file, have, counted, r);
+    CURLcode rc = http.download(url, auth, file, have, limit, counted, r);
     // Durable only once whole (commit_file); here what is written must just reach the file.
     bool written = std::fflush(file) == 0;
     written = std::fclose(file) == 0 && written;
@@ -273,6 +391,13 @@ uint64_t download_resumable(HttpSession& http, const RepoContext& repo, const st
     if (rc == CURLE_WRITE_ERROR && r.write_errno != 0)
       throw HubError(Kind::Io,
                      "cannot write " + partial.string() + ": " + std::strerror(r.write_errno));
+    if (r.too_long) {
+      fs::remove(partial, ec);
+      throw HubError(Kind::Checksum, "'" + repo.repo_id + "' file '" + path +
+                                         "': the server sent more than the " +
+                                         std::to_string(limit) + " bytes the hub announced (" +
+                                         url + "); the download was discarded");
+    }
     if (rc == CURLE_OK && (r.status == 200 || r.status == 206)) return transferred;
 
     if (file_size_or_zero(partial) == 0) fs::remove(partial, ec);  // nothing to resume
@@ -286,19 +411,14 @@ uint64_t download_resumable(HttpSession& http, const RepoContext& repo, const st
     }
     const std::string why = rc != CURLE_OK ? http.error(rc) : "HTTP " + std::to_string(r.status);
     const uint64_t now_have = file_size_or_zero(partial);
-    if (attempt >= retry.max_attempts)
+    if (backoff.exhausted())
       throw HubError(Kind::Network, "'" + repo.repo_id + "' file '" + path + "': transfer failed " +
-                                        std::to_string(attempt) + " times (last: " + why + "); " +
-                                        format_bytes(now_have) + " kept in " + partial.string() +
-                                        ", run the fetch again to resume");
-    char wait_text[32];
-    std::snprintf(wait_text, sizeof wait_text, "%.1f", wait);
-    if (events.on_retry)
-      events.on_retry("transfer of " + path + " interrupted at " + format_bytes(now_have) + " (" +
-                      why + "); resuming in " + wait_text + " s (attempt " +
-                      std::to_string(attempt + 1) + "/" + std::to_string(retry.max_attempts) + ")");
-    std::this_thread::sleep_for(std::chrono::duration<double>(wait));
-    wait = std::min(wait * 2, 8.0);
+                                        std::to_string(backoff.attempt()) + " times (last: " + why +
+                                        "); " + format_bytes(now_have) + " kept in " +
+                                        partial.string() + ", run the fetch again to resume");
+    backoff.pause(r, events.on_retry,
+                  "transfer of " + path + " interrupted at " + format_bytes(now_have) + " (" + why +
+                      "); resuming");
   }
 }
 

@@ -33,7 +33,14 @@ bool glob_match(std::string pattern, const std::string& path) {
   return ::fnmatch(pattern.c_str(), path.c_str(), 0) == 0;
 }
 
+// PyTorch pickles and TorchScript archives: unpickling them can run arbitrary code.
+const std::set<std::string> kPickleExt = {".bin", ".pt", ".pth", ".ckpt", ".pkl"};
+
 }  // namespace
+
+bool loading_runs_code(const std::string& path) {
+  return kPickleExt.count(lower_extension(path)) > 0;
+}
 
 std::vector<std::string> select_files(const std::vector<std::string>& repo_files,
                                       const FetchOptions& options,
@@ -42,12 +49,6 @@ std::vector<std::string> select_files(const std::vector<std::string>& repo_files
   static const std::set<std::string> kForeignExt = {".onnx", ".onnx_data", ".h5",   ".msgpack",
                                                     ".ot",   ".tflite",    ".gguf", ".mlmodel"};
   static const std::set<std::string> kForeignDirs = {"onnx", "openvino", "coreml"};
-  // PyTorch pickles: left out where safetensors weights sit beside them.
-  static const std::set<std::string> kPickleExt = {".bin", ".pt", ".pth", ".ckpt", ".pkl"};
-
-  std::set<std::string> dirs_with_safetensors;
-  for (const auto& p : repo_files)
-    if (lower_extension(p) == ".safetensors") dirs_with_safetensors.insert(parent_of(p));
 
   std::vector<std::string> keep;
   for (const auto& p : repo_files) {
@@ -63,8 +64,9 @@ std::vector<std::string> select_files(const std::vector<std::string>& repo_files
       std::stringstream ss(parent_of(p));
       std::string part;
       while (std::getline(ss, part, '/')) foreign_dir = foreign_dir || kForeignDirs.count(part);
-      wanted = !foreign_dir && !kForeignExt.count(ext) &&
-               !(kPickleExt.count(ext) && dirs_with_safetensors.count(parent_of(p)));
+      // Pickles only when asked for by name, even as a model's only weights: fetching is not
+      // loading, but a default that brings code-running files invites loading them.
+      wanted = !foreign_dir && !kForeignExt.count(ext) && !loading_runs_code(p);
     }
     if (wanted)
       keep.push_back(p);

@@ -55,6 +55,8 @@ void write_file_atomic(const fs::path& path, const std::string& content) {
     f.commit();
   } catch (const RunFailure& e) {
     throw HubError(HubError::Kind::Io, e.what());
+  } catch (const fs::filesystem_error& e) {  // its folder could not be created
+    throw HubError(HubError::Kind::Io, "cannot write " + path.string() + ": " + e.what());
   }
 }
 
@@ -84,6 +86,20 @@ void copy_file_atomic(const fs::path& from, const fs::path& to) {
   } catch (const HubError&) {
     fs::remove(tmp, ec);
     throw;
+  }
+}
+
+bool is_contained_path(const std::string& path) {
+  if (path.empty() || path.front() == '/') return false;
+  for (unsigned char c : path)
+    if (c < 0x20 || c == 0x7f || c == '\\') return false;
+  size_t start = 0;
+  for (;;) {
+    const size_t end = path.find('/', start);
+    const std::string part = path.substr(start, end == std::string::npos ? end : end - start);
+    if (part.empty() || part == "." || part == "..") return false;
+    if (end == std::string::npos) return true;
+    start = end + 1;
   }
 }
 

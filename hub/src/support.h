@@ -22,6 +22,11 @@ void copy_file_atomic(const std::filesystem::path& from, const std::filesystem::
 // The last step for a temporary filled some other way (a resumable download): fsync, rename.
 void commit_file_atomic(const std::filesystem::path& tmp, const std::filesystem::path& path);
 
+// A relative path that stays inside the folder it is joined to: not empty, no leading '/', no
+// empty, '.' or '..' component, no backslash, NUL or other control character. Repository file
+// names and revisions (refs/<revision> in the cache) become paths on disk through this check.
+bool is_contained_path(const std::string& path);
+
 bool is_hex(const std::string& s, size_t len);  // lower-case hex of exactly `len` digits
 inline bool is_commit_hash(const std::string& s) {
   return is_hex(s, 40);

@@ -35,8 +35,14 @@ TEST_CASE("cli: models fetch fills the cache, prints the folder, and a rerun is 
   REQUIRE(r.exit_code == 0);
   const std::string snapshot = snapshot_of(env);
   CHECK(last_line(r.output) == snapshot);
-  CHECK_THAT(r.output, Catch::Contains("11 files, 11 downloaded"));
-  CHECK_THAT(r.output, Catch::Contains("left out 2 file(s)") && Catch::Contains("onnx/model.onnx"));
+  CHECK_THAT(r.output, Catch::Contains("10 files, 10 downloaded"));
+  CHECK_THAT(r.output,
+             Catch::Contains("left out 1 file(s) a model does not need (onnx/model.onnx)"));
+  // Pickles are named, with why and how to get one anyway.
+  CHECK_THAT(r.output, Catch::Contains("left out 2 PyTorch pickle/TorchScript file(s)") &&
+                           Catch::Contains("2_Dense/pytorch_model.bin") &&
+                           Catch::Contains("can run arbitrary code") &&
+                           Catch::Contains("--include"));
   CHECK(sha256_file(snapshot + "/model.safetensors") ==
         sha256_file(fixture_file("model.safetensors")));
 
@@ -104,8 +110,20 @@ TEST_CASE("cli: progress on draws a bar with bytes and rate") {
       run_cli("models fetch embedflow-test/tiny-st --progress on --endpoint " + server.endpoint());
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
-  CHECK_THAT(r.output, Catch::Contains("[########################] 11/11"));
+  CHECK_THAT(r.output, Catch::Contains("[########################] 10/10"));
   CHECK_THAT(r.output, Catch::Contains("KB / ") && Catch::Contains("/s"));
+}
+
+TEST_CASE("cli: files whose ETag cannot be checked are named in the report") {
+  HubEnv env;
+  FakeRepo repo;
+  repo.files = {{"config.json", "{}", ""}, {"vocab.txt", "a\nb\n", "opaque-1"}};
+  RawServer server([&](const RawServer::Request& req, int fd) { repo.serve(req, fd); });
+  CommandResult r =
+      run_cli("models fetch hostile/repo --progress off --endpoint " + server.endpoint());
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.output, Catch::Contains("could not verify 1 file(s) (vocab.txt)"));
 }
 
 TEST_CASE("cli: failures exit 1 with the reason") {

@@ -1,11 +1,8 @@
 // fetch_model against the local fake hub: cache layout, reuse, resume, checksums, errors.
 #include <catch2/catch.hpp>
 
-#include <csignal>
 #include <filesystem>
 #include <set>
-
-#include <sys/resource.h>
 
 #include "embedflow/hash.h"
 #include "embedflow/hub/hub.h"
@@ -38,27 +35,6 @@ size_t count_requests(const HubServer& s, const std::string& method, const std::
   for (const auto& r : s.requests())
     if (r["method"] == method && r["path"].get<std::string>().rfind(prefix, 0) == 0) ++n;
   return n;
-}
-
-// Every file under `dir`, as paths relative to it.
-std::set<std::string> tree(const fs::path& dir) {
-  std::set<std::string> out;
-  if (!fs::exists(dir)) return out;
-  for (const auto& e : fs::recursive_directory_iterator(dir))
-    if (!e.is_directory()) out.insert(e.path().lexically_relative(dir).generic_string());
-  return out;
-}
-
-HubError::Kind fetch_error_kind(const std::string& repo, const hub::FetchOptions& o,
-                                std::string& message) {
-  try {
-    hub::fetch_model(repo, o);
-  } catch (const HubError& e) {
-    message = e.what();
-    return e.kind();
-  }
-  FAIL("fetch_model(" << repo << ") did not throw");
-  return HubError::Kind::Invalid;
 }
 
 }  // namespace
@@ -227,22 +203,7 @@ TEST_CASE("a full disk is reported as a write error, and what was written is res
   std::string message;
   HubError::Kind kind;
   {
-    // A file size limit stands in for a full disk: writes past 16 KB fail (EFBIG).
-    struct Limit {
-      rlimit old{};
-      void (*old_handler)(int) = nullptr;
-      Limit() {
-        ::getrlimit(RLIMIT_FSIZE, &old);
-        old_handler = std::signal(SIGXFSZ, SIG_IGN);
-        rlimit small = old;
-        small.rlim_cur = 16 * 1024;
-        ::setrlimit(RLIMIT_FSIZE, &small);
-      }
-      ~Limit() {
-        ::setrlimit(RLIMIT_FSIZE, &old);
-        std::signal(SIGXFSZ, old_handler);
-      }
-    } limit;
+    FileSizeLimit limit(16 * 1024);  // writes past 16 KB fail
     kind = fetch_error_kind(kRepo, o, message);
   }
   CHECK(kind == HubError::Kind::Io);
@@ -320,7 +281,7 @@ TEST_CASE("HF_TOKEN is sent to the hub as a bearer token, never to the CDN") {
     }
   }
   CHECK(hub_requests >= 1 + kDefaultFiles.size());  // the API call, then a HEAD per file
-  CHECK(cdn_requests == 2);                         // model.safetensors, 2_Dense/pytorch_model.bin
+  CHECK(cdn_requests == 1);                         // model.safetensors
 }
 
 TEST_CASE("the token file under HF_HOME is used when HF_TOKEN is not set") {
@@ -379,7 +340,7 @@ TEST_CASE(
   o.to_dir = out.path();
   hub::FetchResult r = hub::fetch_model(kRepo, o);
   CHECK(r.bytes_downloaded == 0);
-  CHECK(count_requests(server, "GET", "/cdn/") == 2);  // from the first (cache) fetch only
+  CHECK(count_requests(server, "GET", "/cdn/") == 1);  // from the first (cache) fetch only
   CHECK(test::read_file(out.file("model.safetensors")) ==
         test::read_file(fixture_file("model.safetensors")));
 }
@@ -429,13 +390,13 @@ TEST_CASE("select_files keeps what a model needs") {
   std::vector<std::string> skipped;
   auto kept = hub::select_files(repo, o, &skipped);
   CHECK(kept == std::vector<std::string>{".gitattributes", "config.json", "model.safetensors",
-                                         "1_Pooling/config.json", "2_Dense/pytorch_model.bin",
-                                         "0_CLIPModel/model.safetensors", "tokenizer.json"});
+                                         "1_Pooling/config.json", "0_CLIPModel/model.safetensors",
+                                         "tokenizer.json"});
   CHECK(kept.size() + skipped.size() == repo.size());
 
-  // Without safetensors the pickle is the only weights: kept.
-  CHECK(hub::select_files({"config.json", "pytorch_model.bin", "model.onnx"}, o) ==
-        std::vector<std::string>{"config.json", "pytorch_model.bin"});
+  // Pickles only when asked for, even as the only weights: loading one can run code.
+  CHECK(hub::select_files({"config.json", "pytorch_model.bin", "model.onnx", "traced.pt"}, o) ==
+        std::vector<std::string>{"config.json"});
 
   o.include = {"onnx/", "*.h5"};
   CHECK(hub::select_files(repo, o) ==

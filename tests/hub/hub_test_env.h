@@ -1,10 +1,17 @@
 // Shared by the hub tests: a private Hugging Face home per test, and the fixture repository.
 #pragma once
 
+#include <catch2/catch.hpp>
+
+#include <csignal>
 #include <cstdlib>
+#include <filesystem>
 #include <set>
 #include <string>
 
+#include <sys/resource.h>
+
+#include "embedflow/hub/hub.h"
 #include "tests/support/test_support.h"
 
 namespace embedflow::test {
@@ -16,10 +23,10 @@ inline std::string fixture_file(const std::string& path) {
   return source_path("tests/fixtures/hub/repos/embedflow-test/tiny-st/" + path);
 }
 
-// What a default fetch keeps and leaves out of it.
+// What a default fetch keeps and leaves out of it (pickles, even a module's only weights, are
+// fetched only when asked for).
 inline const std::set<std::string> kDefaultFiles = {"1_Pooling/config.json",
                                                     "2_Dense/config.json",
-                                                    "2_Dense/pytorch_model.bin",
                                                     "README.md",
                                                     "config.json",
                                                     "model.safetensors",
@@ -28,22 +35,45 @@ inline const std::set<std::string> kDefaultFiles = {"1_Pooling/config.json",
                                                     "special_tokens_map.json",
                                                     "tokenizer_config.json",
                                                     "vocab.txt"};
-inline const std::set<std::string> kSkippedFiles = {"onnx/model.onnx", "pytorch_model.bin"};
+inline const std::set<std::string> kSkippedFiles = {"2_Dense/pytorch_model.bin", "onnx/model.onnx",
+                                                    "pytorch_model.bin"};
 
-// HF_HOME points to a fresh folder; every other hub variable is cleared for the test's duration.
+// HF_HOME points to a fresh folder (home/ of a sandbox folder); every other hub variable is
+// cleared for the test's duration.
 class HubEnv {
  public:
-  HubEnv() : home_("hf-home") {
+  HubEnv() : root_("hub-sandbox"), home_(root_.path() + "/home") {
     clear();
-    ::setenv("HF_HOME", home_.path().c_str(), 1);
+    std::filesystem::create_directories(home_);
+    ::setenv("HF_HOME", home_.c_str(), 1);
   }
   ~HubEnv() {
     clear();
     ::unsetenv("HF_HOME");
   }
-  const std::string& home() const { return home_.path(); }
-  std::string cache() const { return home_.path() + "/hub"; }
+  const std::string& home() const { return home_; }
+  std::string cache() const { return home_ + "/hub"; }
   std::string repo_dir() const { return cache() + "/models--embedflow-test--tiny-st"; }
+  // The sandbox HF_HOME is in: tests put --to folders here, and hostile answers aim at it.
+  const std::string& sandbox() const { return root_.path(); }
+
+  // Everything in the sandbox outside the cache and `allowed` (a --to folder): what a fetch must
+  // never write, whatever the server says.
+  std::set<std::string> outside_cache(const std::string& allowed = "") const {
+    namespace fs = std::filesystem;
+    std::set<std::string> out;
+    const fs::path cache_dir = cache();
+    for (auto it = fs::recursive_directory_iterator(root_.path());
+         it != fs::recursive_directory_iterator(); ++it) {
+      const fs::path p = it->path();
+      if (p == cache_dir || (!allowed.empty() && p == fs::path(allowed))) {
+        it.disable_recursion_pending();
+        continue;
+      }
+      if (p != fs::path(home_)) out.insert(p.lexically_relative(root_.path()).generic_string());
+    }
+    return out;
+  }
 
  private:
   static void clear() {
@@ -52,7 +82,8 @@ class HubEnv {
                           "TRANSFORMERS_OFFLINE", "XDG_CACHE_HOME"})
       ::unsetenv(v);
   }
-  TempDir home_;
+  TempDir root_;
+  std::string home_;
 };
 
 // Git's blob id of a file, computed by Python (an oracle independent of the C++ code).
@@ -66,5 +97,51 @@ inline std::string git_blob_sha1(const std::string& path) {
     r.output.pop_back();
   return r.output;
 }
+
+// Every file under `dir`, as paths relative to it.
+inline std::set<std::string> tree(const std::filesystem::path& dir) {
+  namespace fs = std::filesystem;
+  std::set<std::string> out;
+  if (!fs::exists(dir)) return out;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (!e.is_directory()) out.insert(e.path().lexically_relative(dir).generic_string());
+  return out;
+}
+
+// The kind of HubError fetch_model throws, and its message; fails the test when it succeeds.
+inline hub::HubError::Kind fetch_error_kind(const std::string& repo, const hub::FetchOptions& o,
+                                            std::string& message) {
+  try {
+    hub::fetch_model(repo, o);
+  } catch (const hub::HubError& e) {
+    message = e.what();
+    return e.kind();
+  }
+  FAIL("fetch_model(" << repo << ") did not throw");
+  return hub::HubError::Kind::Invalid;
+}
+
+// A file size limit for the test process while it lives: it stands in for a full disk (writes
+// past `bytes` fail with EFBIG instead of killing the process with SIGXFSZ).
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(rlim_t bytes) {
+    ::getrlimit(RLIMIT_FSIZE, &old_);
+    old_handler_ = std::signal(SIGXFSZ, SIG_IGN);
+    rlimit limited = old_;
+    limited.rlim_cur = bytes;
+    ::setrlimit(RLIMIT_FSIZE, &limited);
+  }
+  ~FileSizeLimit() {
+    ::setrlimit(RLIMIT_FSIZE, &old_);
+    std::signal(SIGXFSZ, old_handler_);
+  }
+  FileSizeLimit(const FileSizeLimit&) = delete;
+  FileSizeLimit& operator=(const FileSizeLimit&) = delete;
+
+ private:
+  rlimit old_{};
+  void (*old_handler_)(int) = nullptr;
+};
 
 }  // namespace embedflow::test
