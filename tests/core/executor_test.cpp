@@ -38,6 +38,28 @@ std::vector<std::string> expected_ids(int n, int fail_every = 0) {
   return ids;
 }
 
+// test.source → test.work → test.batch → test.collect.
+std::string batch_pipeline(const test::TempDir& dir, int count, const std::string& work,
+                           int batch_size) {
+  return "errors: " + dir.file("errors.jsonl") + R"(
+stages:
+  - id: src
+    type: test.source
+    params: { count: )" +
+         std::to_string(count) + R"( }
+  - id: work
+    type: test.work
+    )" + work +
+         R"(
+  - id: batch
+    type: test.batch
+    params: { batch_size: )" +
+         std::to_string(batch_size) + R"( }
+  - id: out
+    type: test.collect
+)";
+}
+
 }  // namespace
 
 TEST_CASE("writers receive items in source order under concurrency 8 with random delays") {
@@ -98,29 +120,20 @@ stages:
 }
 
 TEST_CASE("batch stages get full batches in order and a short last one, never padded") {
-  test::TempDir dir;
-  auto result = run_yaml(R"(
-errors: )" + dir.file("errors.jsonl") +
-                         R"(
-stages:
-  - id: src
-    type: test.source
-    params: { count: 23 }
-  - id: work
-    type: test.work
-    concurrency: 4
-    params: { max_delay_us: 500 }
-  - id: batch
-    type: test.batch
-    params: { batch_size: 5 }
-  - id: out
-    type: test.collect
-)");
-  REQUIRE(result.status == RunResult::Status::Ok);
-  CHECK(observed().batch_sizes == std::vector<size_t>{5, 5, 5, 5, 3});
-  REQUIRE(observed().written_ids == expected_ids(23));
-  CHECK(observed().written_text[22] == "item-22!#");
-  CHECK(result.stages[2].mean_batch() == Approx(23.0 / 5));
+  // 10 005 items: a plain run is one batch group, whatever its length.
+  for (int count : {23, 10005}) {
+    INFO(count << " items");
+    test::TempDir dir;
+    auto result = run_yaml(batch_pipeline(
+        dir, count, "concurrency: 4\n    params: { max_delay_us: 500 }", /*batch_size=*/7));
+    REQUIRE(result.status == RunResult::Status::Ok);
+    std::vector<size_t> batches(static_cast<size_t>(count / 7), 7);
+    if (count % 7) batches.push_back(static_cast<size_t>(count % 7));
+    CHECK(observed().batch_sizes == batches);
+    REQUIRE(observed().written_ids == expected_ids(count));
+    CHECK(observed().written_text.back() == "item-" + std::to_string(count - 1) + "!#");
+    CHECK(result.stages[2].mean_batch() == Approx(double(count) / double(batches.size())));
+  }
 }
 
 TEST_CASE("on_error skip: failed items go to errors.jsonl, every good item is written") {
@@ -328,23 +341,7 @@ TEST_CASE("a layer above wraps stages: kept positions, batch groups, items done 
   opts.errors_path = dir.file("elsewhere/errors.jsonl");
   opts.append_errors = true;
   test::write_file(opts.errors_path, "{\"from\": \"an earlier run\"}\n");
-  auto result = run_yaml(R"(
-errors: )" + dir.file("errors.jsonl") +
-                             R"(
-stages:
-  - id: src
-    type: test.source
-    params: { count: 30 }
-  - id: work
-    type: test.work
-    params: { fail_every: 7 }
-  - id: batch
-    type: test.batch
-    params: { batch_size: 4 }
-  - id: out
-    type: test.collect
-)",
-                         opts);
+  auto result = run_yaml(batch_pipeline(dir, 30, "params: { fail_every: 7 }", 4), opts);
   REQUIRE(result.status == RunResult::Status::Ok);
   CHECK(wrapped == std::vector<std::string>{"src", "work", "batch", "out"});
   // Positions 0, 7, 21 and 28 fail (14 was passed over): the items kept their positions.
@@ -359,25 +356,4 @@ stages:
   CHECK(result.errors_file == opts.errors_path);
   CHECK(test::read_lines(opts.errors_path).size() == 5);  // appended to the earlier run's
   CHECK_FALSE(std::ifstream(dir.file("errors.jsonl")).good());
-}
-
-TEST_CASE("a plain run forms its batches across any number of items") {
-  test::TempDir dir;
-  auto result = run_yaml(R"(
-errors: )" + dir.file("errors.jsonl") +
-                         R"(
-stages:
-  - id: src
-    type: test.source
-    params: { count: 10005 }
-  - id: batch
-    type: test.batch
-    params: { batch_size: 7 }
-  - id: out
-    type: test.collect
-)");
-  REQUIRE(result.status == RunResult::Status::Ok);
-  std::vector<size_t> expected(10005 / 7, 7);
-  expected.push_back(10005 % 7);
-  CHECK(observed().batch_sizes == expected);
 }
