@@ -86,7 +86,8 @@ flow::sender<Packet>* Run::add_source(flow::graph& g, StageRuntime& rt, bool red
       p.ticket = std::make_shared<Ticket>(pool_ptr, false);
       return p;
     }
-    // A source that passed over entries of its input has set their positions (Item::index).
+    // Numbered in the order they come, unless the source gave a later position itself (it passed
+    // over entries of its input: Item::index).
     item.index = std::max(item.index, *position);
     *position = item.index + 1;
     p.batch_group = item.batch_group;
