@@ -17,7 +17,8 @@ namespace embedflow::jobs {
 namespace {
 
 // Hub ids (`org/name@rev`) → the cached snapshot folder, "" when not on this machine, so that a
-// journal names the model files a hub id stood for.
+// journal names the model files a hub id stood for. (Becomes hub::model_resolver() once the hub
+// library provides it.)
 ModelResolver model_resolver() {
   return [](const std::string& spec) -> std::string {
     try {
@@ -40,10 +41,11 @@ void refuse_reduce_stages(const PipelineConfig& config) {
 
 // What `embedflow merge` needs to write what a single-process run would have written.
 void write_success_marker(const PipelineConfig& config, const JobOptions& job,
-                          const std::string& dir, const RunResult& result) {
+                          const RunIdentity& identity, const std::string& dir,
+                          const RunResult& result) {
   Json manifest = {{"shard", job.shard.index},
                    {"num_shards", job.shard.count},
-                   {"config_hash", config_hash(config)},
+                   {"config_hash", identity.config_hash},
                    {"pipeline_file", config.file},
                    {"pipeline_yaml", job.pipeline_yaml},
                    {"overrides", job.overrides},
@@ -103,7 +105,7 @@ RunResult run_job(const PipelineConfig& config, const JobOptions& job, const Run
   if (!(run.hard_cancel && run.hard_cancel->load())) journal->finish();
   if (result.status != RunResult::Status::Ok) return result;
   if (job.shard.active()) {
-    write_success_marker(config, job, dir, result);
+    write_success_marker(config, job, identity, dir, result);
   } else {
     result.outputs = assemble_outputs(config, {dir});
     journal.reset();
