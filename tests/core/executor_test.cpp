@@ -38,26 +38,14 @@ std::vector<std::string> expected_ids(int n, int fail_every = 0) {
   return ids;
 }
 
-// test.source → test.work → test.batch → test.collect.
+// test.source → test.work (`work`: its concurrency and params lines) → test.batch → test.collect.
 std::string batch_pipeline(const test::TempDir& dir, int count, const std::string& work,
                            int batch_size) {
-  return "errors: " + dir.file("errors.jsonl") + R"(
-stages:
-  - id: src
-    type: test.source
-    params: { count: )" +
-         std::to_string(count) + R"( }
-  - id: work
-    type: test.work
-    )" + work +
-         R"(
-  - id: batch
-    type: test.batch
-    params: { batch_size: )" +
-         std::to_string(batch_size) + R"( }
-  - id: out
-    type: test.collect
-)";
+  return "errors: " + dir.file("errors.jsonl") + "\nstages:\n" +
+         "  - { id: src, type: test.source, params: { count: " + std::to_string(count) + " } }\n" +
+         "  - id: work\n    type: test.work\n    " + work + "\n" +
+         "  - { id: batch, type: test.batch, params: { batch_size: " + std::to_string(batch_size) +
+         " } }\n" + "  - { id: out, type: test.collect }\n";
 }
 
 }  // namespace
