@@ -25,9 +25,9 @@
 #include <sstream>
 
 #include "embedflow/atomic_file.h"
-#include "embedflow/batch_job.h"
 #include "embedflow/config.h"
 #include "embedflow/executor.h"
+#include "embedflow/jobs/batch_job.h"
 
 namespace embedflow {
 
@@ -307,7 +307,7 @@ int report_failed_tasks(const std::string& job_id, int rc, const SlurmOptions& o
   for (int i = 0; i < n; ++i) {
     auto it = states.find(i);
     // One shard is a plain run (ShardSpec 0/1 is inactive): no shard folder, no marker.
-    const ShardSpec shard{i, n};
+    const jobs::ShardSpec shard{i, n};
     bool success_marker =
         !shard.active() || fs::exists(fs::path(p.out) / shard.dir_name() / "_SUCCESS.json");
     bool task_ok = it == states.end()
@@ -401,7 +401,7 @@ int run_slurm(const SlurmOptions& o, const Registry& registry) {
   std::cout << "all " << o.job.shards << " shard(s) completed; merging " << p.out << "\n"
             << std::flush;
   // The same code as `embedflow merge OUT`.
-  int merged = merge_shards(p.out, registry, std::cout);
+  int merged = jobs::merge_shards(p.out, registry, std::cout);
   if (merged != 0) {
     std::cerr << "error: the merge of " << p.out << " failed (exit " << merged << ")\n";
     return cli::kExitFailed;

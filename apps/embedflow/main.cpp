@@ -18,9 +18,9 @@
 #include "apps/embedflow/cmd_models.h"
 #include "apps/embedflow/cmd_test.h"
 #include "apps/embedflow/commands.h"
-#include "embedflow/batch_job.h"
 #include "embedflow/config.h"
 #include "embedflow/executor.h"
+#include "embedflow/jobs/batch_job.h"
 #include "embedflow/schema_doc.h"
 #include "models/inspect.h"
 #include "models/torch_runtime.h"
@@ -140,7 +140,7 @@ int main(int argc, char** argv) {
   run->add_option("--stats", stats_file, "Write the run summary as JSON");
   std::string shard_text;
   int num_shards = 0;
-  JobOptions job;
+  jobs::JobOptions job;
   run->add_option("--shard", shard_text,
                   "Run shard I of N (I/N); detected from SLURM_ARRAY_TASK_ID/_COUNT or "
                   "JOB_COMPLETION_INDEX when not given");
@@ -151,7 +151,8 @@ int main(int argc, char** argv) {
                 "Keep a journal so an interrupted run can be continued with --resume");
   run->add_flag("--resume", job.resume, "Continue an interrupted run: skip completed items");
   run->add_flag("--force", job.force, "Discard an earlier run's journal and start over");
-  run->add_option("--part-size", job.part_size, "Source items per journal part (default 10000)")
+  run->add_option("--part-size", job.part_size,
+                  "Source items per journal part of a shard or resumable run (default 10000)")
       ->check(CLI::Range(1, 100000000));
 
   // merge
@@ -232,7 +233,7 @@ int main(int argc, char** argv) {
       return 0;
     }
 
-    if (*merge) return merge_shards(merge_dir, registry, std::cerr);
+    if (*merge) return jobs::merge_shards(merge_dir, registry, std::cerr);
 
     if (*inspect) {
       std::cout << models::inspect_model(inspect_path);
@@ -250,8 +251,8 @@ int main(int argc, char** argv) {
       print_warnings(cfg);
       try {
         if (!shard_text.empty())
-          job.shard = parse_shard(shard_text);
-        else if (auto env = shard_from_environment(num_shards))
+          job.shard = jobs::parse_shard(shard_text);
+        else if (auto env = jobs::shard_from_environment(num_shards))
           job.shard = *env;
       } catch (const std::invalid_argument& e) {
         std::cerr << "error: " << e.what() << "\n";
@@ -263,18 +264,17 @@ int main(int argc, char** argv) {
         job.overrides = overrides;
         if (job.shard.active())
           std::cerr << "shard " << job.shard.index << " of " << job.shard.count << " → "
-                    << job_dir(cfg, job.shard) << "\n";
+                    << jobs::job_dir(cfg, job.shard) << "\n";
       }
       install_signal_handlers();
       RunOptions opts;
-      opts.job = job;
       opts.threads = threads;
       opts.progress = progress == "on"    ? ProgressMode::On
                       : progress == "off" ? ProgressMode::Off
                                           : ProgressMode::Auto;
       opts.stop = &g_stop;
       opts.hard_cancel = &g_hard_cancel;
-      RunResult result = run_pipeline(cfg, opts);
+      RunResult result = job.spooling() ? jobs::run_job(cfg, job, opts) : run_pipeline(cfg, opts);
       std::cerr << result.summary_table();
       if (!result.outputs.empty()) {
         std::cerr << "outputs:";

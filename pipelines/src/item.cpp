@@ -41,6 +41,7 @@ Item Item::derive() const {
   out.id = id;
   out.source = source;
   out.index = index;
+  out.batch_group = batch_group;
   out.sample_rate = sample_rate;
   out.meta = meta;
   return out;

@@ -38,6 +38,16 @@ std::vector<std::string> expected_ids(int n, int fail_every = 0) {
   return ids;
 }
 
+// test.source → test.work (`work`: its concurrency and params lines) → test.batch → test.collect.
+std::string batch_pipeline(const test::TempDir& dir, int count, const std::string& work,
+                           int batch_size) {
+  return "errors: " + dir.file("errors.jsonl") + "\nstages:\n" +
+         "  - { id: src, type: test.source, params: { count: " + std::to_string(count) + " } }\n" +
+         "  - id: work\n    type: test.work\n    " + work + "\n" +
+         "  - { id: batch, type: test.batch, params: { batch_size: " + std::to_string(batch_size) +
+         " } }\n" + "  - { id: out, type: test.collect }\n";
+}
+
 }  // namespace
 
 TEST_CASE("writers receive items in source order under concurrency 8 with random delays") {
@@ -98,29 +108,20 @@ stages:
 }
 
 TEST_CASE("batch stages get full batches in order and a short last one, never padded") {
-  test::TempDir dir;
-  auto result = run_yaml(R"(
-errors: )" + dir.file("errors.jsonl") +
-                         R"(
-stages:
-  - id: src
-    type: test.source
-    params: { count: 23 }
-  - id: work
-    type: test.work
-    concurrency: 4
-    params: { max_delay_us: 500 }
-  - id: batch
-    type: test.batch
-    params: { batch_size: 5 }
-  - id: out
-    type: test.collect
-)");
-  REQUIRE(result.status == RunResult::Status::Ok);
-  CHECK(observed().batch_sizes == std::vector<size_t>{5, 5, 5, 5, 3});
-  REQUIRE(observed().written_ids == expected_ids(23));
-  CHECK(observed().written_text[22] == "item-22!#");
-  CHECK(result.stages[2].mean_batch() == Approx(23.0 / 5));
+  // 10 005 items: a plain run is one batch group, whatever its length.
+  for (int count : {23, 10005}) {
+    INFO(count << " items");
+    test::TempDir dir;
+    auto result = run_yaml(batch_pipeline(
+        dir, count, "concurrency: 4\n    params: { max_delay_us: 500 }", /*batch_size=*/7));
+    REQUIRE(result.status == RunResult::Status::Ok);
+    std::vector<size_t> batches(static_cast<size_t>(count / 7), 7);
+    if (count % 7) batches.push_back(static_cast<size_t>(count % 7));
+    CHECK(observed().batch_sizes == batches);
+    REQUIRE(observed().written_ids == expected_ids(count));
+    CHECK(observed().written_text.back() == "item-" + std::to_string(count - 1) + "!#");
+    CHECK(result.stages[2].mean_batch() == Approx(double(count) / double(batches.size())));
+  }
 }
 
 TEST_CASE("on_error skip: failed items go to errors.jsonl, every good item is written") {
@@ -282,4 +283,65 @@ stages:
   CHECK(observed().finished);
   CHECK_FALSE(observed().finished_complete);
   CHECK(observed().live_payloads.load() == 0);
+}
+
+namespace {
+
+// What a layer above the engine (jobs/) does through RunOptions::wrap_stage: passes over every
+// item whose position is 2 mod 3 (as if an earlier run had done it), keeps the positions of the
+// others, and gives each run of ten positions its own batch group.
+class PassingOverSource : public SourceStage {
+ public:
+  PassingOverSource(std::unique_ptr<Stage> inner, std::atomic<uint64_t>& passed_over)
+      : inner_(std::move(inner)), passed_over_(passed_over) {}
+  void open(const StageContext& ctx) override { inner_->open(ctx); }
+  bool next(Item& item) override {
+    for (;;) {
+      item = Item();
+      if (!dynamic_cast<SourceStage&>(*inner_).next(item)) return false;
+      item.index = position_++;
+      if (item.index % 3 != 2) break;
+      ++passed_over_;
+    }
+    item.batch_group = item.index / 10;
+    return true;
+  }
+
+ private:
+  std::unique_ptr<Stage> inner_;
+  std::atomic<uint64_t>& passed_over_;
+  uint64_t position_ = 0;
+};
+
+}  // namespace
+
+TEST_CASE("a layer above wraps stages: kept positions, batch groups, items done before") {
+  test::TempDir dir;
+  std::atomic<uint64_t> passed_over{0};
+  std::vector<std::string> wrapped;
+  RunOptions opts;
+  opts.wrap_stage = [&](const StageConfig& sc, std::unique_ptr<Stage> stage) {
+    wrapped.push_back(sc.id);
+    if (sc.stage_type->schema.kind != StageKind::Source) return stage;
+    return std::unique_ptr<Stage>(new PassingOverSource(std::move(stage), passed_over));
+  };
+  opts.items_done_before = &passed_over;
+  opts.errors_path = dir.file("elsewhere/errors.jsonl");
+  opts.append_errors = true;
+  test::write_file(opts.errors_path, "{\"from\": \"an earlier run\"}\n");
+  auto result = run_yaml(batch_pipeline(dir, 30, "params: { fail_every: 7 }", 4), opts);
+  REQUIRE(result.status == RunResult::Status::Ok);
+  CHECK(wrapped == std::vector<std::string>{"src", "work", "batch", "out"});
+  // Positions 0, 7, 21 and 28 fail (14 was passed over): the items kept their positions.
+  std::vector<std::string> good;
+  for (int i : {1, 3, 4, 6, 9, 10, 12, 13, 15, 16, 18, 19, 22, 24, 25, 27})
+    good.push_back(std::to_string(i));
+  CHECK(observed().written_ids == good);
+  // Groups 0-9, 10-19, 20-29 are batched apart: 5 good items, then 7, then 4.
+  CHECK(observed().batch_sizes == std::vector<size_t>{4, 1, 4, 3, 4});
+  CHECK(result.items == 30);  // 20 completed here, 10 before
+  CHECK(result.errors == 4);
+  CHECK(result.errors_file == opts.errors_path);
+  CHECK(test::read_lines(opts.errors_path).size() == 5);  // appended to the earlier run's
+  CHECK_FALSE(std::ifstream(dir.file("errors.jsonl")).good());
 }

@@ -11,14 +11,23 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "embedflow/config.h"
-#include "embedflow/job_options.h"
 #include "embedflow/progress.h"
+#include "embedflow/stage.h"
 
 namespace embedflow {
+
+// Given a stage as its factory constructed it (not yet opened), returns the stage the run uses:
+// the same one, or a wrapper around it. The engine then opens, feeds and closes the returned
+// stage like any other of its kind; whether a wrapper opens the stage it wraps is its own
+// business. This is how a layer above (jobs/) changes where a source's items come from or where
+// a writer's items go without the engine knowing why.
+using StageDecorator =
+    std::function<std::unique_ptr<Stage>(const StageConfig& config, std::unique_ptr<Stage> stage)>;
 
 struct RunOptions {
   int threads = 0;  // overrides the pipeline's `threads` when > 0
@@ -27,8 +36,14 @@ struct RunOptions {
   // is in flight; `hard_cancel` abandons in-flight work.
   std::atomic<bool>* stop = nullptr;
   std::atomic<bool>* hard_cancel = nullptr;
-  // Shards and resumable runs (batch_job.h).
-  JobOptions job;
+
+  // Hooks for a layer above the engine.
+  StageDecorator wrap_stage;   // applied to every stage after construction
+  std::string errors_path;     // "" = run_errors_path(config)
+  bool append_errors = false;  // add to an existing errors file instead of replacing it
+  // Items a source wrapper passed over because they were completed before (by an earlier run):
+  // counted as completed in the progress display and RunResult::items.
+  const std::atomic<uint64_t>* items_done_before = nullptr;
 };
 
 struct StageStats {
@@ -69,5 +84,7 @@ RunResult run_pipeline(const PipelineConfig& config, const RunOptions& options =
 // Where errors.jsonl and other run files go: `errors:` of the pipeline, else the folder of the
 // first writer's `path`/`dir`, else the current directory.
 std::string run_output_dir(const PipelineConfig& config);
+// The pipeline's error records: `errors:`, else run_output_dir/errors.jsonl.
+std::string run_errors_path(const PipelineConfig& config);
 
 }  // namespace embedflow

@@ -38,7 +38,13 @@ struct ItemError {
 struct Item {
   std::string id;      // stable identifier (manifest id, relative path, "line-12")
   std::string source;  // where it came from: a file path, "inline", "lines.txt:12"
-  uint64_t index = 0;  // position in its source's order (set by the engine)
+  // Position in its source's order. The engine numbers a source's items in the order they come;
+  // a source that passes over entries of its own input (a filtering wrapper) may set a higher
+  // value instead, so that the items it emits keep their positions in the full listing.
+  uint64_t index = 0;
+  // Batch stages never put items of different groups into one batch. 0 unless a source sets it
+  // (jobs/ sets the journal part, so that a redone part forms the batches it formed before).
+  uint64_t batch_group = 0;
 
   Kind kind = Kind::None;
   std::string text;

@@ -10,9 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "embedflow/batch_job.h"
+#include "embedflow/item.h"
+#include "embedflow/jobs/job_options.h"
 
-namespace embedflow {
+namespace embedflow::jobs {
 
 class JobJournal {
  public:
@@ -48,4 +49,4 @@ class JobJournal {
   std::vector<int64_t> sink_through_;
 };
 
-}  // namespace embedflow
+}  // namespace embedflow::jobs

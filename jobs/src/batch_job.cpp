@@ -1,4 +1,4 @@
-#include "embedflow/batch_job.h"
+#include "embedflow/jobs/batch_job.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -12,14 +12,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "embedflow/atomic_file.h"
 #include "embedflow/executor.h"
 #include "embedflow/hash.h"
-#include "embedflow/job_journal.h"
-#include "embedflow/spool.h"
+#include "embedflow/jobs/spool.h"
 
 namespace fs = std::filesystem;
 
-namespace embedflow {
+namespace embedflow::jobs {
 
 std::string ShardSpec::dir_name() const {
   return "shard-" + std::to_string(index) + "-of-" + std::to_string(count);
@@ -307,4 +307,4 @@ int merge_shards(const std::string& out_dir, const Registry& registry, std::ostr
   return 0;
 }
 
-}  // namespace embedflow
+}  // namespace embedflow::jobs

@@ -14,7 +14,7 @@
 #include "embedflow/atomic_file.h"
 #include "embedflow/item.h"
 
-namespace embedflow {
+namespace embedflow::jobs {
 
 class SpoolWriter {
  public:
@@ -43,4 +43,4 @@ class SpoolReader {
   std::FILE* file_ = nullptr;
 };
 
-}  // namespace embedflow
+}  // namespace embedflow::jobs

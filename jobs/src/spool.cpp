@@ -1,9 +1,9 @@
-#include "embedflow/spool.h"
+#include "embedflow/jobs/spool.h"
 
 #include <cstring>
 #include <stdexcept>
 
-namespace embedflow {
+namespace embedflow::jobs {
 
 namespace {
 
@@ -86,4 +86,4 @@ bool SpoolReader::next(Item& item) {
   return true;
 }
 
-}  // namespace embedflow
+}  // namespace embedflow::jobs

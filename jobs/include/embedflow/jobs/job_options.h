@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-namespace embedflow {
+namespace embedflow::jobs {
 
 struct ShardSpec {
   int index = 0;
@@ -25,4 +25,4 @@ struct JobOptions {
   bool spooling() const { return resumable || resume || shard.active(); }
 };
 
-}  // namespace embedflow
+}  // namespace embedflow::jobs

@@ -1,12 +1,12 @@
 // Batch jobs that outlive one process: shards (Slurm job arrays, Kubernetes Indexed Jobs) and
-// resumable runs.
+// resumable runs — a layer above the engine (executor.h), which knows nothing of them.
 //
 // In these modes writers do not write directly: what each writer would be given is spooled
 // (spool.h) into numbered part files under the job's work folder, and a journal records which
-// source items are complete. The final files are written at the end — by `assemble` after a
+// source items are complete. The final files are written at the end — by `run_job` after a
 // resumable run, by `merge_shards` over all shards — by the writers themselves, fed the spooled
-// items in global source order. Parts are ranges of source positions, and batches never cross
-// a part boundary, so a redone part forms exactly the batches an uninterrupted run formed.
+// items in global source order. Parts are ranges of source positions and each part is its own
+// batch group (Item::batch_group), so a redone part forms exactly the batches it formed before.
 #pragma once
 
 #include <cstdint>
@@ -16,10 +16,18 @@
 #include <vector>
 
 #include "embedflow/config.h"
-#include "embedflow/job_options.h"
-#include "embedflow/run_identity.h"
+#include "embedflow/executor.h"
+#include "embedflow/jobs/job_options.h"
 
-namespace embedflow {
+namespace embedflow::jobs {
+
+// Runs `config` as the job `job` describes (job.spooling() must be true): refuses reduce stages,
+// opens or continues the journal before any stage is opened, runs the pipeline with the source
+// and writers wrapped (only this shard's items that are not done yet go in; the writers' items
+// go to part files), then writes the shard's _SUCCESS.json, or, for a resumable run, the final
+// outputs. Throws std::runtime_error when the job may not start (reduce stages, a journal in
+// the way or of another configuration).
+RunResult run_job(const PipelineConfig& config, const JobOptions& job, const RunOptions& run);
 
 // "I/N" → spec; throws ConfigError-free std::invalid_argument with a readable message.
 ShardSpec parse_shard(const std::string& text);
@@ -34,7 +42,7 @@ inline bool in_shard(const std::string& id, const ShardSpec& s) {
 
 // What identifies a completed item in the journal: its id and its content (text, or the file's
 // path, size and modification time).
-std::string item_fingerprint(const struct Item& item);
+std::string item_fingerprint(const Item& item);
 
 // The folder a job keeps its journal and parts in: OUT/.embedflow, or OUT/shard-I-of-N.
 std::string job_dir(const PipelineConfig& config, const ShardSpec& shard);
@@ -53,4 +61,4 @@ Json sink_manifest(const PipelineConfig& config);
 // failed shards).
 int merge_shards(const std::string& out_dir, const Registry& registry, std::ostream& report);
 
-}  // namespace embedflow
+}  // namespace embedflow::jobs

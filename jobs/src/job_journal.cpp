@@ -1,4 +1,4 @@
-#include "embedflow/job_journal.h"
+#include "embedflow/jobs/job_journal.h"
 
 #include <filesystem>
 #include <fstream>
@@ -6,9 +6,11 @@
 
 #include <unistd.h>
 
+#include "embedflow/jobs/batch_job.h"
+
 namespace fs = std::filesystem;
 
-namespace embedflow {
+namespace embedflow::jobs {
 
 namespace {
 
@@ -119,4 +121,4 @@ void JobJournal::flush_ready(int64_t through) {
   ::fsync(fileno(file_));
 }
 
-}  // namespace embedflow
+}  // namespace embedflow::jobs
