@@ -5,7 +5,7 @@
 // Exit codes: 0 submitted (or, with --wait, every task succeeded and the merge is complete);
 // 1 a task failed, sbatch failed or the merge found missing shards; 2 the pipeline or the
 // command line is invalid.
-#include "apps/embedflow/cmd_cluster.h"
+#include "apps/embedflow/commands.h"
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -29,7 +29,7 @@
 #include "embedflow/executor.h"
 #include "embedflow/jobs/batch_job.h"
 
-namespace embedflow {
+namespace embedflow::cli {
 
 namespace {
 
@@ -591,4 +591,4 @@ void add_cluster_commands(CLI::App& app, cli::CommandList& commands, const Regis
   commands.push_back({k, [k8s, &registry] { return run_k8s(*k8s, registry); }});
 }
 
-}  // namespace embedflow
+}  // namespace embedflow::cli

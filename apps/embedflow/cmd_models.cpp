@@ -1,4 +1,4 @@
-#include "apps/embedflow/cmd_models.h"
+#include "apps/embedflow/commands.h"
 
 #include <cstdio>
 #include <iostream>
@@ -34,9 +34,7 @@ struct FetchArgs {
 
 int run_fetch(const FetchArgs& a) {
   hub::FetchOptions o = a.options;
-  o.progress = a.progress == "on"    ? ProgressMode::On
-               : a.progress == "off" ? ProgressMode::Off
-                                     : ProgressMode::Auto;
+  o.progress = progress_mode(a.progress);
   try {
     hub::FetchResult r = hub::fetch_model(a.repo, o);
     size_t fetched = 0;

@@ -1,7 +1,7 @@
 // `embedflow test`: runs a pipeline and compares its outputs with golden copies (or records them
 // with --update). Exit codes: 0 every output matches, 1 a mismatch (or the run failed), 2 the
 // pipeline, its `test:` section or the command line is invalid, or there are no goldens yet.
-#include "apps/embedflow/cmd_test.h"
+#include "apps/embedflow/commands.h"
 
 #include <filesystem>
 #include <fstream>
@@ -12,7 +12,7 @@
 #include "embedflow/executor.h"
 #include "embedflow/regression.h"
 
-namespace embedflow {
+namespace embedflow::cli {
 
 namespace {
 
@@ -47,9 +47,7 @@ int run_test(const TestOptions& o, const Registry& registry) {
 
   RunOptions run;
   run.threads = o.threads;
-  run.progress = o.progress == "on"    ? ProgressMode::On
-                 : o.progress == "off" ? ProgressMode::Off
-                                       : ProgressMode::Auto;
+  run.progress = progress_mode(o.progress);
   RunResult result = run_pipeline(cfg, run);
   if (result.status != RunResult::Status::Ok) {
     std::cerr << result.summary_table();
@@ -109,4 +107,4 @@ void add_test_command(CLI::App& app, cli::CommandList& commands, const Registry&
   commands.push_back({sub, [opts, &registry] { return run_test(*opts, registry); }});
 }
 
-}  // namespace embedflow
+}  // namespace embedflow::cli
