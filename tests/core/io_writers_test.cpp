@@ -477,3 +477,28 @@ TEST_CASE("an interrupted run's output never replaces a complete earlier one",
   CHECK(python("import numpy as np; print(np.load(" + Json(npy).dump() + ").shape)", dir) ==
         "(1, 3)\n");
 }
+
+TEST_CASE("temporaries a killed writer left behind are removed by the next writer of that path",
+          "[io][write.jsonl]") {
+  TempDir dir("stale");
+  const std::string path = dir.file("rows.jsonl");
+  // A process that existed and is gone: its pid names the stale temporary.
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) ::_exit(0);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  const std::string stale = path + ".tmp-" + std::to_string(child);
+  const std::string alive = path + ".tmp-" + std::to_string(::getppid());  // a living process's
+  const std::string other = dir.file("other.jsonl.tmp-" + std::to_string(child));
+  for (const auto& p : {stale, alive, other}) write_file(p, "half a line");
+
+  auto sink = make_stage<WriteJsonl>(write_jsonl_schema(), {{"path", path}});
+  sink->open(context());
+  sink->write(text_item("0", "a line"));
+  sink->finish(true);
+  CHECK_FALSE(fs::exists(stale));
+  CHECK(fs::exists(alive));  // may still be writing
+  CHECK(fs::exists(other));  // another output's business
+  CHECK(read_jsonl(path).size() == 1);
+}
