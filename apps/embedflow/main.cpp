@@ -21,6 +21,7 @@
 #include "embedflow/batch_job.h"
 #include "embedflow/config.h"
 #include "embedflow/executor.h"
+#include "embedflow/regression/settings.h"
 #include "embedflow/schema_doc.h"
 #include "models/inspect.h"
 #include "models/torch_runtime.h"
@@ -118,6 +119,8 @@ int main(int argc, char** argv) {
   fix_malloc_mmap_threshold();
   Registry registry;
   register_builtin_stages(registry);
+  // Declared for every command, so that run and validate accept (and check) what test reads.
+  regression::register_test_section(registry);
 
   CLI::App app{"embedflow — audio, images and text to embeddings with YAML pipelines on oneTBB"};
   app.require_subcommand(1);
