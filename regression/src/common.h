@@ -30,8 +30,12 @@ bool within(double golden, double current, const Tolerance& tol);
 std::filesystem::path common_ancestor(const std::filesystem::path& a,
                                       const std::filesystem::path& b);
 
-// Collects mismatches: keeps the first `max`, counts all.
+// Collects the mismatches of a comparison of `kind`: keeps the first `max`, counts all.
 struct Collector {
+  Collector(FileComparison& comparison, const char* kind, size_t max_kept)
+      : c(comparison), max(max_kept) {
+    c.kind = kind;
+  }
   FileComparison& c;
   size_t max;
   void add(std::string where, std::string id, std::string detail) {

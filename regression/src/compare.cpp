@@ -99,8 +99,7 @@ std::vector<std::string> sidecar_ids(const std::string& npy_path) {
 FileComparison compare_npy(const std::string& golden, const std::string& current,
                            const Tolerance& tol, size_t max_report, std::vector<std::string> ids) {
   FileComparison c;
-  c.kind = "npy";
-  Collector out{c, max_report};
+  Collector out(c, "npy", max_report);
   if (ids.empty()) ids = sidecar_ids(golden);
   Tensor g, cur;
   try {
@@ -245,8 +244,7 @@ void compare_json(const Json& g, const Json& c, const std::string& path, const T
 FileComparison compare_jsonl(const std::string& golden, const std::string& current,
                              const Tolerance& tol, size_t max_report) {
   FileComparison c;
-  c.kind = "jsonl";
-  Collector out{c, max_report};
+  Collector out(c, "jsonl", max_report);
   std::vector<std::string> g = read_lines(golden), cur = read_lines(current);
   auto parse = [](const std::string& text, std::string& error) {
     try {
@@ -286,8 +284,7 @@ FileComparison compare_jsonl(const std::string& golden, const std::string& curre
 FileComparison compare_bytes(const std::string& golden, const std::string& current,
                              size_t max_report) {
   FileComparison c;
-  c.kind = "bytes";
-  Collector out{c, max_report};
+  Collector out(c, "bytes", max_report);
   std::string g = read_bytes(golden), cur = read_bytes(current);
   c.units = g.size();
   if (g == cur) return c;

@@ -89,8 +89,7 @@ bool parse_number(const std::string& s, double& out) {
 FileComparison compare_csv(const std::string& golden, const std::string& current,
                            const Tolerance& tol, size_t max_report) {
   FileComparison c;
-  c.kind = "csv";
-  Collector out{c, max_report};
+  Collector out(c, "csv", max_report);
   std::vector<CsvRow> g = parse_csv(read_bytes(golden)), cur = parse_csv(read_bytes(current));
   if (g.empty() && cur.empty()) return c;
   CsvRow gh = g.empty() ? CsvRow{} : g[0], ch = cur.empty() ? CsvRow{} : cur[0];

@@ -104,7 +104,7 @@ TEST_CASE("test section: defaults, and per-output values that inherit the sectio
   CHECK(test_settings(bare).for_output("save").atol == Approx(0.25));
 }
 
-TEST_CASE("test section: ${VAR} and --set reach it like any stage parameter") {
+TEST_CASE("test section: environment variables and --set reach it like any stage parameter") {
   LoadOptions options;
   options.env["EF_TEST_ATOL"] = "0.125";
   options.overrides = {"test.min_cosine=0.5", "test.outputs.save.rtol=0.01"};
