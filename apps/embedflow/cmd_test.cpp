@@ -21,7 +21,8 @@ namespace embedflow {
 namespace {
 
 // How the run identity finds a model the pipeline names by hub id: its snapshot in the local
-// cache ("" when it is not there, or the name is no model at all).
+// cache ("" when it is not there, or the name is no model at all). The only use of the hub here:
+// becomes the hub library's own resolver once it offers one.
 ModelResolver hub_model_resolver() {
   return [](const std::string& spec) -> std::string {
     try {
