@@ -32,7 +32,6 @@ inline bool in_shard(const std::string& id, const ShardSpec& s) {
          stable_id_hash(id) % static_cast<uint64_t>(s.count) == static_cast<uint64_t>(s.index);
 }
 
-
 // What identifies a completed item in the journal: its id and its content (text, or the file's
 // path, size and modification time).
 std::string item_fingerprint(const struct Item& item);
