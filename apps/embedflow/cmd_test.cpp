@@ -10,7 +10,11 @@
 
 #include "embedflow/config.h"
 #include "embedflow/executor.h"
-#include "embedflow/regression.h"
+#include "embedflow/regression/goldens.h"
+#include "embedflow/regression/settings.h"
+#include "embedflow/regression/taps.h"
+#include "embedflow/run_identity.h"
+#include "embedflow/hub/resolver.h"
 
 namespace embedflow::cli {
 
@@ -32,9 +36,9 @@ int run_test(const TestOptions& o, const Registry& registry) {
   LoadOptions load;
   load.overrides = o.overrides;
   // ConfigErrors (the pipeline, its test: section, a tap) reach main(), which prints them and
-  // exits 2.
+  // exits 2. The registry declares the test: section (main.cpp), so the loader validated it.
   PipelineConfig cfg = load_pipeline_file(o.file, registry, load);
-  rg::TestSettings settings = rg::parse_test_settings(cfg);
+  rg::TestSettings settings = rg::test_settings(cfg);
   for (const auto& w : cfg.warnings) std::cerr << w.str() << "\n";
   if (!o.update &&
       !std::filesystem::is_regular_file(std::filesystem::path(o.golden) / rg::kManifestName)) {
@@ -44,6 +48,7 @@ int run_test(const TestOptions& o, const Registry& registry) {
     return cli::kExitInvalid;
   }
   std::vector<std::string> taps = rg::add_tap_writers(cfg, registry);
+  const RunIdentity identity = run_identity(cfg, hub::model_resolver());
 
   RunOptions run;
   run.threads = o.threads;
@@ -59,7 +64,7 @@ int run_test(const TestOptions& o, const Registry& registry) {
     std::cerr << result.errors << " item(s) failed; see " << result.errors_file << "\n";
 
   if (o.update) {
-    Json manifest = rg::record_goldens(cfg, result, o.golden, settings);
+    Json manifest = rg::record_goldens(cfg, result, o.golden, settings, identity);
     std::cout << "recorded " << manifest["outputs"].size() << " golden file(s) in " << o.golden
               << (taps.empty() ? "" : " (" + std::to_string(taps.size()) + " tap(s))") << ":\n";
     for (const auto& out : manifest["outputs"])
@@ -71,7 +76,8 @@ int run_test(const TestOptions& o, const Registry& registry) {
     return cli::kExitOk;
   }
 
-  rg::Report report = rg::compare_with_goldens(cfg, result, o.golden, settings, o.max_report);
+  rg::Report report =
+      rg::compare_with_goldens(cfg, result, o.golden, settings, identity, o.max_report);
   std::cout << report.text();
   if (!o.report_json.empty()) {
     std::ofstream f(o.report_json);

@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 
 #include "apps/embedflow/commands.h"
+#include "embedflow/regression/settings.h"
 #include "models/torch_runtime.h"
 #include "stages/builtin.h"
 
@@ -33,6 +34,8 @@ int main(int argc, char** argv) {
   fix_malloc_mmap_threshold();
   Registry registry;
   register_builtin_stages(registry);
+  // Declared for every command, so that run and validate accept (and check) what test reads.
+  regression::register_test_section(registry);
 
   CLI::App app{"embedflow — audio, images and text to embeddings with YAML pipelines on oneTBB"};
   app.require_subcommand(1);

@@ -14,6 +14,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "embedflow/strings.h"
 #include "embedflow/suggest.h"
 
 namespace embedflow {
@@ -38,12 +39,6 @@ struct Diags {
     return false;
   }
 };
-
-std::string join(const std::vector<std::string>& v, const std::string& sep = ", ") {
-  std::string s;
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + v[i];
-  return s;
-}
 
 // ---------------------------------------------------------------------------------------------
 // ${VAR} and ${VAR:-default} expansion in scalars.
@@ -216,6 +211,8 @@ struct ParamValidator {
   const Locations& locs;
   Diags& diags;
   SourceLocation stage_loc;
+  // What messages call a value: a stage's "parameter", or a "key" of a section or of the stage.
+  std::string noun = "parameter";
 
   SourceLocation where(const std::string& path, bool key = false) const {
     auto it = locs.find(key ? path + "#key" : path);
@@ -228,7 +225,7 @@ struct ParamValidator {
     double x = v.get<double>();
     if ((p.min && x < *p.min) || (p.max && x > *p.max)) {
       diags.error(where(path), stage,
-                  "parameter '" + path + "' must be " + range_text(p) + ", got " + v.dump());
+                  noun + " '" + path + "' must be " + range_text(p) + ", got " + v.dump());
       return false;
     }
     return true;
@@ -238,7 +235,7 @@ struct ParamValidator {
   Json value(const ParamSpec& p, const Json& v, const std::string& path) {
     auto type_error = [&](const std::string& expected) {
       diags.error(where(path), stage,
-                  "parameter '" + path + "' expects " + expected + ", got " + describe_value(v));
+                  noun + " '" + path + "' expects " + expected + ", got " + describe_value(v));
       return Json();
     };
     // "${N:-4}" is usually quoted: accept a string that is wholly a number or a boolean.
@@ -276,12 +273,12 @@ struct ParamValidator {
         if (!v.is_string()) return type_error("a string");
         return v;
       case ParamType::Enum: {
-        if (!v.is_string()) return type_error("one of " + join(p.choices));
+        if (!v.is_string()) return type_error("one of " + join(p.choices, ", "));
         std::string s = v.get<std::string>();
         if (std::find(p.choices.begin(), p.choices.end(), s) == p.choices.end()) {
           diags.error(where(path), stage,
-                      "parameter '" + path + "' must be one of " + join(p.choices) + ", got \"" +
-                          s + "\"" + did_you_mean(s, p.choices));
+                      noun + " '" + path + "' must be one of " + join(p.choices, ", ") +
+                          ", got \"" + s + "\"" + did_you_mean(s, p.choices));
           return Json();
         }
         return v;
@@ -298,7 +295,7 @@ struct ParamValidator {
             out.push_back(e.dump());
           else {
             diags.error(where(path + "[" + std::to_string(i) + "]"), stage,
-                        "parameter '" + path + "' expects a list of strings, element " +
+                        noun + " '" + path + "' expects a list of strings, element " +
                             std::to_string(i) + " is " + describe_value(e));
           }
         }
@@ -312,7 +309,7 @@ struct ParamValidator {
           std::string ep = path + "[" + std::to_string(i) + "]";
           if (!list[i].is_number()) {
             diags.error(where(ep), stage,
-                        "parameter '" + path + "' expects a list of numbers, element " +
+                        noun + " '" + path + "' expects a list of numbers, element " +
                             std::to_string(i) + " is " + describe_value(list[i]));
             continue;
           }
@@ -325,6 +322,26 @@ struct ParamValidator {
         if (v.is_boolean() && v.get<bool>()) return object(p.fields, Json::object(), path + ".");
         if (!v.is_object()) return type_error("a mapping of " + p.name + " settings");
         return object(p.fields, v, path + ".");
+      }
+      case ParamType::Map: {
+        std::vector<std::string> fields;
+        for (const auto& f : p.fields) fields.push_back(f.name);
+        const std::string block = "a mapping of " + join(fields, ", ");
+        if (!v.is_object()) return type_error("a mapping of names to blocks (" + block + ")");
+        Json out = Json::object();
+        for (auto it = v.begin(); it != v.end(); ++it) {
+          const std::string entry = path + "." + it.key();
+          if (it->is_null()) {
+            out[it.key()] = object(p.fields, Json::object(), entry + ".");
+          } else if (!it->is_object()) {
+            diags.error(
+                where(entry), stage,
+                noun + " '" + entry + "' expects " + block + ", got " + describe_value(*it));
+          } else {
+            out[it.key()] = object(p.fields, *it, entry + ".");
+          }
+        }
+        return out;
       }
       case ParamType::Any:
         return v;
@@ -340,8 +357,8 @@ struct ParamValidator {
       if (std::find(names.begin(), names.end(), it.key()) == names.end()) {
         std::string full = prefix + it.key();
         std::string hint = did_you_mean(it.key(), names);
-        if (hint.empty() && !names.empty()) hint = "; known parameters: " + join(names);
-        diags.error(where(full, true), stage, "unknown parameter '" + full + "'" + hint);
+        if (hint.empty() && !names.empty()) hint = "; known " + noun + "s: " + join(names, ", ");
+        diags.error(where(full, true), stage, "unknown " + noun + " '" + full + "'" + hint);
       }
     }
     for (const auto& s : specs) {
@@ -359,8 +376,9 @@ struct ParamValidator {
         out[s.name] = value(s, *it, full);
       } else if (s.required) {
         std::string doc = s.doc.empty() ? "" : " (" + s.doc + ")";
-        diags.error(stage_loc, stage,
-                    "missing required parameter '" + full + "': " + param_type_name(s.type) + doc);
+        diags.error(
+            stage_loc, stage,
+            "missing required " + noun + " '" + full + "': " + param_type_name(s.type) + doc);
       } else if (!s.default_value.is_null()) {
         out[s.name] = s.default_value;
       }
@@ -371,10 +389,27 @@ struct ParamValidator {
 
 // ---------------------------------------------------------------------------------------------
 
+// Besides these, the sections the registry declares (Registry::add_section).
 const std::vector<std::string> kPipelineKeys = {
-    "pipeline", "description", "threads", "max_in_flight", "errors", "on_error", "stages", "test"};
+    "pipeline", "description", "threads", "max_in_flight", "errors", "on_error", "stages"};
 const std::vector<std::string> kStageKeys = {
     "id", "type", "input", "inputs", "params", "concurrency", "on_error", "tap", "description"};
+// `tap:` is a stage key, validated like a Bool parameter.
+const ParamSpec kTapSpec = ParamSpec::boolean("tap", false);
+
+// Sets `dotted` ("mel.n_mels") under the mapping `node`, creating the mappings on the way.
+void set_nested(YAML::Node node, const std::string& dotted, const YAML::Node& value) {
+  std::vector<std::string> parts;
+  std::stringstream ss(dotted);
+  for (std::string part; std::getline(ss, part, '.');) parts.push_back(part);
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    if (!node[parts[i]] || !node[parts[i]].IsMap())
+      node[parts[i]] = YAML::Node(YAML::NodeType::Map);
+    // reset() rebinds `node`; assigning would overwrite the mapping it refers to.
+    node.reset(node[parts[i]]);
+  }
+  node[parts.back()] = value;
+}
 
 struct Loader {
   const Registry& registry;
@@ -387,7 +422,8 @@ struct Loader {
     return m.line < 0 ? SourceLocation{file, 0, 0} : SourceLocation{file, m.line + 1, m.column + 1};
   }
 
-  // --set a.b=c: top-level key, stage param or stage key.
+  // --set a.b=c: top-level key, stage param or stage key, or a key of a declared section (a
+  // stage id takes precedence over a section name).
   void apply_overrides(YAML::Node& root) {
     for (const auto& ov : options.overrides) {
       SourceLocation where{"--set " + ov, 0, 0};
@@ -424,23 +460,17 @@ struct Loader {
             st[param] = value;
             break;
           }
-          YAML::Node node = st["params"];
-          if (!node) {
+          if (!st["params"] || st["params"].IsNull())
             st["params"] = YAML::Node(YAML::NodeType::Map);
-            node = st["params"];
-          }
-          // Nested: "mel.n_mels".
-          std::vector<std::string> parts;
-          std::stringstream ss(param);
-          for (std::string part; std::getline(ss, part, '.');) parts.push_back(part);
-          for (size_t i = 0; i + 1 < parts.size(); ++i) {
-            if (!node[parts[i]] || !node[parts[i]].IsMap())
-              node[parts[i]] = YAML::Node(YAML::NodeType::Map);
-            node = node[parts[i]];
-          }
-          node[parts.back()] = value;
+          set_nested(st["params"], param, value);
           break;
         }
+      }
+      if (!found && registry.find_section(id)) {
+        found = true;
+        if (!root[id] || root[id].IsNull()) root[id] = YAML::Node(YAML::NodeType::Map);
+        // A section that is not a mapping is reported as such when the section is validated.
+        if (root[id].IsMap()) set_nested(root[id], param, value);
       }
       if (!found) diags.error(where, id, "no stage with id '" + id + "'" + did_you_mean(id, ids));
     }
@@ -483,11 +513,13 @@ struct Loader {
     Expander expander(env);
     Converter conv{file, expander, diags, ""};
 
+    std::vector<std::string> top_keys = kPipelineKeys;
+    for (const auto& section : registry.sections()) top_keys.push_back(section.first);
     for (const auto& kv : root) {
       std::string key = kv.first.Scalar();
-      if (std::find(kPipelineKeys.begin(), kPipelineKeys.end(), key) == kPipelineKeys.end())
+      if (std::find(top_keys.begin(), top_keys.end(), key) == top_keys.end())
         diags.error(at(kv.first), "",
-                    "unknown top-level key '" + key + "'" + did_you_mean(key, kPipelineKeys));
+                    "unknown top-level key '" + key + "'" + did_you_mean(key, top_keys));
     }
     Locations top_locs;
     auto top_int = [&](const char* key, int& out) {
@@ -520,7 +552,6 @@ struct Loader {
         diags.error(at(n), id, "on_error must be skip or fail, got \"" + s + "\"");
     };
     if (root["on_error"]) parse_on_error(root["on_error"], "", default_on_error);
-    if (root["test"]) cfg.test = conv.convert(root["test"], "test", top_locs);
 
     YAML::Node stages = root["stages"];
     if (!stages) {
@@ -602,7 +633,12 @@ struct Loader {
           sc.concurrency = schema.max_concurrency;
       }
       if (st["on_error"]) parse_on_error(st["on_error"], sc.id, sc.on_error);
-      if (st["tap"]) sc.tap = st["tap"].IsScalar() && st["tap"].Scalar() == "true";
+      if (st["tap"]) {
+        Locations l;
+        ParamValidator pv{sc.id, l, diags, sc.where, "key"};
+        Json tap = pv.value(kTapSpec, conv.convert(st["tap"], "tap", l), "tap");
+        sc.tap = tap.is_boolean() && tap.get<bool>();
+      }
 
       Locations locs;
       Json given = Json::object();
@@ -629,11 +665,44 @@ struct Loader {
       }
       cfg.stages.push_back(std::move(sc));
     }
+    conv.stage.clear();
+    for (const auto& [name, spec] : registry.sections())
+      cfg.sections.emplace(name, load_section(spec, root[name], conv));
     check_graph(cfg, input_locs);
+    for (const auto& [name, spec] : registry.sections())
+      if (spec.check)
+        for (auto& d : spec.check(cfg, cfg.sections.at(name))) diags.list.push_back(std::move(d));
     for (const auto& d : diags.list)
       if (d.severity == Diagnostic::Severity::Warning) cfg.warnings.push_back(d);
     if (diags.has_errors()) throw ConfigError(diags.list);
     return cfg;
+  }
+
+  // A declared section, validated like a stage's params; messages name its keys with the
+  // section's prefix ("key 'test.atol' must be >= 0"). Absent from the file: defaults.
+  Params load_section(const SectionSpec& spec, const YAML::Node& node, Converter& conv) {
+    const std::string& name = spec.name;
+    const SourceLocation where = node ? at(node) : SourceLocation{file, 0, 0};
+    Locations locs;
+    Json given = node ? conv.convert(node, name, locs) : Json();
+    if (given.is_null()) given = Json::object();  // `test:` with nothing under it
+    if (!given.is_object()) {
+      std::vector<std::string> keys;
+      for (const auto& f : spec.fields) keys.push_back(f.name);
+      diags.error(where, "",
+                  "'" + name + "' must be a mapping of " + join(keys, ", ") + ", got " +
+                      describe_value(given));
+      given = Json::object();
+    }
+    const std::string no_stage;
+    ParamValidator pv{no_stage, locs, diags, where, "key"};
+    Json values = pv.object(spec.fields, given, name + ".");
+    // Params name values relative to the section ("atol", "outputs.embed").
+    Locations relative;
+    for (const auto& [path, loc] : locs)
+      if (path.rfind(name + ".", 0) == 0) relative[path.substr(name.size() + 1)] = loc;
+    relative[""] = where;
+    return Params("", values, relative);
   }
 
   void check_graph(PipelineConfig& cfg, const std::map<std::string, SourceLocation>& input_locs) {
@@ -675,7 +744,8 @@ struct Loader {
                 (required == schema.inputs.size()
                      ? std::to_string(required)
                      : std::to_string(required) + " to " + std::to_string(schema.inputs.size())) +
-                " input(s) (" + join(port_names) + "), got " + std::to_string(sc.inputs.size()));
+                " input(s) (" + join(port_names, ", ") + "), got " +
+                std::to_string(sc.inputs.size()));
       }
     }
     // Output kinds (now that params are known), input existence and port compatibility.
@@ -782,6 +852,11 @@ const StageConfig* PipelineConfig::find(const std::string& id) const {
   for (const auto& s : stages)
     if (s.id == id) return &s;
   return nullptr;
+}
+
+const Params* PipelineConfig::section(const std::string& name) const {
+  auto it = sections.find(name);
+  return it == sections.end() ? nullptr : &it->second;
 }
 
 PipelineConfig load_pipeline_file(const std::string& path, const Registry& registry,

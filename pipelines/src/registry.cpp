@@ -36,6 +36,17 @@ std::vector<std::string> Registry::types() const {
   return out;
 }
 
+void Registry::add_section(SectionSpec section) {
+  std::string name = section.name;
+  if (!sections_.emplace(name, std::move(section)).second)
+    throw std::logic_error("pipeline section registered twice: " + name);
+}
+
+const SectionSpec* Registry::find_section(const std::string& name) const {
+  auto it = sections_.find(name);
+  return it == sections_.end() ? nullptr : &it->second;
+}
+
 std::vector<std::string> Registry::suggest(const std::string& type) const {
   return closest_names(type, types());
 }

@@ -24,6 +24,8 @@ const char* param_type_name(ParamType t) {
       return "list of numbers";
     case ParamType::Block:
       return "block";
+    case ParamType::Map:
+      return "map of blocks";
     case ParamType::Any:
       return "any";
   }
@@ -116,6 +118,11 @@ ParamSpec ParamSpec::floats(std::string name) {
 }
 ParamSpec ParamSpec::block(std::string name, std::vector<ParamSpec> fields) {
   ParamSpec p = make(std::move(name), ParamType::Block, Json());
+  p.fields = std::move(fields);
+  return p;
+}
+ParamSpec ParamSpec::map(std::string name, std::vector<ParamSpec> fields) {
+  ParamSpec p = make(std::move(name), ParamType::Map, Json());
   p.fields = std::move(fields);
   return p;
 }

@@ -31,7 +31,8 @@ void params_text(std::ostringstream& out, const std::vector<ParamSpec>& params,
   for (const auto& p : params) {
     out << indent << p.name << "  (" << describe_param(p) << ")\n";
     if (!p.doc.empty()) out << indent << "    " << p.doc << "\n";
-    if (p.type == ParamType::Block) params_text(out, p.fields, indent + "    ");
+    if (p.type == ParamType::Block || p.type == ParamType::Map)
+      params_text(out, p.fields, indent + "    ");
   }
 }
 
@@ -54,6 +55,7 @@ void params_md(std::ostringstream& out, const std::vector<ParamSpec>& params,
     out << "| `" << prefix << p.name << "` | " << md_escape(describe_param(p)) << " | "
         << md_escape(p.doc) << " |\n";
     if (p.type == ParamType::Block) params_md(out, p.fields, prefix + p.name + ".");
+    if (p.type == ParamType::Map) params_md(out, p.fields, prefix + p.name + ".<name>.");
   }
 }
 

@@ -8,6 +8,8 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "embedflow/strings.h"
+
 namespace fs = std::filesystem;
 
 namespace embedflow {
@@ -73,12 +75,6 @@ std::string trim(const std::string& s) {
   if (b == std::string::npos) return "";
   size_t e = s.find_last_not_of(" \t");
   return s.substr(b, e - b + 1);
-}
-
-std::string join(const std::vector<std::string>& parts, const std::string& sep) {
-  std::string out;
-  for (size_t i = 0; i < parts.size(); ++i) out += (i ? sep : "") + parts[i];
-  return out;
 }
 
 std::string join_path(const std::vector<std::string>& parts) {

@@ -9,10 +9,31 @@ using namespace embedflow;
 
 namespace {
 
+// A section `review:` as a layer above the engine would declare it: a number with a range, and a
+// map of blocks whose keys must name stages.
+SectionSpec review_section() {
+  SectionSpec review;
+  review.name = "review";
+  review.fields = {ParamSpec::number("score", 0.5).range(0, 1),
+                   ParamSpec::map("per_stage", {ParamSpec::integer("weight", 1).range(1, 9),
+                                                ParamSpec::string("note", std::nullopt)})};
+  review.check = [](const PipelineConfig& cfg, const Params& section) {
+    std::vector<Diagnostic> out;
+    if (section.has("per_stage"))
+      for (const auto& entry : section.raw("per_stage").items())
+        if (!cfg.find(entry.key()))
+          out.push_back({Diagnostic::Severity::Error, section.where("per_stage." + entry.key()), "",
+                         "review.per_stage." + entry.key() + ": no such stage"});
+    return out;
+  };
+  return review;
+}
+
 Registry& registry() {
   static Registry reg = [] {
     Registry r;
     test::register_test_stages(r);
+    r.add_section(review_section());
     return r;
   }();
   return reg;
@@ -350,4 +371,100 @@ TEST_CASE("a pass-through stage produces the kind it is given, for the port chec
 )");
   CHECK_THAT(e, Catch::Contains("stage 'p': input 'pass' (test.pass) produces text, but port 'in' "
                                 "of test.params accepts audio"));
+}
+
+constexpr const char* kTwoStages = R"(stages:
+  - id: src
+    type: test.source
+  - id: out
+    type: test.collect
+)";
+
+TEST_CASE("a declared section is validated like params, defaults filled, values located") {
+  LoadOptions opts;
+  opts.env["EF_WEIGHT"] = "3";
+  auto cfg = load_pipeline_string(std::string(kTwoStages) + R"(review:
+  per_stage:
+    src: { weight: "${EF_WEIGHT}" }
+    out:
+)",
+                                  "p.yaml", registry(), opts);
+  const Params* review = cfg.section("review");
+  REQUIRE(review);
+  CHECK(review->get_float("score") == Approx(0.5));  // default
+  Params per_stage = review->block("per_stage");
+  CHECK(per_stage.block("src").get_int("weight") == 3);
+  CHECK(per_stage.block("out").get_int("weight") == 1);  // an entry without a value: defaults
+  CHECK_FALSE(per_stage.block("src").has("note"));
+  CHECK(review->where("per_stage.src").str() == "p.yaml:8:10");
+
+  // Absent from the file: the defaults. Not declared: an unknown top-level key.
+  auto plain = load_pipeline_string(kTwoStages, "p.yaml", registry());
+  REQUIRE(plain.section("review"));
+  CHECK_FALSE(plain.section("review")->has("per_stage"));
+  CHECK(cfg.section("nosuch") == nullptr);
+  Registry undeclared;
+  test::register_test_stages(undeclared);
+  CHECK_THROWS_WITH(
+      load_pipeline_string(std::string(kTwoStages) + "review: {}\n", "p.yaml", undeclared),
+      Catch::Contains("unknown top-level key 'review'"));
+
+  std::string e = errors_of(std::string(kTwoStages) + R"(review:
+  scor: 2
+  per_stage:
+    src: { weight: 10, nte: x }
+    nosuch: { weight: 2 }
+    out: 4
+)");
+  CHECK_THAT(e, Catch::Contains("p.yaml:7:3: unknown key 'review.scor' (did you mean 'score'?)"));
+  CHECK_THAT(e, Catch::Contains("p.yaml:9:20: key 'review.per_stage.src.weight' must be between 1 "
+                                "and 9, got 10"));
+  CHECK_THAT(e, Catch::Contains("unknown key 'review.per_stage.src.nte' (did you mean 'note'?)"));
+  CHECK_THAT(e, Catch::Contains("p.yaml:10:13: review.per_stage.nosuch: no such stage"));
+  CHECK_THAT(e, Catch::Contains("key 'review.per_stage.out' expects a mapping of weight, note"));
+  CHECK_THAT(errors_of(std::string(kTwoStages) + "review: 3\n"),
+             Catch::Contains("'review' must be a mapping of score, per_stage, got 3"));
+}
+
+TEST_CASE("a declared section takes --set overrides, nested map entries included") {
+  LoadOptions opts;
+  opts.overrides = {"review.score=0.25", "review.per_stage.src.weight=7"};
+  auto cfg = load_pipeline_string(kTwoStages, "p.yaml", registry(), opts);
+  CHECK(cfg.section("review")->get_float("score") == Approx(0.25));
+  CHECK(cfg.section("review")->block("per_stage").block("src").get_int("weight") == 7);
+
+  // Nested --set keeps the siblings of what it sets.
+  opts.overrides = {"review.per_stage.src.note=x"};
+  cfg = load_pipeline_string(std::string(kTwoStages) + R"(review:
+  per_stage:
+    src: { weight: 2 }
+    out: { weight: 3 }
+)",
+                             "p.yaml", registry(), opts);
+  Params per_stage = cfg.section("review")->block("per_stage");
+  CHECK(per_stage.block("src").get_int("weight") == 2);
+  CHECK(per_stage.block("src").get_string("note") == "x");
+  CHECK(per_stage.block("out").get_int("weight") == 3);
+
+  opts.overrides = {"review.score=2"};
+  CHECK_THAT(errors_of(kTwoStages, opts),
+             Catch::Contains("key 'review.score' must be between 0 and 1, got 2"));
+}
+
+TEST_CASE("tap is a boolean stage key, validated like a Bool parameter") {
+  auto tap_of = [](const std::string& value) {
+    auto cfg =
+        load_pipeline_string("stages:\n  - id: src\n    type: test.source\n    tap: " + value +
+                                 "\n  - id: out\n    type: test.collect\n",
+                             "p.yaml", registry());
+    return cfg.stages[0].tap;
+  };
+  CHECK(tap_of("true"));
+  CHECK(tap_of("True"));
+  CHECK(tap_of("\"true\""));
+  CHECK_FALSE(tap_of("false"));
+  CHECK_THAT(errors_of("stages:\n  - id: src\n    type: test.source\n    tap: 3\n"),
+             Catch::Contains("p.yaml:4:10: stage 'src': key 'tap' expects true or false, got 3"));
+  CHECK_THAT(errors_of("stages:\n  - id: src\n    type: test.source\n    tap: yes\n"),
+             Catch::Contains("key 'tap' expects true or false, got \"yes\""));
 }

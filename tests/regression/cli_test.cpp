@@ -245,3 +245,28 @@ TEST_CASE("cli test: exit 2 for no goldens, a bad test section or a bad --set") 
   CHECK(usage.exit_code == 2);
   CHECK_THAT(usage.output, Catch::Contains("--golden"));
 }
+
+TEST_CASE("cli: validate and run accept a test: section, and all three report a bad one") {
+  TempDir dir;
+  write_file(dir.file("p.yaml"),
+             text_pipeline(dir, "test:\n  atol: 1.0e-4\n  outputs:\n    table: { atol: 0 }\n"));
+  auto validate = run_cli("validate " + dir.file("p.yaml"));
+  INFO(validate.output);
+  CHECK(validate.exit_code == 0);
+  auto run = run_cli("run --progress off " + dir.file("p.yaml"));
+  INFO(run.output);
+  CHECK(run.exit_code == 0);
+
+  write_file(dir.file("bad.yaml"), text_pipeline(dir, "test:\n  atol: -1\n"));
+  for (const std::string command : {"validate", "run", "test"}) {
+    auto r = run_cli(command + " " + dir.file("bad.yaml") +
+                     (command == "test" ? " --golden " + dir.file("g") + " --update" : ""));
+    INFO(command << ": " << r.output);
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Catch::Contains("bad.yaml:17:9: key 'test.atol' must be >= 0, got -1"));
+  }
+  // --set test.… is validated the same way.
+  auto set = run_cli("validate " + dir.file("p.yaml") + " --set test.min_cosine=2");
+  CHECK(set.exit_code == 2);
+  CHECK_THAT(set.output, Catch::Contains("'test.min_cosine' must be between -1 and 1, got 2"));
+}

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "embedflow/npy.h"
-#include "embedflow/regression.h"
+#include "embedflow/regression/compare.h"
 #include "tests/support/test_support.h"
 
 using namespace embedflow;

@@ -1,10 +1,13 @@
-// The `test:` section, taps (writers added for `tap: true` stages), the config hash and the
-// model hashes of the golden manifest.
+// The `test:` section (declared to the loader, validated like stage params), taps (writers added
+// for `tap: true` stages), and the run identity the golden manifest records.
 #include <catch2/catch.hpp>
 
 #include <filesystem>
 
-#include "embedflow/regression.h"
+#include "embedflow/regression/goldens.h"
+#include "embedflow/regression/settings.h"
+#include "embedflow/regression/taps.h"
+#include "embedflow/run_identity.h"
 #include "embedflow/schema.h"
 #include "stages/builtin.h"
 #include "tests/support/test_support.h"
@@ -39,12 +42,13 @@ class FakeSpectrogram : public ItemStage {
 Registry make_registry() {
   Registry reg;
   register_builtin_stages(reg);
+  register_test_section(reg);
   StageSchema e;
   e.type = "fake.embed";
   e.summary = "test stage";
   e.inputs = {{"in", {Kind::Text}, "texts"}};
   e.output = Kind::Embedding;
-  e.params = {ParamSpec::path("model").describe("weights")};
+  e.params = {ParamSpec::model_path("model").describe("weights")};
   add_stage<FakeEmbed>(reg, e);
   StageSchema s = e;
   s.type = "fake.spectrogram";
@@ -77,7 +81,7 @@ std::string first_error(const ConfigError& e) {
 
 TEST_CASE("test section: defaults, and per-output values that inherit the section's") {
   PipelineConfig none = load_pipeline_string(pipeline("out", ""), "p.yaml", registry());
-  TestSettings d = parse_test_settings(none);
+  TestSettings d = test_settings(none);
   CHECK(d.defaults.min_cosine == Approx(0.9999));
   CHECK(d.defaults.atol == Approx(1e-5));
   CHECK(d.defaults.rtol == 0.0);
@@ -86,22 +90,49 @@ TEST_CASE("test section: defaults, and per-output values that inherit the sectio
                                                      "test:\n  min_cosine: 0.99\n  atol: 0.001\n"
                                                      "  outputs:\n    save: { atol: 0.5 }\n"),
                                             "p.yaml", registry());
-  TestSettings s = parse_test_settings(cfg);
+  TestSettings s = test_settings(cfg);
   CHECK(s.defaults.min_cosine == Approx(0.99));
   CHECK(s.defaults.atol == Approx(0.001));
   Tolerance save = s.for_output("save");
   CHECK(save.atol == Approx(0.5));
   CHECK(save.min_cosine == Approx(0.99));  // inherited
   CHECK(s.for_output("other").atol == Approx(0.001));
+
+  // An entry without a value inherits everything.
+  PipelineConfig bare = load_pipeline_string(
+      pipeline("out", "test:\n  atol: 0.25\n  outputs:\n    save:\n"), "p.yaml", registry());
+  CHECK(test_settings(bare).for_output("save").atol == Approx(0.25));
+}
+
+TEST_CASE("test section: environment variables and --set reach it like any stage parameter") {
+  LoadOptions options;
+  options.env["EF_TEST_ATOL"] = "0.125";
+  options.overrides = {"test.min_cosine=0.5", "test.outputs.save.rtol=0.01"};
+  PipelineConfig cfg = load_pipeline_string(
+      pipeline("out", "test:\n  atol: ${EF_TEST_ATOL}\n  outputs:\n    save: { atol: 1 }\n"),
+      "p.yaml", registry(), options);
+  TestSettings s = test_settings(cfg);
+  CHECK(s.defaults.atol == Approx(0.125));
+  CHECK(s.defaults.min_cosine == Approx(0.5));
+  CHECK(s.for_output("save").atol == Approx(1.0));  // the file's value stays beside --set's
+  CHECK(s.for_output("save").rtol == Approx(0.01));
+
+  // --set creates the section when the file has none, and is validated like the file.
+  options.overrides = {"test.atol=-2"};
+  try {
+    load_pipeline_string(pipeline("out", ""), "p.yaml", registry(), options);
+    FAIL("a negative atol from --set was accepted");
+  } catch (const ConfigError& e) {
+    CHECK_THAT(first_error(e), Catch::Contains("'test.atol' must be >= 0, got -2"));
+  }
 }
 
 TEST_CASE("test section: mistakes are errors that name the key, the bound and where it is") {
   TempDir dir;
   auto load_error = [&](const std::string& section) {
     write_file(dir.file("p.yaml"), pipeline(dir.file("out"), section));
-    PipelineConfig cfg = load_pipeline_file(dir.file("p.yaml"), registry());
     try {
-      parse_test_settings(cfg);
+      load_pipeline_file(dir.file("p.yaml"), registry());
     } catch (const ConfigError& e) {
       return first_error(e);
     }
@@ -109,22 +140,43 @@ TEST_CASE("test section: mistakes are errors that name the key, the bound and wh
   };
   CHECK_THAT(load_error("test:\n  min_cosin: 0.9\n"),
              Catch::Contains("unknown key 'test.min_cosin'") && Catch::Contains("min_cosine"));
-  // The pipeline above is 10 lines long: the bad key's value is on line 12.
-  CHECK_THAT(load_error("test:\n  min_cosin: 0.9\n"), Catch::Contains("p.yaml:12:"));
-  CHECK_THAT(load_error("test:\n  min_cosine: 1.5\n"),
-             Catch::Contains("test.min_cosine must be between -1 and 1, got 1.5"));
-  CHECK_THAT(load_error("test:\n  atol: -1\n"),
-             Catch::Contains("test.atol must be a finite number >= 0"));
+  // The pipeline above is 10 lines long: the bad key is on line 12.
+  CHECK_THAT(load_error("test:\n  min_cosin: 0.9\n"), Catch::Contains("p.yaml:12:3:"));
+  CHECK_THAT(
+      load_error("test:\n  min_cosine: 1.5\n"),
+      Catch::Contains("p.yaml:12:15: key 'test.min_cosine' must be between -1 and 1, got 1.5"));
+  CHECK_THAT(load_error("test:\n  atol: -1\n"), Catch::Contains("'test.atol' must be >= 0"));
   CHECK_THAT(load_error("test:\n  atol: small\n"),
-             Catch::Contains("test.atol must be a number, got \"small\""));
+             Catch::Contains("'test.atol' expects a number, got \"small\""));
   CHECK_THAT(load_error("test: 3\n"), Catch::Contains("'test' must be a mapping"));
-  CHECK_THAT(load_error("test:\n  outputs:\n    sav: { atol: 1 }\n"),
-             Catch::Contains("no writer or tapped stage has id 'sav'") &&
-                 Catch::Contains("did you mean 'save'"));
+  CHECK_THAT(load_error("test:\n  outputs: 3\n"),
+             Catch::Contains("'test.outputs' expects a mapping"));
+  CHECK_THAT(load_error("test:\n  outputs:\n    save: 0.5\n"),
+             Catch::Contains("'test.outputs.save' expects a mapping of min_cosine, atol, rtol"));
+  CHECK_THAT(
+      load_error("test:\n  outputs:\n    sav: { atol: 1 }\n"),
+      Catch::Contains("p.yaml:13:10: test.outputs.sav: no writer or tapped stage has id 'sav'") &&
+          Catch::Contains("did you mean 'save'"));
   CHECK_THAT(load_error("test:\n  outputs:\n    stats: { atol: 1 }\n"),
              Catch::Contains("'stats'") && Catch::Contains("writers and taps: save"));
   CHECK_THAT(load_error("test:\n  outputs:\n    save: { atol: 1, cosine: 0.5 }\n"),
              Catch::Contains("unknown key 'test.outputs.save.cosine'"));
+  CHECK_THAT(load_error("tests:\n  atol: 1\n"),
+             Catch::Contains("unknown top-level key 'tests' (did you mean 'test'?)"));
+}
+
+TEST_CASE("test section: without the declaration, `test:` is an unknown top-level key") {
+  Registry bare;
+  register_builtin_stages(bare);
+  try {
+    load_pipeline_string(pipeline("out", "test:\n  atol: 1\n"), "p.yaml", bare);
+    FAIL("an undeclared section was accepted");
+  } catch (const ConfigError& e) {
+    CHECK_THAT(first_error(e), Catch::Contains("unknown top-level key 'test'"));
+  }
+  // Without the section, the settings are the defaults.
+  PipelineConfig cfg = load_pipeline_string(pipeline("out", ""), "p.yaml", bare);
+  CHECK(test_settings(cfg).defaults.atol == Approx(Tolerance{}.atol));
 }
 
 TEST_CASE("taps: a writer per tapped stage, chosen by what the stage produces") {
@@ -188,14 +240,14 @@ TEST_CASE("taps: tapping a writer is an error, and a tapped stage's tolerance re
   PipelineConfig cfg = load_pipeline_string(
       pipeline("out", "test:\n  outputs:\n    stats: { atol: 0.25 }\n", "    tap: true\n"),
       "p.yaml", registry());
-  TestSettings s = parse_test_settings(cfg);
+  TestSettings s = test_settings(cfg);
   CHECK(s.for_output(tap_writer_id("stats")).atol == Approx(0.25));
 }
 
 TEST_CASE("config hash: follows stages and params, not taps or run settings") {
   auto hash_of = [](const std::string& yaml) {
     PipelineConfig cfg = load_pipeline_string(yaml, "p.yaml", registry());
-    return stage_config_hash(cfg);
+    return config_hash(cfg);
   };
   std::string base = hash_of(pipeline("out", ""));
   CHECK(base.size() == 64);
@@ -205,26 +257,28 @@ TEST_CASE("config hash: follows stages and params, not taps or run settings") {
 
   PipelineConfig tapped =
       load_pipeline_string(pipeline("out", "", "    tap: true\n"), "p.yaml", registry());
-  std::string with_tap = stage_config_hash(tapped);
+  std::string with_tap = config_hash(tapped);
   CHECK(with_tap != base);  // `tap` is part of the config…
-  add_tap_writers(tapped, registry());
-  CHECK(stage_config_hash(tapped) == with_tap);  // …the writers it adds are not
+  for (const auto& id : add_tap_writers(tapped, registry())) CHECK(tapped.find(id)->generated);
+  CHECK(config_hash(tapped) == with_tap);  // …the writers it adds are not
 }
 
-TEST_CASE("model hashes: a model file, or a folder's safetensors and config.json") {
+TEST_CASE("model hashes: a model file, or the files of a folder that define a model") {
   TempDir dir;
   fs::create_directories(dir.file("m/1_Pooling"));
   write_file(dir.file("m/model.safetensors"), "weights");
   write_file(dir.file("m/config.json"), "{\"hidden_size\": 8}");
   write_file(dir.file("m/1_Pooling/config.json"), "{}");
+  write_file(dir.file("m/vocab.txt"), "[PAD]\n[UNK]\n");
   write_file(dir.file("m/README.md"), "not hashed");
   write_file(dir.file("single.safetensors"), "other weights");
-  auto yaml = [&](const std::string& model) {
-    return "pipeline: p\nstages:\n  - id: texts\n    type: source.text\n"
-           "    params: { items: [a] }\n  - id: emb\n    type: fake.embed\n    params: { model: " +
-           model +
-           " }\n  - id: save\n    type: write.npy\n    params: { path: " + dir.file("out/e.npy") +
-           " }\n";
+  auto load = [&](const std::string& model) {
+    return load_pipeline_string(
+        "pipeline: p\nstages:\n  - id: texts\n    type: source.text\n"
+        "    params: { items: [a] }\n  - id: emb\n    type: fake.embed\n    params: { model: " +
+            model + " }\n  - id: save\n    type: write.npy\n    params: { path: " +
+            dir.file("out/e.npy") + " }\n",
+        "p.yaml", registry());
   };
   auto sha = [](const std::string& path) {  // coreutils, independent of the code under test
     auto r = run_command("sha256sum '" + path + "'");
@@ -232,21 +286,29 @@ TEST_CASE("model hashes: a model file, or a folder's safetensors and config.json
     return r.output.substr(0, 64);
   };
 
-  Json folder = model_file_hashes(load_pipeline_string(yaml(dir.file("m")), "p.yaml", registry()));
+  Json folder = model_hashes(load(dir.file("m")));
   REQUIRE(folder.contains("emb.model"));
   CHECK(folder["emb.model"]["path"] == dir.file("m"));
   Json files = folder["emb.model"]["files"];
-  CHECK(files.size() == 3);
+  CHECK(files.size() == 4);
   CHECK(files["model.safetensors"] == sha(dir.file("m/model.safetensors")));
   CHECK(files["config.json"] == sha(dir.file("m/config.json")));
   CHECK(files["1_Pooling/config.json"] == sha(dir.file("m/1_Pooling/config.json")));
+  CHECK(files["vocab.txt"] == sha(dir.file("m/vocab.txt")));  // the tokenizer is the model's too
 
-  Json file = model_file_hashes(
-      load_pipeline_string(yaml(dir.file("single.safetensors")), "p.yaml", registry()));
+  Json file = model_hashes(load(dir.file("single.safetensors")));
   CHECK(file["emb.model"]["files"]["single.safetensors"] == sha(dir.file("single.safetensors")));
 
-  Json missing =
-      model_file_hashes(load_pipeline_string(yaml("org/not-downloaded"), "p.yaml", registry()));
+  // A hub id is hashed where the resolver finds it (`embedflow test` asks the hub cache).
+  ModelResolver cache = [&](const std::string& spec) {
+    return spec == "org/cached" ? dir.file("m") : std::string();
+  };
+  Json cached = model_hashes(load("org/cached"), cache);
+  CHECK(cached["emb.model"]["path"] == "org/cached");
+  CHECK(cached["emb.model"]["resolved"] == dir.file("m"));
+  CHECK(cached["emb.model"]["files"] == files);
+
+  Json missing = model_hashes(load("org/not-downloaded"), cache);
   CHECK(missing["emb.model"]["missing"] == true);
   CHECK(missing["emb.model"]["files"].empty());
 }

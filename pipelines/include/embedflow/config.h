@@ -34,15 +34,19 @@ struct PipelineConfig {
   int threads = 0;                  // 0 = all cores
   int max_in_flight = 0;            // 0 = engine default
   std::string errors_path;          // "" = <output dir>/errors.jsonl
-  Json test;                        // the `test:` section, for `embedflow test`
   std::vector<StageConfig> stages;  // in file order
+  // Every section the registry declares (Registry::add_section), validated and default-filled
+  // whether the file has it or not, by name.
+  std::map<std::string, Params> sections;
   std::vector<Diagnostic> warnings;
 
   const StageConfig* find(const std::string& id) const;
+  // nullptr when the registry the file was loaded with declares no such section.
+  const Params* section(const std::string& name) const;
 };
 
 struct LoadOptions {
-  std::vector<std::string> overrides;      // "stage_id.param=value" (value is YAML)
+  std::vector<std::string> overrides;      // "stage_id.param=value" or "section.key=value" (YAML)
   std::map<std::string, std::string> env;  // extra variables for ${…} (tests); else getenv
 };
 

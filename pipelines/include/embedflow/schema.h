@@ -22,6 +22,8 @@ enum class ParamType {
   Strings,  // list of strings
   Floats,   // list of numbers
   Block,    // nested mapping with its own `fields`
+  Map,      // mapping whose keys the user chooses (stage ids, names); each value is a block of
+            // `fields`. Absent unless given; an entry written without a value is an empty block.
   Any,      // free-form JSON (validated by the stage itself in its factory)
 };
 const char* param_type_name(ParamType t);
@@ -45,7 +47,7 @@ struct ParamSpec {
   std::optional<double> min, max;  // inclusive bounds for Int/Float (and list elements)
   std::vector<std::string> choices;
   std::string doc;
-  std::vector<ParamSpec> fields;  // for Block
+  std::vector<ParamSpec> fields;  // for Block, and for each entry of a Map
   bool block_optional = true;     // a Block absent from the config stays absent (has() is false)
   PathRole role = PathRole::None;
 
@@ -63,6 +65,7 @@ struct ParamSpec {
   static ParamSpec strings(std::string name);
   static ParamSpec floats(std::string name);
   static ParamSpec block(std::string name, std::vector<ParamSpec> fields);
+  static ParamSpec map(std::string name, std::vector<ParamSpec> fields);
   static ParamSpec any(std::string name);
 
   ParamSpec& range(std::optional<double> lo, std::optional<double> hi);
