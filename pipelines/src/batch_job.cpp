@@ -69,36 +69,6 @@ uint64_t stable_id_hash(const std::string& id) {
   return h;
 }
 
-std::string config_hash(const PipelineConfig& config) {
-  Json j = Json::array();
-  for (const auto& s : config.stages)
-    j.push_back(
-        {{"id", s.id}, {"type", s.type}, {"inputs", s.inputs}, {"params", s.params.values()}});
-  return sha256_hex(j.dump());
-}
-
-Json model_hashes(const PipelineConfig& config) {
-  Json out = Json::object();
-  for (const auto& s : config.stages) {
-    if (!s.params.has("model") || !s.params.raw("model").is_string()) continue;
-    fs::path p = s.params.get_string("model");
-    std::vector<fs::path> files;
-    std::error_code ec;
-    if (fs::is_regular_file(p, ec)) {
-      files.push_back(p);
-    } else if (fs::is_directory(p, ec)) {
-      for (const auto& e : fs::recursive_directory_iterator(p, ec)) {
-        std::string ext = e.path().extension().string();
-        if (e.is_regular_file() && (ext == ".safetensors" || ext == ".json" || ext == ".pt"))
-          files.push_back(e.path());
-      }
-    }
-    std::sort(files.begin(), files.end());
-    for (const auto& f : files) out[f.string()] = sha256_file(f.string());
-  }
-  return out;
-}
-
 std::string item_fingerprint(const Item& item) {
   std::string content;
   if (item.kind == Kind::Text) {

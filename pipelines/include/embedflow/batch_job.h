@@ -17,6 +17,7 @@
 
 #include "embedflow/config.h"
 #include "embedflow/job_options.h"
+#include "embedflow/run_identity.h"
 
 namespace embedflow {
 
@@ -31,10 +32,6 @@ inline bool in_shard(const std::string& id, const ShardSpec& s) {
          stable_id_hash(id) % static_cast<uint64_t>(s.count) == static_cast<uint64_t>(s.index);
 }
 
-// sha256 of the validated configuration (stage ids, types, inputs, params).
-std::string config_hash(const PipelineConfig& config);
-// {"<path>": "<sha256>"} of every model file the pipeline's `model` params name.
-Json model_hashes(const PipelineConfig& config);
 
 // What identifies a completed item in the journal: its id and its content (text, or the file's
 // path, size and modification time).
