@@ -420,7 +420,7 @@ BertModel BertModel::load(const std::string& weights, const BertConfig& c,
   impl->config = c;
   impl->precision = precision;
   impl->act = activation_of(c.hidden_act);
-  impl->k = &kernels::best_kernels();
+  impl->k = &kernels::table();
 
   WeightLoader w(SafeTensorsFile::open(weights), {"", "bert."});
   const int64_t h = c.hidden_size, inter = c.intermediate_size;

@@ -1,17 +1,20 @@
 // The element-wise and attention kernels of the BERT forward pass, on raw float rows. They fuse
 // what eager PyTorch runs as separate passes (bias + activation, bias + residual + LayerNorm,
 // QKᵀ + softmax + ·V per head), so everything beside the GEMMs stays a small fraction of the
-// time. Torch-free; compiled twice (AVX2+FMA and baseline x86-64) and picked at run time.
+// time. Torch-free; compiled once per CPU level from bert_kernels_impl.h (AVX2+FMA and baseline
+// x86-64) and picked at run time (embedflow/cpu.h).
 #pragma once
 
 #include <cstdint>
+
+#include "embedflow/cpu.h"
 
 namespace embedflow::models::bert_kernels {
 
 enum class Activation { GeluErf, GeluTanh, Relu };
 
 struct Kernels {
-  const char* name;  // "avx2" or "generic"
+  const char* build;  // the level this table was compiled for (embedflow/cpu.h's names)
   // y[r, :] = act(y[r, :] + bias) for `rows` rows of width n (bias may be null).
   void (*bias_activation)(float* y, const float* bias, int64_t rows, int64_t n, Activation act);
   // x[r, :] = LayerNorm(x[r, :] + y[r, :] + bias) · gamma + beta (y and bias may be null).
@@ -43,9 +46,8 @@ inline int64_t attention_scratch_floats(int64_t len, int64_t d) {
   return (d + 5) * ((len + 7) / 8 * 8);  // Kᵀ, 4 score rows, the row of bq · Kᵀ
 }
 
-const Kernels& generic_kernels();
-const Kernels& avx2_kernels();
-// AVX2+FMA when the CPU has them (EMBEDFLOW_KERNELS=generic forces the baseline build).
-const Kernels& best_kernels();
+// The build for `level` (by default the level in effect: AVX2+FMA when the CPU has them, unless
+// EMBEDFLOW_CPU=baseline).
+const Kernels& table(cpu::Level level = cpu::active_level());
 
 }  // namespace embedflow::models::bert_kernels

@@ -1,6 +1,11 @@
-// Bodies of the BERT kernels, included once per instruction set by bert_kernels_{avx2,generic}.cpp
-// inside their own namespace. Written as plain loops the compiler vectorises (`omp simd`); exp
-// and erf are branch-free polynomial approximations so those loops vectorise too.
+// Bodies of the BERT kernels, compiled once per CPU level by embedflow_cpu_kernels
+// (models/text.cmake) into that level's namespace, with internal linkage but for the table.
+// Written as plain loops the compiler vectorises (`omp simd`); exp and erf are branch-free
+// polynomial approximations so those loops vectorise too.
+#ifndef EMBEDFLOW_CPU_TARGET
+#error "compiled only through embedflow_cpu_kernels (cmake/CpuKernels.cmake)"
+#endif
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -12,9 +17,9 @@
 
 #include "models/bert_kernels.h"
 
-namespace {
+namespace embedflow::models::bert_kernels::EMBEDFLOW_CPU_TARGET {
 
-using embedflow::models::bert_kernels::Activation;
+namespace {
 
 // exp(x) by range reduction x = n·ln2 + r (Cody–Waite split of ln2) and a degree-6 polynomial
 // for e^r on |r| ≤ ln2/2: relative error ~1e-7, the same order as float rounding.
@@ -341,3 +346,9 @@ void dequantize_rows(const int32_t* acc, int64_t lda, int64_t rows, int64_t n,
 }
 
 }  // namespace
+
+extern const Kernels kTable = {EMBEDFLOW_CPU_TARGET_NAME, bias_activation,
+                               residual_layernorm,        attention_head,
+                               quantize_rows_u7,          dequantize_rows};
+
+}  // namespace embedflow::models::bert_kernels::EMBEDFLOW_CPU_TARGET

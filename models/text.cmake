@@ -2,22 +2,17 @@
 # folders: tokenizer, BertModel, pooling, normalisation).
 target_sources(embedflow_models PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/bert.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/bert_kernels_generic.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/bert_kernels_avx2.cpp
   ${CMAKE_CURRENT_LIST_DIR}/sentence_transformer.cpp
   ${CMAKE_CURRENT_LIST_DIR}/similarity.cpp
 )
-# The kernels are torch-free: no torch PCH; -fopenmp-simd lets `omp simd` vectorise without the
-# OpenMP runtime; -fno-trapping-math lets GCC if-convert the clamps in exp/erf (otherwise the
-# GELU loop stays scalar: "control flow in loop"); nothing here reads FP exception flags.
-# -Wno-psabi: the baseline build passes 8-float vectors between inlined helpers (no ABI crossed).
-# The AVX2 build is chosen at run time only on CPUs that have AVX2 and FMA.
-set_source_files_properties(
-  ${CMAKE_CURRENT_LIST_DIR}/bert_kernels_generic.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/bert_kernels_avx2.cpp
-  PROPERTIES SKIP_PRECOMPILE_HEADERS ON COMPILE_OPTIONS "-O3;-fopenmp-simd;-fno-trapping-math;-Wno-psabi")
-set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/bert_kernels_avx2.cpp
-  PROPERTIES COMPILE_OPTIONS "-O3;-fopenmp-simd;-fno-trapping-math;-mavx2;-mfma")
+# The kernels, one build per CPU level (torch-free, so no torch PCH): -fopenmp-simd lets
+# `omp simd` vectorise without the OpenMP runtime; -fno-trapping-math lets GCC if-convert the
+# clamps in exp/erf (otherwise the GELU loop stays scalar: "control flow in loop"); nothing here
+# reads FP exception flags. -Wno-psabi: the baseline build passes 8-float vectors between
+# inlined helpers (no ABI crossed).
+embedflow_cpu_kernels(embedflow_models models/bert_kernels_impl.h
+  TABLE embedflow::models::bert_kernels::Kernels LEVELS baseline avx2
+  OPTIONS -O3 -fopenmp-simd -fno-trapping-math -Wno-psabi)
 
 # oneDNN's row-major GEMM (dnnl_sgemm) for the BERT Linear layers: libtorch already loads this
 # libdnnl (Debian's libtorch links it), and at the encoder's shapes (M ~ 850 tokens, K/N 384 and

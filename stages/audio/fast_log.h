@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "embedflow/cpu.h"
+
 namespace embedflow::audio {
 
 constexpr float kLn2 = 0.693147182f;
@@ -15,8 +17,11 @@ constexpr float kLn2 = 0.693147182f;
 constexpr float kLogPoly[6] = {-0.10225895047187805f, 0.16142189502716064f, -0.17166775465011597f,
                                0.19910110533237457f,  -0.249805748462677f,  0.3333469331264496f};
 
+// The scalar helpers below are also the tails of the kernels (kernels_impl.h), hence
+// EMBEDFLOW_KERNEL_INLINE.
+
 // Returns ln(m) and sets *e, so that ln(v) = *e * kLn2 + ln(m).
-inline float log_mantissa(float v, float* e) {
+EMBEDFLOW_KERNEL_INLINE float log_mantissa(float v, float* e) {
   int32_t bits;
   std::memcpy(&bits, &v, sizeof bits);
   int32_t exponent = ((bits >> 23) & 0xff) - 126;  // v = m * 2^exponent, m in [0.5, 1)
@@ -37,27 +42,29 @@ inline float log_mantissa(float v, float* e) {
 // would cost 2e-5 dB there.
 struct DbConstants {
   float k, c_hi, c_lo, ref_db, amin;
-  DbConstants(float multiplier, float amin_, float ref_db_) : ref_db(ref_db_), amin(amin_) {
+  EMBEDFLOW_KERNEL_INLINE DbConstants(float multiplier, float amin_, float ref_db_)
+      : ref_db(ref_db_), amin(amin_) {
     const double kd = multiplier * 0.43429448190325182765;  // log10(v) = ln(v) * log10(e)
     const double cd = kd * 0.69314718055994530942;
     k = static_cast<float>(kd);
     c_hi = static_cast<float>(cd);
     c_lo = static_cast<float>(cd - c_hi);
   }
-  float operator()(float v) const {
+  EMBEDFLOW_KERNEL_INLINE float operator()(float v) const {
     float e;
     const float t = log_mantissa(v > amin ? v : amin, &e);
     return k * t + (c_lo * e + (c_hi * e - ref_db));
   }
 };
 
-inline float log_positive(float v) {
+EMBEDFLOW_KERNEL_INLINE float log_positive(float v) {
   float e;
   const float t = log_mantissa(v, &e);
   return t + kLn2 * e;
 }
 
-// The array functions live in fast_log.cpp, 8 lanes at a time (log8.h).
+// The array functions run the audio kernels' build for the CPU (kernels.h), 8 lanes at a time
+// (log8.h).
 
 // x = multiplier * log10(max(x, amin)) - ref_db   (torchaudio amplitude_to_DB without top_db).
 // amin must be a positive normal float. Returns the largest result (-inf for n = 0), which

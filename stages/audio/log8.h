@@ -8,7 +8,7 @@
 namespace embedflow::audio {
 
 // log_mantissa on 8 lanes, the same operations in the same order.
-EMBEDFLOW_SIMD_INLINE simd::f32x8 log_mantissa8(simd::f32x8 v, simd::f32x8* e) {
+EMBEDFLOW_KERNEL_INLINE simd::f32x8 log_mantissa8(simd::f32x8 v, simd::f32x8* e) {
   using simd::f32x8;
   using simd::i32x8;
   i32x8 bits = reinterpret_cast<i32x8>(v);
@@ -24,14 +24,14 @@ EMBEDFLOW_SIMD_INLINE simd::f32x8 log_mantissa8(simd::f32x8 v, simd::f32x8* e) {
   return x + x * x * (x * p - 0.5f);
 }
 
-EMBEDFLOW_SIMD_INLINE simd::f32x8 log_positive8(simd::f32x8 v) {
+EMBEDFLOW_KERNEL_INLINE simd::f32x8 log_positive8(simd::f32x8 v) {
   simd::f32x8 e;
   const simd::f32x8 t = log_mantissa8(v, &e);
   return t + kLn2 * e;
 }
 
 // DbConstants on 8 lanes (amin_v: the amin broadcast).
-EMBEDFLOW_SIMD_INLINE simd::f32x8 db8(simd::f32x8 v, const DbConstants& c, simd::f32x8 amin_v) {
+EMBEDFLOW_KERNEL_INLINE simd::f32x8 db8(simd::f32x8 v, const DbConstants& c, simd::f32x8 amin_v) {
   simd::f32x8 e;
   const simd::f32x8 t = log_mantissa8(simd::max8(v, amin_v), &e);
   return c.k * t + (c.c_lo * e + (c.c_hi * e - c.ref_db));

@@ -7,7 +7,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "stages/audio/log8.h"
+#include "stages/audio/kernels.h"
 
 namespace embedflow::audio {
 
@@ -69,72 +69,12 @@ void SparseFilterbank::apply(const float* in, int frames, int in_stride, float* 
   }
 }
 
-template <int kKind>
-EMBEDFLOW_SIMD_INLINE float SparseFilterbank::tile_to(const float* __restrict in,
-                                                      const TileOutput& how, int count,
-                                                      float* __restrict out,
-                                                      int64_t out_stride) const {
-  using simd::f32x8;
-  const f32x8 zero = simd::splat8(0.0f);
-  const DbConstants db(how.multiplier, how.amin, how.ref_db);
-  const f32x8 amin = simd::splat8(how.amin);
-  const float offset = how.offset;
-  f32x8 peak = simd::splat8(-std::numeric_limits<float>::infinity());
-  // Each filter's sum is converted and stored as soon as it is complete.
-  auto emit = [&](int m, f32x8 v) {
-    if constexpr (kKind == TileOutput::Db) {
-      v = db8(v, db, amin);
-      peak = simd::max8(v, peak);
-    } else if constexpr (kKind == TileOutput::Log) {
-      v = log_positive8(v + offset);
-    }
-    float* row = out + m * out_stride;
-    if (count == 8) {
-      simd::store8(row, v);
-      // The rows are many write streams, more than the hardware prefetcher follows: ask for
-      // each row's line four tiles ahead, for writing.
-      __builtin_prefetch(row + 32, 1, 3);
-    } else {
-      std::memcpy(row, &v, sizeof(float) * count);
-    }
-  };
-  if (two_per_bin_) {
-    f32x8 lo = zero, hi = zero;  // the running sums of filters m and m + 1
-    const float* w = bin_weights_.data();
-    for (int m = 0; m < n_filters_; ++m) {
-      for (int b = bin_start_[m]; b < bin_start_[m + 1]; ++b) {
-        const f32x8 row = simd::load8(in + static_cast<size_t>(b) * 8);
-        lo += w[2 * b] * row;
-        hi += w[2 * b + 1] * row;
-      }
-      emit(m, lo);
-      lo = hi;
-      hi = zero;
-    }
-  } else {
-    for (int m = 0; m < n_filters_; ++m) {
-      const float* w = weights_.data() + offset_[m];
-      const float* src = in + static_cast<size_t>(first_[m]) * 8;
-      f32x8 acc = zero;
-      for (int j = 0; j < count_[m]; ++j)
-        acc += w[j] * simd::load8(src + static_cast<size_t>(j) * 8);
-      emit(m, acc);
-    }
-  }
-  return simd::hmax8(peak);
-}
-
-EMBEDFLOW_AUDIO_HOT
-float SparseFilterbank::apply_tile8_to(const float* __restrict in, const TileOutput& how, int count,
-                                       float* __restrict out, int64_t out_stride) const {
-  switch (how.kind) {
-    case TileOutput::Db:
-      return tile_to<TileOutput::Db>(in, how, count, out, out_stride);
-    case TileOutput::Log:
-      return tile_to<TileOutput::Log>(in, how, count, out, out_stride);
-    default:
-      return tile_to<TileOutput::Value>(in, how, count, out, out_stride);
-  }
+float SparseFilterbank::apply_tile8_to(const float* in, const TileOutput& how, int count,
+                                       float* out, int64_t out_stride) const {
+  const kernels::FilterbankView view{n_filters_,        two_per_bin_,    bin_weights_.data(),
+                                     bin_start_.data(), weights_.data(), first_.data(),
+                                     count_.data(),     offset_.data()};
+  return kernels::table().filterbank_tile(view, in, how, count, out, out_stride);
 }
 
 std::vector<float> SparseFilterbank::dense() const {

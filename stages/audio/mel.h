@@ -39,10 +39,6 @@ class SparseFilterbank {
   std::vector<float> dense() const;
 
  private:
-  template <int kKind>
-  float tile_to(const float* in, const TileOutput& how, int count, float* out,
-                int64_t out_stride) const;
-
   int n_filters_ = 0, n_bins_ = 0;
   std::vector<int32_t> first_;   // first non-zero bin of each filter
   std::vector<int32_t> count_;   // number of bins in its band

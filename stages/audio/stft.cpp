@@ -5,18 +5,12 @@
 #include <stdexcept>
 #include <string>
 
-#include "stages/audio/simd.h"
+#include "stages/audio/kernels.h"
 #include "stages/audio/window.h"
 
 namespace embedflow::audio {
 
-using simd::f32x8;
-using simd::load8;
-using simd::store8;
-
 namespace {
-
-static_assert(Stft::kBlockFrames == 8, "the block transpose works on 8x8 tiles");
 
 // Pairs per FFTW call: FFTW is ~25% slower per frame on one transform at a time than on two,
 // and more no faster, while the buffers of two pairs (13 KB) leave L1 room for the rest.
@@ -27,101 +21,6 @@ static_assert(Stft::kBlockFrames / 2 % kFftPairs == 0, "whole groups per block")
 // the pair's rounding error, which scales with the root of both energies, would then exceed a
 // lone FFT's by more than about sqrt((1 + 2) / 2).
 constexpr float kPairEnergyRatio = 2.0f;
-
-// z = (a * w) + i (b * w), interleaved complex.
-EMBEDFLOW_AUDIO_HOT
-void window_pair(const float* __restrict a, const float* __restrict b, const float* __restrict w,
-                 float* __restrict z, int n) {
-  for (int i = 0; i < n; ++i) {
-    z[2 * i] = a[i] * w[i];
-    z[2 * i + 1] = b[i] * w[i];
-  }
-}
-
-// The two frames' |X[k]|^2, k in [0, n/2], from z = FFT(a + ib) of n points: with
-// r = Z[(n-k) mod n], s = Z + r and d = Z - r, |X_a|^2 = (Re s^2 + Im d^2) / 4 and
-// |X_b|^2 = (Im s^2 + Re d^2) / 4 (the 1/4 is folded into the window, halved for pairs).
-// Written interleaved, u[2k] = |X_a[k]|^2 and u[2k+1] = |X_b[k]|^2: s*s + swap(d*d) needs no
-// shuffle between real and imaginary parts. Also returns each frame's sum of |X[k]|^2.
-EMBEDFLOW_AUDIO_HOT
-void pair_power(const float* __restrict z, int n, float* __restrict u, float* energy_a,
-                float* energy_b) {
-  const int nb = n / 2 + 1;
-  // Z[(n-k) mod n] for k = 0..3, whose first entry wraps around (used when nb >= 4).
-  float head[8] = {z[0], z[1]};
-  for (int k = 1; k < 4 && nb >= 4; ++k) {
-    head[2 * k] = z[2 * (n - k)];
-    head[2 * k + 1] = z[2 * (n - k) + 1];
-  }
-  f32x8 sum = simd::splat8(0.0f);
-  int k = 0;
-  for (; k + 4 <= nb; k += 4) {
-    const f32x8 a = load8(z + 2 * k);
-    f32x8 r;
-    if (k == 0) {
-      r = load8(head);
-    } else {  // Z[n-k-3 .. n-k], reversed complex by complex
-      const f32x8 v = load8(z + 2 * (n - k - 3));
-      r = EMBEDFLOW_SHUFFLE8(v, v, 6, 7, 4, 5, 2, 3, 0, 1);
-    }
-    const f32x8 sq = (a + r) * (a + r), d = a - r, dq = d * d;
-    const f32x8 v = sq + EMBEDFLOW_SHUFFLE8(dq, dq, 1, 0, 3, 2, 5, 4, 7, 6);
-    store8(u + 2 * k, v);
-    sum += v;
-  }
-  float ea = (sum[0] + sum[2]) + (sum[4] + sum[6]), eb = (sum[1] + sum[3]) + (sum[5] + sum[7]);
-  for (; k < nb; ++k) {
-    const int rk = k == 0 ? 0 : n - k;
-    const float ar = z[2 * k], ai = z[2 * k + 1], rr = z[2 * rk], ri = z[2 * rk + 1];
-    const float sr = ar + rr, dr = ar - rr, si = ai + ri, di = ai - ri;
-    u[2 * k] = sr * sr + di * di;
-    u[2 * k + 1] = si * si + dr * dr;
-    ea += u[2 * k];
-    eb += u[2 * k + 1];
-  }
-  *energy_a = ea;
-  *energy_b = eb;
-}
-
-// |Z[k]|^2 for k < nb, the power of a lone real frame (imaginary part zero), into p[2k].
-EMBEDFLOW_AUDIO_HOT
-void squared_magnitude(const float* __restrict z, int nb, float* __restrict p) {
-  for (int k = 0; k < nb; ++k) p[2 * k] = z[2 * k] * z[2 * k] + z[2 * k + 1] * z[2 * k + 1];
-}
-
-// |X|^2 → |X|^power * scale, in place.
-EMBEDFLOW_AUDIO_HOT
-void finish_power(float* __restrict p, int nb, double power, float scale) {
-  if (power == 2.0) {
-    if (scale != 1.0f)
-      for (int k = 0; k < nb; ++k) p[k] *= scale;
-  } else if (power == 1.0) {
-    for (int k = 0; k < nb; ++k) p[k] = std::sqrt(p[k]) * scale;
-  } else {
-    for (int k = 0; k < nb; ++k)
-      p[k] = static_cast<float>(std::pow(std::sqrt(p[k]), power)) * scale;
-  }
-}
-
-// The pairs' interleaved powers (4 rows of 2 * ldp floats, see pair_power) → the bin-major
-// block (ldp rows of 8 frames): a 4x4 transpose of (|X_a|^2, |X_b|^2) pairs per 4 bins.
-EMBEDFLOW_AUDIO_HOT
-void transpose_block(const float* __restrict u, int ldp, float* __restrict block) {
-  const size_t row = 2 * static_cast<size_t>(ldp);
-  for (int k = 0; k < ldp; k += 4) {
-    const f32x8 r0 = load8(u + 2 * k), r1 = load8(u + row + 2 * k);
-    const f32x8 r2 = load8(u + 2 * row + 2 * k), r3 = load8(u + 3 * row + 2 * k);
-    const f32x8 t0 = EMBEDFLOW_SHUFFLE8(r0, r1, 0, 1, 8, 9, 4, 5, 12, 13);
-    const f32x8 t1 = EMBEDFLOW_SHUFFLE8(r0, r1, 2, 3, 10, 11, 6, 7, 14, 15);
-    const f32x8 t2 = EMBEDFLOW_SHUFFLE8(r2, r3, 0, 1, 8, 9, 4, 5, 12, 13);
-    const f32x8 t3 = EMBEDFLOW_SHUFFLE8(r2, r3, 2, 3, 10, 11, 6, 7, 14, 15);
-    float* out = block + static_cast<size_t>(k) * 8;
-    store8(out, EMBEDFLOW_SHUFFLE8(t0, t2, 0, 1, 2, 3, 8, 9, 10, 11));
-    store8(out + 8, EMBEDFLOW_SHUFFLE8(t1, t3, 0, 1, 2, 3, 8, 9, 10, 11));
-    store8(out + 16, EMBEDFLOW_SHUFFLE8(t0, t2, 4, 5, 6, 7, 12, 13, 14, 15));
-    store8(out + 24, EMBEDFLOW_SHUFFLE8(t1, t3, 4, 5, 6, 7, 12, 13, 14, 15));
-  }
-}
 
 }  // namespace
 
@@ -222,6 +121,7 @@ void Stft::run(const float* x, int64_t n, const BlockSink& sink) const {
   const float* win = window_.data();
   const float* half_win = window_.data() + n_fft;  // window / 2: see pair_power
   const bool plain_power = opt_.power == 2.0 && scale_ == 1.0f;
+  const kernels::Table& kern = kernels::table();
 
   // A sink that runs another STFT on this thread gets its own scratch.
   static thread_local Scratch mine;
@@ -248,28 +148,29 @@ void Stft::run(const float* x, int64_t n, const BlockSink& sink) const {
         const float* a = f < count ? frame_samples(x, n, t0 + f, s.tmp_a.data()) : s.zeros.data();
         const float* b =
             f + 1 < count ? frame_samples(x, n, t0 + f + 1, s.tmp_b.data()) : s.zeros.data();
-        window_pair(a, b, half_win, reinterpret_cast<float*>(pair_in(j)), n_fft);
+        kern.window_pair(a, b, half_win, reinterpret_cast<float*>(pair_in(j)), n_fft);
       }
       group_plan_->execute(s.in.data(), s.out.data());
       for (int j = 0; j < kFftPairs; ++j) {
         const int f = 2 * (g + j);
         float ea, eb;
         float* u = pair_row(g + j);
-        pair_power(reinterpret_cast<const float*>(pair_out(j)), n_fft, u, &ea, &eb);
+        kern.pair_power(reinterpret_cast<const float*>(pair_out(j)), n_fft, u, &ea, &eb);
         // The quieter frame alone (a silent one then stays exactly zero).
         const int quiet = ea * kPairEnergyRatio < eb ? 0 : eb * kPairEnergyRatio < ea ? 1 : -1;
         if (quiet >= 0 && f + quiet < count) {
           const float* q = frame_samples(x, n, t0 + f + quiet, s.tmp_a.data());
-          window_pair(q, s.zeros.data(), win, reinterpret_cast<float*>(s.one_in.data()), n_fft);
+          kern.window_pair(q, s.zeros.data(), win, reinterpret_cast<float*>(s.one_in.data()),
+                           n_fft);
           one_plan_->execute(s.one_in.data(), s.one_out.data());
-          squared_magnitude(reinterpret_cast<const float*>(s.one_out.data()), nb, u + quiet);
+          kern.squared_magnitude(reinterpret_cast<const float*>(s.one_out.data()), nb, u + quiet);
         }
         if (f + 1 == count)  // partnered with zeros: X_b is rounding noise, not zero
           for (int k = 0; k < nb; ++k) u[2 * k + 1] = 0.0f;
-        if (!plain_power) finish_power(u, 2 * nb, opt_.power, scale_);
+        if (!plain_power) kern.finish_power(u, 2 * nb, opt_.power, scale_);
       }
     }
-    transpose_block(s.power.data(), ldp_, s.block.data());
+    kern.transpose_block(s.power.data(), ldp_, s.block.data());
     sink(t0, count, s.block.data());
   }
 }

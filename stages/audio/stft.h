@@ -72,7 +72,7 @@ class Stft {
   // The analysis window zero-padded and centred to n_fft, twice: as is and halved.
   std::vector<float> window_;
   int dist_ = 0;  // complex values between transforms in the FFT buffers
-  int ldp_ = 0;   // bins() rounded up to 8: the powers' row length (pair_power, stft.cpp)
+  int ldp_ = 0;   // bins() rounded up to 8: the powers' row length (kernels.h)
   std::shared_ptr<const ComplexFftPlan> group_plan_;  // a few pairs at once (stft.cpp)
   std::shared_ptr<const ComplexFftPlan> one_plan_;    // one frame on its own
   float scale_ = 1.0f;                                // applied to |X|^power (window normalisation)

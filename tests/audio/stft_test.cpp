@@ -1,8 +1,10 @@
 // The STFT's paired-frame FFTs, the filterbank tile kernels, the vectorised logs and the output
 // pool against straightforward float64 references (the torchaudio parity suite covers the
-// defaults; these cover the code paths and edge cases).
+// defaults; these cover the code paths and edge cases). The kernels' tests run at every CPU
+// level this machine has (embedflow/cpu.h), each level's build against the same references.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <random>
@@ -12,6 +14,7 @@
 #include "stages/audio/buffer_pool.h"
 #include "stages/audio/fast_log.h"
 #include "stages/audio/fftw_plans.h"
+#include "stages/audio/kernels.h"
 #include "stages/audio/mel.h"
 #include "stages/audio/spectrogram.h"
 #include "stages/audio/stft.h"
@@ -110,6 +113,17 @@ double worst_frame_error(const std::vector<std::vector<float>>& got,
   return worst;
 }
 
+// Runs check() once per CPU level this machine has, the audio kernels' build for that level in
+// effect.
+template <class Check>
+void at_every_cpu_level(const Check& check) {
+  for (const cpu::Level level : cpu::runnable_levels()) {
+    const cpu::ScopedLevelForTesting at(level);
+    INFO("CPU level " << cpu::level_name(level) << ", kernels " << audio::kernels::table().build);
+    check();
+  }
+}
+
 std::vector<float> noise(size_t n, float amplitude, uint32_t seed) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> g(0.0f, amplitude);
@@ -119,6 +133,15 @@ std::vector<float> noise(size_t n, float amplitude, uint32_t seed) {
 }
 
 }  // namespace
+
+TEST_CASE("audio kernels: each level runs its own build, or the one below") {
+  for (const cpu::Level level : cpu::runnable_levels()) {
+    CHECK(cpu::parse_level(audio::kernels::table(level).build) ==
+          std::min(level, cpu::Level::Avx2));
+    const cpu::ScopedLevelForTesting at(level);
+    CHECK(&audio::kernels::table() == &audio::kernels::table(level));
+  }
+}
 
 TEST_CASE("STFT: paired-frame FFTs match a float64 DFT across shapes") {
   struct Case {
@@ -139,22 +162,24 @@ TEST_CASE("STFT: paired-frame FFTs match a float64 DFT across shapes") {
       {3, 3, 2, 0, false, audio::PadMode::Reflect, 2.0, false, "rectangular", 10},
       {2, 2, 1, 0, true, audio::PadMode::Constant, 2.0, false, "rectangular", 5},
   };
-  for (const Case& c : cases) {
-    audio::StftOptions o;
-    o.n_fft = c.n_fft;
-    o.win_length = c.win;
-    o.hop_length = c.hop;
-    o.pad = c.pad;
-    o.center = c.center;
-    o.pad_mode = c.mode;
-    o.power = c.power;
-    o.normalized = c.normalized;
-    o.window = c.window;
-    const std::vector<float> x = noise(c.samples, 0.3f, static_cast<uint32_t>(c.n_fft));
-    const double err = worst_frame_error(run_stft(x, o), reference_stft(x, o));
-    INFO("n_fft " << c.n_fft << " win " << c.win << " hop " << c.hop << " power " << c.power);
-    CHECK(err < 1e-5);
-  }
+  at_every_cpu_level([&] {
+    for (const Case& c : cases) {
+      audio::StftOptions o;
+      o.n_fft = c.n_fft;
+      o.win_length = c.win;
+      o.hop_length = c.hop;
+      o.pad = c.pad;
+      o.center = c.center;
+      o.pad_mode = c.mode;
+      o.power = c.power;
+      o.normalized = c.normalized;
+      o.window = c.window;
+      const std::vector<float> x = noise(c.samples, 0.3f, static_cast<uint32_t>(c.n_fft));
+      const double err = worst_frame_error(run_stft(x, o), reference_stft(x, o));
+      INFO("n_fft " << c.n_fft << " win " << c.win << " hop " << c.hop << " power " << c.power);
+      CHECK(err < 1e-5);
+    }
+  });
 }
 
 TEST_CASE("STFT: a frame much quieter than its pair partner keeps its own accuracy") {
@@ -169,13 +194,15 @@ TEST_CASE("STFT: a frame much quieter than its pair partner keeps its own accura
   o.n_fft = 400;
   o.win_length = 400;
   o.hop_length = 160;
-  const auto got = run_stft(x, o);
-  const auto want = reference_stft(x, o);
-  CHECK(worst_frame_error(got, want) < 1e-5);
-  // Frames of pure silence are exactly zero, as a per-frame FFT gives; frame 8 is the last,
-  // and its pair partner (frame 9) is loud.
-  for (int t = 0; t <= 8; ++t)
-    for (float v : got[t]) REQUIRE(v == 0.0f);
+  at_every_cpu_level([&] {
+    const auto got = run_stft(x, o);
+    const auto want = reference_stft(x, o);
+    CHECK(worst_frame_error(got, want) < 1e-5);
+    // Frames of pure silence are exactly zero, as a per-frame FFT gives; frame 8 is the last,
+    // and its pair partner (frame 9) is loud.
+    for (int t = 0; t <= 8; ++t)
+      for (float v : got[t]) REQUIRE(v == 0.0f);
+  });
 }
 
 TEST_CASE("filterbank tiles equal the frame-major projection, per-bin and band forms") {
@@ -194,85 +221,89 @@ TEST_CASE("filterbank tiles equal the frame-major projection, per-bin and band f
   for (size_t i = 0; i < banks.size(); ++i)
     CHECK(banks[i].per_bin_form() == (i + 1 < banks.size()));
 
-  std::mt19937 rng(3);
-  std::uniform_real_distribution<float> u(0.0f, 2.0f);
-  for (const audio::SparseFilterbank& fb : banks) {
-    const int bins = fb.bins(), filters = fb.filters();
-    std::vector<float> tile(static_cast<size_t>(bins) * 8), frames(static_cast<size_t>(bins) * 8);
-    for (int k = 0; k < bins; ++k)
-      for (int t = 0; t < 8; ++t) {
-        tile[k * 8 + t] = u(rng) * u(rng) * u(rng);
-        frames[t * bins + k] = tile[k * 8 + t];
-      }
-    std::vector<float> want(static_cast<size_t>(filters) * 8), got(want.size());
-    fb.apply(frames.data(), 8, bins, want.data());         // [t][m]
-    fb.apply_tile8_to(tile.data(), {}, 8, got.data(), 8);  // [m][t]
-    INFO(filters << " filters on " << bins << " bins");
-    for (int m = 0; m < filters; ++m)
-      for (int t = 0; t < 8; ++t)
-        REQUIRE(got[m * 8 + t] == Approx(want[t * filters + m]).epsilon(1e-6).margin(1e-12));
-
-    // Converted and stored into rows of a wider output, only `count` columns.
-    using Out = audio::SparseFilterbank::TileOutput;
-    for (const Out::Kind kind : {Out::Value, Out::Db, Out::Log}) {
-      Out how;
-      how.kind = kind;
-      how.multiplier = 10.0f, how.amin = 1e-10f, how.ref_db = -3.0f, how.offset = 1e-6f;
-      const int count = kind == Out::Log ? 5 : 8;
-      const int64_t stride = 11;
-      std::vector<float> rows(static_cast<size_t>(filters) * stride, -7.0f);
-      const float peak = fb.apply_tile8_to(tile.data(), how, count, rows.data(), stride);
-      double want_peak = -INFINITY;
-      for (int m = 0; m < filters; ++m) {
+  at_every_cpu_level([&] {
+    std::mt19937 rng(3);
+    std::uniform_real_distribution<float> u(0.0f, 2.0f);
+    for (const audio::SparseFilterbank& fb : banks) {
+      const int bins = fb.bins(), filters = fb.filters();
+      std::vector<float> tile(static_cast<size_t>(bins) * 8), frames(static_cast<size_t>(bins) * 8);
+      for (int k = 0; k < bins; ++k)
         for (int t = 0; t < 8; ++t) {
-          const double v = want[t * filters + m];
-          const double y = kind == Out::Db    ? 10.0 * std::log10(std::max(v, 1e-10)) + 3.0
-                           : kind == Out::Log ? std::log(v + 1e-6)
-                                              : v;
-          want_peak = std::max(want_peak, y);
-          if (t < count)
-            REQUIRE(rows[m * stride + t] == Approx(y).epsilon(1e-5).margin(1e-4));
-          else
-            REQUIRE(rows[m * stride + t] == -7.0f);
+          tile[k * 8 + t] = u(rng) * u(rng) * u(rng);
+          frames[t * bins + k] = tile[k * 8 + t];
         }
+      std::vector<float> want(static_cast<size_t>(filters) * 8), got(want.size());
+      fb.apply(frames.data(), 8, bins, want.data());         // [t][m]
+      fb.apply_tile8_to(tile.data(), {}, 8, got.data(), 8);  // [m][t]
+      INFO(filters << " filters on " << bins << " bins");
+      for (int m = 0; m < filters; ++m)
+        for (int t = 0; t < 8; ++t)
+          REQUIRE(got[m * 8 + t] == Approx(want[t * filters + m]).epsilon(1e-6).margin(1e-12));
+
+      // Converted and stored into rows of a wider output, only `count` columns.
+      using Out = audio::SparseFilterbank::TileOutput;
+      for (const Out::Kind kind : {Out::Value, Out::Db, Out::Log}) {
+        Out how;
+        how.kind = kind;
+        how.multiplier = 10.0f, how.amin = 1e-10f, how.ref_db = -3.0f, how.offset = 1e-6f;
+        const int count = kind == Out::Log ? 5 : 8;
+        const int64_t stride = 11;
+        std::vector<float> rows(static_cast<size_t>(filters) * stride, -7.0f);
+        const float peak = fb.apply_tile8_to(tile.data(), how, count, rows.data(), stride);
+        double want_peak = -INFINITY;
+        for (int m = 0; m < filters; ++m) {
+          for (int t = 0; t < 8; ++t) {
+            const double v = want[t * filters + m];
+            const double y = kind == Out::Db    ? 10.0 * std::log10(std::max(v, 1e-10)) + 3.0
+                             : kind == Out::Log ? std::log(v + 1e-6)
+                                                : v;
+            want_peak = std::max(want_peak, y);
+            if (t < count)
+              REQUIRE(rows[m * stride + t] == Approx(y).epsilon(1e-5).margin(1e-4));
+            else
+              REQUIRE(rows[m * stride + t] == -7.0f);
+          }
+        }
+        if (kind == Out::Db) CHECK(peak == Approx(want_peak).margin(1e-4));
       }
-      if (kind == Out::Db) CHECK(peak == Approx(want_peak).margin(1e-4));
     }
-  }
+  });
 }
 
 TEST_CASE("dB and log kernels: accuracy over the float range, maximum, clamp") {
   std::vector<float> v;
   for (double e = -40; e <= 38; e += 0.0137) v.push_back(static_cast<float>(std::pow(10.0, e)));
   v.push_back(0.0f);
-  std::vector<float> db = v, ln = v;
-  const float peak =
-      audio::db_inplace(db.data(), static_cast<int64_t>(db.size()), 10.0f, 1e-10f, -2.0f);
-  audio::log_inplace(ln.data(), static_cast<int64_t>(ln.size()), 1e-30f);
-  double worst_db = 0.0, worst_db_audio = 0.0, worst_ln = 0.0, max_db = -INFINITY;
-  for (size_t i = 0; i < v.size(); ++i) {
-    const double want = 10.0 * std::log10(std::max<double>(v[i], 1e-10f)) + 2.0;
-    worst_db = std::max(worst_db, std::fabs(db[i] - want));
-    if (std::fabs(want) <= 150.0)
-      worst_db_audio = std::max(worst_db_audio, std::fabs(db[i] - want));
-    max_db = std::max(max_db, static_cast<double>(db[i]));
-    const double want_ln = std::log(static_cast<double>(v[i]) + 1e-30f);
-    worst_ln = std::max(worst_ln, std::fabs(ln[i] - want_ln) / std::max(1.0, std::fabs(want_ln)));
-  }
-  // The parity bar is 1e-3 dB; float32 values of 100-150 dB are 7.6e-6 apart, of 380 dB 3e-5.
-  CHECK(worst_db_audio < 2e-5);
-  CHECK(worst_db < 1e-4);
-  CHECK(worst_ln < 1e-6);
-  CHECK(peak == static_cast<float>(max_db));
+  at_every_cpu_level([&] {
+    std::vector<float> db = v, ln = v;
+    const float peak =
+        audio::db_inplace(db.data(), static_cast<int64_t>(db.size()), 10.0f, 1e-10f, -2.0f);
+    audio::log_inplace(ln.data(), static_cast<int64_t>(ln.size()), 1e-30f);
+    double worst_db = 0.0, worst_db_audio = 0.0, worst_ln = 0.0, max_db = -INFINITY;
+    for (size_t i = 0; i < v.size(); ++i) {
+      const double want = 10.0 * std::log10(std::max<double>(v[i], 1e-10f)) + 2.0;
+      worst_db = std::max(worst_db, std::fabs(db[i] - want));
+      if (std::fabs(want) <= 150.0)
+        worst_db_audio = std::max(worst_db_audio, std::fabs(db[i] - want));
+      max_db = std::max(max_db, static_cast<double>(db[i]));
+      const double want_ln = std::log(static_cast<double>(v[i]) + 1e-30f);
+      worst_ln = std::max(worst_ln, std::fabs(ln[i] - want_ln) / std::max(1.0, std::fabs(want_ln)));
+    }
+    // The parity bar is 1e-3 dB; float32 values of 100-150 dB are 7.6e-6 apart, of 380 dB 3e-5.
+    CHECK(worst_db_audio < 2e-5);
+    CHECK(worst_db < 1e-4);
+    CHECK(worst_ln < 1e-6);
+    CHECK(peak == static_cast<float>(max_db));
 
-  std::vector<float> x = {-5.0f, 1.0f, -100.0f, 3.0f, -80.5f, 2.0f, -81.0f, 0.0f, -79.0f};
-  audio::clamp_below(x.data(), static_cast<int64_t>(x.size()), -80.0f);
-  CHECK(x == std::vector<float>{-5.0f, 1.0f, -80.0f, 3.0f, -80.0f, 2.0f, -80.0f, 0.0f, -79.0f});
-  // offset 0 keeps log(0) = -inf.
-  std::vector<float> zero = {0.0f, 1.0f};
-  audio::log_inplace(zero.data(), 2, 0.0f);
-  CHECK(std::isinf(zero[0]));
-  CHECK(zero[1] == 0.0f);
+    std::vector<float> x = {-5.0f, 1.0f, -100.0f, 3.0f, -80.5f, 2.0f, -81.0f, 0.0f, -79.0f};
+    audio::clamp_below(x.data(), static_cast<int64_t>(x.size()), -80.0f);
+    CHECK(x == std::vector<float>{-5.0f, 1.0f, -80.0f, 3.0f, -80.0f, 2.0f, -80.0f, 0.0f, -79.0f});
+    // offset 0 keeps log(0) = -inf.
+    std::vector<float> zero = {0.0f, 1.0f};
+    audio::log_inplace(zero.data(), 2, 0.0f);
+    CHECK(std::isinf(zero[0]));
+    CHECK(zero[1] == 0.0f);
+  });
 }
 
 TEST_CASE("BufferPool recycles storage within its bounds and may die before its buffers") {

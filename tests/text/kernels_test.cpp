@@ -1,9 +1,11 @@
-// The fused BERT kernels (both builds: AVX2+FMA and baseline) against plain double-precision
-// formulas: GELU with std::erf, LayerNorm, softmax attention.
+// The fused BERT kernels (every build this CPU runs: baseline, AVX2+FMA) against plain
+// double-precision formulas: GELU with std::erf, LayerNorm, softmax attention.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "models/bert_kernels.h"
@@ -20,22 +22,30 @@ std::vector<float> random_vector(size_t n, float scale, unsigned seed) {
   return v;
 }
 
+namespace cpu = embedflow::cpu;
+
+// The distinct builds the CPU levels this machine runs pick.
 std::vector<const k::Kernels*> builds() {
-  std::vector<const k::Kernels*> b{&k::generic_kernels()};
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-    b.push_back(&k::avx2_kernels());
+  std::vector<const k::Kernels*> b;
+  for (const cpu::Level level : cpu::runnable_levels())
+    if (b.empty() || b.back() != &k::table(level)) b.push_back(&k::table(level));
   return b;
 }
 
 }  // namespace
+
+TEST_CASE("bert kernels: each level runs its own build, or the one below") {
+  for (const cpu::Level level : cpu::runnable_levels())
+    CHECK(cpu::parse_level(k::table(level).build) == std::min(level, cpu::Level::Avx2));
+  CHECK(&k::table() == &k::table(cpu::active_level()));  // what the encoder uses
+}
 
 TEST_CASE("bert kernels: bias + GELU (erf, tanh) and ReLU") {
   const int64_t rows = 3, n = 1000;
   auto x = random_vector(rows * n, 3.0f, 1);
   auto bias = random_vector(n, 0.5f, 2);
   for (const auto* kern : builds()) {
-    INFO("kernels " << kern->name);
+    INFO("kernels " << kern->build);
     for (auto act : {k::Activation::GeluErf, k::Activation::GeluTanh, k::Activation::Relu})
       for (const bool with_bias : {true, false}) {  // int8 passes no bias: its GEMM added it
         INFO("with bias " << with_bias);
@@ -62,7 +72,7 @@ TEST_CASE("bert kernels: residual + bias + LayerNorm") {
   auto bias = random_vector(n, 0.1f, 5), gamma = random_vector(n, 1.0f, 6),
        beta = random_vector(n, 0.1f, 7);
   for (const auto* kern : builds()) {
-    INFO("kernels " << kern->name);
+    INFO("kernels " << kern->build);
     auto x = x0;
     kern->residual_layernorm(x.data(), y.data(), bias.data(), gamma.data(), beta.data(), rows, n,
                              1e-12f);
@@ -90,7 +100,7 @@ TEST_CASE("bert kernels: one attention head") {
       auto bias = random_vector(3 * h, 0.5f, 9);  // the q, k, v projection biases
       const float scale = 1.0f / std::sqrt(static_cast<float>(d));
       for (const auto* kern : builds()) {
-        INFO("kernels " << kern->name << ", head width " << d << ", length " << len);
+        INFO("kernels " << kern->build << ", head width " << d << ", length " << len);
         std::vector<float> out(len * h, 0.0f), scratch(k::attention_scratch_floats(len, d));
         const float* q = qkv.data() + d;    // head 1
         const float* bq = bias.data() + d;  // head 1's slices
@@ -141,7 +151,7 @@ TEST_CASE("bert kernels: 7-bit row quantisation and int32 dequantisation") {
     col_scaled_sum[c] = col_scale[c] * static_cast<float>(sum);
   }
   for (const auto* kern : builds()) {
-    INFO(kern->name);
+    INFO(kern->build);
     std::vector<uint8_t> q(rows * kk);
     std::vector<float> scale(rows);
     std::vector<int32_t> zero(rows);

@@ -1,0 +1,360 @@
+// ResNet's channels-last convolution engine (conv_engine.h).
+//
+// The "winograd" engine: ResNet's convolutions on dense channels-last (NHWC) float tensors.
+// 3x3 stride-1 convolutions (most of ResNet-18/34's work, ~45% of ResNet-50's) use Winograd
+// F(4x4, 3x3): 36 GEMMs over channels on 6x6 input tiles instead of 9 taps per output, 4x fewer
+// multiplications, with a float32 error of ~1e-6 of the largest output (tests/image check whole
+// networks against torchvision). The strided 3x3 ones are an im2col gather + GEMM, the 1x1 ones
+// oneDNN's NHWC kernels (see FastConv::Impl). Bias, residual add and ReLU are applied to each
+// output block while it is in cache. GEMMs go to the BLAS libtorch loads (OpenBLAS),
+// single-threaded inside our own parallel regions (OpenBLAS runs one thread when called in one).
+
+#include "models/conv_engine.h"
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <optional>
+#include <vector>
+
+#include "models/conv_kernels.h"
+
+// at::parallel_for is an inline `#pragma omp parallel` with this libtorch, and parallel_items
+// below is one: without -fopenmp (models/CMakeLists.txt) the engine would silently run on one
+// thread.
+#ifndef _OPENMP
+#error "models/conv_engine.cpp must be compiled with -fopenmp"
+#endif
+
+namespace embedflow::models {
+
+namespace {
+
+// The CBLAS entry point, declared here: libblas.so.3 exports it (OpenBLAS and reference BLAS
+// alike) but the header ships only with a -dev package. Enum values as in cblas.h.
+extern "C" void cblas_sgemm(int layout, int transa, int transb, int m, int n, int k, float alpha,
+                            const float* a, int lda, const float* b, int ldb, float beta, float* c,
+                            int ldc);
+
+// Row-major C[m x n] = A[m x k] · B[k x n].
+void gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
+          float* c, int64_t ldc) {
+  constexpr int kRowMajor = 101, kNoTrans = 111;
+  cblas_sgemm(kRowMajor, kNoTrans, kNoTrans, static_cast<int>(m), static_cast<int>(n),
+              static_cast<int>(k), 1.0f, a, static_cast<int>(lda), b, static_cast<int>(ldb), 0.0f,
+              c, static_cast<int>(ldc));
+}
+
+// Per-thread scratch that only grows: blocks of a layer are the same size, so after the first
+// batch no thread allocates.
+float* scratch(int slot, size_t floats) {
+  thread_local std::array<std::vector<float>, 2> buffers;
+  if (buffers[slot].size() < floats) buffers[slot].resize(floats);
+  return buffers[slot].data();
+}
+
+torch::Tensor empty_nhwc(int64_t n, int64_t c, int64_t h, int64_t w) {
+  return torch::empty({n, c, h, w}, torch::TensorOptions()
+                                        .dtype(torch::kFloat32)
+                                        .memory_format(torch::MemoryFormat::ChannelsLast));
+}
+
+// Runs f(i) for every i in [0, n) on the intra-op threads, handing out items one at a time:
+// when a thread is preempted (a pipeline's decoding stages share the cores with the model) the
+// others take over its share instead of waiting for it at the end, as a static split would.
+// f must not throw.
+template <class F>
+void parallel_items(int64_t n, const F& f) {
+  const int64_t threads = std::min<int64_t>(at::get_num_threads(), n);
+  if (threads <= 1 || at::in_parallel_region()) {
+    for (int64_t i = 0; i < n; ++i) f(i);
+    return;
+  }
+  std::atomic<int64_t> next{0};
+  const int team = static_cast<int>(threads);
+#pragma omp parallel num_threads(team)
+  for (int64_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < n;) f(i);
+}
+
+// How many blocks to cut `count` rows into: about `ideal` rows each (what fits the caches), but
+// at least 4 per thread when there is enough work, so that parallel_items can balance, and
+// never under `min_block` rows.
+int64_t block_count(int64_t count, int64_t ideal, int64_t min_block) {
+  const int64_t most = std::max<int64_t>(1, count / min_block);
+  const int64_t blocks = std::max((count + ideal - 1) / ideal, 4 * int64_t{at::get_num_threads()});
+  return std::min(blocks, most);
+}
+
+// A convolution lowered to GEMM: 1x1 stride 1 reads the NHWC input rows in place; other shapes
+// gather (im2col) a block of output positions' receptive fields first.
+class GemmConv {
+ public:
+  GemmConv(const torch::Tensor& weight, const torch::Tensor& bias, int64_t stride, int64_t padding)
+      : k_(weight.size(0)),
+        c_(weight.size(1)),
+        kh_(weight.size(2)),
+        kw_(weight.size(3)),
+        stride_(stride),
+        pad_(padding),
+        // [kh, kw, C, K]: row (ky, kx, c) of the im2col matrix meets column k.
+        w_(weight.permute({2, 3, 1, 0}).contiguous()),
+        bias_(bias.contiguous()) {}
+
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& residual, bool relu) const {
+    const int64_t n = x.size(0), h = x.size(2), w = x.size(3);
+    const int64_t oh = (h + 2 * pad_ - kh_) / stride_ + 1, ow = (w + 2 * pad_ - kw_) / stride_ + 1;
+    torch::Tensor y = empty_nhwc(n, k_, oh, ow);
+    const float* src = x.data_ptr<float>();
+    const float* wt = w_.data_ptr<float>();
+    const float* bias = bias_.data_ptr<float>();
+    const float* res = residual.defined() ? residual.data_ptr<float>() : nullptr;
+    float* dst = y.data_ptr<float>();
+    const int64_t rows = n * oh * ow, cols = kh_ * kw_ * c_;
+    const bool direct = kh_ == 1 && kw_ == 1 && stride_ == 1 && pad_ == 0;
+    // ~1 MiB of gathered rows + output rows per block, and >= 64 rows so that the weight
+    // matrix, re-read per block, costs little next to the block's multiply-adds.
+    const int64_t ideal =
+        std::max<int64_t>(64, (int64_t{1} << 20) / (4 * ((direct ? 0 : cols) + k_)));
+    const int64_t blocks = block_count(rows, ideal, 16);
+    parallel_items(blocks, [&](int64_t b) {
+      const int64_t r0 = rows * b / blocks, r1 = rows * (b + 1) / blocks;
+      const float* a = src + r0 * c_;
+      if (!direct) {
+        float* g = scratch(0, static_cast<size_t>((r1 - r0) * cols));
+        for (int64_t r = r0; r < r1; ++r) {
+          const int64_t img = r / (oh * ow), oy = (r / ow) % oh, ox = r % ow;
+          float* row = g + (r - r0) * cols;
+          for (int64_t ky = 0; ky < kh_; ++ky) {
+            const int64_t iy = oy * stride_ - pad_ + ky;
+            for (int64_t kx = 0; kx < kw_; ++kx) {
+              const int64_t ix = ox * stride_ - pad_ + kx;
+              float* tap = row + (ky * kw_ + kx) * c_;
+              if (iy < 0 || iy >= h || ix < 0 || ix >= w)
+                std::fill(tap, tap + c_, 0.0f);
+              else
+                std::copy_n(src + ((img * h + iy) * w + ix) * c_, c_, tap);
+            }
+          }
+        }
+        a = g;
+      }
+      gemm(r1 - r0, k_, cols, a, cols, wt, k_, dst + r0 * k_, k_);
+      for (int64_t r = r0; r < r1; ++r)
+        conv_kernels::epilogue_row(dst + r * k_, bias, res ? res + r * k_ : nullptr, relu, k_);
+    });
+    return y;
+  }
+
+ private:
+  int64_t k_, c_, kh_, kw_, stride_, pad_;
+  torch::Tensor w_, bias_;
+};
+
+// 3x3, stride 1, padding 1 by Winograd F(4x4, 3x3) (Lavin & Gray 2015): each 6x6 input tile d
+// becomes V = Bᵀ d B, each filter g becomes U = G g Gᵀ (once, at load), the 36 positions of the
+// tiles are 36 independent GEMMs M = V · U over channels, and Aᵀ M A gives a 4x4 output tile.
+class WinogradConv {
+ public:
+  WinogradConv(const torch::Tensor& weight, const torch::Tensor& bias)
+      : k_(weight.size(0)), c_(weight.size(1)), bias_(bias.contiguous()) {
+    const torch::Tensor wt = weight.contiguous();
+    const float* src = wt.data_ptr<float>();
+    u_ = torch::empty({36, c_, k_});
+    float* u = u_.data_ptr<float>();
+    parallel_items(c_, [&](int64_t c) { conv_kernels::winograd_filter(src, k_, c_, c, u); });
+  }
+
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& residual, bool relu) const {
+    const int64_t n = x.size(0), h = x.size(2), w = x.size(3);
+    const int64_t th = (h + 3) / 4, tw = (w + 3) / 4, tiles = n * th * tw;
+    torch::Tensor y = empty_nhwc(n, k_, h, w);
+    const conv_kernels::WinoJob job{x.data_ptr<float>(),
+                                    residual.defined() ? residual.data_ptr<float>() : nullptr,
+                                    bias_.data_ptr<float>(),
+                                    y.data_ptr<float>(),
+                                    h,
+                                    w,
+                                    th,
+                                    tw,
+                                    c_,
+                                    k_,
+                                    relu};
+    const conv_kernels::Kernels& kern = conv_kernels::table();
+    const int64_t u_bytes = 36 * c_ * k_ * 4, vm_bytes = 36 * tiles * (c_ + k_) * 4;
+    // Fused blocks of tiles (transform, GEMMs, output transform while in L2) re-read all of U
+    // per block; when U is large next to the tiles (deep layers: few tiles, many channels), run
+    // the three phases over all tiles instead so U is read once.
+    // ~1 MiB of V and M per block (L2), and >= 16 tiles so the GEMMs stay efficient.
+    const int64_t ideal = std::max<int64_t>(16, (int64_t{1} << 20) / (36 * 4 * (c_ + k_)));
+    const int64_t blocks = block_count(tiles, ideal, 16);
+    const float* u = u_.data_ptr<float>();
+    if ((blocks - 1) * u_bytes < vm_bytes) {
+      parallel_items(blocks, [&](int64_t b) {
+        const int64_t t0 = tiles * b / blocks, t1 = tiles * (b + 1) / blocks, nt = t1 - t0;
+        float* v = scratch(0, static_cast<size_t>(36 * nt * c_));
+        float* m = scratch(1, static_cast<size_t>(36 * nt * k_));
+        kern.wino_input(job, t0, t1, v, nt, t0);
+        for (int64_t p = 0; p < 36; ++p)
+          gemm(nt, k_, c_, v + p * nt * c_, c_, u + p * c_ * k_, k_, m + p * nt * k_, k_);
+        kern.wino_output(job, t0, t1, m, nt, t0);
+      });
+      return y;
+    }
+    // The calling thread's scratch: the parallel regions below only read and write through it.
+    float* v = scratch(0, static_cast<size_t>(36 * tiles * c_));
+    float* m = scratch(1, static_cast<size_t>(36 * tiles * k_));
+    constexpr int64_t kGroup = 8;  // tiles per work item of the transforms
+    const int64_t groups = (tiles + kGroup - 1) / kGroup;
+    parallel_items(groups, [&](int64_t g) {
+      kern.wino_input(job, g * kGroup, std::min(tiles, (g + 1) * kGroup), v, tiles, 0);
+    });
+    parallel_items(36, [&](int64_t p) {
+      gemm(tiles, k_, c_, v + p * tiles * c_, c_, u + p * c_ * k_, k_, m + p * tiles * k_, k_);
+    });
+    parallel_items(groups, [&](int64_t g) {
+      kern.wino_output(job, g * kGroup, std::min(tiles, (g + 1) * kGroup), m, tiles, 0);
+    });
+    return y;
+  }
+
+ private:
+  int64_t k_, c_;
+  torch::Tensor bias_, u_;
+};
+
+// oneDNN on dense NHWC tensors through libtorch's prepacked convolution (the op behind
+// torch.jit's mkldnn rewrite): the weight is reordered once for NHWC input, and a following
+// ReLU runs inside the convolution.
+class OneDnnNhwcConv {
+ public:
+  OneDnnNhwcConv(const torch::Tensor& weight, const torch::Tensor& bias, int64_t stride,
+                 int64_t padding, bool relu)
+      : relu_(relu) {
+    static const auto prepack =
+        c10::Dispatcher::singleton().findSchemaOrThrow("mkldnn_prepacked::conv2d_prepack", "");
+    torch::jit::Stack st;
+    st.emplace_back(weight.contiguous(torch::MemoryFormat::ChannelsLast));
+    st.emplace_back(bias);
+    st.emplace_back(std::vector<int64_t>{stride, stride});
+    st.emplace_back(std::vector<int64_t>{padding, padding});
+    st.emplace_back(std::vector<int64_t>{1, 1});
+    st.emplace_back(int64_t{1});
+    // The input size only guides oneDNN's choice of weight layout for the NHWC kernels.
+    st.emplace_back(std::vector<int64_t>{8, weight.size(1), 28, 28});
+    st.emplace_back(std::string(relu ? "relu" : "none"));
+    prepack.callBoxed(&st);
+    ctx_ = st.back();
+  }
+  bool fused_relu() const { return relu_; }
+  torch::Tensor forward(const torch::Tensor& x) const {
+    static const auto run =
+        c10::Dispatcher::singleton().findSchemaOrThrow("mkldnn_prepacked::conv2d_run", "");
+    torch::jit::Stack st;
+    st.emplace_back(x);
+    st.emplace_back(ctx_);
+    run.callBoxed(&st);
+    return st.back().toTensor();
+  }
+
+ private:
+  bool relu_;
+  c10::IValue ctx_;
+};
+
+// y = relu?(y + residual) in place, both dense and of one shape.
+void add_relu_(torch::Tensor& y, const torch::Tensor& residual, bool relu) {
+  float* d = y.data_ptr<float>();
+  const float* r = residual.data_ptr<float>();
+  constexpr int64_t kChunk = 1 << 14;
+  const int64_t n = y.numel();
+  parallel_items((n + kChunk - 1) / kChunk, [&](int64_t c) {
+    const int64_t b = c * kChunk, e = std::min(n, b + kChunk);
+    if (relu)
+      for (int64_t i = b; i < e; ++i) d[i] = std::max(d[i] + r[i], 0.0f);
+    else
+      for (int64_t i = b; i < e; ++i) d[i] += r[i];
+  });
+}
+
+}  // namespace
+
+// A contiguous NCHW batch → dense NHWC. ATen's strided copy (contiguous(ChannelsLast)) takes
+// ~14 ms for 8 images of 3x224x224 on one core, ~5% of a resnet18 forward pass.
+torch::Tensor to_nhwc(const torch::Tensor& x) {
+  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  const torch::Tensor src_t = x.contiguous();
+  torch::Tensor y = empty_nhwc(n, c, h, w);
+  const float* src = src_t.data_ptr<float>();
+  float* dst = y.data_ptr<float>();
+  parallel_items(n * h, [&](int64_t r) {
+    const int64_t img = r / h, row = r % h;
+    float* out = dst + r * w * c;
+    for (int64_t k = 0; k < c; ++k) {
+      const float* in = src + ((img * c + k) * h + row) * w;
+      for (int64_t i = 0; i < w; ++i) out[i * c + k] = in[i];
+    }
+  });
+  return y;
+}
+
+// max_pool2d(x, 3, stride 2, padding 1) on dense NHWC, all channels of a pixel at once (ATen's
+// channels-last kernel also writes the int64 argmax indices).
+torch::Tensor max_pool_3x3s2_nhwc(const torch::Tensor& x) {
+  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  const int64_t oh = (h - 1) / 2 + 1, ow = (w - 1) / 2 + 1;
+  torch::Tensor y = empty_nhwc(n, c, oh, ow);
+  const float* src = x.data_ptr<float>();
+  float* dst = y.data_ptr<float>();
+  parallel_items(n * oh, [&](int64_t r) {
+    const int64_t img = r / oh, oy = r % oh;
+    const int64_t y0 = std::max<int64_t>(oy * 2 - 1, 0), y1 = std::min(oy * 2 + 2, h);
+    for (int64_t ox = 0; ox < ow; ++ox) {
+      const int64_t x0 = std::max<int64_t>(ox * 2 - 1, 0), x1 = std::min(ox * 2 + 2, w);
+      float* out = dst + ((img * oh + oy) * ow + ox) * c;
+      std::copy_n(src + ((img * h + y0) * w + x0) * c, c, out);
+      for (int64_t iy = y0; iy < y1; ++iy)
+        for (int64_t ix = x0; ix < x1; ++ix) {
+          const float* in = src + ((img * h + iy) * w + ix) * c;
+          for (int64_t k = 0; k < c; ++k) out[k] = std::max(out[k], in[k]);
+        }
+    }
+  });
+  return y;
+}
+
+// One convolution of the engine, by what measured fastest for its shape (bench/image, AVX2):
+// Winograd for 3x3 stride 1; oneDNN's NHWC kernels for the stem and the 1x1 convolutions, ahead of
+// OpenBLAS for ResNet's small input widths (K = 64..256 per GEMM row); im2col + GEMM for the
+// strided 3x3, where oneDNN's NHWC kernel is ~1.7x slower than its blocked one.
+struct FastConv::Impl {
+  std::optional<WinogradConv> wino;
+  std::optional<GemmConv> gemm;
+  std::optional<OneDnnNhwcConv> dnnl;
+};
+
+FastConv::FastConv(const torch::Tensor& weight, const torch::Tensor& bias, int64_t stride,
+                   int64_t padding, bool relu) {
+  auto impl = std::make_shared<Impl>();
+  const int64_t kh = weight.size(2), kw = weight.size(3);
+  if (kh == 3 && kw == 3 && stride == 1 && padding == 1)
+    impl->wino.emplace(weight, bias);
+  else if ((kh == 1 && kw == 1) || weight.size(1) < 8)  // 1x1, or the stem (3 channels)
+    impl->dnnl.emplace(weight, bias, stride, padding, relu);
+  else
+    impl->gemm.emplace(weight, bias, stride, padding);
+  impl_ = std::move(impl);
+}
+
+torch::Tensor FastConv::forward(const torch::Tensor& x, const torch::Tensor& residual,
+                                bool relu) const {
+  if (impl_->wino) return impl_->wino->forward(x, residual, relu);
+  if (impl_->gemm) return impl_->gemm->forward(x, residual, relu);
+  torch::Tensor y = impl_->dnnl->forward(x);
+  if (residual.defined())
+    add_relu_(y, residual, relu);
+  else if (relu && !impl_->dnnl->fused_relu())
+    y.relu_();
+  return y;
+}
+
+}  // namespace embedflow::models
