@@ -3,6 +3,7 @@
 // graph checks) works on the JSON and reports through Diagnostics.
 #include "embedflow/config.h"
 
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -47,8 +48,17 @@ class Expander {
  public:
   Expander(const std::map<std::string, std::string>& extra) : extra_(extra) {}
 
+  // Defaults may nest (${A:-${B:-c}}), but not without bound: each level rescans and copies
+  // its default, so unbounded nesting costs quadratic time and memory (120 KB of nested
+  // defaults once needed 3.7 GB) and recursion deep enough to overflow the stack.
+  static constexpr int kMaxNesting = 16;
+
   // Returns false (with `error` set) when a variable is unset and has no default.
-  bool expand(const std::string& in, std::string& out, std::string& error) const {
+  bool expand(const std::string& in, std::string& out, std::string& error, int depth = 0) const {
+    if (depth > kMaxNesting) {
+      error = "${…} defaults nest deeper than " + std::to_string(kMaxNesting) + " levels";
+      return false;
+    }
     out.clear();
     for (size_t i = 0; i < in.size();) {
       if (in[i] == '$' && i + 1 < in.size() && in[i + 1] == '$') {  // "$$" is a literal '$'
@@ -84,7 +94,7 @@ class Expander {
         out += value;
       } else if (has_fallback) {
         std::string expanded;
-        if (!expand(fallback, expanded, error)) return false;
+        if (!expand(fallback, expanded, error, depth + 1)) return false;
         out += expanded;
       } else {
         error = "environment variable '" + name + "' is not set (write ${" + name +
@@ -151,9 +161,32 @@ struct Converter {
     return Json(text);
   }
 
+  // A pipeline file is small: these bounds only stop YAML aliases from making it huge. An alias
+  // that contains itself (`x: &a [*a]`) recursed until the stack overflowed, and a 652-byte
+  // "billion laughs" file expanded to 10^10 strings.
+  static constexpr int kMaxDepth = 64;
+  static constexpr size_t kMaxValues = 1000000;
+  size_t values = 0;
+  bool too_big = false;
+
+  // Values that came from `--set`, reported there rather than at a line of the file.
+  std::vector<std::pair<YAML::Node, std::string>> overrides;
+
   // `path` names the value in `locs` ("mel.n_mels").
-  Json convert(const YAML::Node& n, const std::string& path, Locations& locs) {
+  Json convert(const YAML::Node& n, const std::string& path, Locations& locs, int depth = 0) {
     locs[path] = loc(n.Mark());
+    for (const auto& [node, text] : overrides)
+      if (node.is(n)) locs[path] = SourceLocation{"--set " + text, 0, 0};
+    if (too_big) return Json();
+    if (depth > kMaxDepth || ++values > kMaxValues) {
+      too_big = true;
+      diags.error(loc(n.Mark()), stage,
+                  depth > kMaxDepth ? "values nest deeper than " + std::to_string(kMaxDepth) +
+                                          " levels (an alias that refers to itself?)"
+                                    : "more than " + std::to_string(kMaxValues) +
+                                          " values once aliases are expanded (an alias bomb?)");
+      return Json();
+    }
     switch (n.Type()) {
       case YAML::NodeType::Scalar:
         return scalar(n);
@@ -161,7 +194,7 @@ struct Converter {
         Json arr = Json::array();
         size_t i = 0;
         for (const auto& e : n)
-          arr.push_back(convert(e, path + "[" + std::to_string(i++) + "]", locs));
+          arr.push_back(convert(e, path + "[" + std::to_string(i++) + "]", locs, depth + 1));
         return arr;
       }
       case YAML::NodeType::Map: {
@@ -171,7 +204,7 @@ struct Converter {
           std::string sub = path.empty() ? key : path + "." + key;
           if (obj.contains(key))
             diags.error(loc(kv.first.Mark()), stage, "duplicate key '" + key + "'");
-          obj[key] = convert(kv.second, sub, locs);
+          obj[key] = convert(kv.second, sub, locs, depth + 1);
           locs[sub + "#key"] = loc(kv.first.Mark());
         }
         return obj;
@@ -258,7 +291,10 @@ struct ParamValidator {
         if (!v.is_boolean()) return type_error("true or false");
         return v;
       case ParamType::Int:
-        if (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>())
+        // Only floats that int64 holds exactly become integers (1e300 once came out as
+        // -9223372036854775808 in the message).
+        if (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>() &&
+            std::fabs(v.get<double>()) < 9.0e18)
           return value(p, Json(static_cast<int64_t>(v.get<double>())), path);
         if (!v.is_number_integer()) return type_error("an integer");
         check_number(p, v, path);
@@ -411,11 +447,50 @@ void set_nested(YAML::Node node, const std::string& dotted, const YAML::Node& va
   node[parts.back()] = value;
 }
 
+// Keys given twice in one mapping: YAML forbids them, yaml-cpp keeps the first silently.
+void check_duplicate_keys(const YAML::Node& map, const std::string& stage, const std::string& file,
+                          Diags& diags) {
+  std::set<std::string> seen;
+  for (const auto& kv : map) {
+    if (!kv.first.IsScalar()) continue;
+    const YAML::Mark m = kv.first.Mark();
+    if (!seen.insert(kv.first.Scalar()).second)
+      diags.error(SourceLocation{file, m.line + 1, m.column + 1}, stage,
+                  "duplicate key '" + kv.first.Scalar() + "' (the first one would be used)");
+  }
+}
+
+// Stage ids name folders (a job's spool parts) and appear in messages and outputs: letters,
+// digits and `_ . : -`, starting with a letter, digit or `_`, so that no id climbs out of a
+// folder and `w` and `./w` are not two ids for one folder.
+bool valid_stage_id(const std::string& id) {
+  if (id.empty() || id.size() > 128) return false;
+  const auto ok = [](char c, bool first) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' ||
+           (!first && (c == '.' || c == ':' || c == '-'));
+  };
+  for (size_t i = 0; i < id.size(); ++i)
+    if (!ok(id[i], i == 0)) return false;
+  return id.find("..") == std::string::npos;
+}
+
+// A YAML syntax error on a line holding `${` is nearly always an unquoted variable inside a flow
+// mapping or list, where `{` and `}` are YAML's own.
+std::string syntax_hint(const std::string& text, int line) {
+  std::istringstream in(text);
+  std::string l;
+  for (int i = 0; i <= line && std::getline(in, l); ++i) {
+  }
+  if (l.find("${") == std::string::npos) return "";
+  return " (a ${VAR} inside { … } or [ … ] must be quoted: \"${VAR}\")";
+}
+
 struct Loader {
   const Registry& registry;
   const LoadOptions& options;
   std::string file;
   Diags diags;
+  std::vector<std::pair<YAML::Node, std::string>> override_nodes;  // value, "--set" text
 
   SourceLocation at(const YAML::Node& n) const {
     YAML::Mark m = n.Mark();
@@ -433,6 +508,11 @@ struct Loader {
         continue;
       }
       std::string key = ov.substr(0, eq);
+      if (key.front() == '.' || key.back() == '.' || key.find("..") != std::string::npos) {
+        diags.error(where, "",
+                    "the key '" + key + "' has an empty part; expected --set stage_id.param=value");
+        continue;
+      }
       YAML::Node value;
       try {
         value = YAML::Load(ov.substr(eq + 1));
@@ -440,6 +520,7 @@ struct Loader {
         diags.error(where, "", "value is not valid YAML: " + e.msg);
         continue;
       }
+      override_nodes.emplace_back(value, ov);
       size_t dot = key.find('.');
       if (dot == std::string::npos) {
         root[key] = value;
@@ -498,7 +579,7 @@ struct Loader {
       root = YAML::Load(text);
     } catch (const YAML::ParserException& e) {
       SourceLocation where{file, e.mark.line + 1, e.mark.column + 1};
-      throw ConfigError(where, "", "YAML syntax error: " + e.msg);
+      throw ConfigError(where, "", "YAML syntax error: " + e.msg + syntax_hint(text, e.mark.line));
     }
     if (!root || !root.IsMap())
       throw ConfigError(SourceLocation{file, 1, 1}, "",
@@ -512,6 +593,8 @@ struct Loader {
     }
     Expander expander(env);
     Converter conv{file, expander, diags, ""};
+    conv.overrides = override_nodes;
+    check_duplicate_keys(root, "", file, diags);
 
     std::vector<std::string> top_keys = kPipelineKeys;
     for (const auto& section : registry.sections()) top_keys.push_back(section.first);
@@ -522,18 +605,19 @@ struct Loader {
                     "unknown top-level key '" + key + "'" + did_you_mean(key, top_keys));
     }
     Locations top_locs;
-    auto top_int = [&](const char* key, int& out) {
+    auto top_int = [&](const char* key, int64_t max, int& out) {
       if (!root[key]) return;
       Json v = conv.convert(root[key], key, top_locs);
-      if (!v.is_number_integer() || v.get<int64_t>() < 0)
+      if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > max)
         diags.error(at(root[key]), "",
-                    std::string(key) + " must be a non-negative integer, got " + describe_value(v));
+                    std::string(key) + " must be an integer from 0 to " + std::to_string(max) +
+                        ", got " + describe_value(v));
       else
         out = static_cast<int>(v.get<int64_t>());
     };
     if (root["pipeline"] && root["pipeline"].IsScalar()) cfg.name = root["pipeline"].Scalar();
-    top_int("threads", cfg.threads);
-    top_int("max_in_flight", cfg.max_in_flight);
+    top_int("threads", 1024, cfg.threads);  // as --threads
+    top_int("max_in_flight", 10000000, cfg.max_in_flight);
     if (root["errors"]) {
       Json v = conv.convert(root["errors"], "errors", top_locs);
       if (v.is_string())
@@ -574,8 +658,14 @@ struct Loader {
         continue;
       }
       sc.id = st["id"] && st["id"].IsScalar() ? st["id"].Scalar() : "";
+      check_duplicate_keys(st, sc.id, file, diags);
       if (sc.id.empty())
         diags.error(sc.where, "", "stage has no 'id'");
+      else if (!valid_stage_id(sc.id))
+        diags.error(at(st["id"]), "",
+                    "stage id '" + sc.id +
+                        "' may hold only letters, digits and _ . : - (starting with a letter, "
+                        "digit or _, no '..'), at most 128 characters: ids name folders");
       else if (!seen_ids.insert(sc.id).second)
         diags.error(at(st["id"]), sc.id, "duplicate stage id '" + sc.id + "'");
       conv.stage = sc.id;

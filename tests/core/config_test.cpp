@@ -468,3 +468,130 @@ TEST_CASE("tap is a boolean stage key, validated like a Bool parameter") {
   CHECK_THAT(errors_of("stages:\n  - id: src\n    type: test.source\n    tap: yes\n"),
              Catch::Contains("key 'tap' expects true or false, got \"yes\""));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Hostile or careless files: each case once crashed, exhausted memory or was misread.
+
+namespace {
+
+const char* kTwoStages = R"(stages:
+  - id: src
+    type: test.source
+    params: { count: 5 }
+  - id: out
+    type: test.collect
+)";
+
+}  // namespace
+
+TEST_CASE("--set with an empty key part is an error, not a crash") {
+  for (const char* ov : {"src.=1", ".count=1", "src..count=1", "src.count.=1"}) {
+    INFO(ov);
+    LoadOptions o;
+    o.overrides = {ov};
+    CHECK_THAT(errors_of(kTwoStages, o), Catch::Contains("has an empty part"));
+  }
+}
+
+TEST_CASE("aliases that refer to themselves or multiply are refused, not followed") {
+  // Self-reference, in the file and through --set (the converter recursed until the stack
+  // overflowed).
+  CHECK_THAT(errors_of(std::string(kTwoStages) + "    params: { x: &a [*a] }\n"),
+             Catch::Contains("deeper than 64 levels"));
+  LoadOptions o;
+  o.overrides = {"src.count=&a [*a]"};
+  CHECK_THAT(errors_of(kTwoStages, o), Catch::Contains("deeper than 64 levels"));
+  // A "billion laughs": 10 levels of 10 aliases each (10^10 strings once expanded).
+  std::string bomb =
+      "stages:\n  - id: src\n    type: test.source\n    params:\n      count: 5\n"
+      "      l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n";
+  for (int i = 1; i <= 9; ++i) {
+    bomb += "      l" + std::to_string(i) + ": &l" + std::to_string(i) + " [";
+    for (int k = 0; k < 10; ++k) bomb += (k ? ", *l" : "*l") + std::to_string(i - 1);
+    bomb += "]\n";
+  }
+  bomb += "  - id: out\n    type: test.collect\n";
+  CHECK_THAT(errors_of(bomb), Catch::Contains("alias bomb"));
+}
+
+TEST_CASE("nested ${…:-…} defaults are bounded (they once cost quadratic memory)") {
+  std::string deep = "x";
+  for (int i = 0; i < 20000; ++i)
+    deep = "${UNSET_EMBEDFLOW_VAR_" + std::to_string(i % 7) + ":-" + deep + "}";
+  // Linear-size input: the expansion must answer at once with an error.
+  std::string yaml =
+      std::string(
+          "stages:\n  - id: src\n    type: test.source\n    params: { count: \"") +
+      deep + "\" }\n  - id: out\n    type: test.collect\n";
+  CHECK_THAT(errors_of(yaml), Catch::Contains("nest deeper than 16 levels"));
+  // Sixteen levels still work.
+  std::string ok = "7";
+  for (int i = 0; i < 16; ++i) ok = "${UNSET_EMBEDFLOW_VAR:-" + ok + "}";
+  auto cfg = load_pipeline_string(
+      std::string("stages:\n  - id: src\n    type: test.source\n    params: { count: \"") + ok +
+          "\" }\n  - id: out\n    type: test.collect\n",
+      "p.yaml", registry());
+  CHECK(cfg.stages[0].params.get_int("count") == 7);
+}
+
+TEST_CASE("duplicate keys anywhere are errors, not first-one-wins") {
+  CHECK_THAT(errors_of(std::string("threads: 2\nthreads: 3\n") + kTwoStages),
+             Catch::Contains("p.yaml:2:1: duplicate key 'threads'"));
+  CHECK_THAT(errors_of(R"(stages:
+  - id: src
+    type: test.source
+    type: test.collect
+    params: { count: 5 }
+  - id: out
+    type: test.collect
+)"),
+             Catch::Contains("stage 'src': duplicate key 'type'"));
+}
+
+TEST_CASE("numbers beyond their type and absurd thread counts are reported as written") {
+  CHECK_THAT(errors_of(R"(stages:
+  - id: src
+    type: test.source
+    params: { count: 1e300 }
+  - id: out
+    type: test.collect
+)"),
+             Catch::Contains("expects an integer, got 1e+300"));
+  CHECK_THAT(errors_of(std::string("threads: 5000000000\n") + kTwoStages),
+             Catch::Contains("threads must be an integer from 0 to 1024, got 5000000000"));
+  CHECK_THAT(errors_of(std::string("max_in_flight: 99999999999\n") + kTwoStages),
+             Catch::Contains("max_in_flight must be an integer from 0 to 10000000"));
+}
+
+TEST_CASE("an unquoted ${VAR} in a flow mapping gets a hint to quote it") {
+  CHECK_THAT(errors_of(R"(stages:
+  - id: src
+    type: test.source
+    params: { count: ${N} }
+)"),
+             Catch::Contains("must be quoted"));
+}
+
+TEST_CASE("a --set value is located at the --set, not at a line of the file") {
+  LoadOptions o;
+  o.overrides = {"src.count=lots"};
+  CHECK_THAT(errors_of(kTwoStages, o),
+             Catch::Contains("--set src.count=lots: stage 'src': parameter 'count'"));
+}
+
+TEST_CASE("stage ids that would name folders outside their place are refused") {
+  for (const char* id : {"../../../tmp/evil", "./w", "a/b", ".hidden", "a..b", "with space"}) {
+    INFO(id);
+    CHECK_THAT(errors_of(std::string("stages:\n  - id: \"") + id +
+                         "\"\n    type: test.source\n    params: { count: 1 }\n"),
+               Catch::Contains("may hold only letters, digits"));
+  }
+  CHECK(errors_of(R"(stages:
+  - id: src_1.a:b-c
+    type: test.source
+    params: { count: 1 }
+  - id: out
+    type: test.collect
+)")
+            .empty());
+}
