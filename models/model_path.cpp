@@ -37,7 +37,7 @@ ModelFormat format_of_file(const fs::path& p, ModelFormat requested) {
     throw ModelError(p.string() +
                      ": PyTorch pickle checkpoints are not read (they can run code when "
                      "loaded); convert it with safetensors.torch.save_file(state_dict, "
-                     "'model.safetensors'), or export TorchScript and set format: torchscript");
+                     "'model.safetensors')");
   throw ModelError(p.string() + ": unknown model file type '" + e +
                    "' (expected .safetensors, or a TorchScript .pt/.ts with format: torchscript)");
 }

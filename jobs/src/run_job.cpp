@@ -4,11 +4,11 @@
 #include <stdexcept>
 
 #include "embedflow/atomic_file.h"
+#include "embedflow/hub/resolver.h"
 #include "embedflow/jobs/batch_job.h"
 #include "embedflow/jobs/job_journal.h"
 #include "embedflow/run_identity.h"
 #include "job_stages.h"
-#include "embedflow/hub/resolver.h"
 
 namespace fs = std::filesystem;
 
@@ -85,6 +85,8 @@ RunResult run_job(const PipelineConfig& config, const JobOptions& job, const Run
   };
   if (job.shard.active()) options.errors_path = (fs::path(dir) / "errors.jsonl").string();
   options.append_errors = run.append_errors || job.resume;  // a resumed run adds to its own
+  // Shards of one job write into one output folder at once, each into its own job folder.
+  options.lock_dir = dir;
   options.items_done_before = &done_before;
   RunResult result = run_pipeline(config, options);
 

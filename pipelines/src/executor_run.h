@@ -17,6 +17,7 @@
 
 #include "embedflow/executor.h"
 #include "error_log.h"
+#include "output_lock.h"
 
 namespace embedflow::detail {
 
@@ -91,6 +92,7 @@ class Run {
 
  private:
   void build_stages();
+  std::unique_ptr<OutputLock> lock_;  // held from the start to the end of execute()
   void run_phase(int phase);
   void finish_sinks(RunResult& result);
   void close_stages();

@@ -29,7 +29,8 @@ StageSchema encode_image_schema() {
       "in torchvision's or timm's key layout (`conv1.weight`, `bn1.*`, `layer1.0.conv1.weight`, "
       "…, `fc.*`); missing, unexpected and mis-shaped tensors are all reported by name with "
       "expected and found shapes. `arch` defaults to config.json's `architecture` or the block "
-      "structure of the weights. `format: torchscript` (or a `.pt`/`.ts` archive) runs a module "
+      "structure of the weights. `format: torchscript` (or a `.pt`/`.ts` archive) with "
+      "`trust_torchscript: true` runs a module "
       "exported with torch.jit as-is; it must map [B, 3, H, W] to [B, D].\n\n"
       "Inference only: BatchNorm is folded into the convolutions at load, and `engine` picks how "
       "they run: `winograd` (default via `auto`) keeps activations channels-last and runs 3x3 "
@@ -51,6 +52,10 @@ StageSchema encode_image_schema() {
           .describe("Architecture; auto: config.json `architecture`, else from the weights."),
       ParamSpec::enumeration("format", "auto", {"auto", "safetensors", "torchscript"})
           .describe("Weights format; auto: from the file."),
+      ParamSpec::boolean("trust_torchscript", false)
+          .describe("Run a TorchScript archive. It is a program: loading it runs its code with "
+                    "your permissions (it can read and write any file you can). Only for "
+                    "archives you made or trust; safetensors weights need no trust."),
       ParamSpec::enumeration("layer", "pool",
                              {"pool", "logits", "layer1", "layer2", "layer3", "layer4"})
           .describe("Output: pooled features, classifier logits, or a stage's feature map."),
@@ -70,7 +75,9 @@ StageSchema encode_image_schema() {
 }
 
 EncodeImageStage::EncodeImageStage(const Params& p)
-    : EncoderStage(p, output_kind_for(p.get_string("layer"))), format_(p.get_string("format")) {
+    : EncoderStage(p, output_kind_for(p.get_string("layer"))),
+      format_(p.get_string("format")),
+      trust_torchscript_(p.get_bool("trust_torchscript")) {
   const std::string arch = p.get_string("arch");
   options_.arch = arch == "auto" ? "" : arch;
   options_.layer = p.get_string("layer");
@@ -85,6 +92,12 @@ std::shared_ptr<const models::ImageEncoder> EncodeImageStage::load(const std::st
       models::resolve_model_path(path, models::model_format_from_name(format_));
   if (where.format != models::ModelFormat::TorchScript)
     return models::ResNetEncoder::load(path, options_);
+  if (!trust_torchscript_)
+    throw models::ModelError(
+        where.weights +
+        " is a TorchScript archive: a program that runs with your permissions when it is "
+        "loaded. Set trust_torchscript: true if you made it or trust where it came from; "
+        "weights in safetensors need no trust");
   if (options_.layer != "pool")
     throw models::ModelError(where.weights + ": layer '" + options_.layer +
                              "' needs a ResNet from safetensors; a TorchScript module returns "

@@ -23,6 +23,7 @@ class EncodeImageStage : public EncoderStage<models::ImageEncoder, Tensor> {
   Tensor prepare(const Item& in, Item& out) const override;
 
   std::string format_;
+  bool trust_torchscript_ = false;  // a TorchScript archive runs code when loaded
   models::ResNetOptions options_;
 };
 

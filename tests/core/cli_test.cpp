@@ -9,6 +9,7 @@
 #include <thread>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -222,4 +223,174 @@ stages:
   }
   for (const auto& entry : fs::recursive_directory_iterator(dir.path()))
     CHECK(entry.path().string().find(".tmp") == std::string::npos);
+}
+
+// ---------------------------------------------------------------------------------------------
+// What users' scripts rely on: exit codes that tell success from nothing done, outputs that
+// are never destroyed or mixed.
+
+namespace {
+
+std::string lines_pipeline(const std::string& file, const std::string& out,
+                           const std::string& delay = "") {
+  return R"(stages:
+  - id: lines
+    type: source.text
+    params: { file: ")" +
+         file + R"(" }
+)" + delay +
+         R"(  - id: stats
+    type: text.stats
+  - id: save
+    type: write.jsonl
+    params: { path: )" +
+         out + R"( }
+)";
+}
+
+}  // namespace
+
+TEST_CASE("cli: a run that produced nothing, or whose every item failed, exits 1") {
+  TempDir dir;
+  write_file(dir.file("empty.txt"), "");
+  write_file(dir.file("empty.yaml"), lines_pipeline(dir.file("empty.txt"), dir.file("o/e.jsonl")));
+  auto empty = run_cli("run " + dir.file("empty.yaml") + " --progress off");
+  INFO(empty.output);
+  CHECK(empty.exit_code == 1);
+  CHECK_THAT(empty.output, Catch::Contains("produced nothing"));
+
+  write_file(dir.file("bad.txt"), "\xff\n\xfe\n");  // every line invalid UTF-8
+  write_file(dir.file("bad.yaml"), lines_pipeline(dir.file("bad.txt"), dir.file("o/b.jsonl")));
+  auto bad = run_cli("run " + dir.file("bad.yaml") + " --progress off");
+  INFO(bad.output);
+  CHECK(bad.exit_code == 1);
+  CHECK_THAT(bad.output, Catch::Contains("every item failed"));
+}
+
+TEST_CASE("cli: `file: -` reads standard input once, through a pipe") {
+  TempDir dir;
+  write_file(dir.file("p.yaml"), lines_pipeline("-", dir.file("out/s.jsonl")));
+  auto r = run_command("printf 'a b\\nc d e\\n' | '" + std::string(EMBEDFLOW_CLI) + "' run " +
+                       dir.file("p.yaml") + " --progress off");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  auto lines = read_lines(dir.file("out/s.jsonl"));
+  REQUIRE(lines.size() == 2);
+  CHECK(Json::parse(lines[1])["source"] == "<stdin>:2");
+}
+
+TEST_CASE(
+    "cli: validate rejects what run would: a FIFO as output, a missing input, a shared file") {
+  TempDir dir;
+  write_file(dir.file("in.txt"), "x\n");
+  REQUIRE(::mkfifo(dir.file("fifo.jsonl").c_str(), 0600) == 0);
+  write_file(dir.file("fifo.yaml"), lines_pipeline(dir.file("in.txt"), dir.file("fifo.jsonl")));
+  auto fifo = run_cli("validate " + dir.file("fifo.yaml"));
+  CHECK(fifo.exit_code == 2);
+  CHECK_THAT(fifo.output, Catch::Contains("is a FIFO") && Catch::Contains("would destroy it"));
+  // run refuses it too, and the FIFO is still there.
+  CHECK(run_cli("run " + dir.file("fifo.yaml") + " --progress off").exit_code == 2);
+  struct stat st {};
+  REQUIRE(::lstat(dir.file("fifo.jsonl").c_str(), &st) == 0);
+  CHECK(S_ISFIFO(st.st_mode));
+
+  write_file(dir.file("missing.yaml"), lines_pipeline(dir.file("nope.txt"), dir.file("o.jsonl")));
+  auto missing = run_cli("validate " + dir.file("missing.yaml"));
+  CHECK(missing.exit_code == 2);
+  CHECK_THAT(missing.output, Catch::Contains("nope.txt' does not exist"));
+
+  write_file(dir.file("twice.yaml"), lines_pipeline(dir.file("in.txt"), dir.file("o.jsonl")) +
+                                         "  - id: again\n    type: write.jsonl\n    input: stats\n"
+                                         "    params: { path: " +
+                                         dir.file("./o.jsonl") + " }\n");
+  auto twice = run_cli("validate " + dir.file("twice.yaml"));
+  CHECK(twice.exit_code == 2);
+  CHECK_THAT(twice.output, Catch::Contains("is also written by stage 'save'"));
+}
+
+TEST_CASE("cli: two runs into one output folder: the second fails at once, the first is whole") {
+  TempDir dir;
+  {
+    std::ofstream f(dir.file("many.txt"));
+    for (int i = 0; i < 3000; ++i) f << "line " << i << "\n";
+  }
+  write_file(dir.file("slow.yaml"),
+             lines_pipeline(dir.file("many.txt"), dir.file("out/a.jsonl"),
+                            "  - id: slow\n    type: debug.delay\n    params: { min_ms: 1, "
+                            "max_ms: 2 }\n"));
+  write_file(dir.file("other.yaml"), lines_pipeline(dir.file("many.txt"), dir.file("out/b.jsonl")));
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    int devnull = ::open("/dev/null", O_WRONLY);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    execl(EMBEDFLOW_CLI, EMBEDFLOW_CLI, "run", dir.file("slow.yaml").c_str(), "--progress", "off",
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  auto started = [&] {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir.file("out"), ec))
+      if (e.path().filename().string().rfind("a.jsonl.tmp-", 0) == 0) return true;
+    return false;
+  };
+  for (int i = 0; i < 600 && !started(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  REQUIRE(started());
+  auto second = run_cli("run " + dir.file("other.yaml") + " --progress off");
+  INFO(second.output);
+  CHECK(second.exit_code == 1);
+  CHECK_THAT(second.output, Catch::Contains("another run is writing into"));
+  CHECK_FALSE(fs::exists(dir.file("out/b.jsonl")));
+  int status = 0;
+  waitpid(pid, &status, 0);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(read_lines(dir.file("out/a.jsonl")).size() == 3000);
+  // With the first run done, the folder is free again.
+  CHECK(run_cli("run " + dir.file("other.yaml") + " --progress off").exit_code == 0);
+}
+
+TEST_CASE("cli: Ctrl-C on a re-run keeps the complete output of the run before") {
+  TempDir dir;
+  {
+    std::ofstream f(dir.file("many.txt"));
+    for (int i = 0; i < 200000; ++i) f << "line " << i << "\n";
+  }
+  // A complete earlier output.
+  write_file(dir.file("out/lines.jsonl"), "{\"complete\": true}\n");
+  write_file(dir.file("slow.yaml"),
+             lines_pipeline(dir.file("many.txt"), dir.file("out/lines.jsonl"),
+                            "  - id: slow\n    type: debug.delay\n    concurrency: 4\n"
+                            "    params: { min_ms: 1, max_ms: 2 }\n"));
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    int devnull = ::open("/dev/null", O_WRONLY);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    execl(EMBEDFLOW_CLI, EMBEDFLOW_CLI, "run", dir.file("slow.yaml").c_str(), "--progress", "off",
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  auto started = [&] {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir.file("out"), ec))
+      if (e.path().filename().string().rfind("lines.jsonl.tmp-", 0) == 0) return true;
+    return false;
+  };
+  for (int i = 0; i < 600 && !started(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  REQUIRE(started());
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  kill(pid, SIGINT);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 130);
+  CHECK(read_file(dir.file("out/lines.jsonl")) == "{\"complete\": true}\n");
+  auto partial = read_lines(dir.file("out/lines.partial.jsonl"));
+  CHECK(partial.size() > 0);
+  CHECK(partial.size() < 200000);
 }

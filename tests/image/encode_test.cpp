@@ -157,6 +157,23 @@ TEST_CASE("encode.image: a bad model path is a config error at open, located at 
   CHECK(encode_image_schema().output_kind(layer) == Kind::Tensor);
 }
 
+TEST_CASE("encode.image runs a TorchScript archive only when trusted: it is a program") {
+  // format auto finds the archive by its extension and zip magic; without the trust it is
+  // refused at open, located at `model`, before any of its code runs.
+  EncodeImageStage untrusted(
+      resolve_params(encode_image_schema(), "enc", {{"model", gen("resnet18.ts")}}));
+  try {
+    untrusted.open({});
+    FAIL("a TorchScript archive was loaded without trust_torchscript");
+  } catch (const ConfigError& e) {
+    CHECK_THAT(e.what(), Catch::Contains("TorchScript archive") &&
+                             Catch::Contains("trust_torchscript: true"));
+  }
+  EncodeImageStage trusted(resolve_params(
+      encode_image_schema(), "enc", {{"model", gen("resnet18.ts")}, {"trust_torchscript", true}}));
+  CHECK_NOTHROW(trusted.open({}));
+}
+
 TEST_CASE("image.preprocess: presets, exact resize and ImageTensor input") {
   Tensor img(DType::U8, {30, 40, 3});
   for (int64_t i = 0; i < img.numel(); ++i) img.data<uint8_t>()[i] = uint8_t(i % 251);

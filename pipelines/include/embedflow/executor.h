@@ -41,6 +41,8 @@ struct RunOptions {
   StageDecorator wrap_stage;   // applied to every stage after construction
   std::string errors_path;     // "" = run_errors_path(config)
   bool append_errors = false;  // add to an existing errors file instead of replacing it
+  // The folder locked against other runs for this run's length; "" = run_output_dir(config).
+  std::string lock_dir;
   // Items a source wrapper passed over because they were completed before (by an earlier run):
   // counted as completed in the progress display and RunResult::items.
   const std::atomic<uint64_t>* items_done_before = nullptr;
