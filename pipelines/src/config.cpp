@@ -170,7 +170,7 @@ struct Converter {
   bool too_big = false;
 
   // Values that came from `--set`, reported there rather than at a line of the file.
-  std::vector<std::pair<YAML::Node, std::string>> overrides;
+  std::vector<std::pair<YAML::Node, std::string>> overrides{};
 
   // `path` names the value in `locs` ("mel.n_mels").
   Json convert(const YAML::Node& n, const std::string& path, Locations& locs, int depth = 0) {
@@ -490,7 +490,7 @@ struct Loader {
   const LoadOptions& options;
   std::string file;
   Diags diags;
-  std::vector<std::pair<YAML::Node, std::string>> override_nodes;  // value, "--set" text
+  std::vector<std::pair<YAML::Node, std::string>> override_nodes{};  // value, "--set" text
 
   SourceLocation at(const YAML::Node& n) const {
     YAML::Mark m = n.Mark();

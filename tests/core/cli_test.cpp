@@ -22,6 +22,43 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// Starts `embedflow run YAML --progress off` in a child process (output discarded).
+pid_t spawn_run(const std::string& yaml) {
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    int devnull = ::open("/dev/null", O_WRONLY);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    execl(EMBEDFLOW_CLI, EMBEDFLOW_CLI, "run", yaml.c_str(), "--progress", "off",
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  return pid;
+}
+
+// Waits until a writer's temporary `<name>.tmp-<pid>` appears in `dir`: the run has begun and
+// its signal handlers are installed (libraries may catch SIGINT earlier, so /proc's SigCgt would
+// not tell). False after 30 s.
+bool wait_for_writer(const std::string& dir, const std::string& name) {
+  auto started = [&] {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir, ec))
+      if (e.path().filename().string().rfind(name + ".tmp-", 0) == 0) return true;
+    return false;
+  };
+  for (int i = 0; i < 600 && !started(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  return started();
+}
+
+// The exit code of child `pid`; -1 when it did not exit normally.
+int exit_code_of(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 std::string text_pipeline(const TempDir& dir, const std::string& extra_stage = "") {
   return R"(pipeline: cli_test
 threads: 2
@@ -184,35 +221,11 @@ stages:
     params: { path: )" + dir.file("out/lines.jsonl") +
                                         R"( }
 )");
-  pid_t pid = fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    int devnull = ::open("/dev/null", O_WRONLY);
-    dup2(devnull, 1);
-    dup2(devnull, 2);
-    execl(EMBEDFLOW_CLI, EMBEDFLOW_CLI, "run", dir.file("slow.yaml").c_str(), "--progress", "off",
-          static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  // Wait until the run has begun: the writer's temporary file exists only after the CLI
-  // installed its signal handlers (libraries may catch SIGINT earlier, so /proc's SigCgt
-  // would not tell).
-  auto started = [&] {
-    std::error_code ec;
-    if (!fs::is_directory(dir.file("out"), ec)) return false;
-    for (const auto& e : fs::directory_iterator(dir.file("out"), ec))
-      if (e.path().filename().string().rfind("lines.jsonl.tmp-", 0) == 0) return true;
-    return false;
-  };
-  for (int i = 0; i < 600 && !started(); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  REQUIRE(started());
+  pid_t pid = spawn_run(dir.file("slow.yaml"));
+  REQUIRE(wait_for_writer(dir.file("out"), "lines.jsonl"));
   std::this_thread::sleep_for(std::chrono::milliseconds(700));
   kill(pid, SIGINT);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  REQUIRE(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 130);
+  CHECK(exit_code_of(pid) == 130);
   // The output is whole: every line parses, ids are a gap-free prefix of the source.
   auto lines = read_lines(dir.file("out/lines.jsonl"));
   CHECK(lines.size() > 0);
@@ -319,34 +332,14 @@ TEST_CASE("cli: two runs into one output folder: the second fails at once, the f
                             "  - id: slow\n    type: debug.delay\n    params: { min_ms: 1, "
                             "max_ms: 2 }\n"));
   write_file(dir.file("other.yaml"), lines_pipeline(dir.file("many.txt"), dir.file("out/b.jsonl")));
-  pid_t pid = fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    int devnull = ::open("/dev/null", O_WRONLY);
-    dup2(devnull, 1);
-    dup2(devnull, 2);
-    execl(EMBEDFLOW_CLI, EMBEDFLOW_CLI, "run", dir.file("slow.yaml").c_str(), "--progress", "off",
-          static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  auto started = [&] {
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(dir.file("out"), ec))
-      if (e.path().filename().string().rfind("a.jsonl.tmp-", 0) == 0) return true;
-    return false;
-  };
-  for (int i = 0; i < 600 && !started(); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  REQUIRE(started());
+  pid_t pid = spawn_run(dir.file("slow.yaml"));
+  REQUIRE(wait_for_writer(dir.file("out"), "a.jsonl"));
   auto second = run_cli("run " + dir.file("other.yaml") + " --progress off");
   INFO(second.output);
   CHECK(second.exit_code == 1);
   CHECK_THAT(second.output, Catch::Contains("another run is writing into"));
   CHECK_FALSE(fs::exists(dir.file("out/b.jsonl")));
-  int status = 0;
-  waitpid(pid, &status, 0);
-  REQUIRE(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(exit_code_of(pid) == 0);
   CHECK(read_lines(dir.file("out/a.jsonl")).size() == 3000);
   // With the first run done, the folder is free again.
   CHECK(run_cli("run " + dir.file("other.yaml") + " --progress off").exit_code == 0);
@@ -364,31 +357,11 @@ TEST_CASE("cli: Ctrl-C on a re-run keeps the complete output of the run before")
              lines_pipeline(dir.file("many.txt"), dir.file("out/lines.jsonl"),
                             "  - id: slow\n    type: debug.delay\n    concurrency: 4\n"
                             "    params: { min_ms: 1, max_ms: 2 }\n"));
-  pid_t pid = fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    int devnull = ::open("/dev/null", O_WRONLY);
-    dup2(devnull, 1);
-    dup2(devnull, 2);
-    execl(EMBEDFLOW_CLI, EMBEDFLOW_CLI, "run", dir.file("slow.yaml").c_str(), "--progress", "off",
-          static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  auto started = [&] {
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(dir.file("out"), ec))
-      if (e.path().filename().string().rfind("lines.jsonl.tmp-", 0) == 0) return true;
-    return false;
-  };
-  for (int i = 0; i < 600 && !started(); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  REQUIRE(started());
+  pid_t pid = spawn_run(dir.file("slow.yaml"));
+  REQUIRE(wait_for_writer(dir.file("out"), "lines.jsonl"));
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   kill(pid, SIGINT);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  REQUIRE(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 130);
+  CHECK(exit_code_of(pid) == 130);
   CHECK(read_file(dir.file("out/lines.jsonl")) == "{\"complete\": true}\n");
   auto partial = read_lines(dir.file("out/lines.partial.jsonl"));
   CHECK(partial.size() > 0);

@@ -39,6 +39,15 @@ Registry& registry() {
   return reg;
 }
 
+// A source feeding a sink: the smallest valid pipeline.
+const char* kSourceAndSink = R"(stages:
+  - id: src
+    type: test.source
+    params: { count: 5 }
+  - id: out
+    type: test.collect
+)";
+
 // All diagnostics' texts, one per line.
 std::string errors_of(const std::string& yaml, const LoadOptions& opts = {}) {
   try {
@@ -306,13 +315,7 @@ TEST_CASE("env expansion values") {
 }
 
 TEST_CASE("command-line overrides are applied and validated like the file") {
-  const char* yaml = R"(stages:
-  - id: src
-    type: test.source
-    params: { count: 5 }
-  - id: out
-    type: test.collect
-)";
+  const char* yaml = kSourceAndSink;
   LoadOptions ok;
   ok.overrides = {"src.count=9", "threads=4"};
   auto cfg = load_pipeline_string(yaml, "p.yaml", registry(), ok);
@@ -472,35 +475,23 @@ TEST_CASE("tap is a boolean stage key, validated like a Bool parameter") {
 // ---------------------------------------------------------------------------------------------
 // Hostile or careless files: each case once crashed, exhausted memory or was misread.
 
-namespace {
-
-const char* kTwoStages = R"(stages:
-  - id: src
-    type: test.source
-    params: { count: 5 }
-  - id: out
-    type: test.collect
-)";
-
-}  // namespace
-
-TEST_CASE("--set with an empty key part is an error, not a crash") {
+TEST_CASE("an override whose key has an empty part is an error, not a crash") {
   for (const char* ov : {"src.=1", ".count=1", "src..count=1", "src.count.=1"}) {
     INFO(ov);
     LoadOptions o;
     o.overrides = {ov};
-    CHECK_THAT(errors_of(kTwoStages, o), Catch::Contains("has an empty part"));
+    CHECK_THAT(errors_of(kSourceAndSink, o), Catch::Contains("has an empty part"));
   }
 }
 
 TEST_CASE("aliases that refer to themselves or multiply are refused, not followed") {
   // Self-reference, in the file and through --set (the converter recursed until the stack
   // overflowed).
-  CHECK_THAT(errors_of(std::string(kTwoStages) + "    params: { x: &a [*a] }\n"),
+  CHECK_THAT(errors_of(std::string(kSourceAndSink) + "    params: { x: &a [*a] }\n"),
              Catch::Contains("deeper than 64 levels"));
   LoadOptions o;
   o.overrides = {"src.count=&a [*a]"};
-  CHECK_THAT(errors_of(kTwoStages, o), Catch::Contains("deeper than 64 levels"));
+  CHECK_THAT(errors_of(kSourceAndSink, o), Catch::Contains("deeper than 64 levels"));
   // A "billion laughs": 10 levels of 10 aliases each (10^10 strings once expanded).
   std::string bomb =
       "stages:\n  - id: src\n    type: test.source\n    params:\n      count: 5\n"
@@ -520,9 +511,8 @@ TEST_CASE("nested ${…:-…} defaults are bounded (they once cost quadratic mem
     deep = "${UNSET_EMBEDFLOW_VAR_" + std::to_string(i % 7) + ":-" + deep + "}";
   // Linear-size input: the expansion must answer at once with an error.
   std::string yaml =
-      std::string(
-          "stages:\n  - id: src\n    type: test.source\n    params: { count: \"") +
-      deep + "\" }\n  - id: out\n    type: test.collect\n";
+      std::string("stages:\n  - id: src\n    type: test.source\n    params: { count: \"") + deep +
+      "\" }\n  - id: out\n    type: test.collect\n";
   CHECK_THAT(errors_of(yaml), Catch::Contains("nest deeper than 16 levels"));
   // Sixteen levels still work.
   std::string ok = "7";
@@ -535,7 +525,7 @@ TEST_CASE("nested ${…:-…} defaults are bounded (they once cost quadratic mem
 }
 
 TEST_CASE("duplicate keys anywhere are errors, not first-one-wins") {
-  CHECK_THAT(errors_of(std::string("threads: 2\nthreads: 3\n") + kTwoStages),
+  CHECK_THAT(errors_of(std::string("threads: 2\nthreads: 3\n") + kSourceAndSink),
              Catch::Contains("p.yaml:2:1: duplicate key 'threads'"));
   CHECK_THAT(errors_of(R"(stages:
   - id: src
@@ -557,9 +547,9 @@ TEST_CASE("numbers beyond their type and absurd thread counts are reported as wr
     type: test.collect
 )"),
              Catch::Contains("expects an integer, got 1e+300"));
-  CHECK_THAT(errors_of(std::string("threads: 5000000000\n") + kTwoStages),
+  CHECK_THAT(errors_of(std::string("threads: 5000000000\n") + kSourceAndSink),
              Catch::Contains("threads must be an integer from 0 to 1024, got 5000000000"));
-  CHECK_THAT(errors_of(std::string("max_in_flight: 99999999999\n") + kTwoStages),
+  CHECK_THAT(errors_of(std::string("max_in_flight: 99999999999\n") + kSourceAndSink),
              Catch::Contains("max_in_flight must be an integer from 0 to 10000000"));
 }
 
@@ -575,7 +565,7 @@ TEST_CASE("an unquoted ${VAR} in a flow mapping gets a hint to quote it") {
 TEST_CASE("a --set value is located at the --set, not at a line of the file") {
   LoadOptions o;
   o.overrides = {"src.count=lots"};
-  CHECK_THAT(errors_of(kTwoStages, o),
+  CHECK_THAT(errors_of(kSourceAndSink, o),
              Catch::Contains("--set src.count=lots: stage 'src': parameter 'count'"));
 }
 
