@@ -15,6 +15,7 @@
 #endif
 
 #include "models/bert_kernels.h"
+#include "models/bert_linear.h"
 #include "models/safetensors.h"
 #include "models/torch_runtime.h"
 #include "models/weights.h"
@@ -116,126 +117,7 @@ double measure_gemm_gflops(int64_t m, int64_t n, int64_t k, int repeats) {
 
 namespace {
 
-using LinearPacked = c10::intrusive_ptr<LinearPackedParamsBase>;
-
-#ifdef EMBEDFLOW_HAVE_DNNL
-void check_dnnl(dnnl_status_t st, const char* call) {
-  if (st != dnnl_success)
-    throw std::runtime_error(std::string(call) + " failed with status " + std::to_string(st));
-}
-#endif
-
-// Activations quantised for the u8·s8 GEMM: each row in 7 bits with its own scale and zero
-// point (bert_kernels::quantize_rows_u7).
-struct QuantRows {
-  torch::Tensor q;      // [rows, k] uint8
-  torch::Tensor scale;  // [rows]
-  torch::Tensor zero;   // [rows] int32
-
-  QuantRows(int64_t rows, int64_t k)
-      : q(torch::empty({rows, k}, torch::kByte)),
-        scale(torch::empty({rows})),
-        zero(torch::empty({rows}, torch::kInt)) {}
-  int64_t width() const { return q.size(1); }
-  // Quantises rows [r0, r1) of x, whose rows are width() floats (x points at row r0).
-  void quantize(const kernels::Kernels& k, const float* x, int64_t r0, int64_t r1) {
-    k.quantize_rows_u7(x, r1 - r0, width(), q.data_ptr<uint8_t>() + r0 * width(),
-                       scale.data_ptr<float>() + r0, zero.data_ptr<int32_t>() + r0);
-  }
-};
-
-// y = x Wᵀ (+ b). fp32 keeps W and b and runs one GEMM (bias left to the fused kernel that
-// follows); int8 keeps W as int8 rows with a scale each, for oneDNN's u8·s8 GEMM, whose int32
-// result the caller dequantises inside its own fused pass.
-struct Linear {
-  torch::Tensor weight;  // [out, in]
-  torch::Tensor bias;    // [out]
-  // int8 (oneDNN's u8·s8 GEMM): weights as int8 [out, in] with a scale, and scale · the sum of
-  // each row (for taking out the activations' zero point).
-  torch::Tensor wq, w_scale, w_scaled_sum;
-  LinearPacked packed;  // int8 without libdnnl: libtorch's quantized Linear
-
-  void quantize() {
-    // Symmetric int8 per output channel: scale = max|w| / 127 of each row.
-    auto scales = (weight.abs().amax(1) / 127.0).clamp_min(1e-12);
-#ifdef EMBEDFLOW_HAVE_DNNL
-    w_scale = scales.to(torch::kFloat).contiguous();
-    wq = (weight / w_scale.unsqueeze(1)).round().clamp(-127, 127).to(torch::kChar).contiguous();
-    w_scaled_sum = (wq.to(torch::kInt).sum(1).to(torch::kFloat) * w_scale).contiguous();
-#else
-    auto zero_points = torch::zeros({weight.size(0)}, torch::kLong);
-    auto q = torch::quantize_per_channel(weight, scales.to(torch::kDouble), zero_points, 0,
-                                         torch::kQInt8);
-    static auto prepack = c10::Dispatcher::singleton()
-                              .findSchemaOrThrow("quantized::linear_prepack", "")
-                              .typed<LinearPacked(at::Tensor, c10::optional<at::Tensor>)>();
-    packed = prepack.call(q, bias);
-#endif
-  }
-
-  // Writes x Wᵀ into `out` and returns whether the bias is already added (fp32, or int8 on
-  // libtorch's quantized Linear).
-  bool forward(const torch::Tensor& x, torch::Tensor& out) const {
-    if (packed) {
-      out = packed->apply_dynamic(x, /*reduce_range=*/false);
-      return true;
-    }
-    gemm(x, out, 0.0f);
-    return false;
-  }
-
-  // acc += x Wᵀ (no bias), in the GEMM itself: the residual add of a post-LN block costs no
-  // pass of its own. False when the weights are libtorch-quantized, whose GEMM writes a new
-  // tensor.
-  bool accumulate(const torch::Tensor& x, torch::Tensor& acc) const {
-    if (packed) return false;
-    gemm(x, acc, 1.0f);
-    return true;
-  }
-
-  // out [m, out features] = a [m, in features] · Wᵀ + beta · out, no bias, both dense
-  // row-major; fp32 weights only.
-  void gemm(const float* a, int64_t m, float* out, float beta) const {
-    const int64_t n = weight.size(0), kk = weight.size(1);
-#ifdef EMBEDFLOW_HAVE_DNNL
-    // dnnl_sgemm is row-major; it threads with OpenMP like libtorch (this thread's count).
-    check_dnnl(
-        dnnl_sgemm('N', 'T', m, n, kk, 1.0f, a, kk, weight.data_ptr<float>(), kk, beta, out, n),
-        "dnnl_sgemm");
-#else
-    auto at_a = torch::from_blob(const_cast<float*>(a), {m, kk});
-    auto at_out = torch::from_blob(out, {m, n});
-    if (beta == 0.0f)
-      at::mm_out(at_out, at_a, weight.t());
-    else
-      at_out.addmm_(at_a, weight.t());
-#endif
-  }
-  void gemm(const torch::Tensor& x, torch::Tensor& out, float beta) const {
-    gemm(x.data_ptr<float>(), x.size(0), out.data_ptr<float>(), beta);
-  }
-
-#ifdef EMBEDFLOW_HAVE_DNNL
-  // acc = rows [r0, r1) of in.q · Wqᵀ in int32 (u8·s8, oneDNN), [r1 − r0, out features].
-  void gemm_s32(const QuantRows& in, int64_t r0, int64_t r1, int32_t* acc) const {
-    const int64_t n = wq.size(0), kk = wq.size(1);
-    const int32_t no_offset = 0;
-    check_dnnl(
-        dnnl_gemm_u8s8s32('N', 'T', 'F', r1 - r0, n, kk, 1.0f, in.q.data_ptr<uint8_t>() + r0 * kk,
-                          kk, 0, wq.data_ptr<int8_t>(), kk, 0, 0.0f, acc, n, &no_offset),
-        "dnnl_gemm_u8s8s32");
-  }
-
-  // Columns [c0, c0 + nc) of the GEMM result of input rows [r0, r1) back to float, with the
-  // bias: acc points at row r0's result (rows lda apart); out gets r1 − r0 rows, ldo apart.
-  void dequantize(const kernels::Kernels& k, const QuantRows& in, const int32_t* acc, int64_t lda,
-                  int64_t r0, int64_t r1, int64_t c0, int64_t nc, float* out, int64_t ldo) const {
-    k.dequantize_rows(acc + c0, lda, r1 - r0, nc, in.scale.data_ptr<float>() + r0,
-                      in.zero.data_ptr<int32_t>() + r0, w_scale.data_ptr<float>() + c0,
-                      w_scaled_sum.data_ptr<float>() + c0, bias.data_ptr<float>() + c0, out, ldo);
-  }
-#endif
-};
+using namespace bert_linear;
 
 struct Layer {
   Linear qkv;  // query, key and value fused: [3h, h]

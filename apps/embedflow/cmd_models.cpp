@@ -1,4 +1,5 @@
 #include "apps/embedflow/commands.h"
+#include "embedflow/strings.h"
 
 #include <cstdio>
 #include <iostream>
@@ -15,15 +16,6 @@ namespace {
 int report(const hub::HubError& e) {
   std::cerr << "error: " << e.what() << "\n";
   return e.kind() == hub::HubError::Kind::Invalid ? kExitInvalid : kExitFailed;
-}
-
-std::string join(const std::vector<std::string>& v, const std::string& sep, size_t max = 0) {
-  std::string out;
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (max && i == max) return out + sep + "… (" + std::to_string(v.size() - max) + " more)";
-    out += (i ? sep : "") + v[i];
-  }
-  return out;
 }
 
 struct FetchArgs {
