@@ -53,20 +53,22 @@ BertConfig BertConfig::from_json(const nlohmann::json& j, const std::string& pat
     }
   }
   BertConfig c;
-  auto get_int = [&](const char* key, int64_t& out, int64_t lo) {
+  // The upper bounds are far above any published encoder; they keep a broken or hostile
+  // config.json from sizing allocations before the weights are checked against it.
+  auto get_int = [&](const char* key, int64_t& out, int64_t lo, int64_t hi) {
     if (!j.contains(key)) return;
-    if (!j[key].is_number_integer() || j[key].get<int64_t>() < lo)
-      throw ModelError(path + ": \"" + key + "\" must be an integer >= " + std::to_string(lo) +
-                       ", found " + j[key].dump());
+    if (!j[key].is_number_integer() || j[key].get<int64_t>() < lo || j[key].get<int64_t>() > hi)
+      throw ModelError(path + ": \"" + key + "\" must be an integer from " + std::to_string(lo) +
+                       " to " + std::to_string(hi) + ", found " + j[key].dump());
     out = j[key].get<int64_t>();
   };
-  get_int("vocab_size", c.vocab_size, 1);
-  get_int("hidden_size", c.hidden_size, 1);
-  get_int("num_hidden_layers", c.num_hidden_layers, 1);
-  get_int("num_attention_heads", c.num_attention_heads, 1);
-  get_int("intermediate_size", c.intermediate_size, 1);
-  get_int("max_position_embeddings", c.max_position_embeddings, 2);
-  get_int("type_vocab_size", c.type_vocab_size, 1);
+  get_int("vocab_size", c.vocab_size, 1, int64_t{1} << 22);
+  get_int("hidden_size", c.hidden_size, 1, int64_t{1} << 16);
+  get_int("num_hidden_layers", c.num_hidden_layers, 1, 1024);
+  get_int("num_attention_heads", c.num_attention_heads, 1, 1024);
+  get_int("intermediate_size", c.intermediate_size, 1, int64_t{1} << 18);
+  get_int("max_position_embeddings", c.max_position_embeddings, 2, int64_t{1} << 20);
+  get_int("type_vocab_size", c.type_vocab_size, 1, int64_t{1} << 16);
   if (j.contains("layer_norm_eps")) {
     if (!j["layer_norm_eps"].is_number() || j["layer_norm_eps"].get<double>() <= 0)
       throw ModelError(path + ": \"layer_norm_eps\" must be a positive number");

@@ -74,21 +74,46 @@ bool WeightLoader::has(const std::string& name) const {
   return lookup(name) != nullptr;
 }
 
+torch::Tensor WeightLoader::placeholder(c10::IntArrayRef expected_shape) {
+  // A stand-in lets the model be built to the end, so that every missing or mis-shaped tensor is
+  // reported at once. Its shape comes from config.json, which may be absurd
+  // (num_hidden_layers: 1000000, hidden_size: 1e9): past a budget, report what is known now
+  // instead of allocating until memory runs out.
+  int64_t numel = 1;
+  for (int64_t d : expected_shape) {
+    if (d <= 0) {
+      numel = 0;
+      break;
+    }
+    numel = numel > kPlaceholderBudget / d ? kPlaceholderBudget : numel * d;
+  }
+  placeholder_elements_ += numel;
+  if (placeholder_elements_ >= kPlaceholderBudget) {
+    std::string msg = file_->path() + ": the weights do not match the sizes config.json gives (";
+    if (!missing_.empty()) msg += "missing: " + name_list(missing_);
+    if (!wrong_shape_.empty())
+      msg += std::string(missing_.empty() ? "" : "; ") + "wrong shape: " + name_list(wrong_shape_);
+    if (!wrong_dtype_.empty()) msg += "; wrong dtype: " + name_list(wrong_dtype_);
+    throw ModelError(msg + "); check hidden_size, num_hidden_layers and the other sizes there");
+  }
+  return torch::zeros(expected_shape);
+}
+
 torch::Tensor WeightLoader::take(const std::string& name, c10::IntArrayRef expected_shape) {
   const SafeTensorInfo* info = lookup(name);
   if (!info) {
     missing_.push_back(name);
-    return torch::zeros(expected_shape);
+    return placeholder(expected_shape);
   }
   taken_.insert(info->name);
   if (!is_float_dtype(info->dtype)) {
     wrong_dtype_.push_back(info->name + " expected a float type found " + info->dtype);
-    return torch::zeros(expected_shape);
+    return placeholder(expected_shape);
   }
   if (c10::IntArrayRef(info->shape) != expected_shape) {
     wrong_shape_.push_back(info->name + " expected " + shape_str(expected_shape) + " found " +
                            shape_str(info->shape));
-    return torch::zeros(expected_shape);
+    return placeholder(expected_shape);
   }
   torch::Tensor t = to_torch(file_, *info);
   return info->dtype == "F32" ? t : t.to(torch::kFloat32);

@@ -50,6 +50,10 @@ class WeightLoader {
  private:
   const SafeTensorInfo* lookup(const std::string& name) const;
 
+  torch::Tensor placeholder(c10::IntArrayRef expected_shape);
+  // Elements of stand-ins for missing or mis-shaped tensors, at most 64 Mi (256 MB of floats).
+  static constexpr int64_t kPlaceholderBudget = int64_t{1} << 26;
+  int64_t placeholder_elements_ = 0;
   std::shared_ptr<SafeTensorsFile> file_;
   std::vector<std::string> prefixes_;
   std::vector<std::regex> ignored_;

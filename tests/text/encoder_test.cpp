@@ -212,6 +212,23 @@ TEST_CASE("text encoder: unsupported models and missing files are clear errors")
     embedflow::test::write_file(dir.file("modules.json"), modules.dump());
     CHECK_THROWS_WITH(SentenceTransformer::load(dir.path()), Catch::Contains("Dense"));
   }
+  SECTION("config.json sizes are checked before they size anything") {
+    // A million layers, or a hidden size the weights do not have, once allocated zero
+    // stand-ins until memory ran out and ended in a bare std::bad_alloc.
+    Json cfg = Json::parse(embedflow::test::read_file(dir.file("config.json")));
+    cfg["num_hidden_layers"] = 1000000;
+    embedflow::test::write_file(dir.file("config.json"), cfg.dump());
+    CHECK_THROWS_WITH(SentenceTransformer::load(dir.path()),
+                      Catch::Contains("config.json") && Catch::Contains("num_hidden_layers") &&
+                          Catch::Contains("from 1 to 1024"));
+    cfg["num_hidden_layers"] = 1000;  // allowed, but the weights hold 2 layers
+    cfg["hidden_size"] = 65536;
+    cfg["num_attention_heads"] = 1;
+    embedflow::test::write_file(dir.file("config.json"), cfg.dump());
+    CHECK_THROWS_WITH(SentenceTransformer::load(dir.path()),
+                      Catch::Contains("model.safetensors") &&
+                          Catch::Contains("do not match the sizes config.json gives"));
+  }
   SECTION("max_seq_length beyond the position table") {
     SentenceTransformerOptions o;
     o.max_seq_length = 65;
