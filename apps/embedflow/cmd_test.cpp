@@ -10,11 +10,11 @@
 
 #include "embedflow/config.h"
 #include "embedflow/executor.h"
+#include "embedflow/hub/resolver.h"
 #include "embedflow/regression/goldens.h"
 #include "embedflow/regression/settings.h"
 #include "embedflow/regression/taps.h"
 #include "embedflow/run_identity.h"
-#include "embedflow/hub/resolver.h"
 
 namespace embedflow::cli {
 
