@@ -88,6 +88,7 @@ struct SentenceTransformer::Impl {
   bool lower_case_input = false;
   int64_t max_seq_length = 512;
   std::string precision;
+  std::vector<std::string> warnings;
   int threads = 0;
   int64_t batch_size = 32;
 
@@ -194,6 +195,13 @@ std::shared_ptr<const SentenceTransformer> SentenceTransformer::load(
   auto impl =
       std::make_unique<Impl>(BertModel::load(mp.weights, config, precision), std::move(tokenizer));
   impl->pooling_names = pooling_names;
+  if (mp.modules.empty() && options.pooling.empty() && !options.normalize)
+    impl->warnings.push_back(
+        mp.dir +
+        " has no modules.json, so it is read as a plain transformers model: mean pooling and no "
+        "normalisation (sentence-transformers does the same and warns). If the model was "
+        "published with a Pooling or Normalize module, use its sentence-transformers folder, or "
+        "set pooling and normalize");
   for (const auto& m : pooling_names) impl->pooling.push_back(pooling_of(m));
   impl->normalize = normalize;
   impl->lower_case_input = lower_case_input;
@@ -278,6 +286,9 @@ bool SentenceTransformer::normalizes() const {
 }
 const std::vector<std::string>& SentenceTransformer::pooling() const {
   return impl_->pooling_names;
+}
+const std::vector<std::string>& SentenceTransformer::warnings() const {
+  return impl_->warnings;
 }
 const std::string& SentenceTransformer::precision() const {
   return impl_->precision;

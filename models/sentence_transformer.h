@@ -63,6 +63,9 @@ class SentenceTransformer : public TextEncoder {
   bool normalizes() const;
   const std::vector<std::string>& pooling() const;
   const std::string& precision() const;
+  // What the folder left to defaults that a user should know (no modules.json: mean pooling and
+  // no normalisation, as sentence-transformers warns too). Empty for a complete folder.
+  const std::vector<std::string>& warnings() const;
   // "BERT 6×384 (12 heads), vocab 30522, max_seq_length 256, pooling mean, normalize, fp32".
   std::string describe() const override;
   // FLOPs of the Linear layers for `tokens` tokens (benchmarks' roofline).

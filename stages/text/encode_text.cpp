@@ -1,5 +1,7 @@
 #include "stages/text/encode_text.h"
 
+#include <iostream>
+
 #include "embedflow/params.h"
 
 namespace embedflow {
@@ -69,7 +71,10 @@ EncodeText::EncodeText(const Params& p) : EncoderStage(p, Kind::Embedding) {
 }
 
 std::shared_ptr<const models::SentenceTransformer> EncodeText::load(const std::string& path) const {
-  return models::SentenceTransformer::load(path, options_);
+  auto model = models::SentenceTransformer::load(path, options_);
+  for (const auto& w : model->warnings())
+    std::cerr << "stage '" << params_.stage_id() << "': warning: " << w << "\n";
+  return model;
 }
 
 models::TokenIds EncodeText::prepare(const Item& in, Item&) const {

@@ -77,6 +77,7 @@ TEST_CASE("text encoder: tiny model, CLS pooling, equals the reference") {
   CHECK(enc->pooling() == std::vector<std::string>{"cls"});
   CHECK_FALSE(enc->normalizes());
   CHECK(enc->max_seq_length() == 40);
+  CHECK(enc->warnings().empty());  // a complete sentence-transformers folder
   Tensor got = enc->encode(sentences);
   Tensor expected = embedflow::read_npy(source_path("tests/fixtures/text/tiny_expected_cls.npy"));
   REQUIRE(got.shape() == expected.shape());
@@ -240,6 +241,10 @@ TEST_CASE("text encoder: unsupported models and missing files are clear errors")
     fs::remove_all(dir.file("1_Pooling"));
     auto enc = SentenceTransformer::load(dir.path());
     CHECK(enc->pooling() == std::vector<std::string>{"mean"});
+    // Said, not silent: a published Normalize module would have been dropped.
+    REQUIRE(enc->warnings().size() == 1);
+    CHECK_THAT(enc->warnings()[0],
+               Catch::Contains("no modules.json") && Catch::Contains("no normalisation"));
     Tensor got = enc->encode(fixture_sentences());
     // No sentence_bert_config.json either? It is still there: max_seq_length 40 as before.
     Tensor expected =
