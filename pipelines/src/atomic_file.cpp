@@ -96,20 +96,29 @@ long AtomicFile::tell() const {
 
 std::string AtomicFile::commit(bool complete) {
   if (!file_) throw std::logic_error("AtomicFile: commit twice");
-  bool ok =
-      !failed_ && std::fflush(file_) == 0 && !std::ferror(file_) && ::fsync(fileno(file_)) == 0;
-  std::error_code ec(ok ? 0 : errno, std::generic_category());
-  ok = (std::fclose(file_) == 0) && ok;
+  // stdio drops its buffer on a failed write, so fflush alone would not notice an earlier one.
+  bool ok = !failed_ && std::fflush(file_) == 0 && !std::ferror(file_);
+  int err = ok ? 0 : errno;
+  if (std::fclose(file_) != 0 && ok) {
+    ok = false;
+    err = errno;
+  }
   file_ = nullptr;
+  if (!ok) {
+    std::remove(tmp_.c_str());
+    throw RunFailure("cannot write " + path_ + ": " +
+                     (failed_ ? std::string("an earlier write failed")
+                              : std::error_code(err, std::generic_category()).message()) +
+                     "; nothing was replaced");
+  }
   std::error_code exists_ec;
   const std::string target =
       !complete && fs::exists(path_, exists_ec) ? partial_path(path_) : path_;
-  if (!ok || std::rename(tmp_.c_str(), target.c_str()) != 0) {
-    if (!ec) ec = std::error_code(errno, std::generic_category());
+  try {
+    commit_file(tmp_, target);
+  } catch (const RunFailure&) {
     std::remove(tmp_.c_str());
-    throw RunFailure("cannot write " + path_ + ": " +
-                     (failed_ ? "an earlier write failed" : ec.message()) +
-                     "; nothing was replaced");
+    throw;
   }
   return target;
 }

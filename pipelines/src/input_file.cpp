@@ -15,6 +15,7 @@ namespace {
 
 const char* file_type_name(mode_t mode) {
   if (S_ISDIR(mode)) return "a directory";
+  if (S_ISLNK(mode)) return "a symbolic link";
   if (S_ISFIFO(mode)) return "a FIFO (named pipe)";
   if (S_ISCHR(mode)) return "a character device";
   if (S_ISBLK(mode)) return "a block device";
@@ -23,6 +24,13 @@ const char* file_type_name(mode_t mode) {
 }
 
 }  // namespace
+
+std::string non_regular_file_kind(const std::string& path, bool follow_links) {
+  struct stat st {};
+  const int rc = follow_links ? ::stat(path.c_str(), &st) : ::lstat(path.c_str(), &st);
+  if (rc != 0 || S_ISREG(st.st_mode)) return "";
+  return file_type_name(st.st_mode);
+}
 
 uint64_t check_input_file(const std::string& path) {
   struct stat st {};

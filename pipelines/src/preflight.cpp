@@ -1,29 +1,15 @@
 #include "embedflow/preflight.h"
 
+#include "embedflow/input_file.h"
+
 #include <filesystem>
 #include <map>
-
-#include <sys/stat.h>
 
 namespace fs = std::filesystem;
 
 namespace embedflow {
 
 namespace {
-
-// What stands at `path` when it is not what a writer may replace; "" when it is absent or a
-// regular file.
-std::string not_replaceable(const std::string& path) {
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) != 0) return "";
-  if (S_ISREG(st.st_mode)) return "";
-  if (S_ISLNK(st.st_mode)) return "a symbolic link";
-  if (S_ISDIR(st.st_mode)) return "a folder";
-  if (S_ISFIFO(st.st_mode)) return "a FIFO (named pipe)";
-  if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) return "a device";
-  if (S_ISSOCK(st.st_mode)) return "a socket";
-  return "not a regular file";
-}
 
 // One spelling per file, so `out/a.npy` and `./out/a.npy` are seen as the same output.
 std::string normal_path(const std::string& path) {
@@ -83,7 +69,7 @@ void preflight(const PipelineConfig& config, const ModelResolver& resolve_model)
           break;
         }
         case PathRole::OutputFile: {
-          const std::string what = not_replaceable(value);
+          const std::string what = non_regular_file_kind(value, false);
           if (!what.empty())
             error(sc, spec.name,
                   spec.name + ": '" + value + "' is " + what +
@@ -105,7 +91,7 @@ void preflight(const PipelineConfig& config, const ModelResolver& resolve_model)
     }
   }
   if (!config.errors_path.empty()) {
-    const std::string what = not_replaceable(config.errors_path);
+    const std::string what = non_regular_file_kind(config.errors_path, false);
     if (!what.empty())
       diags.push_back(error_at(SourceLocation{config.file, 0, 0}, "",
                                "errors: '" + config.errors_path + "' is " + what +
