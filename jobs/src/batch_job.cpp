@@ -16,6 +16,7 @@
 #include "embedflow/executor.h"
 #include "embedflow/hash.h"
 #include "embedflow/jobs/spool.h"
+#include "embedflow/output_lock.h"
 
 namespace fs = std::filesystem;
 
@@ -132,10 +133,22 @@ struct SinkSpec {
   Params params;
 };
 
+// The record the engine's error log writes for an item a writer rejected (error_log.cpp).
+std::string rejection_record(const Item& item, const std::string& stage, const char* message) {
+  return Json{{"id", item.id},
+              {"source", item.source},
+              {"index", item.index},
+              {"stage", stage},
+              {"error", message}}
+      .dump();
+}
+
 std::vector<std::string> assemble_sinks(const std::vector<SinkSpec>& sinks,
                                         const std::string& out_dir,
                                         const std::string& pipeline_file,
-                                        const std::vector<std::string>& part_roots) {
+                                        const std::vector<std::string>& part_roots,
+                                        std::vector<std::string>* rejected,
+                                        std::map<std::string, uint64_t>* written = nullptr) {
   std::vector<std::string> outputs;
   for (const auto& sc : sinks) {
     auto stage = sc.type->factory(sc.params);
@@ -161,12 +174,15 @@ std::vector<std::string> assemble_sinks(const std::vector<SinkSpec>& sinks,
       for (size_t i = 0; i < parts.size(); ++i) {
         while (parts[i].has && parts[i].head.index == next) {
           if (static_cast<int>(i) == best) {
+            // The writer rejects an item (a shape mismatch) here as it would in a direct run,
+            // which logs it: the spooled run never gave it to the writer, so nothing has yet.
             try {
               sink->write(parts[i].head);
-            } catch (const ItemFailure&) {
-              // The writer rejected this item (e.g. a shape mismatch) as it would have in a
-              // direct run; the run's errors.jsonl already explains such items.
-            } catch (const std::invalid_argument&) {
+              if (written) ++(*written)[sc.id];
+            } catch (const ItemFailure& e) {
+              if (rejected) rejected->push_back(rejection_record(parts[i].head, sc.id, e.what()));
+            } catch (const std::invalid_argument& e) {
+              if (rejected) rejected->push_back(rejection_record(parts[i].head, sc.id, e.what()));
             }
           }
           parts[i].advance();
@@ -191,12 +207,35 @@ Json sink_manifest(const PipelineConfig& config) {
 }
 
 std::vector<std::string> assemble_outputs(const PipelineConfig& config,
-                                          const std::vector<std::string>& part_roots) {
+                                          const std::vector<std::string>& part_roots,
+                                          std::vector<std::string>* rejected,
+                                          std::map<std::string, uint64_t>* written) {
   std::vector<SinkSpec> sinks;
   for (const auto& sc : config.stages)
     if (sc.stage_type->schema.kind == StageKind::Sink)
       sinks.push_back({sc.id, sc.stage_type, sc.params});
-  return assemble_sinks(sinks, run_output_dir(config), config.file, part_roots);
+  return assemble_sinks(sinks, run_output_dir(config), config.file, part_roots, rejected, written);
+}
+
+size_t write_error_records(const std::string& path, std::vector<std::string> records) {
+  std::vector<std::pair<uint64_t, std::string>> by_index;
+  for (auto& line : records) {
+    const Json j = Json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) continue;  // a line cut short by a kill
+    by_index.emplace_back(j.value("index", uint64_t(0)), std::move(line));
+  }
+  std::stable_sort(by_index.begin(), by_index.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  if (by_index.empty()) {
+    // An earlier run's records would describe outputs that this job has replaced.
+    std::error_code ec;
+    fs::remove(path, ec);
+    return 0;
+  }
+  AtomicFile f(path);
+  for (const auto& r : by_index) f.write(r.second + "\n");
+  f.commit();
+  return by_index.size();
 }
 
 int merge_shards(const std::string& out_dir, const Registry& registry, std::ostream& report) {
@@ -217,6 +256,8 @@ int merge_shards(const std::string& out_dir, const Registry& registry, std::ostr
     report << "error: no shard-I-of-N folders in " << out_dir << "\n";
     return 1;
   }
+  // The merge writes the final outputs: not while another run or merge writes into the folder.
+  OutputLock lock(out_dir);
   if (found.size() > 1) {
     report << "error: " << out_dir << " mixes shard counts:";
     for (const auto& kv : found) report << " " << kv.first;
@@ -277,33 +318,23 @@ int merge_shards(const std::string& out_dir, const Registry& registry, std::ostr
   }
   fs::path cwd = fs::current_path();
   fs::current_path(first_manifest["cwd"].get<std::string>());
+  // Error records of all shards (each shard's holds one record per failed item), then those of
+  // items the writers reject now; written in source order.
+  std::vector<std::string> errors;
   std::vector<std::string> outputs =
       assemble_sinks(sinks, first_manifest["output_dir"].get<std::string>(),
-                     first_manifest["pipeline_file"].get<std::string>(), roots);
-  // Error records of all shards, in source order.
-  std::vector<std::pair<uint64_t, std::string>> errors;
+                     first_manifest["pipeline_file"].get<std::string>(), roots, &errors);
   for (const auto& root : roots) {
     std::ifstream in(fs::path(root) / "errors.jsonl");
-    for (std::string line; std::getline(in, line);) {
-      try {
-        errors.emplace_back(Json::parse(line).value("index", uint64_t(0)), line);
-      } catch (const std::exception&) {
-      }
-    }
+    for (std::string line; std::getline(in, line);) errors.push_back(line);
   }
   std::string errors_path = first_manifest["errors_path"].get<std::string>();
-  if (!errors.empty()) {
-    std::stable_sort(errors.begin(), errors.end(),
-                     [](const auto& a, const auto& b) { return a.first < b.first; });
-    AtomicFile f(errors_path);
-    for (const auto& e : errors) f.write(e.second + "\n");
-    f.commit();
-  }
+  const size_t error_count = write_error_records(errors_path, std::move(errors));
   fs::current_path(cwd);
   report << "merged " << count << " shards into:";
   for (const auto& o : outputs) report << " " << o;
   report << "\n";
-  if (!errors.empty()) report << errors.size() << " error records in " << errors_path << "\n";
+  if (error_count) report << error_count << " error records in " << errors_path << "\n";
   return 0;
 }
 

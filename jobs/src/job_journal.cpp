@@ -27,7 +27,8 @@ JobJournal::JobJournal(const std::string& dir, const Json& header, const JobOpti
   part_size_ = options.part_size ? options.part_size : 10000;
   bool exists = fs::exists(path_);
   if (exists && options.force) {
-    fs::remove_all(dir_);
+    // The folder's contents, not the folder: a shard's folder is the one its run holds locked.
+    for (const auto& entry : fs::directory_iterator(dir_)) fs::remove_all(entry.path());
     exists = false;
   }
   if (exists && !options.resume)
@@ -53,16 +54,24 @@ JobJournal::JobJournal(const std::string& dir, const Json& header, const JobOpti
                                "); use --force to start over");
     part_size_ = old.value("part_size", part_size_);
     attempt_ = 1;
+    int line_attempt = 0;  // part lines follow the line of the attempt that wrote them
     while (std::getline(in, line)) {
       Json j = Json::parse(line, nullptr, false);
       if (j.is_discarded()) continue;  // a line cut short by a kill
-      if (j.contains("attempt")) attempt_ = std::max(attempt_, j["attempt"].get<int>() + 1);
+      if (j.contains("attempt")) {
+        line_attempt = j["attempt"].get<int>();
+        attempt_ = std::max(attempt_, line_attempt + 1);
+      }
       if (!j.contains("items")) continue;
       for (const auto& it : j["items"]) {
         uint64_t index = it[0].get<uint64_t>();
-        if (done_.size() <= index) done_.resize(index + 1, 0);
+        if (done_.size() <= index) {
+          done_.resize(index + 1, 0);
+          done_by_.resize(index + 1, -1);
+        }
         if (!done_[index]) ++completed_count_;
         done_[index] = fp64(it[2].get<std::string>());
+        done_by_[index] = line_attempt;
       }
     }
   }
@@ -88,11 +97,27 @@ bool JobJournal::completed(uint64_t index, const std::string& fingerprint) const
   return index < done_.size() && done_[index] == fp64(fingerprint);
 }
 
+int JobJournal::completed_by(uint64_t index) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return index < done_by_.size() ? done_by_[index] : -1;
+}
+
 void JobJournal::add_item(uint64_t index, const std::string& id, const std::string& fingerprint) {
   std::lock_guard<std::mutex> lock(mu_);
+  last_part_ = static_cast<int64_t>(part_of(index));
   Json& part = pending_[part_of(index)];
   if (part.is_null()) part = Json::array();
   part.push_back(Json::array({index, id, fingerprint}));
+}
+
+void JobJournal::source_exhausted() {
+  std::lock_guard<std::mutex> lock(mu_);
+  exhausted_ = true;
+}
+
+int64_t JobJournal::cut_part() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return exhausted_ ? -1 : last_part_;
 }
 
 void JobJournal::sink_committed_through(size_t sink, int64_t part) {
@@ -109,10 +134,20 @@ void JobJournal::finish() {
 }
 
 void JobJournal::flush_ready(int64_t through) {
+  // A stream cut short (a stop drained it, a failure ended it) left its last part incomplete: its
+  // items went through in smaller batches than an uninterrupted run forms, so the part is redone.
+  if (!exhausted_ && last_part_ >= 0) through = std::min(through, last_part_ - 1);
   std::string lines;
   while (!pending_.empty() && static_cast<int64_t>(pending_.begin()->first) <= through) {
+    const Json& items = pending_.begin()->second;
     lines +=
-        Json{{"part", pending_.begin()->first}, {"items", pending_.begin()->second}}.dump() + "\n";
+        Json{{"part", pending_.begin()->first}, {"attempt", attempt_}, {"items", items}}.dump() +
+        "\n";
+    for (const auto& it : items) {
+      const uint64_t index = it[0].get<uint64_t>();
+      if (done_by_.size() <= index) done_by_.resize(index + 1, -1);
+      done_by_[index] = attempt_;
+    }
     pending_.erase(pending_.begin());
   }
   if (lines.empty()) return;

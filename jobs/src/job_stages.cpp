@@ -25,7 +25,10 @@ JournalSource::JournalSource(std::unique_ptr<Stage> source, JobJournal& journal,
 bool JournalSource::next(Item& item) {
   while (!(stop_ && stop_->load())) {
     item = Item();
-    if (!source_->next(item)) return false;
+    if (!source_->next(item)) {
+      journal_.source_exhausted();
+      return false;
+    }
     item.index = position_++;
     if (!in_shard(item.id, shard_)) continue;
     const std::string fingerprint = item_fingerprint(item);
@@ -62,10 +65,18 @@ void SpoolingSink::write(const Item& item) {
 }
 
 void SpoolingSink::finish(bool /*complete*/) {
-  // A stopped run drained: everything this writer was given is whole and its parts are done. A
-  // hard cancel abandoned items in flight, so the open part is left to be redone.
+  // A hard cancel abandoned items in flight, so the open part is left to be redone.
   if (cancelled_ && cancelled_->load()) return;
-  commit_through(INT64_MAX);
+  // A stopped run drained: everything this writer was given is whole. But the part the source
+  // stopped in holds only its first items, batched short by the end of the stream; it is dropped
+  // (the uncommitted spool is removed) and the next attempt redoes the whole part.
+  const int64_t cut = journal_.cut_part();
+  if (cut < 0) {
+    commit_through(INT64_MAX);
+    return;
+  }
+  if (part_ == cut) spool_.reset();
+  commit_through(cut - 1);
 }
 
 void SpoolingSink::commit_through(int64_t part) {

@@ -40,8 +40,9 @@ class JournalSource : public SourceStage {
 
 // Takes a writer's place: what the writer would be given goes into one part file per journal
 // part, OUT/<job folder>/parts/<writer id>/part-<P>-a<attempt>.items, committed and reported to
-// the journal when the next part begins and at the end of the stream. The writer itself runs
-// when the outputs are assembled (assemble_outputs, merge_shards).
+// the journal when the next part begins and at the end of the stream — except the part a stop
+// cut short (JobJournal::cut_part), which is dropped for the next attempt to redo. The writer
+// itself runs when the outputs are assembled (assemble_outputs, merge_shards).
 class SpoolingSink : public SinkStage {
  public:
   SpoolingSink(std::string parts_dir, JobJournal& journal, size_t sink_index);

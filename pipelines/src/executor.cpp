@@ -29,8 +29,9 @@ double seconds_since(Clock::time_point t0) {
 }  // namespace
 
 void Run::build_stages() {
-  lock_ =
-      std::make_unique<OutputLock>(opts_.lock_dir.empty() ? run_output_dir(cfg_) : opts_.lock_dir);
+  if (opts_.lock_output)
+    lock_ = std::make_unique<OutputLock>(opts_.lock_dir.empty() ? run_output_dir(cfg_)
+                                                                : opts_.lock_dir);
   errors_ = std::make_unique<ErrorLog>(
       opts_.errors_path.empty() ? run_errors_path(cfg_) : opts_.errors_path, opts_.append_errors);
 

@@ -16,8 +16,8 @@
 #include <oneapi/tbb/flow_graph.h>
 
 #include "embedflow/executor.h"
+#include "embedflow/output_lock.h"
 #include "error_log.h"
-#include "output_lock.h"
 
 namespace embedflow::detail {
 
@@ -92,7 +92,7 @@ class Run {
 
  private:
   void build_stages();
-  std::unique_ptr<OutputLock> lock_;  // held from the start to the end of execute()
+  std::unique_ptr<embedflow::OutputLock> lock_;  // held from the start to the end of execute()
   void run_phase(int phase);
   void finish_sinks(RunResult& result);
   void close_stages();

@@ -6,15 +6,16 @@
 #include <chrono>
 #include <cmath>
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <random>
 #include <thread>
 
-#include <fcntl.h>
-#include <sys/wait.h>
-#include <unistd.h>
+#include <signal.h>
 
+#include "embedflow/item.h"
 #include "tests/support/test_support.h"
 
 using namespace embedflow::test;
@@ -56,48 +57,19 @@ stages:
 )";
 }
 
-void write_lines(const std::string& path, int n) {
+// `n` lines of words; with `bad_every` > 0, line i is not valid UTF-8 (a failed item) when
+// i % bad_every == 3.
+void write_lines(const std::string& path, int n, int bad_every = 0) {
   std::ofstream f(path);
   std::mt19937 rng(7);
   const char* words[] = {"dog",    "cat",   "swims", "the", "a",
                          "garden", "treat", "waits", "sun", "is"};
   for (int i = 0; i < n; ++i) {
+    if (bad_every > 0 && i % bad_every == 3) f << "\xff\xfe not text ";
     int len = 3 + static_cast<int>(rng() % 12);
     for (int w = 0; w < len; ++w) f << (w ? " " : "") << words[rng() % 10];
     f << " " << i << "\n";
   }
-}
-
-pid_t spawn(const std::vector<std::string>& args) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    int devnull = ::open("/dev/null", O_WRONLY);
-    dup2(devnull, 1);
-    dup2(devnull, 2);
-    std::vector<char*> argv;
-    argv.push_back(const_cast<char*>(EMBEDFLOW_CLI));
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(EMBEDFLOW_CLI, argv.data());
-    _exit(127);
-  }
-  return pid;
-}
-
-int wait_exit(pid_t pid) {
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-// Waits (up to 30 s) until `path` exists: the CLI needs a moment to load libtorch before the
-// run, and so its journal, begins.
-bool wait_for_file(const std::string& path) {
-  for (int i = 0; i < 600; ++i) {
-    if (fs::exists(path)) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
 }
 
 // vectors_exact: the model's floats are expected bit for bit (a redone part forms the same
@@ -159,7 +131,7 @@ TEST_CASE("kill -9 at 10 random points, then --resume: outputs equal an uninterr
   auto t0 = std::chrono::steady_clock::now();
   // The reference: one uninterrupted, ordinary run. The job's parts (each its own batch group)
   // hold a whole number of batches of 16, so a redone part forms the batches of this run.
-  REQUIRE(wait_exit(spawn({"run", dir.file("clean.yaml"), "--progress", "off"})) == 0);
+  REQUIRE(wait_exit(spawn_cli({"run", dir.file("clean.yaml"), "--progress", "off"})) == 0);
   double clean_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 
@@ -167,8 +139,8 @@ TEST_CASE("kill -9 at 10 random points, then --resume: outputs equal an uninterr
   int kills = 0;
   for (int attempt = 0; attempt < 10; ++attempt) {
     // Small parts, so kills land before, between and after part commits and during assembly.
-    pid_t pid = spawn({"run", dir.file("job.yaml"), "--progress", "off", "--part-size", "256",
-                       attempt == 0 ? "--resumable" : "--resume"});
+    pid_t pid = spawn_cli({"run", dir.file("job.yaml"), "--progress", "off", "--part-size", "256",
+                           attempt == 0 ? "--resumable" : "--resume"});
     // Kill somewhere in the run itself: after the journal appeared, before the run could end.
     wait_for_file(dir.file("job/.embedflow/journal.jsonl"));
     std::this_thread::sleep_for(std::chrono::milliseconds(
@@ -182,7 +154,8 @@ TEST_CASE("kill -9 at 10 random points, then --resume: outputs equal an uninterr
       CHECK(load_npy(dir.file("job/vectors.npy")).dim(0) == n);
   }
   CHECK(kills >= 5);
-  int final_code = wait_exit(spawn({"run", dir.file("job.yaml"), "--progress", "off", "--resume"}));
+  int final_code =
+      wait_exit(spawn_cli({"run", dir.file("job.yaml"), "--progress", "off", "--resume"}));
   REQUIRE(final_code == 0);
   // Every file, the model's floats included, is byte-identical: a redone part forms the same
   // batches at the same intra-op thread count, so the encoder computes the same bits.
@@ -196,8 +169,8 @@ TEST_CASE("a changed pipeline refuses --resume until --force") {
   TempDir dir("resume-changed");
   write_lines(dir.file("lines.txt"), 400);
   write_file(dir.file("job.yaml"), job_pipeline(dir.file("lines.txt"), dir.file("job")));
-  pid_t pid =
-      spawn({"run", dir.file("job.yaml"), "--progress", "off", "--resumable", "--part-size", "50"});
+  pid_t pid = spawn_cli(
+      {"run", dir.file("job.yaml"), "--progress", "off", "--resumable", "--part-size", "50"});
   REQUIRE(wait_for_file(dir.file("job/.embedflow/journal.jsonl")));
   kill(pid, SIGKILL);
   wait_exit(pid);
@@ -246,4 +219,64 @@ TEST_CASE("three shards merged equal one single-process run") {
   INFO(merged.output);
   REQUIRE(merged.exit_code == 0);
   require_same_files(dir.file("clean"), dir.file("job"), /*vectors_exact=*/false);
+}
+
+TEST_CASE("SIGINT at random points, then --resume: every file equals an uninterrupted run's") {
+  TempDir dir("sigint");
+  // A bad line in every 16 keeps whole batches in each part: a part of 256 lines passes 240 good
+  // items, 15 batches of 16, to the encoder, as the uninterrupted run's batches fall. (Failures
+  // that do not divide so would give the job batches of its own, and floats that differ from a
+  // plain run's in the last bits; an interrupted job would still equal an uninterrupted job.)
+  const int n = 2000, bad_every = 16;
+  write_lines(dir.file("lines.txt"), n, bad_every);
+  write_file(dir.file("clean.yaml"), job_pipeline(dir.file("lines.txt"), dir.file("clean")));
+  write_file(dir.file("job.yaml"), job_pipeline(dir.file("lines.txt"), dir.file("job")));
+  // About 2 s of work, for the signal to land in.
+  const std::vector<std::string> slower = {"--progress", "off", "--set", "slow.max_ms=3"};
+  auto with = [&](std::vector<std::string> args, const std::vector<std::string>& more) {
+    args.insert(args.end(), more.begin(), more.end());
+    return args;
+  };
+  auto t0 = std::chrono::steady_clock::now();
+  REQUIRE(wait_exit(spawn_cli(with({"run", dir.file("clean.yaml")}, slower))) == 0);
+  const double clean_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+
+  uint32_t seed = std::random_device{}();
+  if (const char* env = std::getenv("EMBEDFLOW_FAULT_SEED")) seed = std::strtoul(env, nullptr, 10);
+  std::cerr << "SIGINT test: EMBEDFLOW_FAULT_SEED=" << seed << "\n";
+  INFO("EMBEDFLOW_FAULT_SEED=" << seed << " (clean run " << clean_ms << " ms)");
+  std::mt19937 rng(seed);
+  int stopped = 0;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    // Parts of 256 source lines: a stop lands inside one, whose last batch the drain cuts short.
+    pid_t pid = spawn_cli(with({"run", dir.file("job.yaml"), "--part-size", "256",
+                                attempt == 0 ? "--resumable" : "--resume"},
+                               slower));
+    wait_for_file(dir.file("job/.embedflow/journal.jsonl"));
+    const int delay = static_cast<int>(rng() % static_cast<uint32_t>(clean_ms * 0.5));
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay));
+    kill(pid, SIGINT);
+    const int code = wait_exit(pid);
+    INFO("attempt " << attempt << ": SIGINT " << delay << " ms after the journal, exit " << code);
+    CHECK((code == 128 + SIGINT || code == 0));
+    if (code == 128 + SIGINT) ++stopped;
+  }
+  CHECK(stopped >= 3);
+  REQUIRE(wait_exit(spawn_cli(with({"run", dir.file("job.yaml"), "--resume"}, slower))) == 0);
+  // Byte for byte, the model's floats included (a redone part forms the batches of an
+  // uninterrupted run), and the error records: one per bad line, as the uninterrupted run has.
+  for (const char* name : {"vectors.npy", "vectors.jsonl", "stats.jsonl", "errors.jsonl"}) {
+    REQUIRE(fs::exists(dir.file("job/") + name));
+    CHECK(file_difference(dir.file("clean/") + name, dir.file("job/") + name) == "");
+  }
+  std::vector<std::string> bad_lines;
+  for (const auto& line : read_lines(dir.file("job/errors.jsonl")))
+    bad_lines.push_back(embedflow::Json::parse(line).at("index").dump());
+  std::vector<std::string> expected_bad;
+  for (int i = 3; i < n; i += bad_every) expected_bad.push_back(std::to_string(i));
+  CHECK(bad_lines == expected_bad);
+  CHECK(load_npy(dir.file("job/vectors.npy")).dim(0) ==
+        n - static_cast<int64_t>(expected_bad.size()));
+  CHECK_FALSE(fs::exists(dir.file("job/.embedflow")));
 }

@@ -1,5 +1,7 @@
 #include "tests/support/test_support.h"
 
+#include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -7,8 +9,11 @@
 #include <random>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 
+#include <fcntl.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "embedflow/npy.h"
 
@@ -79,6 +84,57 @@ CommandResult run_command(const std::string& command) {
 
 CommandResult run_cli(const std::string& args) {
   return run_command(std::string("'") + EMBEDFLOW_CLI + "' " + args);
+}
+
+std::string file_difference(const std::string& a, const std::string& b) {
+  const bool has_a = fs::exists(a), has_b = fs::exists(b);
+  if (!has_a || !has_b) {
+    if (has_a == has_b) return "";
+    return (has_a ? b : a) + " is missing";
+  }
+  const std::string x = read_file(a), y = read_file(b);
+  if (x == y) return "";
+  size_t at = 0;
+  while (at < x.size() && at < y.size() && x[at] == y[at]) ++at;
+  return a + " (" + std::to_string(x.size()) + " bytes) and " + b + " (" +
+         std::to_string(y.size()) + " bytes) differ from byte " + std::to_string(at);
+}
+
+pid_t spawn_cli(const std::vector<std::string>& args, const std::string& cwd,
+                const std::string& log) {
+  std::vector<char*> argv;
+  argv.push_back(const_cast<char*>(EMBEDFLOW_CLI));
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    // Only async-signal-safe calls between fork and exec: the test process has threads.
+    int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (out >= 0) {
+      dup2(out, 1);
+      dup2(out, 2);
+    }
+    if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(126);
+    execv(EMBEDFLOW_CLI, argv.data());
+    _exit(127);
+  }
+  if (pid < 0) throw std::runtime_error("fork failed");
+  return pid;
+}
+
+int wait_exit(pid_t pid) {
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+bool wait_for_file(const std::string& path, int timeout_ms) {
+  for (int waited = 0; waited < timeout_ms; waited += 20) {
+    if (fs::exists(path)) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return fs::exists(path);
 }
 
 Tensor load_npy(const std::string& path) {

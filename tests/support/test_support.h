@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include <sys/types.h>
+
 #include "embedflow/tensor.h"
 
 namespace embedflow::test {
@@ -39,6 +41,19 @@ struct CommandResult {
 CommandResult run_command(const std::string& command);
 // Runs the embedflow CLI built with this tree: run_cli("validate x.yaml").
 CommandResult run_cli(const std::string& args);
+
+// "" when files `a` and `b` hold the same bytes, else what differs: which one is missing, the
+// sizes and the first differing offset (no contents: they may be binary).
+std::string file_difference(const std::string& a, const std::string& b);
+
+// Starts the CLI with `args` in the background, its output to `log` (default /dev/null) and, when
+// `cwd` is given, in that folder; returns its pid. A process, not a shell: signals reach it.
+pid_t spawn_cli(const std::vector<std::string>& args, const std::string& cwd = "",
+                const std::string& log = "/dev/null");
+// Waits for `pid`: its exit code, or 128 + the signal that ended it.
+int wait_exit(pid_t pid);
+// Waits until `path` exists, up to `timeout_ms`; false if it never appeared.
+bool wait_for_file(const std::string& path, int timeout_ms = 30000);
 
 // Reads a .npy file written by numpy or embedflow (float32/uint8/int64, C order).
 Tensor load_npy(const std::string& path);

@@ -43,6 +43,8 @@ struct RunOptions {
   bool append_errors = false;  // add to an existing errors file instead of replacing it
   // The folder locked against other runs for this run's length; "" = run_output_dir(config).
   std::string lock_dir;
+  // False: the caller already holds the lock (an OutputLock kept across more than this run).
+  bool lock_output = true;
   // Items a source wrapper passed over because they were completed before (by an earlier run):
   // counted as completed in the progress display and RunResult::items.
   const std::atomic<uint64_t>* items_done_before = nullptr;

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <iosfwd>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -48,9 +49,18 @@ std::string item_fingerprint(const Item& item);
 std::string job_dir(const PipelineConfig& config, const ShardSpec& shard);
 
 // Assembles the final outputs of the sinks of `config` from the spooled parts found in
-// `part_roots` (one per shard, or the job folder). Returns the files written.
+// `part_roots` (one per shard, or the job folder). Returns the files written; adds to
+// `rejected` an error record (an errors.jsonl line) for each item a writer rejected, and to
+// `written` the items each writer (by stage id) took.
 std::vector<std::string> assemble_outputs(const PipelineConfig& config,
-                                          const std::vector<std::string>& part_roots);
+                                          const std::vector<std::string>& part_roots,
+                                          std::vector<std::string>* rejected = nullptr,
+                                          std::map<std::string, uint64_t>* written = nullptr);
+
+// Writes errors.jsonl lines to `path` atomically, ordered by source position (records of one
+// position keep their order); lines that are not JSON objects (cut by a kill) are dropped. With
+// no records, an earlier file at `path` is removed. Returns the number written.
+size_t write_error_records(const std::string& path, std::vector<std::string> records);
 
 // The writers of `config` with their resolved parameters, recorded in each shard's
 // _SUCCESS.json so that a merge writes exactly what the shards were configured to write.

@@ -6,12 +6,12 @@
 
 #include <string>
 
-namespace embedflow::detail {
+namespace embedflow {
 
 class OutputLock {
  public:
-  // Creates `dir` if needed and locks it; throws RunFailure naming the folder when another
-  // process holds it.
+  // Creates `dir` if needed and locks it; throws RunFailure naming the folder, and the process
+  // holding it where the system says (pid and command line), when another process holds it.
   explicit OutputLock(const std::string& dir);
   ~OutputLock();
   OutputLock(const OutputLock&) = delete;
@@ -21,4 +21,4 @@ class OutputLock {
   int fd_ = -1;
 };
 
-}  // namespace embedflow::detail
+}  // namespace embedflow
