@@ -55,11 +55,13 @@ struct Ticket {
 };
 
 struct Packet {
+  // Declared before `items`, so destroyed after them: the last copy of a packet frees its items
+  // before the token goes back and the source may make another (max_in_flight bounds live items).
+  std::shared_ptr<Ticket> ticket;
   uint64_t seq = 0;
   uint64_t batch_group = 0;  // of the source item (Item::batch_group)
   bool eos = false;
   std::shared_ptr<const std::vector<ItemPtr>> items;
-  std::shared_ptr<Ticket> ticket;
 };
 
 struct BatchMsg {

@@ -7,6 +7,8 @@
 
 #include "embedflow/config.h"
 #include "embedflow/executor.h"
+// The engine's private packet and ticket: the order in which a dying packet releases its parts.
+#include "pipelines/src/executor_run.h"
 #include "tests/core/test_stages.h"
 #include "tests/support/test_support.h"
 
@@ -105,6 +107,35 @@ stages:
     CHECK(observed().max_live_payloads.load() >= std::min(bound, 4));
     CHECK(observed().live_payloads.load() == 0);
   }
+}
+
+// Found by the ASan build (whose slowness widened the window): the last copy of a packet gave
+// its token back before freeing its items, so while the next source item was made the previous
+// one's payload was still alive, and the test above saw max_in_flight + 2 payloads.
+TEST_CASE("a dying packet frees its items before its ticket gives the token back") {
+  detail::TokenPool pool;
+  pool.active = false;  // no limiter to return the token to: only the order is observed
+  std::atomic<uint64_t> completed{0};
+  pool.completed = &completed;
+  int64_t in_flight_when_freed = -1;
+  {
+    detail::Packet packet;
+    packet.ticket = std::make_shared<detail::Ticket>(&pool, true);
+    auto item = std::make_shared<Item>();
+    void* mem = ::operator new(16);
+    std::shared_ptr<void> owner(mem, [&](void* p) {
+      in_flight_when_freed = pool.in_flight.load();
+      ::operator delete(p);
+    });
+    item->tensor = Tensor(DType::U8, {16}, owner, mem);
+    owner.reset();
+    packet.items = std::make_shared<const std::vector<ItemPtr>>(std::vector<ItemPtr>{item});
+    item.reset();
+    REQUIRE(pool.in_flight == 1);
+  }
+  CHECK(in_flight_when_freed == 1);  // freed while the packet still held its token
+  CHECK(pool.in_flight == 0);
+  CHECK(completed == 1);
 }
 
 TEST_CASE("batch stages get full batches in order and a short last one, never padded") {
