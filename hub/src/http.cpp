@@ -385,8 +385,15 @@ uint64_t download_resumable(HttpSession& http, const RepoContext& repo, const st
     CURLcode rc = http.download(url, auth, file, have, limit, counted, r);
     // Durable only once whole (commit_file); here what is written must just reach the file.
     bool written = std::fflush(file) == 0;
-    written = std::fclose(file) == 0 && written;
-    if (!written) throw HubError(Kind::Io, "cannot write " + partial.string());
+    int write_errno = written ? 0 : errno;
+    if (std::fclose(file) != 0 && written) {
+      written = false;
+      write_errno = errno;
+    }
+    if (rc == CURLE_WRITE_ERROR && r.write_errno != 0) write_errno = r.write_errno;
+    if (!written)
+      throw HubError(Kind::Io, "cannot write " + partial.string() + ": " +
+                                   std::strerror(write_errno ? write_errno : EIO));
     // Our disk, not the network: what was written stays for the next run to resume.
     if (rc == CURLE_WRITE_ERROR && r.write_errno != 0)
       throw HubError(Kind::Io,

@@ -85,6 +85,7 @@ RunResult run_job(const PipelineConfig& config, const JobOptions& job, const Run
   };
   if (job.shard.active()) options.errors_path = (fs::path(dir) / "errors.jsonl").string();
   options.append_errors = run.append_errors || job.resume;  // a resumed run adds to its own
+  options.errors_in_place = true;  // what a killed run logged must survive for its resume
   // Shards of one job write into one output folder at once, each into its own job folder.
   options.lock_dir = dir;
   options.items_done_before = &done_before;
