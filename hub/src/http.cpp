@@ -328,6 +328,12 @@ void throw_http_error(const Response& r, const RepoContext& repo, const std::str
   if (r.status == 403)
     throw HubError(Kind::Unauthorized, "access to '" + repo_id + "' refused" + status + said +
                                            (repo.have_token ? "" : "; set HF_TOKEN"));
+  if (r.status >= 300 && r.status < 400 && !r.redirect_url.empty())
+    // follow_redirects gave up: the chain is longer than a hub's (one hop to its CDN) by far.
+    throw HubError(Kind::Network, "too many redirects fetching '" + repo_id + "'" +
+                                      (path.empty() ? "" : " file '" + path + "'") + status +
+                                      " (more than 10; the last pointed to " + r.redirect_url +
+                                      "); check HF_ENDPOINT and any proxy in between");
   throw HubError(Kind::Network, "unexpected answer fetching '" + repo_id + "'" +
                                     (path.empty() ? "" : " file '" + path + "'") + status + said);
 }
