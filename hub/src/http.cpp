@@ -328,6 +328,12 @@ void throw_http_error(const Response& r, const RepoContext& repo, const std::str
   if (r.status == 403)
     throw HubError(Kind::Unauthorized, "access to '" + repo_id + "' refused" + status + said +
                                            (repo.have_token ? "" : "; set HF_TOKEN"));
+  if (r.status >= 300 && r.status < 400 && !r.redirect_url.empty())
+    // follow_redirects gave up: the chain is longer than a hub's (one hop to its CDN) by far.
+    throw HubError(Kind::Network, "too many redirects fetching '" + repo_id + "'" +
+                                      (path.empty() ? "" : " file '" + path + "'") + status +
+                                      " (more than 10; the last pointed to " + r.redirect_url +
+                                      "); check HF_ENDPOINT and any proxy in between");
   throw HubError(Kind::Network, "unexpected answer fetching '" + repo_id + "'" +
                                     (path.empty() ? "" : " file '" + path + "'") + status + said);
 }
@@ -385,8 +391,15 @@ uint64_t download_resumable(HttpSession& http, const RepoContext& repo, const st
     CURLcode rc = http.download(url, auth, file, have, limit, counted, r);
     // Durable only once whole (commit_file); here what is written must just reach the file.
     bool written = std::fflush(file) == 0;
-    written = std::fclose(file) == 0 && written;
-    if (!written) throw HubError(Kind::Io, "cannot write " + partial.string());
+    int write_errno = written ? 0 : errno;
+    if (std::fclose(file) != 0 && written) {
+      written = false;
+      write_errno = errno;
+    }
+    if (rc == CURLE_WRITE_ERROR && r.write_errno != 0) write_errno = r.write_errno;
+    if (!written)
+      throw HubError(Kind::Io, "cannot write " + partial.string() + ": " +
+                                   std::strerror(write_errno ? write_errno : EIO));
     // Our disk, not the network: what was written stays for the next run to resume.
     if (rc == CURLE_WRITE_ERROR && r.write_errno != 0)
       throw HubError(Kind::Io,

@@ -56,7 +56,11 @@ AtomicFile::~AtomicFile() {
 }
 
 AtomicFile::AtomicFile(AtomicFile&& o) noexcept
-    : path_(std::move(o.path_)), tmp_(std::move(o.tmp_)), file_(o.file_) {
+    : path_(std::move(o.path_)),
+      tmp_(std::move(o.tmp_)),
+      file_(o.file_),
+      failed_(o.failed_),
+      write_error_(std::move(o.write_error_)) {
   o.file_ = nullptr;
 }
 
@@ -66,6 +70,8 @@ AtomicFile& AtomicFile::operator=(AtomicFile&& o) noexcept {
     path_ = std::move(o.path_);
     tmp_ = std::move(o.tmp_);
     file_ = o.file_;
+    failed_ = o.failed_;
+    write_error_ = std::move(o.write_error_);
     o.file_ = nullptr;
   }
   return *this;
@@ -73,9 +79,11 @@ AtomicFile& AtomicFile::operator=(AtomicFile&& o) noexcept {
 
 void AtomicFile::check_write(bool ok) {
   if (ok) return;
+  const std::string reason = std::error_code(errno, std::generic_category()).message();
+  if (!failed_) write_error_ = reason;
   failed_ = true;
-  throw RunFailure("write failed: " + tmp_ + ": " +
-                   std::error_code(errno, std::generic_category()).message());
+  // Named by the file the user asked for: the temporary is an implementation detail.
+  throw RunFailure("cannot write " + path_ + ": " + reason + "; nothing was replaced");
 }
 
 void AtomicFile::write(const void* data, size_t n) {
@@ -106,10 +114,10 @@ std::string AtomicFile::commit(bool complete) {
   file_ = nullptr;
   if (!ok) {
     std::remove(tmp_.c_str());
-    throw RunFailure("cannot write " + path_ + ": " +
-                     (failed_ ? std::string("an earlier write failed")
-                              : std::error_code(err, std::generic_category()).message()) +
-                     "; nothing was replaced");
+    throw RunFailure(
+        "cannot write " + path_ + ": " +
+        (failed_ ? write_error_ : std::error_code(err, std::generic_category()).message()) +
+        "; nothing was replaced");
   }
   std::error_code exists_ec;
   const std::string target =

@@ -33,7 +33,10 @@ void Run::build_stages() {
     lock_ = std::make_unique<OutputLock>(opts_.lock_dir.empty() ? run_output_dir(cfg_)
                                                                 : opts_.lock_dir);
   errors_ = std::make_unique<ErrorLog>(
-      opts_.errors_path.empty() ? run_errors_path(cfg_) : opts_.errors_path, opts_.append_errors);
+      opts_.errors_path.empty() ? run_errors_path(cfg_) : opts_.errors_path,
+      opts_.append_errors     ? ErrorLog::Mode::Append
+      : opts_.errors_in_place ? ErrorLog::Mode::InPlace
+                              : ErrorLog::Mode::Replace);
 
   threads_ = opts_.threads > 0 ? opts_.threads : cfg_.threads;
   if (threads_ <= 0) threads_ = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
@@ -92,6 +95,30 @@ void Run::build_stages() {
     rt->stage = rt->cfg->stage_type->factory(rt->cfg->params);
     if (opts_.wrap_stage) rt->stage = opts_.wrap_stage(*rt->cfg, std::move(rt->stage));
     rt->stage->open(rt->ctx);
+  }
+  announce_row_shapes();
+}
+
+// Each stage's declared row shape from its first input's, inputs first; writers get theirs.
+void Run::announce_row_shapes() {
+  std::map<const StageRuntime*, std::optional<RowShape>> known;
+  std::function<std::optional<RowShape>(StageRuntime&, int)> shape_of =
+      [&](StageRuntime& rt, int depth) -> std::optional<RowShape> {
+    auto it = known.find(&rt);
+    if (it != known.end()) return it->second;
+    std::optional<RowShape> input;
+    // Inputs form a DAG; the depth bound only guards against a malformed one.
+    if (!rt.cfg->inputs.empty() && depth < 1000)
+      input = shape_of(*by_id_.at(rt.cfg->inputs[0]), depth + 1);
+    std::optional<RowShape> out = rt.stage->output_row_shape(input);
+    known[&rt] = out;
+    return out;
+  };
+  for (auto& rt : stages_) {
+    auto* sink = dynamic_cast<SinkStage*>(rt->stage.get());
+    if (!sink || rt->cfg->inputs.empty()) continue;
+    std::optional<RowShape> row = shape_of(*by_id_.at(rt->cfg->inputs[0]), 0);
+    if (row) sink->expect_row_shape(*row);
   }
 }
 
@@ -228,12 +255,18 @@ RunResult Run::execute() {
 
   finish_sinks(result);
   close_stages();
+  // After the writers: the error records replace an earlier file when the outputs do.
+  try {
+    result.errors_file = errors_->commit(fail_message_.empty() && !stopping() && !hard_cancelled());
+  } catch (const std::exception& e) {
+    fail(e.what());
+  }
 
   result.seconds = seconds_since(t0);
   result.items = items_completed();
   result.errors = errors_->count();
   result.peak_in_flight = static_cast<uint64_t>(peak_in_flight_.load());
-  if (result.errors) result.errors_file = errors_->path();
+  if (result.errors && result.errors_file.empty()) result.errors_file = errors_->path();
   for (auto& rt : stages_) {
     StageStats s;
     s.id = rt->cfg->id;

@@ -94,6 +94,7 @@ class Run {
 
  private:
   void build_stages();
+  void announce_row_shapes();
   std::unique_ptr<embedflow::OutputLock> lock_;  // held from the start to the end of execute()
   void run_phase(int phase);
   void finish_sinks(RunResult& result);

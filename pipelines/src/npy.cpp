@@ -118,8 +118,10 @@ std::string NpyStreamWriter::commit(bool complete) {
   std::vector<int64_t> shape = row_shape_;
   shape.insert(shape.begin(), rows_);
   if (!started_) {
-    // No rows at all: an empty float32 array of shape (0,).
-    file_.write(npy_header(DType::F32, {0}));
+    // No rows at all: the rows' declared shape with none of them, else float32 of shape (0,).
+    std::vector<int64_t> empty = expected_shape_;
+    empty.insert(empty.begin(), 0);
+    file_.write(npy_header(expected_dtype_, empty));
   } else {
     std::vector<int64_t> big = row_shape_;
     big.insert(big.begin(), INT64_MAX);

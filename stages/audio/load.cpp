@@ -111,7 +111,8 @@ StageSchema load_schema() {
           .describe("Files (or spans) longer than this many seconds fail instead of filling "
                     "memory. 0: no limit."),
       ParamSpec::boolean("allow_truncated", false)
-          .describe("Load the samples a truncated WAV/AIFF still holds instead of failing."),
+          .describe("Load the samples a truncated file still holds (fewer than its header "
+                    "declares) instead of failing."),
       ParamSpec::enumeration("normalize", "none", {"none", "peak"})
           .describe("peak: scale so the largest |sample| is 1 (silence stays silent)."),
   };
@@ -192,8 +193,10 @@ void LoadStage::process(const Item& in, Item& out) {
   if (duration_) count = std::min<sf_count_t>(count, std::llround(*duration_ * rate));
   if (count <= 0) throw ItemFailure("'" + path + "': duration selects no samples");
   if (max_duration_ > 0 && count / rate > max_duration_)
-    throw ItemFailure("'" + path + "': " + seconds_str(count / rate) +
-                      " of audio exceeds max_duration " + seconds_str(max_duration_));
+    throw ItemFailure("'" + path + "': its header declares " + std::to_string(count) + " frames (" +
+                      seconds_str(count / rate) + " at " + std::to_string(info.samplerate) +
+                      " Hz), which exceeds max_duration " + seconds_str(max_duration_) +
+                      "; raise max_duration (0: no limit) if the file really is that long");
   if (first > 0 && sf_seek(file.get(), first, SEEK_SET) < 0)
     throw ItemFailure("'" + path + "': cannot seek to " + seconds_str(offset_) + ": " +
                       sf_strerror(file.get()));
@@ -238,7 +241,15 @@ void LoadStage::process(const Item& in, Item& out) {
   const int err = sf_error(file.get());
   // MPEG frame counts are estimates from the header; everything else must decode fully.
   const bool exact_count = (info.format & SF_FORMAT_TYPEMASK) != SF_FORMAT_MPEG;
-  if (err != SF_ERR_NO_ERROR || (exact_count && done < count) || done == 0)
+  if (err == SF_ERR_NO_ERROR && exact_count && done > 0 && done < count && !allow_truncated_)
+    // The frame count in the header is a claim (a lying one costs nothing: see the reservation
+    // above); the file says how much audio there really is.
+    throw ItemFailure("'" + path + "': truncated, or its header lies (" + format +
+                      "): the header declares " + std::to_string(count) + " frames (" +
+                      seconds_str(count / rate) + " at " + std::to_string(info.samplerate) +
+                      " Hz), the file holds " + std::to_string(done) +
+                      "; re-encode it, or set allow_truncated: true to load what is there");
+  if (err != SF_ERR_NO_ERROR || done == 0)
     throw ItemFailure("'" + path + "': truncated or corrupt (" + format + "): decoded " +
                       std::to_string(done) + " of " + std::to_string(count) + " frames" +
                       (err != SF_ERR_NO_ERROR ? std::string(": ") + sf_strerror(file.get()) : ""));

@@ -92,6 +92,7 @@ class EncoderStage : public EncoderStageBase {
   // The model input for one item; throwing fails that item only. `out` may take meta.
   virtual Input prepare(const Item& in, Item& out) const = 0;
   const Model& model() const { return *model_; }
+  bool loaded() const { return model_ != nullptr; }
 
  private:
   std::shared_ptr<const Model> model_;

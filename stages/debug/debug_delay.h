@@ -14,6 +14,10 @@ class DebugDelay : public ItemStage {
   explicit DebugDelay(const Params& params);
   void open(const StageContext& ctx) override { ctx_ = ctx; }
   void process(const Item& in, Item& out) override;
+  // Items pass unchanged.
+  std::optional<RowShape> output_row_shape(const std::optional<RowShape>& input) const override {
+    return input;
+  }
   // The pause for the item at source position `index`, in milliseconds.
   int64_t delay_ms(uint64_t index) const;
 

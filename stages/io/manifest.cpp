@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <set>
@@ -13,21 +14,57 @@
 
 namespace embedflow::io {
 
-LineReader::LineReader(const std::string& path) : path_(path), in_(path, std::ios::binary) {
+LineReader::LineReader(const std::string& path, uint64_t max_line_bytes)
+    : path_(path), in_(path, std::ios::binary), max_(max_line_bytes), buf_(size_t{1} << 16) {
   if (!in_)
     throw std::runtime_error("cannot open " + path + ": " +
                              std::error_code(errno, std::generic_category()).message());
 }
 
+bool LineReader::fill() {
+  in_.read(buf_.data(), static_cast<std::streamsize>(buf_.size()));
+  if (in_.bad())
+    throw std::runtime_error("read error in " + path_ + " after line " + std::to_string(line_));
+  pos_ = 0;
+  end_ = static_cast<size_t>(in_.gcount());
+  return end_ > 0;
+}
+
 bool LineReader::next(std::string& line) {
-  if (!std::getline(in_, line)) {
-    if (in_.bad())
-      throw std::runtime_error("read error in " + path_ + " after line " + std::to_string(line_));
-    return false;
+  line.clear();
+  too_long_ = false;
+  length_ = 0;
+  bool any = false;
+  // Our own buffer rather than std::getline: a line of gigabytes is counted and skipped, never
+  // held whole.
+  for (;;) {
+    if (pos_ == end_ && !fill()) {
+      if (!any) return false;
+      break;
+    }
+    any = true;
+    const char* start = buf_.data() + pos_;
+    const char* nl = static_cast<const char*>(std::memchr(start, '\n', end_ - pos_));
+    const size_t n = nl ? static_cast<size_t>(nl - start) : end_ - pos_;
+    length_ += n;
+    // More than max_ + 1 bytes (room for the '\r' of a "\r\n" ending), without overflowing.
+    if (!too_long_ && length_ > max_ && length_ - max_ > 1) {
+      too_long_ = true;
+      line.clear();
+      line.shrink_to_fit();
+    }
+    if (!too_long_) line.append(start, n);
+    pos_ += n + (nl ? 1 : 0);
+    if (nl) break;
   }
   ++line_;
   if (!line.empty() && line.back() == '\r') line.pop_back();
   if (line_ == 1 && line.compare(0, 3, "\xEF\xBB\xBF") == 0) line.erase(0, 3);
+  if (!too_long_ && line.size() > max_) {
+    too_long_ = true;
+    line.clear();
+    line.shrink_to_fit();
+  }
   return true;
 }
 

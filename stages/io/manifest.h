@@ -19,15 +19,26 @@ namespace embedflow::io {
 // first line. Line numbers are 1-based.
 class LineReader {
  public:
-  explicit LineReader(const std::string& path);  // throws std::runtime_error naming the file
+  // Throws std::runtime_error naming the file. A line longer than `max_line_bytes` is not held:
+  // next() skips to its end and says so through too_long().
+  explicit LineReader(const std::string& path, uint64_t max_line_bytes = UINT64_MAX);
   bool next(std::string& line);
   uint64_t line_number() const { return line_; }
   const std::string& path() const { return path_; }
+  // The line next() returned was longer than max_line_bytes: `line` is empty, length() says
+  // how long it was.
+  bool too_long() const { return too_long_; }
+  uint64_t length() const { return length_; }
 
  private:
+  bool fill();
   std::string path_;
   std::ifstream in_;
-  uint64_t line_ = 0;
+  uint64_t max_ = UINT64_MAX;
+  std::vector<char> buf_;
+  size_t pos_ = 0, end_ = 0;
+  uint64_t line_ = 0, length_ = 0;
+  bool too_long_ = false;
 };
 
 enum class ManifestFormat { Jsonl, Csv, Tsv };

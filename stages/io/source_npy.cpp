@@ -53,6 +53,12 @@ void SourceNpy::open(const StageContext& ctx) {
   }
 }
 
+std::optional<RowShape> SourceNpy::output_row_shape(const std::optional<RowShape>& input) const {
+  (void)input;
+  if (!rows_.defined()) return std::nullopt;
+  return RowShape{std::vector<int64_t>(rows_.shape().begin() + 1, rows_.shape().end()), DType::F32};
+}
+
 std::optional<uint64_t> SourceNpy::size_hint() const {
   return rows_.defined() ? std::optional<uint64_t>(static_cast<uint64_t>(rows_.dim(0)))
                          : std::nullopt;

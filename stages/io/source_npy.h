@@ -18,6 +18,7 @@ class SourceNpy : public SourceStage {
   void open(const StageContext& ctx) override;
   bool next(Item& item) override;
   std::optional<uint64_t> size_hint() const override;
+  std::optional<RowShape> output_row_shape(const std::optional<RowShape>& input) const override;
 
  private:
   Params params_;

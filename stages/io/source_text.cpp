@@ -39,6 +39,10 @@ StageSchema source_text_schema() {
           .describe("Stop after this many texts (the first in order); 0 = all"),
       ParamSpec::string("id_field", "id")
           .describe("manifest: the column holding ids; without it, ids are line numbers"),
+      ParamSpec::integer("max_line_bytes", 1 << 20)
+          .range(1, std::nullopt)
+          .describe("file: a longer line is not read into memory; it becomes a failed item "
+                    "(in errors.jsonl) and the run goes on with the next line"),
   };
   return s;
 }
@@ -74,6 +78,7 @@ SourceText::SourceText(const Params& params) : params_(params), stage_id_(params
     if (path_.empty()) throw params.error(key_, key_ + " is empty");
   }
   skip_empty_ = params.get_bool("skip_empty");
+  max_line_bytes_ = static_cast<uint64_t>(params.get_int("max_line_bytes"));
   field_ = params.get_string("field");
   id_field_ = params.get_string("id_field");
 }
@@ -96,7 +101,7 @@ void SourceText::count_lines() {
   const std::string path = path_ == "-" ? "/dev/stdin" : path_;
   auto open_file = [&] {
     try {
-      lines_ = std::make_unique<io::LineReader>(path);
+      lines_ = std::make_unique<io::LineReader>(path, max_line_bytes_);
     } catch (const std::runtime_error& e) {
       throw params_.error("file", e.what());
     }
@@ -107,7 +112,7 @@ void SourceText::count_lines() {
   if (!regular) return;
   uint64_t count = 0;
   for (std::string line; (limit_ == 0 || count < limit_) && lines_->next(line);)
-    if (!skip_empty_ || !blank(line)) ++count;
+    if (!skip_empty_ || lines_->too_long() || !blank(line)) ++count;
   count_ = count;
   open_file();
 }
@@ -209,11 +214,20 @@ bool SourceText::next(Item& item) {
     case Mode::File:
       for (;;) {
         if (!lines_->next(text)) return false;
-        if (!skip_empty_ || !blank(text)) break;
+        if (!skip_empty_ || lines_->too_long() || !blank(text)) break;
       }
       item.id = std::to_string(lines_->line_number() - 1);
       item.source = (path_ == "-" ? std::string("<stdin>") : path_) + ":" +
                     std::to_string(lines_->line_number());
+      if (lines_->too_long()) {
+        item.kind = Kind::Text;
+        ++emitted_;
+        fail(item, item.source + ": the line is " + std::to_string(lines_->length()) +
+                       " bytes, more than max_line_bytes (" + std::to_string(max_line_bytes_) +
+                       "); it was skipped. Split it into several lines, or raise "
+                       "max_line_bytes if it really is one text");
+        return true;
+      }
       break;
     case Mode::Manifest: {
       uint64_t line = 0;

@@ -37,6 +37,7 @@ class SourceText : public SourceStage {
   std::string key_, path_;
   std::string stage_id_;
   bool skip_empty_ = false;
+  uint64_t max_line_bytes_ = 1 << 20;
   std::string field_, id_field_;
   uint64_t limit_ = 0;
   std::optional<uint64_t> count_;

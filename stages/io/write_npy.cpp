@@ -27,7 +27,9 @@ StageSchema write_npy_schema() {
       "are replaced; a `/` in an id makes sub-folders, `..` and leading `/` are neutralised), "
       "with the sidecar `index.jsonl` in `dir` (each line also has `file`).\n\n"
       "Files are written atomically: they appear whole at the end of the run. A cancelled or "
-      "failed run still commits the rows written so far as valid files.";
+      "failed run still commits the rows written so far as valid files. With no rows at all, "
+      "the array has the row shape the stage upstream declares (an encoder's `[0, D]`), else "
+      "`(0,)`.";
   s.inputs = {{"in",
                {Kind::Audio, Kind::Spectrogram, Kind::Image, Kind::ImageTensor, Kind::Embedding,
                 Kind::Tensor},
@@ -177,6 +179,11 @@ void WriteNpy::write(const Item& item) {
   }
   write_index_line(item, file);
   ++rows_;
+}
+
+void WriteNpy::expect_row_shape(const RowShape& row) {
+  // The dtype the rows would be written in: float32 unless `dtype: keep`.
+  if (npy_) npy_->expect_row_shape(row.shape, to_float_ ? DType::F32 : row.dtype);
 }
 
 void WriteNpy::finish(bool complete) {

@@ -22,6 +22,7 @@ class WriteNpy : public SinkStage {
   void open(const StageContext& ctx) override;
   void write(const Item& item) override;
   void finish(bool complete) override;
+  void expect_row_shape(const RowShape& row) override;
   std::vector<std::string> outputs() const override { return outputs_; }
 
  private:

@@ -10,6 +10,7 @@
 
 #include <fcntl.h>
 #include <sndfile.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -181,7 +182,7 @@ TEST_CASE("audio.load: every bad input is an error naming the file, and the next
     const std::string flac = dir.file("cut.flac");
     write_sine(flac, SF_FORMAT_FLAC | SF_FORMAT_PCM_16, 16000, 1, 48000);
     fs::resize_file(flac, fs::file_size(flac) / 2);
-    expect_error(flac, "truncated or corrupt");
+    expect_error(flac, "truncated");
   }
   SECTION("truncated WAV") {
     const std::string wav = dir.file("cut.wav");
@@ -316,4 +317,183 @@ TEST_CASE("audio.load rejects a 0 Hz or absurd sample_rate parameter before runn
                                      {})),
                     ConfigError);
   }
+}
+
+namespace {
+
+uint8_t crc8(const std::string& bytes) {  // FLAC frame header CRC: x^8 + x^2 + x + 1, init 0
+  uint8_t crc = 0;
+  for (unsigned char b : bytes) {
+    crc ^= b;
+    for (int i = 0; i < 8; ++i)
+      crc = static_cast<uint8_t>(crc & 0x80 ? (crc << 1) ^ 0x07 : crc << 1);
+  }
+  return crc;
+}
+
+uint16_t crc16(const std::string& bytes) {  // FLAC frame footer CRC: x^16 + x^15 + x^2 + 1, init 0
+  uint16_t crc = 0;
+  for (unsigned char b : bytes) {
+    crc ^= static_cast<uint16_t>(b << 8);
+    for (int i = 0; i < 8; ++i)
+      crc = static_cast<uint16_t>(crc & 0x8000 ? (crc << 1) ^ 0x8005 : crc << 1);
+  }
+  return crc;
+}
+
+// A FLAC file written byte by byte from the format specification: 16 kHz mono 16-bit,
+// STREAMINFO claiming `total_samples` (36 bits), then `frames` frames of 4096 samples, each a
+// CONSTANT subframe of `value`.
+std::string flac_bytes(uint64_t total_samples, int frames, int16_t value) {
+  std::string s = "fLaC";
+  s += '\x80';                              // last metadata block, type 0 (STREAMINFO)
+  s += std::string("\x00\x00\x22", 3);      // 34 bytes
+  s += std::string("\x10\x00\x10\x00", 4);  // min and max block size 4096
+  s += std::string(6, '\0');                // min and max frame size: unknown
+  // 20 bits sample rate (16000 = 0x03E80), 3 bits channels - 1 (0), 5 bits bits - 1 (15),
+  // 36 bits total samples.
+  const uint64_t packed = (uint64_t{16000} << 44) | (uint64_t{0} << 41) | (uint64_t{15} << 36) |
+                          (total_samples & ((uint64_t{1} << 36) - 1));
+  for (int i = 7; i >= 0; --i) s += static_cast<char>((packed >> (8 * i)) & 0xFF);
+  s += std::string(16, '\0');  // MD5 unknown: no check
+  for (int f = 0; f < frames; ++f) {
+    std::string frame = "\xFF\xF8";  // sync, fixed block size
+    frame += '\xC5';                 // 4096 samples, 16 kHz
+    frame += '\x08';                 // mono, 16 bits per sample
+    frame += static_cast<char>(f);   // frame number (UTF-8 coded, < 128)
+    frame += static_cast<char>(crc8(frame));
+    frame += '\0';  // CONSTANT subframe, no wasted bits
+    frame += static_cast<char>((value >> 8) & 0xFF);
+    frame += static_cast<char>(value & 0xFF);
+    const uint16_t crc = crc16(frame);
+    frame += static_cast<char>(crc >> 8);
+    frame += static_cast<char>(crc & 0xFF);
+    s += frame;
+  }
+  return s;
+}
+
+// A 16 kHz mono 16-bit WAV of `samples` samples of `value` whose data chunk (and RIFF size)
+// claim `declared_data_bytes`.
+std::string wav_bytes(uint32_t declared_data_bytes, int samples, int16_t value) {
+  auto le32 = [](uint32_t v) {
+    std::string b(4, '\0');
+    for (int i = 0; i < 4; ++i) b[i] = static_cast<char>((v >> (8 * i)) & 0xFF);
+    return b;
+  };
+  auto le16 = [](uint16_t v) {
+    return std::string{static_cast<char>(v & 0xFF), static_cast<char>(v >> 8)};
+  };
+  std::string s = "RIFF" + le32(declared_data_bytes + 36) + "WAVE";
+  s += "fmt " + le32(16) + le16(1) + le16(1) + le32(16000) + le32(32000) + le16(2) + le16(16);
+  s += "data" + le32(declared_data_bytes);
+  for (int i = 0; i < samples; ++i) s += le16(static_cast<uint16_t>(value));
+  return s;
+}
+
+long resident_kb() {
+  std::ifstream statm("/proc/self/statm");
+  long size = 0, resident = 0;
+  statm >> size >> resident;
+  return resident * (::sysconf(_SC_PAGESIZE) / 1024);
+}
+
+struct BatchOutcome {
+  std::vector<std::string> results;  // per file: "ok <samples> <first sample>" or the error
+  long rss_growth_kb = 0;            // peak resident memory of the load beyond the parent's
+};
+
+// Loads `paths` one after the other with one stage, in a child process so that its peak
+// resident memory is its own (wait4), never hidden by an earlier test's peak.
+BatchOutcome load_batch_in_child(const Json& params, const std::vector<std::string>& paths,
+                                 const std::string& report) {
+  const long before = resident_kb();
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    std::ofstream out(report);
+    auto st = loader(params);
+    for (const auto& p : paths) {
+      try {
+        const Item item = run_item(*st, file_item(p));
+        out << "ok " << item.tensor.dim(1) << " " << item.tensor.data<float>()[0] << "\n";
+      } catch (const std::exception& e) {
+        std::string msg = e.what();
+        for (char& c : msg)
+          if (c == '\n') c = ' ';
+        out << msg << "\n";
+      }
+    }
+    out.close();
+    ::_exit(0);
+  }
+  int status = 0;
+  struct rusage usage {};
+  REQUIRE(::wait4(pid, &status, 0, &usage) == pid);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+  BatchOutcome o;
+  o.results = read_lines(report);
+  o.rss_growth_kb = usage.ru_maxrss - before;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("audio.load: a FLAC header claiming 2^36 - 1 frames with max_duration 0 fails that file",
+          "[audio][hostile]") {
+  TempDir dir("liar");
+  // Control: the same bytes with a true count decode to exactly what the frames hold, so the
+  // hand-written frames are valid FLAC and the liar below fails for its claim alone.
+  write_file(dir.file("true.flac"), flac_bytes(2 * 4096, 2, 4096));
+  write_file(dir.file("liar.flac"), flac_bytes((uint64_t{1} << 36) - 1, 2, 4096));
+  write_file(dir.file("after.flac"), flac_bytes(4096, 1, -8192));
+  const BatchOutcome o =
+      load_batch_in_child({{"max_duration", 0.0}},
+                          {dir.file("true.flac"), dir.file("liar.flac"), dir.file("after.flac")},
+                          dir.file("report.txt"));
+  REQUIRE(o.results.size() == 3);
+  CHECK(o.results[0] == "ok 8192 0.125");  // 4096 / 32768
+  CHECK(o.results[2] == "ok 4096 -0.25");  // the item after the liar is unharmed
+  const std::string& msg = o.results[1];
+  INFO(msg);
+  CHECK_THAT(msg, Catch::Contains(dir.file("liar.flac")) &&
+                      Catch::Contains("68719476735 frames") &&  // what the header claims
+                      Catch::Contains("8192") &&                // what the file holds
+                      Catch::Contains("allow_truncated") && !Catch::Contains("bad_alloc"));
+  // A reservation the size of the claim (256 GiB of float) is what must not happen; what it
+  // does keep is bounded by the 64 MB cap of the up-front reservation.
+  CHECK(o.rss_growth_kb < 100 * 1024);
+
+  // The limit, when set, is checked against the claim before anything is decoded.
+  const BatchOutcome limited =
+      load_batch_in_child(Json::object(), {dir.file("liar.flac")}, dir.file("report2.txt"));
+  REQUIRE(limited.results.size() == 1);
+  CHECK_THAT(limited.results[0],
+             Catch::Contains("exceeds max_duration") && Catch::Contains("raise max_duration"));
+}
+
+TEST_CASE("audio.load: a WAV whose data chunk size lies is one file's error, bounded in memory",
+          "[audio][hostile]") {
+  TempDir dir("liar");
+  write_file(dir.file("liar.wav"), wav_bytes(0x7FFFFF00u, 1600, 8192));
+  write_file(dir.file("good.wav"), wav_bytes(3200, 1600, -16384));
+  const BatchOutcome strict = load_batch_in_child(
+      {{"max_duration", 0.0}}, {dir.file("liar.wav"), dir.file("good.wav")}, dir.file("r1.txt"));
+  REQUIRE(strict.results.size() == 2);
+  INFO(strict.results[0]);
+  CHECK_THAT(strict.results[0], Catch::Contains(dir.file("liar.wav")) &&
+                                    Catch::Contains("truncated") &&
+                                    Catch::Contains(std::to_string(0x7FFFFF00u)) &&
+                                    Catch::Contains("allow_truncated"));
+  CHECK(strict.results[1] == "ok 1600 -0.5");
+  CHECK(strict.rss_growth_kb < 100 * 1024);
+
+  // Opted in: the samples that are there, and nothing made up for the rest of the claim.
+  const BatchOutcome lenient =
+      load_batch_in_child({{"max_duration", 0.0}, {"allow_truncated", true}},
+                          {dir.file("liar.wav")}, dir.file("r2.txt"));
+  REQUIRE(lenient.results.size() == 1);
+  CHECK(lenient.results[0] == "ok 1600 0.25");
+  CHECK(lenient.rss_growth_kb < 100 * 1024);
 }

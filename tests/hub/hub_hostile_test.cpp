@@ -2,6 +2,7 @@
 // must fail cleanly, or be survived, without writing anything outside the cache / --to folder.
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <set>
@@ -409,5 +410,57 @@ TEST_CASE("hostile: pickles and TorchScript are fetched only when asked for") {
   REQUIRE(r.files.size() == 1);
   CHECK(r.files[0].path == "traced.pt");
   CHECK(test::read_file(r.dir + "/traced.pt") == "PK-torchscript");
+  CHECK(env.outside_cache().empty());
+}
+
+TEST_CASE("hostile: a download answered 500 every time fails naming the file, nothing installed") {
+  HubEnv env;
+  const FakeRepo repo = small_repo();
+  size_t gets = 0;
+  RawServer server([&](const RawServer::Request& req, int fd) {
+    if (req.method == "GET" && req.path == repo.resolve_path("model.safetensors")) {
+      ++gets;
+      return send_reply(fd, req, 500, {}, "internal error");
+    }
+    repo.serve(req, fd);
+  });
+  hub::FetchOptions o = options_for(server);
+  o.max_attempts = 3;
+  std::string message;
+  CHECK(fetch_error_kind(o, message) == HubError::Kind::Network);
+  CHECK_THAT(message, Catch::Contains("model.safetensors") && Catch::Contains("500"));
+  CHECK(gets == 3);  // retried, and bounded
+  // The error body is not the file: nothing of it is in a blob or a snapshot.
+  for (const auto& p : tree(repo_dir(env)))
+    if (fs::is_regular_file(repo_dir(env) + "/" + p))
+      CHECK(test::read_file(repo_dir(env) + "/" + p).find("internal error") == std::string::npos);
+  CHECK(env.outside_cache().empty());
+}
+
+TEST_CASE("hostile: an endless chain of redirects is cut, not followed forever") {
+  HubEnv env;
+  const FakeRepo repo = small_repo();
+  std::atomic<size_t> hops{0};
+  RawServer server([&](const RawServer::Request& req, int fd) {
+    if (req.method == "GET" && req.path.rfind("/loop/", 0) == 0) {
+      const size_t n = ++hops;
+      return send_reply(fd, req, 302, {{"Location", "/loop/" + std::to_string(n)}});
+    }
+    if (req.method == "GET" && req.path == repo.resolve_path("model.safetensors"))
+      return send_reply(fd, req, 302, {{"Location", "/loop/0"}});
+    repo.serve(req, fd);
+  });
+  hub::FetchOptions o = options_for(server);
+  o.max_attempts = 2;
+  const auto start = std::chrono::steady_clock::now();
+  std::string message;
+  CHECK(fetch_error_kind(o, message) == HubError::Kind::Network);
+  const double took =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  INFO(message);
+  CHECK_THAT(message,
+             Catch::Contains("model.safetensors") && Catch::Contains("too many redirects"));
+  CHECK(hops.load() <= 2 * 11);  // at most ten hops an attempt
+  CHECK(took < 10);
   CHECK(env.outside_cache().empty());
 }

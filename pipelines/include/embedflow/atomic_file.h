@@ -41,7 +41,8 @@ class AtomicFile {
   void check_write(bool ok);
   std::string path_, tmp_;
   std::FILE* file_ = nullptr;
-  bool failed_ = false;  // a write failed: the content is incomplete
+  bool failed_ = false;      // a write failed: the content is incomplete
+  std::string write_error_;  // why the first failed write failed ("No space left on device")
 };
 
 // "out/emb.npy" → "out/emb.partial.npy": where the output of an incomplete run goes when a

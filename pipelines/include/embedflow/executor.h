@@ -41,6 +41,11 @@ struct RunOptions {
   StageDecorator wrap_stage;   // applied to every stage after construction
   std::string errors_path;     // "" = run_errors_path(config)
   bool append_errors = false;  // add to an existing errors file instead of replacing it
+  // Write error records straight into the errors file as they come (an earlier file is removed
+  // first) instead of replacing it at the end of the run: a journaled job, whose killed run's
+  // records must be there for its resume. Otherwise a run that does not end normally leaves an
+  // earlier complete errors file as it was and puts its own beside it (partial_path).
+  bool errors_in_place = false;
   // The folder locked against other runs for this run's length; "" = run_output_dir(config).
   std::string lock_dir;
   // False: the caller already holds the lock (an OutputLock kept across more than this run).

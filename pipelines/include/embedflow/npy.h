@@ -24,6 +24,11 @@ class NpyStreamWriter {
   void append(const Tensor& row);
   // Patches the header with the row count, then renames into place (AtomicFile::commit).
   std::string commit(bool complete = true);
+  // The row shape and dtype to declare when no row comes: [0, ...shape] instead of [0].
+  void expect_row_shape(std::vector<int64_t> shape, DType dtype) {
+    expected_shape_ = std::move(shape);
+    expected_dtype_ = dtype;
+  }
   int64_t rows() const { return rows_; }
   const std::vector<int64_t>& row_shape() const { return row_shape_; }
   DType dtype() const { return dtype_; }
@@ -35,6 +40,8 @@ class NpyStreamWriter {
   std::vector<int64_t> row_shape_;
   int64_t rows_ = 0;
   bool started_ = false;
+  std::vector<int64_t> expected_shape_;
+  DType expected_dtype_ = DType::F32;
 };
 
 }  // namespace embedflow

@@ -16,6 +16,7 @@
 
 #include "embedflow/item.h"
 #include "embedflow/params.h"
+#include "embedflow/tensor.h"
 
 namespace embedflow {
 
@@ -30,10 +31,25 @@ struct StageContext {
   bool is_cancelled() const { return cancelled && cancelled->load(std::memory_order_relaxed); }
 };
 
+// The shape and dtype every output item's tensor has, as far as a stage knows it once open.
+struct RowShape {
+  std::vector<int64_t> shape;
+  DType dtype = DType::F32;
+};
+
 class Stage {
  public:
   virtual ~Stage() = default;
   virtual void open(const StageContext& ctx) { (void)ctx; }
+  // Called after open(). The shape of every item this stage emits when it is one and known
+  // (an encoder's embedding width once its model is loaded; a pass-through stage's `input`,
+  // the row shape of its first input as the stage upstream declared it); nullopt otherwise.
+  // The engine hands it to the writers downstream, so that a run whose input was empty still
+  // writes arrays of the right shape ([0, D], not [0]).
+  virtual std::optional<RowShape> output_row_shape(const std::optional<RowShape>& input) const {
+    (void)input;
+    return std::nullopt;
+  }
   // Called once after the last item (also after a cancelled run).
   virtual void close() {}
 };
@@ -80,6 +96,9 @@ class SinkStage : public Stage {
   // End of stream. complete=false after a cancellation or a failure: commit the rows written so
   // far as valid files all the same (never a half-written file); nothing complete is lost.
   virtual void finish(bool complete) = 0;
+  // Called after open(), before any write(), when the stage upstream declared its row shape
+  // (Stage::output_row_shape): what an empty stacked output's rows would have been.
+  virtual void expect_row_shape(const RowShape& row) { (void)row; }
   // Files this sink produced (after finish).
   virtual std::vector<std::string> outputs() const { return {}; }
 };
