@@ -29,10 +29,13 @@ all_targets=(config_fuzz wordpiece_fuzz clip_bpe_fuzz audio_load_fuzz hub_respon
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")
 for t in "${targets[@]}"; do
-  if ! printf '%s\n' "${all_targets[@]}" | grep -qx "$t"; then
-    echo "error: unknown fuzz target '$t' (targets: ${all_targets[*]})" >&2
-    exit 2
-  fi
+  case " ${all_targets[*]} " in
+    *" $t "*) ;;
+    *)
+      echo "error: unknown fuzz target '$t' (targets: ${all_targets[*]})" >&2
+      exit 2
+      ;;
+  esac
 done
 
 # clang with libFuzzer and the sanitizer runtimes, llvm-symbolizer for readable stacks, and what
@@ -42,7 +45,7 @@ packages=(clang-14 libclang-rt-14-dev llvm-14 cmake ninja-build pkg-config libtb
   libfftw3-dev libsndfile1-dev libsoxr-dev libutf8proc-dev libpcre2-dev libcurl4-openssl-dev)
 missing=()
 for p in "${packages[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+  if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then
     missing+=("$p")
   fi
 done
