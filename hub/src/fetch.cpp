@@ -1,12 +1,9 @@
 #include "embedflow/hub/fetch.h"
 
 #include <algorithm>
-#include <cctype>
-#include <cstdio>
 #include <iostream>
 
 #include <sys/stat.h>
-#include <nlohmann/json.hpp>
 
 #include "cache_layout.h"
 #include "download_progress.h"
@@ -17,6 +14,7 @@
 #include "embedflow/hub/select.h"
 #include "http.h"
 #include "local_dir.h"
+#include "responses.h"
 #include "support.h"
 
 namespace embedflow::hub {
@@ -25,36 +23,6 @@ namespace fs = std::filesystem;
 using Kind = HubError::Kind;
 
 namespace {
-
-// A string from the command line or the server, quotable in a message (NULs and control
-// characters as \xNN).
-std::string printable(const std::string& s) {
-  std::string out;
-  for (unsigned char ch : s) {
-    if (ch >= 0x20 && ch != 0x7f) {
-      out += static_cast<char>(ch);
-    } else {
-      char hex[8];
-      std::snprintf(hex, sizeof hex, "\\x%02x", ch);
-      out += hex;
-    }
-  }
-  return out;
-}
-
-// Paths from the server become paths on disk: refuse anything that could leave the folder.
-void check_repo_path(const std::string& repo_id, const std::string& path) {
-  if (!is_contained_path(path))
-    throw HubError(Kind::Invalid, repo_id + ": the hub listed an unsafe file name '" + path +
-                                      "' (absolute, empty, with '..' or control characters); "
-                                      "refusing to write it");
-}
-
-// The hub names a file's content by its sha256 (LFS files) or git blob sha1 (the others); only
-// those ETags can be checked against what was received.
-bool is_checkable_etag(const std::string& etag) {
-  return is_hex(etag, 64) || is_hex(etag, 40);
-}
 
 // The hash of `path` in the form of `etag`; "" when the etag is not checkable.
 std::string content_hash(const fs::path& path, const std::string& etag) {
@@ -65,23 +33,6 @@ std::string content_hash(const fs::path& path, const std::string& etag) {
 
 const char* hash_name(const std::string& etag) {
   return is_hex(etag, 64) ? "sha256" : "git sha1";
-}
-
-// What a HEAD of `resolve/<commit>/<path>` says about a file.
-struct RemoteFile {
-  std::string path;
-  std::string etag;        // normalised: no W/ prefix, no quotes
-  bool checkable = false;  // is_checkable_etag: the content can be checked against it
-  std::string location;    // where to GET it (the CDN for LFS files)
-  bool location_is_hub = true;
-  uint64_t size = 0;
-  bool size_known = false;
-};
-
-std::string normalize_etag(std::string etag) {
-  if (etag.rfind("W/", 0) == 0) etag = etag.substr(2);
-  etag.erase(std::remove(etag.begin(), etag.end(), '"'), etag.end());
-  return etag;
 }
 
 struct Context {
@@ -122,37 +73,7 @@ RemoteFile head_file(Context& c, const std::string& path) {
     break;
   }
   if (r.status >= 400) throw_http_error(r, c.repo, c.commit, path, url);
-  RemoteFile f;
-  f.path = path;
-  std::string etag = r.header("x-linked-etag");
-  if (etag.empty()) etag = r.header("etag");
-  f.etag = normalize_etag(etag);
-  f.checkable = is_checkable_etag(f.etag);
-  if (f.etag.empty())
-    throw HubError(Kind::Invalid, "'" + c.repo.repo_id + "' file '" + path +
-                                      "': the server sent no usable ETag (X-Linked-Etag / ETag) "
-                                      "for " +
-                                      url + "; is HF_ENDPOINT a Hugging Face hub?");
-  std::string size = r.header("x-linked-size");
-  if (size.empty()) size = r.header("content-length");
-  if (!size.empty()) {
-    // The size caps the download: a value that is not a plain number ("-1" wraps) is refused.
-    if (size.size() > 19 ||
-        !std::all_of(size.begin(), size.end(), [](unsigned char ch) { return std::isdigit(ch); }))
-      throw HubError(Kind::Invalid, "'" + c.repo.repo_id + "' file '" + path +
-                                        "': the server announced the size '" + printable(size) +
-                                        "' for " + url + "; is HF_ENDPOINT a Hugging Face hub?");
-    f.size = std::strtoull(size.c_str(), nullptr, 10);
-    f.size_known = true;
-  }
-  std::string location = r.header("location");
-  if (r.status >= 300 && r.status < 400 && !location.empty()) {
-    f.location = location;
-    f.location_is_hub = false;
-  } else {
-    f.location = url;
-  }
-  return f;
+  return parse_head_answer(r, c.repo.repo_id, path, url);
 }
 
 // The name a download of `f` has while incomplete, and its lock's: the etag when it names the
@@ -227,23 +148,9 @@ std::vector<std::string> list_repo_files(Context& c, const std::string& revision
       c.repo.endpoint + "/api/models/" + c.repo.repo_id + "/revision/" + quote(revision, false);
   Response r = c.request("GET", api, true);
   if (r.status != 200) throw_http_error(r, c.repo, revision, "", api);
-  std::vector<std::string> repo_files;
-  try {
-    auto info = nlohmann::json::parse(r.body);
-    c.commit = info.at("sha").get<std::string>();
-    for (const auto& s : info.at("siblings")) repo_files.push_back(s.at("rfilename"));
-  } catch (const std::exception& e) {
-    throw HubError(Kind::Invalid, "unexpected answer from " + api + " (expected JSON with 'sha' " +
-                                      "and 'siblings[].rfilename'): " + e.what());
-  }
-  // The commit names the snapshot folder: anything but a git sha1 (an empty one, a NUL, a path)
-  // would put the files elsewhere, or nowhere.
-  if (!is_commit_hash(c.commit))
-    throw HubError(Kind::Invalid, api + " gave an unusable commit '" + printable(c.commit) +
-                                      "' (expected 40 lower-case hex digits); is HF_ENDPOINT a "
-                                      "Hugging Face hub?");
-  for (const auto& p : repo_files) check_repo_path(c.repo.repo_id, p);
-  return repo_files;
+  RepoListing listing = parse_repo_listing(r.body, api, c.repo.repo_id);
+  c.commit = listing.commit;
+  return listing.files;
 }
 
 }  // namespace

@@ -24,19 +24,29 @@ std::string Response::header(const std::string& name) const {
   return it == headers.end() ? std::string() : it->second;
 }
 
-namespace {
-
-size_t on_header(char* data, size_t size, size_t n, void* user) {
-  auto* r = static_cast<Response*>(user);
-  std::string line(data, size * n);
+void add_header_line(const std::string& line, Response& r) {
   if (line.rfind("HTTP/", 0) == 0) {
-    r->headers.clear();  // a new response (after a redirect or a 100 Continue)
+    r.headers.clear();  // a new response (after a redirect or a 100 Continue)
   } else if (size_t colon = line.find(':'); colon != std::string::npos) {
     std::string name = line.substr(0, colon);
     std::transform(name.begin(), name.end(), name.begin(),
                    [](unsigned char c) { return std::tolower(c); });
-    r->headers[name] = trim(line.substr(colon + 1));
+    r.headers[name] = trim(line.substr(colon + 1));
   }
+}
+
+double retry_wait_s(const Response& r, double wait_s) {
+  const std::string after = r.header("retry-after");
+  if (!after.empty() &&
+      std::all_of(after.begin(), after.end(), [](unsigned char ch) { return std::isdigit(ch); }))
+    return std::max(wait_s, std::min(std::strtod(after.c_str(), nullptr), 30.0));
+  return wait_s;
+}
+
+namespace {
+
+size_t on_header(char* data, size_t size, size_t n, void* user) {
+  add_header_line(std::string(data, size * n), *static_cast<Response*>(user));
   return size * n;
 }
 
@@ -141,11 +151,7 @@ class Backoff {
   bool exhausted() const { return attempt_ >= policy_.max_attempts; }
   // Says `what` (ending in "; <verb>") with the wait and the next attempt, then waits.
   void pause(const Response& r, const RetryNote& on_retry, const std::string& what) {
-    double wait = wait_;
-    const std::string after = r.header("retry-after");
-    if (!after.empty() &&
-        std::all_of(after.begin(), after.end(), [](unsigned char ch) { return std::isdigit(ch); }))
-      wait = std::max(wait, std::min(std::strtod(after.c_str(), nullptr), 30.0));
+    const double wait = retry_wait_s(r, wait_);
     char wait_text[32];
     std::snprintf(wait_text, sizeof wait_text, "%.1f", wait);
     if (on_retry)

@@ -25,6 +25,15 @@ struct Response {
   std::string header(const std::string& name) const;
 };
 
+// One line of a response's header block into `r.headers`: a status line starts a new response
+// (a redirect, a 100 Continue); "Name: value" is kept with the name lower-cased and the value
+// trimmed; anything else is ignored.
+void add_header_line(const std::string& line, Response& r);
+
+// The wait before retrying after `r`: `wait_s`, or the server's Retry-After (whole seconds)
+// when it asks for longer, up to 30 s so a hostile answer cannot park a fetch.
+double retry_wait_s(const Response& r, double wait_s);
+
 // What a file transfer reports as it goes (a progress bar).
 struct TransferEvents {
   std::function<void(uint64_t bytes)> on_bytes;      // appended to the file

@@ -146,7 +146,9 @@ struct Loader {
           }
           if (!st["params"] || st["params"].IsNull())
             st["params"] = YAML::Node(YAML::NodeType::Map);
-          set_nested(st["params"], param, value);
+          // A scalar or a list has no key to set (yaml-cpp throws); the stage's own
+          // "'params' must be a mapping" says what to fix.
+          if (st["params"].IsMap()) set_nested(st["params"], param, value);
           break;
         }
       }

@@ -22,6 +22,7 @@ namespace {
 
 constexpr int kMaxSampleRate = 1536000;
 constexpr sf_count_t kChunkFrames = 1 << 15;
+constexpr sf_count_t kChunkSamples = 1 << 20;
 
 std::string format_name(int format) {
   SF_FORMAT_INFO info{};
@@ -216,10 +217,15 @@ void LoadStage::process(const Item& in, Item& out) {
   const int subtype = info.format & SF_FORMAT_SUBMASK;
   const bool float_data = subtype == SF_FORMAT_FLOAT || subtype == SF_FORMAT_DOUBLE;
   int64_t non_finite = 0;
-  std::vector<float> chunk(static_cast<size_t>(kChunkFrames) * file_ch);
+  // Read buffer: at most kChunkFrames frames and kChunkSamples samples, and no more frames
+  // than the span. A header declaring 1024 channels once cost 128 MB of zeroed buffer for a
+  // file of one frame (seen profiling tests/fuzz/audio_load_fuzz).
+  const sf_count_t chunk_frames = std::max<sf_count_t>(
+      1, std::min({kChunkFrames, count, kChunkSamples / static_cast<sf_count_t>(file_ch)}));
+  std::vector<float> chunk(static_cast<size_t>(chunk_frames) * file_ch);
   sf_count_t done = 0;
   while (done < count) {
-    const sf_count_t want = std::min(kChunkFrames, count - done);
+    const sf_count_t want = std::min(chunk_frames, count - done);
     const sf_count_t got = sf_readf_float(file.get(), chunk.data(), want);
     if (got <= 0) break;
     if (float_data)

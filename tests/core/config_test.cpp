@@ -484,6 +484,18 @@ TEST_CASE("an override whose key has an empty part is an error, not a crash") {
   }
 }
 
+TEST_CASE("an override of a parameter of a stage whose params are not a mapping is an error") {
+  // yaml-cpp threw BadSubscript out of the loader (found by tests/fuzz/config_fuzz).
+  for (const char* params : {"e.png", "[1, 2]"}) {
+    INFO(params);
+    LoadOptions o;
+    o.overrides = {"src.count=3", "src.mel.n_mels=4"};
+    const std::string yaml = std::string("stages:\n  - id: src\n    type: test.source\n") +
+                             "    params: " + params + "\n  - id: out\n    type: test.collect\n";
+    CHECK_THAT(errors_of(yaml, o), Catch::Contains("stage 'src': 'params' must be a mapping"));
+  }
+}
+
 TEST_CASE("aliases that refer to themselves or multiply are refused, not followed") {
   // Self-reference, in the file and through --set (the converter recursed until the stack
   // overflowed).
