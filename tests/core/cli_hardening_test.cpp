@@ -98,7 +98,7 @@ std::string text_pipeline(const std::string& input, const std::string& middle,
 
 }  // namespace
 
-TEST_CASE("cli: a 64 MiB text line is one failed item; memory stays bounded (text.stats)",
+TEST_CASE("cli: a 64 MiB text line is one failed item, memory stays bounded (text.stats)",
           "[cli][hardening]") {
   TempDir dir("longline");
   write_hostile_text(dir.file("in.txt"));
@@ -130,7 +130,7 @@ TEST_CASE("cli: a 64 MiB text line is one failed item; memory stays bounded (tex
                           Catch::Contains("max_line_bytes (1048576)"));
 }
 
-TEST_CASE("cli: a 64 MiB text line is one failed item; memory stays bounded (encode.text)",
+TEST_CASE("cli: a 64 MiB text line is one failed item, memory stays bounded (encode.text)",
           "[cli][hardening]") {
   TempDir dir("longline");
   write_hostile_text(dir.file("in.txt"));
