@@ -26,16 +26,19 @@ JobJournal::JobJournal(const std::string& dir, const Json& header, const JobOpti
     : dir_(dir), path_((fs::path(dir) / "journal.jsonl").string()), sink_through_(sinks, -1) {
   part_size_ = options.part_size ? options.part_size : 10000;
   bool exists = fs::exists(path_);
-  if (exists && options.force) {
-    // The folder's contents, not the folder: a shard's folder is the one its run holds locked.
-    for (const auto& entry : fs::directory_iterator(dir_)) fs::remove_all(entry.path());
-    exists = false;
-  }
+  // --force: the folder's contents are removed below, not the folder: a shard's folder is the one
+  // its run holds locked.
+  if (exists && options.force) exists = false;
   if (exists && !options.resume)
     throw std::runtime_error(dir_ +
                              " holds the journal of an earlier run of this pipeline: "
                              "--resume continues it, --force starts over");
   fs::create_directories(dir_);
+  if (!exists) {
+    // Without a journal nothing here belongs to a job: the remains of one whose folder removal a
+    // kill interrupted (run_job removes the journal first) must not mix into this job's parts.
+    for (const auto& entry : fs::directory_iterator(dir_)) fs::remove_all(entry.path());
+  }
   if (exists) {
     std::ifstream in(path_);
     std::string line;

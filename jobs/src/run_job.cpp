@@ -160,8 +160,12 @@ RunResult run_job(const PipelineConfig& config, const JobOptions& job, const Run
     }
     result.errors_file = run_errors_path(config);
     result.errors = write_error_records(result.errors_file, std::move(errors));
+    // The outputs are final; a new run starts afresh. The journal goes first: a kill during the
+    // removal must not leave a journal whose parts are partly gone, which a --resume would
+    // assemble into outputs missing those parts.
     journal.reset();
-    fs::remove_all(dir);  // the outputs are final; a new run starts afresh
+    fs::remove(fs::path(dir) / "journal.jsonl");
+    fs::remove_all(dir);
   }
   if (!result.errors) result.errors_file.clear();
   return result;

@@ -351,18 +351,21 @@ TEST_CASE("a second run into a busy output folder is refused, naming the run tha
   TempDir dir("fault-busy");
   const Clips clips = make_clips(dir.file("in"), 240);
   write_file(dir.file("clean.yaml"), audio_pipeline(dir.file("in"), dir.file("clean")));
-  // Slow (about 8 s on 2 threads), so that it is still running while the others try.
-  write_file(dir.file("job.yaml"), audio_pipeline(dir.file("in"), dir.file("job"), 140));
+  write_file(dir.file("job.yaml"), audio_pipeline(dir.file("in"), dir.file("job"), 20));
   reference_run(dir.path(), dir.file("clean.yaml"));
 
   pid_t first = spawn_cli({"run", dir.file("job.yaml"), "--progress", "off"}, dir.path());
-  // Its writers are open (their temporaries exist) once it holds the folder.
+  // Its writers are open (their temporaries exist) once it holds the folder. Then it is frozen
+  // (SIGSTOP keeps its lock), so that it is still running however long the others take.
   bool writing = false;
   for (int i = 0; i < 1500 && !writing; ++i) {
     writing = !files_containing(dir.file("job"), ".tmp-" + std::to_string(first)).empty();
     if (!writing) sleep_ms(20);
   }
   REQUIRE(writing);
+  REQUIRE(kill(first, SIGSTOP) == 0);
+  int status = 0;
+  REQUIRE(waitpid(first, &status, WNOHANG) == 0);  // it had not finished
   // A plain run, a resumable one, and a forced restart, which would remove a journal.
   for (const char* mode : {"", " --resumable", " --resume --force"}) {
     auto second = run_cli("run " + dir.file("job.yaml") + " --progress off" + mode);
@@ -375,9 +378,7 @@ TEST_CASE("a second run into a busy output folder is refused, naming the run tha
     // which an ordinary start would have replaced, is compared whole below.
     CHECK_FALSE(fs::exists(dir.file("job/.embedflow")));
   }
-  // The refusals met the first run while it was running.
-  int status = 0;
-  REQUIRE(waitpid(first, &status, WNOHANG) == 0);
+  REQUIRE(kill(first, SIGCONT) == 0);
   CHECK(wait_exit(first) == 0);
   require_same_outputs(dir.file("clean"), dir.file("job"), kAudioOutputs);
   require_items_accounted(dir.file("job"), clips);
