@@ -6,7 +6,8 @@
 # Third-party libraries (libtorch, TBB, OpenCV, ...) stay uninstrumented.
 set(EMBEDFLOW_SANITIZE "" CACHE STRING
   "Sanitizers for embedflow's own targets, as for -fsanitize= (address,undefined or thread)")
-set(EMBEDFLOW_SANITIZE_FLAGS "")
+set(EMBEDFLOW_SANITIZE_FLAGS "")          # compile and link
+set(EMBEDFLOW_SANITIZE_COMPILE_FLAGS "")  # compile only
 if(EMBEDFLOW_SANITIZE)
   if(EMBEDFLOW_SANITIZE MATCHES "thread" AND EMBEDFLOW_SANITIZE MATCHES "address")
     message(FATAL_ERROR "EMBEDFLOW_SANITIZE: thread and address cannot be combined "
@@ -21,7 +22,7 @@ if(EMBEDFLOW_SANITIZE)
   if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
     # GCC's manual: sanitizers raise the rate of false -Wmaybe-uninitialized warnings (GCC 12
     # reports them inside <regex> and <functional> here). The normal build keeps the warning.
-    list(APPEND EMBEDFLOW_SANITIZE_FLAGS -Wno-maybe-uninitialized)
+    set(EMBEDFLOW_SANITIZE_COMPILE_FLAGS -Wno-maybe-uninitialized)
   endif()
   message(STATUS "Sanitizers for embedflow's targets: ${EMBEDFLOW_SANITIZE}")
 endif()
@@ -32,7 +33,8 @@ function(embedflow_target_defaults target)
     target_compile_options(${target} PRIVATE -Werror)
   endif()
   if(EMBEDFLOW_SANITIZE_FLAGS)
-    target_compile_options(${target} PRIVATE ${EMBEDFLOW_SANITIZE_FLAGS})
+    target_compile_options(${target} PRIVATE ${EMBEDFLOW_SANITIZE_FLAGS}
+      ${EMBEDFLOW_SANITIZE_COMPILE_FLAGS})
     # For static libraries this is a usage requirement: whatever links them needs the runtime.
     target_link_options(${target} PUBLIC ${EMBEDFLOW_SANITIZE_FLAGS})
   endif()
