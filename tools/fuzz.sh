@@ -10,9 +10,10 @@
 #
 # Environment: EMBEDFLOW_FUZZ_BUILD_DIR (default build-fuzz in the checkout), EMBEDFLOW_FUZZ_JOBS
 # (build jobs, default nproc), EMBEDFLOW_FUZZ_ARGS (more libFuzzer flags, e.g. "-jobs=4
-# -workers=4" or "-max_len=1024"). The scratch corpora (<build>/corpus/<target>) are kept, so a
-# later run, or a long campaign, starts where the last one stopped. Missing packages (clang-14,
-# its runtime libraries, the fuzz build's dependencies) are installed when run as root.
+# -workers=4" or "-max_len=1024"), EMBEDFLOW_WERROR=ON (warnings are errors, as CI sets it).
+# The scratch corpora (<build>/corpus/<target>) are kept, so a later run, or a long campaign,
+# starts where the last one stopped. Missing packages (clang-14, its runtime libraries, the fuzz
+# build's dependencies) are installed when run as root.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -61,7 +62,7 @@ fi
 
 echo "== configuring $build (clang++-14, libFuzzer + ASan + UBSan)"
 cmake -S "$root/tests/fuzz" -B "$build" -G Ninja -DCMAKE_C_COMPILER=clang-14 \
-  -DCMAKE_CXX_COMPILER=clang++-14 >/dev/null
+  -DCMAKE_CXX_COMPILER=clang++-14 -DEMBEDFLOW_WERROR="${EMBEDFLOW_WERROR:-OFF}" >/dev/null
 start=$(date +%s)
 cmake --build "$build" -j "${EMBEDFLOW_FUZZ_JOBS:-$(nproc)}" --target "${targets[@]}"
 echo "== built in $(($(date +%s) - start)) s"
