@@ -44,21 +44,9 @@ done
 packages=(clang-14 libclang-rt-14-dev llvm-14 cmake ninja-build pkg-config libtbb-dev
   libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libssl-dev libopencv-dev
   libfftw3-dev libsndfile1-dev libsoxr-dev libutf8proc-dev libpcre2-dev libcurl4-openssl-dev)
-missing=()
-for p in "${packages[@]}"; do
-  if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then
-    missing+=("$p")
-  fi
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "== installing: ${missing[*]}"
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "error: run as root (or install these packages first): ${missing[*]}" >&2
-    exit 1
-  fi
-  apt-get update -q
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
+# shellcheck source=tools/lib/packages.sh
+source "$root/tools/lib/packages.sh"
+install_missing "${packages[@]}"
 
 echo "== configuring $build (clang++-14, libFuzzer + ASan + UBSan)"
 cmake -S "$root/tests/fuzz" -B "$build" -G Ninja -DCMAKE_C_COMPILER=clang-14 \

@@ -94,8 +94,8 @@ configure() { # dir sanitizers [cmake args...]
 }
 
 if [ "$mode" = ci ]; then
-  # Suites that link neither libtorch nor the CLI. io_tests is among them only in name: the
-  # text stages it registers link embedflow_models, so it is built with libtorch.
+  # Suites that link neither libtorch nor the CLI (io_tests registers text.stats from its own
+  # torch-free library, embedflow_stages_text_stats).
   asan_suites=(core_tests io_tests segment_tests cpu_tests audio_tests hub_tests tokenizer_tests
     jobs_tests)
   # Test cases of these suites that run the embedflow CLI (built with libtorch): `full` runs

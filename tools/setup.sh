@@ -29,23 +29,9 @@ if [ "$mode" = test ]; then
     python3-regex python3-opencv slurm-wlm munge)
 fi
 
-missing=()
-for p in "${packages[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-    missing+=("$p")
-  fi
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "== installing: ${missing[*]}"
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "error: run as root (or install these packages first): ${missing[*]}" >&2
-    exit 1
-  fi
-  apt-get update -q
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
-else
-  echo "== all required packages are installed"
-fi
+# shellcheck source=tools/lib/packages.sh
+source "$root/tools/lib/packages.sh"
+install_missing "${packages[@]}"
 
 jobs="$(nproc)"
 echo "== configuring $build_dir"

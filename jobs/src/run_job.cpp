@@ -135,7 +135,8 @@ RunResult run_job(const PipelineConfig& config, const JobOptions& job, const Run
   options.errors_path =
       (fs::path(dir) / ("errors-a" + std::to_string(journal->attempt()) + ".jsonl")).string();
   options.append_errors = false;
-  // In place: what a killed attempt logged must be there for the resume that assembles errors.jsonl.
+  // In place: what a killed attempt logged must be there for the resume that assembles
+  // errors.jsonl.
   options.errors_in_place = true;
   options.lock_output = false;
   options.items_done_before = &done_before;

@@ -6,7 +6,7 @@
 namespace embedflow {
 
 void register_text_stages(Registry& registry) {
-  add_stage<TextStats>(registry, text_stats_schema());
+  register_text_stats_stage(registry);
   add_stage<EncodeText>(registry, encode_text_schema());
 }
 

@@ -5,6 +5,8 @@
 #include <utf8proc.h>
 
 #include "embedflow/errors.h"
+#include "embedflow/registry.h"
+#include "stages/text/register.h"
 
 namespace embedflow {
 
@@ -104,6 +106,10 @@ void TextStats::process(const Item& in, Item& out) {
   out.record["words"] = words;
   out.record["lines"] = lines;
   out.record["avg_word_length"] = words ? static_cast<double>(word_chars) / words : 0.0;
+}
+
+void register_text_stats_stage(Registry& registry) {
+  add_stage<TextStats>(registry, text_stats_schema());
 }
 
 }  // namespace embedflow

@@ -16,17 +16,7 @@ using namespace embedflow;
 using namespace embedflow::test;
 namespace fs = std::filesystem;
 
-namespace {
-
-std::vector<Json> read_jsonl(const std::string& path) {
-  std::vector<Json> rows;
-  std::ifstream f(path);
-  for (std::string line; std::getline(f, line);)
-    if (!line.empty()) rows.push_back(Json::parse(line));
-  return rows;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 TEST_CASE("embedflow run: bad audio files become error records, the others are processed") {
   TempDir dir("pipe");

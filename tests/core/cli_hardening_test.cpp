@@ -48,12 +48,6 @@ MeasuredRun run_measured(const std::string& yaml, const std::string& log) {
   return r;
 }
 
-std::vector<Json> read_jsonl(const std::string& path) {
-  std::vector<Json> out;
-  for (const auto& line : read_lines(path)) out.push_back(Json::parse(line));
-  return out;
-}
-
 std::string python_out(const std::string& code, const TempDir& dir) {
   write_file(dir.file("check.py"), code);
   CommandResult r = run_command(std::string("'") + EMBEDFLOW_REFERENCE_PYTHON + "' '" +

@@ -1,6 +1,6 @@
 // A real full disk (ENOSPC, not RLIMIT_FSIZE): a small tmpfs mounted for the test, filled up,
 // then a run whose writer lands on it. Needs root and mount(2): elsewhere every test exits with
-// kSkipped, which CMake's SKIP_RETURN_CODE makes ctest report as skipped, never as passed.
+// kSkippedExitCode, which CMake's SKIP_RETURN_CODE makes ctest report as skipped, never as passed.
 #include <catch2/catch.hpp>
 
 #include <cerrno>
@@ -21,49 +21,6 @@ using namespace embedflow::test;
 namespace fs = std::filesystem;
 
 namespace {
-
-constexpr int kSkipped = 77;
-
-[[noreturn]] void skip(const std::string& why) {
-  std::fprintf(stderr, "SKIPPED: %s\n", why.c_str());
-  std::fflush(stderr);
-  std::_Exit(kSkipped);
-}
-
-// A tmpfs of `size_kb` at `path` for the object's lifetime.
-class SmallTmpfs {
- public:
-  SmallTmpfs(const std::string& path, int size_kb) : path_(path) {
-    if (::geteuid() != 0) skip("mounting a tmpfs needs root");
-    fs::create_directories(path_);
-    const std::string options = "size=" + std::to_string(size_kb) + "k";
-    if (::mount("tmpfs", path_.c_str(), "tmpfs", 0, options.c_str()) != 0)
-      skip("cannot mount a tmpfs at " + path_ + ": " + std::strerror(errno));
-  }
-  ~SmallTmpfs() { ::umount2(path_.c_str(), MNT_DETACH); }
-  SmallTmpfs(const SmallTmpfs&) = delete;
-  SmallTmpfs& operator=(const SmallTmpfs&) = delete;
-
-  // Writes a filler file until the file system refuses with ENOSPC: it is then full.
-  void fill() {
-    const std::string filler = path_ + "/filler";
-    const int fd = ::open(filler.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    REQUIRE(fd >= 0);
-    const std::string block(4096, 'x');
-    int err = 0;
-    for (;;) {
-      if (::write(fd, block.data(), block.size()) < 0) {
-        err = errno;
-        break;
-      }
-    }
-    ::close(fd);
-    REQUIRE(err == ENOSPC);
-  }
-
- private:
-  std::string path_;
-};
 
 // Every file under `dir` (recursively) except the filler, with its bytes.
 std::map<std::string, std::string> snapshot(const std::string& dir) {

@@ -17,14 +17,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-Registry io_registry() {
-  Registry reg;
-  register_io_stages(reg);
-  register_debug_stages(reg);
-  register_text_stages(reg);
-  return reg;
-}
-
 // source.text over `input` → text.stats → write.csv, errors to `errors.jsonl` in `dir`.
 PipelineConfig stats_pipeline(const TempDir& dir, const std::string& input,
                               const std::string& on_error = "skip") {

@@ -10,24 +10,7 @@
 using namespace embedflow;
 using namespace embedflow::test;
 
-namespace {
-
-Registry io_registry() {
-  Registry reg;
-  register_io_stages(reg);
-  register_debug_stages(reg);
-  register_text_stages(reg);
-  return reg;
-}
-
-std::vector<Json> read_jsonl(const std::string& path) {
-  std::vector<Json> out;
-  std::istringstream in(read_file(path));
-  for (std::string line; std::getline(in, line);) out.push_back(Json::parse(line));
-  return out;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 TEST_CASE("pipeline: writers keep source order behind a concurrent, jittery stage",
           "[io][pipeline]") {

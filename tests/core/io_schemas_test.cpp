@@ -11,7 +11,7 @@ TEST_CASE("io, debug and text.stats stages are registered with documented schema
   Registry reg;
   register_io_stages(reg);
   register_debug_stages(reg);
-  register_text_stages(reg);
+  register_text_stats_stage(reg);
   for (const char* type : {"source.files", "source.text", "write.npy", "write.jsonl", "write.csv",
                            "text.stats", "debug.delay"}) {
     INFO(type);

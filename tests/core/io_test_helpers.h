@@ -9,10 +9,24 @@
 #include <catch2/catch.hpp>
 
 #include "embedflow/config.h"
+#include "embedflow/registry.h"
 #include "embedflow/stage.h"
+#include "stages/debug/register.h"
+#include "stages/io/register.h"
+#include "stages/text/register.h"
 #include "tests/support/test_support.h"
 
 namespace embedflow::test {
+
+// The io and debug stages and text.stats (what io_tests links: no libtorch), for pipelines built
+// from YAML.
+inline Registry io_registry() {
+  Registry reg;
+  register_io_stages(reg);
+  register_debug_stages(reg);
+  register_text_stats_stage(reg);
+  return reg;
+}
 
 template <class S>
 std::unique_ptr<S> make_stage(const StageSchema& schema, const Json& params,

@@ -33,13 +33,6 @@ Item embedding(const std::string& id, std::vector<float> values, Json meta = Jso
   return it;
 }
 
-std::vector<Json> read_jsonl(const std::string& path) {
-  std::vector<Json> out;
-  std::istringstream in(read_file(path));
-  for (std::string line; std::getline(in, line);) out.push_back(Json::parse(line));
-  return out;
-}
-
 }  // namespace
 
 TEST_CASE("write.npy stacks rows that numpy reads back, with a sidecar per row",

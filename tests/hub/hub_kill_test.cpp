@@ -24,55 +24,7 @@ using namespace embedflow::test;
 namespace {
 
 pid_t spawn_fetch(const std::string& log) {
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    ::execl(EMBEDFLOW_CLI, EMBEDFLOW_CLI, "models", "fetch", kRepo, "--progress", "off",
-            static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  return pid;
-}
-
-int wait_exit(pid_t pid) {
-  int status = 0;
-  REQUIRE(::waitpid(pid, &status, 0) == pid);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-// The bytes of every file the fixture repository serves.
-std::set<std::string> fixture_contents() {
-  std::set<std::string> out;
-  const fs::path root = fixture_file("");
-  for (const auto& e : fs::recursive_directory_iterator(root))
-    if (e.is_regular_file()) out.insert(read_file(e.path().string()));
-  return out;
-}
-
-// What may be in the cache at any moment: under blobs/, whole copies of served files (plus
-// `.incomplete` downloads and `.lock` files, which are never read as models); every snapshot
-// entry that resolves is the served file of its name, byte for byte.
-void check_cache_whole(const HubEnv& env, const std::set<std::string>& served) {
-  const fs::path blobs = fs::path(env.repo_dir()) / "blobs";
-  for (const auto& rel : tree(blobs)) {
-    if (rel.size() > 11 && rel.compare(rel.size() - 11, 11, ".incomplete") == 0) continue;
-    if (rel.size() > 5 && rel.compare(rel.size() - 5, 5, ".lock") == 0) continue;
-    INFO("blob " << rel);
-    CHECK(served.count(read_file((blobs / rel).string())) == 1);
-  }
-  const fs::path snapshots = fs::path(env.repo_dir()) / "snapshots";
-  if (!fs::exists(snapshots)) return;
-  for (const auto& snap : fs::directory_iterator(snapshots))
-    for (const auto& rel : tree(snap.path())) {
-      const fs::path entry = snap.path() / rel;
-      if (rel.size() > 5 && rel.compare(rel.size() - 5, 5, ".lock") == 0) continue;
-      if (!fs::exists(entry)) continue;  // a link whose blob is not there yet is not a model file
-      INFO("snapshot entry " << rel);
-      CHECK(read_file(entry.string()) == read_file(fixture_file(rel)));
-    }
+  return spawn_cli({"models", "fetch", kRepo, "--progress", "off"}, "", log);
 }
 
 void check_complete_fetch(const HubEnv& env) {
@@ -108,7 +60,7 @@ TEST_CASE("cli: models fetch killed at random points, then run again, keeps only
   for (int round = 0; round < 8; ++round) {
     const int delay = delay_ms(rng);
     INFO("round " << round << ", killed after " << delay << " ms");
-    const pid_t pid = spawn_fetch(logs.file("fetch.log"));
+    const pid_t pid = spawn_fetch(logs.file("fetch-" + std::to_string(round) + ".log"));
     std::this_thread::sleep_for(std::chrono::milliseconds(delay));
     ::kill(pid, SIGKILL);
     if (wait_exit(pid) == 128 + SIGKILL) ++killed;
@@ -117,8 +69,9 @@ TEST_CASE("cli: models fetch killed at random points, then run again, keeps only
   }
   std::printf("%d of 8 fetches were killed before they finished\n", killed);
   const pid_t last = spawn_fetch(logs.file("fetch.log"));
+  const int last_exit = wait_exit(last);
   INFO(read_file(logs.file("fetch.log")));
-  REQUIRE(wait_exit(last) == 0);
+  REQUIRE(last_exit == 0);
   check_cache_whole(env, served);
   check_complete_fetch(env);
   CHECK(env.outside_cache().empty());

@@ -108,6 +108,39 @@ inline std::set<std::string> tree(const std::filesystem::path& dir) {
   return out;
 }
 
+// The bytes of every file the fixture repository serves.
+inline std::set<std::string> fixture_contents() {
+  std::set<std::string> out;
+  const std::filesystem::path root = fixture_file("");
+  for (const auto& e : std::filesystem::recursive_directory_iterator(root))
+    if (e.is_regular_file()) out.insert(read_file(e.path().string()));
+  return out;
+}
+
+// What may be in the cache at any moment: under blobs/, whole copies of served files (plus
+// `.incomplete` downloads and `.lock` files, which are never read as models); every snapshot
+// entry that resolves is the served file of its name, byte for byte.
+inline void check_cache_whole(const HubEnv& env, const std::set<std::string>& served) {
+  const std::filesystem::path blobs = std::filesystem::path(env.repo_dir()) / "blobs";
+  for (const auto& rel : tree(blobs)) {
+    if (rel.size() > 11 && rel.compare(rel.size() - 11, 11, ".incomplete") == 0) continue;
+    if (rel.size() > 5 && rel.compare(rel.size() - 5, 5, ".lock") == 0) continue;
+    INFO("blob " << rel);
+    CHECK(served.count(read_file((blobs / rel).string())) == 1);
+  }
+  const std::filesystem::path snapshots = std::filesystem::path(env.repo_dir()) / "snapshots";
+  if (!std::filesystem::exists(snapshots)) return;
+  for (const auto& snap : std::filesystem::directory_iterator(snapshots))
+    for (const auto& rel : tree(snap.path())) {
+      const std::filesystem::path entry = snap.path() / rel;
+      if (rel.size() > 5 && rel.compare(rel.size() - 5, 5, ".lock") == 0) continue;
+      if (!std::filesystem::exists(entry))
+        continue;  // a link whose blob is not there yet is not a model file
+      INFO("snapshot entry " << rel);
+      CHECK(read_file(entry.string()) == read_file(fixture_file(rel)));
+    }
+}
+
 // The kind of HubError fetch_model throws, and its message; fails the test when it succeeds.
 inline hub::HubError::Kind fetch_error_kind(const std::string& repo, const hub::FetchOptions& o,
                                             std::string& message) {

@@ -1,9 +1,13 @@
 #include "tests/support/test_support.h"
 
+#include <catch2/catch.hpp>
+
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -12,6 +16,7 @@
 #include <thread>
 
 #include <fcntl.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -149,6 +154,59 @@ double cosine(const float* a, const float* b, int64_t n) {
     bb += double(b[i]) * b[i];
   }
   return ab / std::sqrt(aa * bb);
+}
+
+std::vector<Json> read_jsonl(const std::string& path) {
+  std::vector<Json> out;
+  for (const auto& line : read_lines(path))
+    if (!line.empty()) out.push_back(Json::parse(line));
+  return out;
+}
+
+void skip_test(const std::string& why) {
+  std::fprintf(stderr, "SKIPPED: %s\n", why.c_str());
+  std::fflush(stderr);
+  std::_Exit(kSkippedExitCode);
+}
+
+SmallTmpfs::SmallTmpfs(const std::string& path, int size_kb) : path_(path) {
+  if (::geteuid() != 0) skip_test("mounting a tmpfs needs root");
+  fs::create_directories(path_);
+  const std::string options = "size=" + std::to_string(size_kb) + "k";
+  if (::mount("tmpfs", path_.c_str(), "tmpfs", 0, options.c_str()) != 0)
+    skip_test("cannot mount a tmpfs at " + path_ + ": " + std::strerror(errno));
+}
+
+SmallTmpfs::~SmallTmpfs() {
+  ::umount2(path_.c_str(), MNT_DETACH);
+}
+
+void SmallTmpfs::add_filler(size_t bytes) {
+  const int fd = ::open((path_ + "/filler").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  REQUIRE(fd >= 0);
+  const std::string block(4096, 'x');
+  for (size_t done = 0; done < bytes;) {
+    const size_t n = std::min(block.size(), bytes - done);
+    const ssize_t w = ::write(fd, block.data(), n);
+    REQUIRE(w == static_cast<ssize_t>(n));
+    done += n;
+  }
+  ::close(fd);
+}
+
+void SmallTmpfs::fill() {
+  const int fd = ::open((path_ + "/filler").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  REQUIRE(fd >= 0);
+  const std::string block(4096, 'x');
+  int err = 0;
+  for (;;) {
+    if (::write(fd, block.data(), block.size()) < 0) {
+      err = errno;
+      break;
+    }
+  }
+  ::close(fd);
+  REQUIRE(err == ENOSPC);
 }
 
 }  // namespace embedflow::test

@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 
+#include "embedflow/item.h"
 #include "embedflow/tensor.h"
 
 namespace embedflow::test {
@@ -54,6 +55,32 @@ pid_t spawn_cli(const std::vector<std::string>& args, const std::string& cwd = "
 int wait_exit(pid_t pid);
 // Waits until `path` exists, up to `timeout_ms`; false if it never appeared.
 bool wait_for_file(const std::string& path, int timeout_ms = 30000);
+
+// The records of a JSON Lines file, blank lines skipped (a line that is not JSON throws).
+std::vector<Json> read_jsonl(const std::string& path);
+
+// Ends the test executable as skipped: ctest reports exit code kSkippedExitCode as such through
+// the test's SKIP_RETURN_CODE property. For checks this machine cannot make (no root, no
+// mount), which must never count as passed.
+constexpr int kSkippedExitCode = 77;
+[[noreturn]] void skip_test(const std::string& why);
+
+// A tmpfs of `size_kb` mounted at `path` for the object's lifetime: a real file system that runs
+// out of space (ENOSPC). Skips the test (skip_test) when not root or the mount is refused.
+class SmallTmpfs {
+ public:
+  SmallTmpfs(const std::string& path, int size_kb);
+  ~SmallTmpfs();
+  SmallTmpfs(const SmallTmpfs&) = delete;
+  SmallTmpfs& operator=(const SmallTmpfs&) = delete;
+  // Writes `bytes` into the file `filler` at the mount point (fails the test if they don't fit).
+  void add_filler(size_t bytes);
+  // Writes into `filler` until the file system refuses with ENOSPC: it is then full.
+  void fill();
+
+ private:
+  std::string path_;
+};
 
 // Reads a .npy file written by numpy or embedflow (float32/uint8/int64, C order).
 Tensor load_npy(const std::string& path);

@@ -31,12 +31,6 @@ CommandResult run_config(const std::string& config, const std::string& env,
                      EMBEDFLOW_CLI + "' run " + config + " --progress off " + extra);
 }
 
-std::vector<Json> read_jsonl(const std::string& path) {
-  std::vector<Json> out;
-  for (const auto& l : read_lines(path)) out.push_back(Json::parse(l));
-  return out;
-}
-
 std::vector<std::string> sidecar_ids(const std::string& npy) {
   std::vector<std::string> ids;
   for (const auto& j : read_jsonl(npy.substr(0, npy.size() - 4) + ".jsonl"))
