@@ -21,6 +21,8 @@ namespace embedflow {
 namespace {
 
 constexpr int kMaxSampleRate = 1536000;
+// The largest resampling ratio, up or down, audio.load accepts (375 Hz → 96 kHz is 256).
+constexpr int kMaxResampleRatio = 256;
 constexpr sf_count_t kChunkFrames = 1 << 15;
 constexpr sf_count_t kChunkSamples = 1 << 20;
 
@@ -268,6 +270,17 @@ void LoadStage::process(const Item& in, Item& out) {
   int out_rate = info.samplerate;
   if (sample_rate_ && *sample_rate_ != info.samplerate) {
     out_rate = *sample_rate_;
+    // soxr's memory and time grow with the conversion ratio, whatever the length: 3 frames of
+    // a 24 Hz file took 2.4 GB and 12 s to reach 96 kHz (found by tests/fuzz/audio_load_fuzz).
+    // Such ratios come from corrupt or non-audio headers, not from audio anyone resamples.
+    const double ratio = static_cast<double>(out_rate) / info.samplerate;
+    if (ratio > kMaxResampleRatio || ratio < 1.0 / kMaxResampleRatio)
+      throw ItemFailure("'" + path + "': resampling " + std::to_string(info.samplerate) +
+                        " Hz to " + std::to_string(out_rate) +
+                        " Hz is a ratio beyond 1:" + std::to_string(kMaxResampleRatio) +
+                        " either way, which audio.load refuses (a header at " +
+                        std::to_string(info.samplerate) +
+                        " Hz is likely corrupt); check the file, or resample it with sox first");
     const size_t in_len = static_cast<size_t>(done);
     const size_t out_len =
         static_cast<size_t>(std::llround(static_cast<double>(in_len) * out_rate / rate));

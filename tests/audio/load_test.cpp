@@ -153,6 +153,27 @@ TEST_CASE("audio.load resamples with soxr to a clean sine") {
   CHECK(err < 1e-3);
 }
 
+TEST_CASE("audio.load refuses resampling ratios beyond 256 either way and names the file") {
+  // A 24 Hz header asked for 96 kHz made soxr take 2.4 GB (the fuzzer's input, as WAV here).
+  TempDir dir("ratio");
+  const std::string slow = dir.file("24hz.wav");
+  write_sine(slow, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 24, 2, 48, 1.0);
+  auto up = loader({{"sample_rate", 96000}});
+  const std::string msg = load_error(*up, slow);
+  CHECK_THAT(msg, Catch::Contains(slow) && Catch::Contains("24 Hz to 96000 Hz") &&
+                      Catch::Contains("1:256"));
+  // At the limit it resamples: 375 Hz → 96 kHz is exactly 256.
+  const std::string edge = dir.file("375hz.wav");
+  write_sine(edge, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 375, 1, 375, 10.0);
+  const Item out = run_item(*up, file_item(edge));
+  CHECK(out.sample_rate == 96000);
+  CHECK(out.tensor.shape() == std::vector<int64_t>{1, 96000});
+  // Down as well: 96 kHz to 300 Hz is a ratio of 320.
+  const std::string fast = dir.file("96k.wav");
+  write_sine(fast, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 96000, 1, 960);
+  CHECK_THAT(load_error(*loader({{"sample_rate", 300}}), fast), Catch::Contains("1:256"));
+}
+
 TEST_CASE("audio.load: every bad input is an error naming the file, and the next file loads") {
   TempDir dir("bad");
   auto st = loader();
