@@ -405,6 +405,9 @@ std::string fix_round(const std::string& utf8) {
 }  // namespace
 
 std::string clip_fix_text(const std::string& utf8) {
+  // Refused before any repair: ftfy_unescape works on bytes, so "\xC3&#2;\xA9" would come out
+  // as a valid "é" (found by clip_bpe_fuzz); invalid input must be an error, as everywhere else.
+  decode_utf8(utf8);
   // ftfy leaves entities alone in text that may be markup.
   const bool unescape = utf8.find('<') == std::string::npos;
   std::string text = utf8;

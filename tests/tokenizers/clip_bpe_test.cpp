@@ -88,6 +88,9 @@ TEST_CASE("clip tokenizer special ids, truncation and the empty caption", "[clip
 TEST_CASE("clip tokenizer rejects invalid UTF-8 and broken vocab files", "[clip][tokenizer]") {
   auto tok = real_tokenizer();
   CHECK_THROWS_WITH(tok->encode(std::string("caf\xC3", 4)), Catch::Contains("invalid UTF-8"));
+  // Byte-level HTML repairs must not turn invalid input valid: "\xC3&#2;\xA9" would become "é".
+  CHECK_THROWS_WITH(tok->tokenize(std::string(" \xC3&#2;\xA9", 7), 77),
+                    Catch::Contains("invalid UTF-8"));
   embedflow::test::TempDir dir("clip_tok");
   embedflow::test::write_file(dir.file("vocab.json"), "{\"a\": 1}");
   embedflow::test::write_file(dir.file("merges.txt"), "#version: 0.2\na b\n");
