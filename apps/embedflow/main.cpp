@@ -1,8 +1,6 @@
 // The embedflow command line. Each subcommand lives in its own cmd_<name>.cpp and adds itself
 // to the app; main() builds the registry, parses, and runs the one the user picked. Exit codes
 // are in commands.h.
-#include <malloc.h>
-
 #include <cstdlib>
 #include <iostream>
 
@@ -14,24 +12,8 @@
 #include "models/torch_runtime.h"
 #include "stages/builtin.h"
 
-namespace {
-
-// glibc raises its mmap threshold (up to 32 MB) each time a block above it is freed; from then
-// on the buffers a run allocates and frees by the thousand (decoded audio, images) come from the
-// heap arenas and fragment them, and RSS creeps up for the whole run. Fixing the threshold at
-// glibc's initial 128 KB keeps every larger block in its own mapping, returned to the system when
-// freed. Model activations, where a fresh mapping per block would cost page faults on every
-// batch, come from the models' caching tensor allocator instead (models/tensor_allocator.cpp).
-// MALLOC_MMAP_THRESHOLD_ in the environment still decides if set.
-void fix_malloc_mmap_threshold() {
-  if (!std::getenv("MALLOC_MMAP_THRESHOLD_")) mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
   using namespace embedflow;
-  fix_malloc_mmap_threshold();
   Registry registry;
   register_builtin_stages(registry);
   // Declared for every command, so that run and validate accept (and check) what test reads.

@@ -1,7 +1,10 @@
 // embedflow's side of bench/image/run_bench.py. Prints one JSON line per measurement.
 //
 //   image_bench model --model resnet50.safetensors --batch 16 --threads 2 --seconds 10
-//   image_bench e2e --model resnet50.safetensors --dir jpegs/ --threads 2
+//   image_bench prep --dir jpegs/
+//
+// The pipeline side (the same JPEGs through `embedflow run configs/image_embeddings.yaml`) is
+// the CLI itself, run by run_bench.py.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -14,10 +17,8 @@
 #include <nlohmann/json.hpp>
 
 #include "embedflow/config.h"
-#include "embedflow/executor.h"
 #include "models/resnet.h"
 #include "models/torch_runtime.h"
-#include "stages/builtin.h"
 #include "stages/image/load.h"
 #include "stages/image/preprocess.h"
 
@@ -123,63 +124,12 @@ int bench_prep(const std::string& dir) {
   return 0;
 }
 
-int bench_e2e(const std::string& model, const std::string& dir, const std::string& out_path,
-              int threads, int batch) {
-  Registry registry;
-  register_builtin_stages(registry);
-  const std::string yaml = R"(
-pipeline: bench_image_e2e
-stages:
-  - id: images
-    type: source.files
-    params: {dir: ")" + dir +
-                           R"(", extensions: [.jpg]}
-  - id: load
-    type: image.load
-    input: images
-  - id: preprocess
-    type: image.preprocess
-    input: load
-  - id: embed
-    type: encode.image
-    input: preprocess
-    params: {model: ")" + model +
-                           R"(", batch_size: )" + std::to_string(batch) + R"(}
-  - id: out
-    type: write.npy
-    input: embed
-    params: {path: ")" + out_path +
-                           R"("}
-)";
-  PipelineConfig config = load_pipeline_string(yaml, "bench_image_e2e", registry);
-  RunOptions options;
-  options.threads = threads;
-  const auto t0 = Clock::now();
-  const RunResult r = run_pipeline(config, options);
-  const double s = seconds_since(t0);
-  if (r.status != RunResult::Status::Ok || r.errors) {
-    std::fprintf(stderr, "run failed: %s (%llu errors)\n", r.message.c_str(),
-                 static_cast<unsigned long long>(r.errors));
-    return 1;
-  }
-  nlohmann::json out = {{"what", "e2e"},
-                        {"model", model},
-                        {"dir", dir},
-                        {"threads", threads},
-                        {"items", r.items},
-                        {"seconds", s},
-                        {"images_per_s", r.items / s},
-                        {"stats", r.to_json()}};
-  std::printf("%s\n", out.dump().c_str());
-  return 0;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"embedflow image benchmark (driven by bench/image/run_bench.py)"};
   app.require_subcommand(1);
-  std::string model, dir, out_path = "image_bench_e2e.npy";
+  std::string model, dir;
   int batch = 16, threads = 2;
   double budget = 10;
   bool no_fold = false, no_channels_last = false;
@@ -194,12 +144,6 @@ int main(int argc, char** argv) {
   m->add_flag("--no-channels-last", no_channels_last);
   m->add_option("--engine", engine, "auto, winograd, onednn, aten (models/resnet.h)");
   m->add_option("--images-per-call", per_call, "Forward-pass size inside encode (0: auto)");
-  auto* e = app.add_subcommand("e2e", "A folder of JPEGs through load + preprocess + encode");
-  e->add_option("--model", model)->required();
-  e->add_option("--dir", dir)->required();
-  e->add_option("--threads", threads);
-  e->add_option("--batch", batch);
-  e->add_option("--out", out_path, "Where the embeddings go (.npy)");
   auto* pr = app.add_subcommand("prep", "CPU cost of image.load + image.preprocess per file");
   pr->add_option("--dir", dir)->required();
   CLI11_PARSE(app, argc, argv);
@@ -212,8 +156,7 @@ int main(int argc, char** argv) {
       opt.max_images_per_call = per_call;
       return bench_model(model, batch, threads, budget, opt);
     }
-    if (*pr) return bench_prep(dir);
-    return bench_e2e(model, dir, out_path, threads, batch);
+    return bench_prep(dir);
   } catch (const std::exception& ex) {
     std::fprintf(stderr, "image_bench: %s\n", ex.what());
     return 1;

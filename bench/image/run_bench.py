@@ -4,13 +4,18 @@
 1. Encoder throughput, batch 16 at 224x224, for resnet18 and resnet50: torchvision eager (as
    shipped: model.eval() under torch.inference_mode()), torchvision eager with channels_last,
    and embedflow's encode.image model (BatchNorm folded, channels-last).
-2. End to end on a folder of 256 JPEGs: embedflow's pipeline (image.load → image.preprocess →
-   encode.image on the TBB engine) vs a sequential Python loop (OpenCV decode, torchvision
-   tensor transforms, the eager model in batches of 16).
+2. End to end on a folder of 256 JPEGs: what users run, `embedflow run
+   configs/image_embeddings.yaml` (image.load → image.preprocess → encode.image → write.npy),
+   vs a sequential Python loop (OpenCV decode, torchvision tensor transforms, the eager model
+   in batches of 16), and pipeline ÷ kernel: the pipeline's images/s (run time less model load)
+   against embedflow's encoder (as in 1., same model) run just before it, in --rounds
+   alternating rounds; the whole process (start-up and model load included) and its user/sys
+   CPU time beside it.
 
 Run via `ninja -C build bench_image`, or directly:
   /usr/bin/python3 bench/image/run_bench.py --bench build/bench/image/image_bench \
-      --data build/generated/bench-image --images examples/media/images --threads 2
+      --cli build/apps/embedflow --data build/generated/bench-image \
+      --images examples/media/images --threads 2
 """
 import argparse
 import json
@@ -28,6 +33,12 @@ from torchvision.transforms import InterpolationMode
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tests", "fixtures"))
 from safetensors_np import load_safetensors, save_safetensors, torch_arrays  # noqa: E402
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(REPO, "bench", "core"))
+import pipeline_run  # noqa: E402
+
+CONFIG = os.path.join(REPO, "configs", "image_embeddings.yaml")
 
 ARCHS = ("resnet18", "resnet50")
 
@@ -112,18 +123,21 @@ def embedflow(bench, *args):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bench", required=True, help="path of the image_bench binary")
+    ap.add_argument("--cli", required=True, help="path of the embedflow binary")
     ap.add_argument("--data", required=True, help="folder for the generated models and JPEGs")
     ap.add_argument("--images", required=True, help="source images for the JPEG folder")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=10.0, help="time budget per measurement")
     ap.add_argument("--e2e-arch", default="resnet50", choices=ARCHS)
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="kernel / pipeline rounds for the pipeline ÷ kernel ratio")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     models = prepare(args.data, args.images)
 
     print(f"torch {torch.__version__}, torchvision {torchvision.__version__}, "
-          f"{args.threads} threads, batch {args.batch}, {os.cpu_count()} cores; "
+          f"{args.threads} threads, batch {args.batch}, on {pipeline_run.describe_machine()}; "
           f"load average {os.getloadavg()[0]:.2f}")
     print(f"{'model':10} {'torchvision eager':>18} {'tv channels_last':>17} {'embedflow':>10} "
           f"{'x eager':>8} {'x ch_last':>9}   (images/s)")
@@ -136,13 +150,36 @@ def main():
         print(f"{arch:10} {eager:18.1f} {cl:17.1f} {ours:10.1f} {ours / eager:7.2f}x "
               f"{ours / cl:8.2f}x", flush=True)
 
-    for arch in ([args.e2e_arch] if args.e2e_arch else ARCHS):
-        py = python_e2e(models[arch], f"{args.data}/jpegs", args.batch)
-        r = embedflow(args.bench, "e2e", "--model", f"{args.data}/{arch}.safetensors", "--dir",
-                      f"{args.data}/jpegs", "--threads", str(args.threads), "--batch",
-                      str(args.batch), "--out", f"{args.data}/e2e_{arch}.npy")
-        print(f"end to end, 256 JPEGs, {arch}: python loop {py:.1f} images/s, embedflow "
-              f"{r['images_per_s']:.1f} images/s ({r['images_per_s'] / py:.2f}x)", flush=True)
+    arch = args.e2e_arch
+    py = python_e2e(models[arch], f"{args.data}/jpegs", args.batch)
+    # Pipeline ÷ kernel from alternating rounds (the kernel row just before each pipeline run):
+    # the machine's speed drifts by 20-30% within minutes, more than the gap being measured.
+    pipe, ratios, process_ratios = [], [], []
+    for _ in range(args.rounds):
+        k = embedflow(args.bench, "model", "--model", f"{args.data}/{arch}.safetensors",
+                      "--batch", str(args.batch), "--threads", str(args.threads),
+                      "--seconds", str(args.seconds))["images_per_s"]
+        r = pipeline_run.run(args.cli, CONFIG, [f"images.dir={args.data}/jpegs",
+                                                f"embed.model={args.data}/{arch}.safetensors",
+                                                f"embed.batch_size={args.batch}",
+                                                f"out.path={args.data}/pipeline_{arch}.npy"],
+                             threads=args.threads)
+        pipe.append(r)
+        ratios.append(r["pipeline_per_s"] / k)
+        process_ratios.append(r["process_per_s"] / k)
+    r = max(pipe, key=lambda x: x["pipeline_per_s"])
+    embed = next(st for st in r["stages"] if st["id"] == "embed")
+    med = sorted(ratios)[len(ratios) // 2]
+    med_process = sorted(process_ratios)[len(process_ratios) // 2]
+    print(f"end to end, 256 JPEGs, {arch}: python loop {py:.1f} images/s; `embedflow run "
+          f"configs/image_embeddings.yaml` {r['pipeline_per_s']:.1f} images/s (best of "
+          f"{args.rounds}; {r['pipeline_per_s'] / py:.2f}x the loop)")
+    print(f"  pipeline ÷ kernel (each round against the kernel run just before it): median "
+          f"{med:.2f}x, rounds {', '.join(f'{x:.2f}' for x in ratios)}; whole process "
+          f"(start-up and model load included): median {med_process:.2f}x")
+    print(f"  user {r['user']:.1f} s, sys {r['sys']:.2f} s ({r['sys'] / r['user']:.1%} of user), "
+          f"peak RSS {r['peak_rss_mib']:.0f} MiB; encode stage: concurrency "
+          f"{embed['concurrency']}, {embed.get('threads')} thread(s) per call", flush=True)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,12 @@ the same random all-MiniLM-L6-v2-shaped weights and the same 512 sentences (5–
     ninja -C build text_bench
     /usr/bin/python3 bench/text/run_bench.py --build build [--threads 2] [--repeat 5]
 
+Then what users run: `embedflow run configs/text_embeddings.yaml` with the same model on the
+same sentences (repeated to --pipeline-sentences, 10,240 by default), once per round, printed as
+pipeline ÷ kernel (kernel: the fp32 encode() row of the same round), steady state and whole
+process, with its user/sys CPU time and peak RSS; --load adds a run beside a competing CPU-bound
+process, --rss the peak RSS on 1,000 and 100,000 sentences.
+
 Prints sentences/s of each, the ratio, the fraction of the GEMM roofline (Linear-layer FLOPs of
 the real tokens ÷ libtorch's GEMM peak measured in the same run), each as the best round and as
 the median over rounds of the ratios within a round, and the int8 fidelity against fp32
@@ -25,6 +31,11 @@ sys.path.insert(0, os.path.join(REPO, "tests", "fixtures", "text"))
 
 from corpus import bench_sentences  # noqa: E402
 from hf_eager_reference import bench as eager_bench  # noqa: E402
+
+sys.path.insert(0, os.path.join(REPO, "bench", "core"))
+import pipeline_run  # noqa: E402
+
+CONFIG = os.path.join(REPO, "configs", "text_embeddings.yaml")
 
 
 def run_cpp(exe, model, sentences_file, threads, repeat, extra, save=None):
@@ -51,6 +62,13 @@ def main():
     ap.add_argument("--build", default=os.path.join(REPO, "build"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=5, help="rounds over all implementations")
+    ap.add_argument("--cli", default=None, help="embedflow binary (default: BUILD/apps/embedflow)")
+    ap.add_argument("--pipeline-sentences", type=int, default=10240,
+                    help="sentences of the `embedflow run` row (the bench sentences repeated)")
+    ap.add_argument("--rss", action="store_true",
+                    help="also peak RSS of the pipeline on 1,000 and 100,000 sentences")
+    ap.add_argument("--load", action="store_true",
+                    help="also the pipeline beside a competing CPU-bound process")
     a = ap.parse_args()
 
     gen = os.path.join(a.build, "generated", "text")
@@ -64,6 +82,24 @@ def main():
     with open(sent_file, "w", encoding="utf-8") as f:
         f.write("\n".join(sentences) + "\n")
     exe = os.path.join(a.build, "bench", "text", "text_bench")
+    cli = a.cli or os.path.join(a.build, "apps", "embedflow")
+    out_dir = os.path.join(gen, "pipeline-out")
+
+    def lines_file(n):
+        path = os.path.join(gen, f"bench_sentences_{n}.txt")
+        with open(path, "w", encoding="utf-8") as f:
+            for i in range(n):
+                f.write(sentences[i % len(sentences)] + "\n")
+        return path
+
+    def run_pipeline(n_or_file, competitor=False):
+        path = n_or_file if isinstance(n_or_file, str) else lines_file(n_or_file)
+        return pipeline_run.run(cli, CONFIG, [f"lines.file={path}", f"embed.model={model}",
+                                              f"embeddings.path={out_dir}/embeddings.npy"],
+                                threads=a.threads, competitor=competitor)
+
+    pipeline_file = lines_file(a.pipeline_sentences)
+    pipe_runs, pipe_ratio, process_ratio = [], [], []
 
     # Rounds alternate all implementations: on a shared machine the speed drifts by 20-30%
     # within a minute, and one block per implementation would measure the drift instead of
@@ -100,6 +136,13 @@ def main():
                     e["sentences_per_s"] / r["roofline_sentences_per_s"])
             if name not in runs or r["sentences_per_s"] > runs[name]["sentences_per_s"]:
                 runs[name] = r
+            if name == "fp32":
+                kernel_round = r["sentences_per_s"]
+        # What users run: the same model and sentences through `embedflow run`.
+        p = run_pipeline(pipeline_file)
+        pipe_runs.append(p)
+        pipe_ratio.append(p["pipeline_per_s"] / kernel_round)
+        process_ratio.append(p["process_per_s"] / kernel_round)
     # The best-round roofline from the best GEMM peak seen in any round.
     for r in runs.values():
         r["roofline_sentences_per_s"] *= peak / r["gemm_peak_gflops"]
@@ -127,6 +170,35 @@ def main():
         print(f"{'embedflow ' + name:50s} {r['sentences_per_s']:9.1f} "
               f"{r['sentences_per_s'] / base:8.2f}x {r['sentences_per_s'] / roof:8.1%}   "
               f"{np.median(round_ratio[name]):8.2f}x {np.median(round_roof[name]):8.1%}")
+
+    best = max(pipe_runs, key=lambda p: p["pipeline_per_s"])
+    kernel = runs["fp32"]["sentences_per_s"]
+    print(f"\n`embedflow run configs/text_embeddings.yaml` on {a.pipeline_sentences} sentences "
+          f"(the bench sentences repeated), --threads {a.threads}, on {pipeline_run.describe_machine()}")
+    print(f"{'':50s} {'best round':>30s}   {'median of rounds':>19s}")
+    print(f"{'':50s} {'sent/s':>9s} {'÷ kernel':>9s}   {'÷ kernel':>9s}")
+    print(f"{'kernel: embedflow fp32 (encode(), above)':50s} {kernel:9.1f} {1.0:8.2f}x")
+    print(f"{'pipeline (run time less model load)':50s} {best['pipeline_per_s']:9.1f} "
+          f"{best['pipeline_per_s'] / kernel:8.2f}x   {np.median(pipe_ratio):8.2f}x")
+    bw = max(pipe_runs, key=lambda p: p["process_per_s"])
+    print(f"{'whole process (start-up and model load included)':50s} {bw['process_per_s']:9.1f} "
+          f"{bw['process_per_s'] / kernel:8.2f}x   {np.median(process_ratio):8.2f}x")
+    embed_stage = next(st for st in best["stages"] if st["id"] == "embed")
+    print(f"pipeline CPU time: user {best['user']:.1f} s, sys {best['sys']:.2f} s "
+          f"(sys = {best['sys'] / best['user']:.1%} of user); peak RSS {best['peak_rss_mib']:.0f} MiB; "
+          f"encode stage: concurrency {embed_stage['concurrency']}, "
+          f"{embed_stage.get('threads')} thread(s) per call")
+    if a.load:
+        loaded = run_pipeline(pipeline_file, competitor=True)
+        quiet = float(np.median([p["pipeline_per_s"] for p in pipe_runs]))
+        print(f"beside one competing CPU-bound process: {loaded['pipeline_per_s']:.1f} sent/s, "
+              f"{loaded['pipeline_per_s'] / quiet:.2f}x the quiet median ({quiet:.1f})")
+    if a.rss:
+        small, large = run_pipeline(1000), run_pipeline(100000)
+        growth = large["peak_rss_mib"] / small["peak_rss_mib"]
+        print(f"peak RSS: {small['peak_rss_mib']:.0f} MiB on 1,000 sentences, "
+              f"{large['peak_rss_mib']:.0f} MiB on 100,000 ({growth - 1:+.1%}); "
+              f"100,000 at {large['pipeline_per_s']:.1f} sent/s, sys {large['sys'] / large['user']:.1%} of user")
 
     fp32 = np.load(os.path.join(gen, "bench_fp32.npy"))
     int8 = np.load(os.path.join(gen, "bench_int8.npy"))

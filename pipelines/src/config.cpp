@@ -320,6 +320,7 @@ struct Loader {
         Locations l;
         sc.concurrency = parse_concurrency(conv.convert(st["concurrency"], "concurrency", l),
                                            at(st["concurrency"]), sc.id);
+        sc.concurrency_given = true;
       } else if (sc.stage_type) {
         const StageSchema& schema = sc.stage_type->schema;
         sc.concurrency = schema.default_concurrency;

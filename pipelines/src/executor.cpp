@@ -12,6 +12,7 @@
 #include <oneapi/tbb/task_arena.h>
 
 #include "embedflow/progress.h"
+#include "embedflow/thread_plan.h"
 #include "executor_run.h"
 
 namespace fs = std::filesystem;
@@ -58,16 +59,22 @@ void Run::build_stages() {
     rt->ctx.stage_id = sc.id;
     rt->ctx.pipeline_file = cfg_.file;
     rt->ctx.output_dir = out_dir;
-    rt->ctx.concurrency = sc.concurrency;
+    rt->concurrency = sc.concurrency;
+    rt->ctx.threads = 1;
     rt->ctx.cancelled = opts_.hard_cancel;
-    const StageSchema& s = sc.stage_type->schema;
-    if (s.uses_model_threads) {
-      int64_t t = sc.params.has("threads") ? sc.params.get_int("threads") : 0;
-      rt->ctx.threads =
-          t > 0 ? static_cast<int>(t) : std::max(1, threads_ / std::max(1, model_stages));
-    } else {
-      rt->ctx.threads = 1;
+    if (sc.stage_type->schema.uses_model_threads) {
+      const ModelStagePlan plan = plan_model_stage(
+          threads_ / std::max(1, model_stages), sc.concurrency_given ? sc.concurrency : -1,
+          sc.params.has("threads") ? static_cast<int>(sc.params.get_int("threads")) : 0);
+      rt->concurrency = plan.concurrency;
+      rt->ctx.threads = plan.intra_op_threads;
+      // Room for every batch in the model and the one forming.
+      if (sc.stage_type->schema.kind == StageKind::Batch)
+        max_in_flight_ = std::max<int>(
+            max_in_flight_,
+            (plan.concurrency + 1) * static_cast<int>(sc.params.get_int("batch_size")) + 1);
     }
+    rt->ctx.concurrency = rt->concurrency;
     rt->port_done.assign(sc.inputs.size(), false);
     by_id_[sc.id] = rt.get();
     stages_.push_back(std::move(rt));
@@ -277,7 +284,7 @@ RunResult Run::execute() {
     s.calls = rt->calls;
     s.batch_items = rt->batch_items;
     s.threads = rt->cfg->stage_type->schema.uses_model_threads ? rt->ctx.threads : 0;
-    s.concurrency = rt->cfg->concurrency;
+    s.concurrency = rt->concurrency;
     result.stages.push_back(s);
   }
   if (!fail_message_.empty()) {

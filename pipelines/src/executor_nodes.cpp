@@ -9,8 +9,8 @@ namespace embedflow::detail {
 
 namespace {
 
-size_t concurrency_of(const StageConfig& sc) {
-  return sc.concurrency == 0 ? size_t(flow::unlimited) : static_cast<size_t>(sc.concurrency);
+size_t concurrency_of(const StageRuntime& rt) {
+  return rt.concurrency == 0 ? size_t(flow::unlimited) : static_cast<size_t>(rt.concurrency);
 }
 
 }  // namespace
@@ -110,7 +110,7 @@ flow::sender<Packet>* Run::add_source(flow::graph& g, StageRuntime& rt, bool red
 }
 
 flow::sender<Packet>* Run::add_map(flow::graph& g, StageRuntime& rt, flow::sender<Packet>* in) {
-  size_t conc = concurrency_of(*rt.cfg);
+  size_t conc = concurrency_of(rt);
   auto* item_stage = dynamic_cast<ItemStage*>(rt.stage.get());
   auto* group_stage = dynamic_cast<GroupStage*>(rt.stage.get());
   auto body = [this, &rt, item_stage, group_stage](const Packet& in) -> Packet {
@@ -202,7 +202,7 @@ flow::sender<Packet>* Run::add_batch(flow::graph& g, StageRuntime& rt, flow::sen
             if (!it->failed()) ++*pending_items;
         if (p.eos || *pending_items >= batch_size) flush();
       });
-  size_t conc = concurrency_of(*rt.cfg);
+  size_t conc = concurrency_of(rt);
   auto model = std::make_unique<ModelNode>(
       g, conc,
       [this, &rt, stage, batch_size](const BatchMsg& msg, ModelNode::output_ports_type& ports) {

@@ -74,6 +74,7 @@ struct StageRuntime {
   const StageConfig* cfg = nullptr;
   std::unique_ptr<Stage> stage;
   StageContext ctx;
+  int concurrency = 1;  // of the stage's node: the config's, or the thread plan's for a model
   int phase = 0;
   std::atomic<uint64_t> items{0}, errors{0}, calls{0}, batch_items{0};
   std::atomic<int64_t> busy_ns{0};

@@ -19,8 +19,9 @@ void Registry::add(StageSchema schema, StageFactory factory) {
   if (schema.uses_model_threads && !schema.find_param("threads"))
     schema.params.push_back(ParamSpec::integer("threads", 0)
                                 .range(0, 1024)
-                                .describe("Intra-op threads for this stage's model; 0 = its share "
-                                          "of the pipeline's threads"));
+                                .describe("Intra-op threads per model call; 0 = the run's plan "
+                                          "(one, with a batch per thread of the stage's share, or "
+                                          "share ÷ concurrency when `concurrency` is given)"));
   if (types_.count(name)) throw std::logic_error("stage type registered twice: " + name);
   types_.emplace(name, StageType{std::move(schema), std::move(factory)});
 }

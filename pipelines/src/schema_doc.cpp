@@ -36,6 +36,18 @@ void params_text(std::ostringstream& out, const std::vector<ParamSpec>& params,
   }
 }
 
+// A model stage's concurrency is the run's thread plan (embedflow/thread_plan.h) unless the
+// pipeline gives one.
+std::string concurrency_text(const StageSchema& s) {
+  if (s.uses_model_threads)
+    return "one batch per thread of the stage's share of `threads`, each on one thread, by "
+           "default; a given `concurrency: C` runs C batches on share ÷ C threads each";
+  return (s.default_concurrency == 0 ? std::string("unlimited")
+                                     : std::to_string(s.default_concurrency)) +
+         " by default" +
+         (s.max_concurrency ? ", at most " + std::to_string(s.max_concurrency) : "");
+}
+
 std::string md_escape(std::string s) {
   std::string out;
   for (char c : s) {
@@ -92,12 +104,7 @@ std::string render_stage_text(const StageSchema& schema) {
   out << "  output: "
       << (schema.kind == StageKind::Sink ? "none (writer)" : kind_name(schema.output))
       << (schema.output_for ? " (depends on parameters)" : "") << "\n";
-  out << "  concurrency: "
-      << (schema.default_concurrency == 0 ? std::string("unlimited")
-                                          : std::to_string(schema.default_concurrency))
-      << " by default"
-      << (schema.max_concurrency ? ", at most " + std::to_string(schema.max_concurrency) : "")
-      << "\n";
+  out << "  concurrency: " << concurrency_text(schema) << "\n";
   if (!schema.doc.empty()) out << "\n" << schema.doc << "\n";
   out << "\nparameters:\n";
   if (schema.params.empty()) out << "  (none)\n";
@@ -140,11 +147,7 @@ std::string render_reference_markdown(const Registry& registry) {
     out << "- inputs: " << ports_text(s.inputs) << "\n";
     out << "- output: " << (s.kind == StageKind::Sink ? "none (writer)" : kind_name(s.output))
         << "\n";
-    out << "- concurrency: "
-        << (s.default_concurrency == 0 ? std::string("unlimited")
-                                       : std::to_string(s.default_concurrency))
-        << " by default"
-        << (s.max_concurrency ? ", at most " + std::to_string(s.max_concurrency) : "") << "\n";
+    out << "- concurrency: " << concurrency_text(s) << "\n";
     if (!s.doc.empty()) out << "\n" << s.doc << "\n";
     if (!s.params.empty()) {
       out << "\n| parameter | type | description |\n|---|---|---|\n";

@@ -23,9 +23,12 @@ std::vector<std::string> closest_names(const std::string& name,
   std::vector<std::pair<size_t, std::string>> scored;
   size_t limit = std::max<size_t>(2, name.size() / 3);
   for (const auto& c : candidates) {
-    size_t d = edit_distance(name, c);
     // A candidate that contains the name ("spectrogram" for "audio.spectrogram") also counts.
     bool contains = name.size() >= 3 && c.find(name) != std::string::npos;
+    // The distance is at least the difference in length: beyond the limit it need not be
+    // computed (a pasted paragraph as a key would cost its length times every candidate's).
+    const size_t gap = name.size() > c.size() ? name.size() - c.size() : c.size() - name.size();
+    size_t d = gap > limit ? limit + 1 : edit_distance(name, c);
     if (d <= limit || contains) scored.emplace_back(contains ? std::min(d, limit) : d, c);
   }
   std::stable_sort(scored.begin(), scored.end(),

@@ -4,6 +4,8 @@
 #include <cstring>
 #include <numeric>
 
+#include "embedflow/block_cache.h"
+
 namespace embedflow {
 
 size_t dtype_size(DType t) {
@@ -43,10 +45,17 @@ Tensor::Tensor(DType dtype, std::vector<int64_t> shape) : dtype_(dtype), shape_(
   size_t bytes = static_cast<size_t>(product(shape_)) * dtype_size(dtype_);
   size_t alloc = ((bytes + 63) / 64) * 64;
   if (alloc == 0) alloc = 64;  // zero-size tensors still get storage, so defined() holds
-  void* p = std::aligned_alloc(64, alloc);
-  if (!p) throw std::bad_alloc();
+  void* p;
+  if (alloc >= BlockCache::kMinBlock) {
+    // Large buffers are reused, not mapped and faulted in again (block_cache.h).
+    p = BlockCache::instance().take(alloc);
+    owner_ = std::shared_ptr<void>(p, [](void* q) { BlockCache::instance().give_back(q); });
+  } else {
+    p = std::aligned_alloc(64, alloc);
+    if (!p) throw std::bad_alloc();
+    owner_ = std::shared_ptr<void>(p, std::free);
+  }
   std::memset(p, 0, alloc);
-  owner_ = std::shared_ptr<void>(p, std::free);
   data_ = p;
 }
 

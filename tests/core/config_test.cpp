@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "embedflow/config.h"
+#include "embedflow/suggest.h"
 #include "tests/core/test_stages.h"
 
 using namespace embedflow;
@@ -596,4 +597,23 @@ TEST_CASE("stage ids that would name folders outside their place are refused") {
     type: test.collect
 )")
             .empty());
+}
+
+TEST_CASE("did you mean: typos and contained names are suggested, a paragraph is not") {
+  const std::vector<std::string> types = {"audio.spectrogram", "audio.load", "image.load",
+                                          "write.npy", "encode.text"};
+  CHECK(embedflow::edit_distance("kitten", "sitting") == 3);
+  CHECK(embedflow::closest_names("audio.spectrgram", types) ==
+        std::vector<std::string>{"audio.spectrogram"});
+  CHECK(embedflow::closest_names("spectrogram", types) ==
+        std::vector<std::string>{"audio.spectrogram"});
+  CHECK(embedflow::closest_names("image.lod", types).front() == "image.load");
+  CHECK(embedflow::did_you_mean("writ.npy", types) == " (did you mean 'write.npy'?)");
+  CHECK(embedflow::closest_names("zzzzzz", types).empty());
+  // Far longer than any candidate: nothing within the distance limit, and nothing contains it.
+  CHECK(embedflow::closest_names(std::string(100000, 'a') + "write.npy", types).empty());
+  // A short name that a much longer candidate contains is still found, although the lengths
+  // differ by more than the distance limit.
+  CHECK(embedflow::closest_names("npy", {"a.very.long.stage.type.write.npy"}) ==
+        std::vector<std::string>{"a.very.long.stage.type.write.npy"});
 }

@@ -376,3 +376,54 @@ TEST_CASE("a layer above wraps stages: kept positions, batch groups, items done 
   CHECK(test::read_lines(opts.errors_path).size() == 5);  // appended to the earlier run's
   CHECK_FALSE(std::ifstream(dir.file("errors.jsonl")).good());
 }
+
+namespace {
+
+// test.source (200 items) → test.model (`model`: its extra lines) → test.collect, on 4 threads.
+RunResult run_model_pipeline(const test::TempDir& dir, const std::string& model) {
+  return run_yaml("threads: 4\nerrors: " + dir.file("errors.jsonl") +
+                  "\nstages:\n"
+                  "  - { id: src, type: test.source, params: { count: 200 } }\n"
+                  "  - id: model\n    type: test.model\n" +
+                  model + "  - { id: out, type: test.collect }\n");
+}
+
+const StageStats& stats_of(const RunResult& r, const std::string& id) {
+  for (const auto& s : r.stages)
+    if (s.id == id) return s;
+  throw std::runtime_error("no stats for " + id);
+}
+
+}  // namespace
+
+TEST_CASE("thread plan: a model stage runs one single-threaded batch per thread by default") {
+  test::TempDir dir;
+  const RunResult r = run_model_pipeline(dir, "");
+  REQUIRE(r.status == RunResult::Status::Ok);
+  CHECK(observed().model_threads == 1);
+  CHECK(observed().max_running.load() > 1);
+  CHECK(observed().max_running.load() <= 4);
+  CHECK(stats_of(r, "model").concurrency == 4);
+  CHECK(stats_of(r, "model").threads == 1);
+  CHECK(observed().written_ids == expected_ids(200));  // still in source order
+}
+
+TEST_CASE("thread plan: concurrency 1 gives one batch at a time every thread") {
+  test::TempDir dir;
+  const RunResult r = run_model_pipeline(dir, "    concurrency: 1\n");
+  REQUIRE(r.status == RunResult::Status::Ok);
+  CHECK(observed().model_threads == 4);
+  CHECK(observed().max_running.load() == 1);
+  CHECK(stats_of(r, "model").concurrency == 1);
+  CHECK(stats_of(r, "model").threads == 4);
+}
+
+TEST_CASE("thread plan: a model's threads param sets how many calls share the threads") {
+  test::TempDir dir;
+  const RunResult r = run_model_pipeline(dir, "    params: { threads: 2 }\n");
+  REQUIRE(r.status == RunResult::Status::Ok);
+  CHECK(observed().model_threads == 2);
+  CHECK(observed().max_running.load() <= 2);
+  CHECK(stats_of(r, "model").concurrency == 2);
+  CHECK(observed().written_ids == expected_ids(200));
+}

@@ -60,6 +60,16 @@ void RecordingBatch::process_batch(const std::vector<const Item*>& in, std::vect
   }
 }
 
+void ModelLikeBatch::process_batch(const std::vector<const Item*>& in, std::vector<Item>& out) {
+  note_max(observed().running, observed().max_running);
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  --observed().running;
+  for (size_t i = 0; i < in.size(); ++i) {
+    out[i].kind = Kind::Text;
+    out[i].text = in[i]->text;
+  }
+}
+
 void CollectSink::write(const Item& item) {
   std::lock_guard<std::mutex> lock(observed().mu);
   observed().written_ids.push_back(item.id);
@@ -120,6 +130,18 @@ void register_test_stages(Registry& reg) {
     s.default_concurrency = 1;
     s.default_batch_size = 4;
     add_stage<RecordingBatch>(reg, s);
+  }
+  {
+    StageSchema s;
+    s.type = "test.model";
+    s.kind = StageKind::Batch;
+    s.summary = "a model's share of the threads";
+    s.inputs = {PortSpec{"in", {Kind::Text}, "text", false}};
+    s.output = Kind::Text;
+    s.default_concurrency = 1;
+    s.default_batch_size = 4;
+    s.uses_model_threads = true;
+    add_stage<ModelLikeBatch>(reg, s);
   }
   {
     StageSchema s;

@@ -22,6 +22,7 @@ struct Observed {
   std::atomic<int> max_live_payloads{0};
   std::atomic<int> running{0};
   std::atomic<int> max_running{0};
+  std::atomic<int> model_threads{0};  // what test.model was given to use per call
   bool finished = false;
   bool finished_complete = false;
   std::vector<std::pair<size_t, std::string>> reduced;  // (port, id)
@@ -36,6 +37,7 @@ struct Observed {
     max_live_payloads = 0;
     running = 0;
     max_running = 0;
+    model_threads = 0;
     finished = finished_complete = false;
   }
 };
@@ -71,6 +73,16 @@ class WorkStage : public ItemStage {
 class RecordingBatch : public BatchStage {
  public:
   explicit RecordingBatch(const Params&) {}
+  void process_batch(const std::vector<const Item*>& in, std::vector<Item>& out) override;
+};
+
+// test.model: a batch stage that takes a share of the run's threads, as the encoders do; it
+// records the intra-op threads its open() was given, and how many of its calls overlap (each
+// takes a few milliseconds).
+class ModelLikeBatch : public BatchStage {
+ public:
+  explicit ModelLikeBatch(const Params&) {}
+  void open(const StageContext& ctx) override { observed().model_threads = ctx.threads; }
   void process_batch(const std::vector<const Item*>& in, std::vector<Item>& out) override;
 };
 

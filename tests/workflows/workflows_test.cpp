@@ -191,3 +191,22 @@ TEST_CASE("text_similarity with the committed small BERT equals the reference BE
     for (int64_t j = 0; j < 3; ++j)
       if (i != j) CHECK(sim.data<float>()[i * 3 + j] < 0.99f);
 }
+
+TEST_CASE("text_embeddings on its sample file equals the reference BERT row by row",
+          "[workflows][text]") {
+  TempDir out("text-emb");
+  // Batches of 4 on 2 threads: the default plan runs two of them at once, and the rows still
+  // come out in line order.
+  auto r = run_config("configs/text_embeddings.yaml",
+                      "MODEL=tests/fixtures/text/tiny-bert-uncased OUT='" + out.path() + "'",
+                      "--threads 2 --set embed.batch_size=4");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  // 25 lines, the empty one included.
+  Tensor emb = load_npy(out.file("embeddings.npy"));
+  Tensor want = load_npy(source_path("tests/fixtures/text/tiny_uncased_sentences_expected.npy"));
+  REQUIRE(emb.dim(0) == 25);
+  require_rows_close(emb, want, 0.999999, 1e-5);
+  CHECK(sidecar_ids(out.file("embeddings.npy")).front() == "0");
+  CHECK(sidecar_ids(out.file("embeddings.npy")).back() == "24");
+}

@@ -19,7 +19,8 @@ struct StageConfig {
   std::string type;
   std::vector<std::string> inputs;  // upstream stage ids, in port order
   Params params;
-  int concurrency = 1;  // 0 = unlimited
+  int concurrency = 1;             // 0 = unlimited
+  bool concurrency_given = false;  // by the file or --set, not the schema's default
   OnError on_error = OnError::Skip;
   bool tap = false;
   bool generated = false;  // added by a layer above (a regression tap's writer), not by the user
