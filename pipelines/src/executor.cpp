@@ -65,7 +65,8 @@ void Run::build_stages() {
     if (sc.stage_type->schema.uses_model_threads) {
       const ModelStagePlan plan = plan_model_stage(
           threads_ / std::max(1, model_stages), sc.concurrency_given ? sc.concurrency : -1,
-          sc.params.has("threads") ? static_cast<int>(sc.params.get_int("threads")) : 0);
+          sc.params.has("threads") ? static_cast<int>(sc.params.get_int("threads")) : 0,
+          sc.stage_type->schema.max_concurrency);
       rt->concurrency = plan.concurrency;
       rt->ctx.threads = plan.intra_op_threads;
       // Room for every batch in the model and the one forming.

@@ -4,16 +4,15 @@
 
 namespace embedflow {
 
-ModelStagePlan plan_model_stage(int share, int explicit_concurrency, int threads_param) {
+ModelStagePlan plan_model_stage(int share, int explicit_concurrency, int threads_param,
+                                int max_concurrency) {
   share = std::max(1, share);
   ModelStagePlan plan;
-  if (explicit_concurrency < 0) {
-    plan.intra_op_threads = threads_param > 0 ? threads_param : 1;
-    plan.concurrency = std::max(1, share / plan.intra_op_threads);
-    return plan;
-  }
-  // Unlimited: as many calls as there are threads for them, one thread each.
-  plan.concurrency = explicit_concurrency == 0 ? share : explicit_concurrency;
+  if (explicit_concurrency < 0)
+    plan.concurrency = std::max(1, share / (threads_param > 0 ? threads_param : 1));
+  else  // unlimited: as many calls as there are threads for them
+    plan.concurrency = explicit_concurrency == 0 ? share : explicit_concurrency;
+  if (max_concurrency > 0) plan.concurrency = std::min(plan.concurrency, max_concurrency);
   plan.intra_op_threads = threads_param > 0 ? threads_param : std::max(1, share / plan.concurrency);
   return plan;
 }

@@ -44,6 +44,17 @@ TEST_CASE("thread plan: a given concurrency divides the share and a given thread
   CHECK(plan_model_stage(8, 3, 5).intra_op_threads == 5);
 }
 
+TEST_CASE("thread plan: a stage type's concurrency limit holds, its calls get the rest") {
+  // A model that allows one call at a time gets the whole share in that call.
+  CHECK(plan_model_stage(4, -1, 0, 1).concurrency == 1);
+  CHECK(plan_model_stage(4, -1, 0, 1).intra_op_threads == 4);
+  CHECK(plan_model_stage(8, -1, 0, 2).intra_op_threads == 4);
+  CHECK(plan_model_stage(8, 0, 0, 2).concurrency == 2);
+  CHECK(plan_model_stage(8, 6, 0, 2).concurrency == 2);
+  CHECK(plan_model_stage(8, -1, 3, 1).intra_op_threads == 3);  // a given threads is kept
+  CHECK(plan_model_stage(2, -1, 0, 4).concurrency == 2);       // a limit above the share
+}
+
 TEST_CASE("block cache: a freed block serves the next buffer of about its size") {
   BlockCache cache(size_t{64} << 20);
   const size_t mib = size_t{1} << 20;

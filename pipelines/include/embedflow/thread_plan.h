@@ -25,7 +25,10 @@ struct ModelStagePlan {
 // threaded calls never wait for each other, and on the bench sentences they add up to more
 // than one call spread over the same threads (bench/text). A given `concurrency: C` takes
 // share ÷ C threads per call (so `concurrency: 1` is one batch at a time on every thread, the
-// lowest latency); a given `threads` is used as it is.
-ModelStagePlan plan_model_stage(int share, int explicit_concurrency, int threads_param);
+// lowest latency); a given `threads` is used as it is. max_concurrency: the stage type's limit
+// (StageSchema::max_concurrency, 0 = none); a plan never exceeds it, and the threads a limit
+// leaves over go to each call.
+ModelStagePlan plan_model_stage(int share, int explicit_concurrency, int threads_param,
+                                int max_concurrency = 0);
 
 }  // namespace embedflow
