@@ -15,6 +15,11 @@ pkg_check_modules(SNDFILE REQUIRED IMPORTED_TARGET sndfile)
 pkg_check_modules(SOXR REQUIRED IMPORTED_TARGET soxr)
 pkg_check_modules(UTF8PROC REQUIRED IMPORTED_TARGET libutf8proc)
 pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
+# The tokenizers match patterns on code points (hf_regex.cpp), in PCRE2's UTF-32 library.
+pkg_check_modules(PCRE2_32 REQUIRED IMPORTED_TARGET libpcre2-32)
+# libsentencepiece checks the engine's .model reader in tokenizer_tests only: it exports its own
+# protobuf-lite, which crashes a process that also loads libtorch's libprotobuf.
+pkg_check_modules(SENTENCEPIECE REQUIRED IMPORTED_TARGET sentencepiece)
 pkg_check_modules(CURL IMPORTED_TARGET libcurl)
 
 # The interpreter that has Debian's torch/torchvision/torchaudio (fixtures and benchmarks only).

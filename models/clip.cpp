@@ -233,7 +233,8 @@ struct Encoder {
 struct ClipModel::Impl {
   std::string dir;
   ClipConfig config;
-  std::shared_ptr<const tokenizers::ClipBpeTokenizer> tokenizer;
+  std::shared_ptr<const tokenizers::Tokenizer> tokenizer;
+  int32_t eos_id = -1;
   int64_t n_params = 0;
 
   // vision
@@ -257,8 +258,12 @@ ClipModel::~ClipModel() = default;
 const ClipConfig& ClipModel::config() const {
   return impl_->config;
 }
-const tokenizers::ClipBpeTokenizer& ClipModel::tokenizer() const {
+const tokenizers::Tokenizer& ClipModel::tokenizer() const {
   return *impl_->tokenizer;
+}
+
+int32_t ClipModel::eos_id() const {
+  return impl_->eos_id;
 }
 const std::string& ClipModel::dir() const {
   return impl_->dir;
@@ -298,20 +303,23 @@ std::unique_ptr<ClipModel::Impl> ClipModel::load_impl(const ModelPath& mp) {
   impl->config = parse_clip_config(read_json_file(mp.config), processor, mp.config);
   const ClipConfig& c = impl->config;
 
-  for (const char* f : {"vocab.json", "merges.txt"})
-    if (!fs::exists(dir / f))
-      throw ModelError(mp.dir + ": no " + f +
-                       " (the CLIP tokenizer files belong beside the weights)");
+  // tokenizer.json as published (HF's CLIPTokenizerFast), else vocab.json + merges.txt
+  // converted the way transformers converts them.
   try {
-    impl->tokenizer = tokenizers::ClipBpeTokenizer::from_files((dir / "vocab.json").string(),
-                                                               (dir / "merges.txt").string());
+    impl->tokenizer = tokenizers::Tokenizer::from_folder(mp.dir);
   } catch (const std::runtime_error& e) {
-    throw ModelError(e.what());
+    throw ModelError(std::string(e.what()) +
+                     " (the CLIP tokenizer files belong beside the weights)");
   }
+  impl->eos_id = impl->tokenizer->token_to_id("<|endoftext|>");
+  if (impl->eos_id < 0)
+    throw ModelError(impl->tokenizer->source() +
+                     ": no <|endoftext|> token (a CLIP tokenizer has one; the text tower pools "
+                     "at its position)");
   if (static_cast<int64_t>(impl->tokenizer->vocab_size()) > c.text.vocab_size)
-    throw ModelError(mp.dir + "/vocab.json: " + std::to_string(impl->tokenizer->vocab_size()) +
-                     " tokens, but config.json text_config.vocab_size is " +
-                     std::to_string(c.text.vocab_size));
+    throw ModelError(
+        impl->tokenizer->source() + ": " + std::to_string(impl->tokenizer->vocab_size()) +
+        " tokens, but config.json text_config.vocab_size is " + std::to_string(c.text.vocab_size));
 
   WeightLoader w(SafeTensorsFile::open(mp.weights));
   w.ignore(".*position_ids");  // buffers in older Hugging Face checkpoints
@@ -370,15 +378,14 @@ Tensor ClipModel::encode(const Tensor& pixels, int threads) const {
 }
 
 TokenIds ClipModel::tokenize(const std::string& text) const {
-  const std::vector<int64_t> ids = impl_->tokenizer->tokenize(
+  return impl_->tokenizer->encode_ids(
       text, static_cast<size_t>(impl_->config.text.max_position_embeddings));
-  return TokenIds(ids.begin(), ids.end());
 }
 
 Tensor ClipModel::encode(const std::vector<TokenIds>& ids, int threads) const {
   const Impl& m = *impl_;
   const int64_t max_len = m.config.text.max_position_embeddings;
-  const int64_t eos = m.tokenizer->eos_id();
+  const int64_t eos = m.eos_id;
   if (ids.empty()) return Tensor(DType::F32, {0, m.config.projection_dim});
   // Right-pad to the longest sequence. Under the causal mask padding never reaches the EOS
   // position, so the pad id does not matter.

@@ -15,7 +15,7 @@
 
 #include "embedflow/tensor.h"
 #include "models/encoder.h"
-#include "models/tokenizers/clip_bpe.h"
+#include "models/tokenizers/tokenizer.h"
 
 namespace embedflow::models {
 
@@ -80,7 +80,9 @@ class ClipModel : public ImageEncoder, public TextEncoder {
   ClipModel& operator=(const ClipModel&) = delete;
 
   const ClipConfig& config() const;
-  const tokenizers::ClipBpeTokenizer& tokenizer() const;
+  const tokenizers::Tokenizer& tokenizer() const;
+  // The id of <|endoftext|>: the text tower pools at its (first) position.
+  int32_t eos_id() const;
   const std::string& dir() const;  // the folder the files were read from
   int64_t dim() const override { return config().projection_dim; }
 

@@ -6,14 +6,12 @@
 #include <filesystem>
 #include <numeric>
 
-#include <utf8proc.h>
-
 #include "embedflow/strings.h"
 #include "models/bert.h"
 #include "models/model_path.h"
 #include "models/safetensors.h"
-#include "models/tokenizers/unicode.h"
-#include "models/tokenizers/wordpiece.h"
+#include "models/tokenizers/python_text.h"
+#include "models/tokenizers/tokenizer.h"
 #include "models/torch_bridge.h"
 #include "models/torch_runtime.h"
 
@@ -60,28 +58,11 @@ std::vector<std::string> read_pooling(const std::string& dir) {
   return modes;
 }
 
-// Per-character lower-casing for sentence_bert_config.json's do_lower_case (Python's
-// str.lower(), except that the final-sigma context rule is not applied).
-std::string lower_text(const std::string& text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char32_t cp : tokenizers::decode_utf8(text)) {
-    if (cp == 0x130) {
-      tokenizers::append_utf8(out, U'i');
-      tokenizers::append_utf8(out, 0x307);
-    } else {
-      tokenizers::append_utf8(
-          out, static_cast<char32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(cp))));
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 struct SentenceTransformer::Impl {
   BertModel model;
-  tokenizers::WordPieceTokenizer tokenizer;
+  std::shared_ptr<const tokenizers::Tokenizer> tokenizer;
   std::vector<std::string> pooling_names;
   std::vector<BertPooling> pooling;
   bool normalize = false;
@@ -92,7 +73,7 @@ struct SentenceTransformer::Impl {
   int threads = 0;
   int64_t batch_size = 32;
 
-  Impl(BertModel m, tokenizers::WordPieceTokenizer t)
+  Impl(BertModel m, std::shared_ptr<const tokenizers::Tokenizer> t)
       : model(std::move(m)), tokenizer(std::move(t)) {}
 
   // The pooled (and normalised) embeddings of one batch into out [n, dim], one forward pass
@@ -180,15 +161,15 @@ std::shared_ptr<const SentenceTransformer> SentenceTransformer::load(
   else
     throw ModelError("precision '" + options.precision + "' is not supported (fp32 or int8)");
 
-  tokenizers::WordPieceTokenizer tokenizer = [&] {
+  std::shared_ptr<const tokenizers::Tokenizer> tokenizer = [&] {
     try {
-      return tokenizers::WordPieceTokenizer::from_folder(mp.dir);
+      return tokenizers::Tokenizer::from_folder(mp.dir);
     } catch (const std::runtime_error& e) {
       throw ModelError(e.what());
     }
   }();
-  if (static_cast<int64_t>(tokenizer.vocab_size()) > config.vocab_size)
-    throw ModelError(mp.dir + ": the tokenizer has " + std::to_string(tokenizer.vocab_size()) +
+  if (static_cast<int64_t>(tokenizer->vocab_size()) > config.vocab_size)
+    throw ModelError(mp.dir + ": the tokenizer has " + std::to_string(tokenizer->vocab_size()) +
                      " tokens but config.json's vocab_size is " +
                      std::to_string(config.vocab_size));
 
@@ -214,8 +195,8 @@ std::shared_ptr<const SentenceTransformer> SentenceTransformer::load(
 
 TokenIds SentenceTransformer::tokenize(const std::string& text) const {
   std::string stripped = tokenizers::strip_python_whitespace(text);
-  if (impl_->lower_case_input) stripped = lower_text(stripped);
-  return impl_->tokenizer.encode(stripped, static_cast<size_t>(impl_->max_seq_length));
+  if (impl_->lower_case_input) stripped = tokenizers::python_lower(stripped);
+  return impl_->tokenizer->encode_ids(stripped, static_cast<size_t>(impl_->max_seq_length));
 }
 
 Tensor SentenceTransformer::encode(const std::vector<TokenIds>& token_ids, int threads) const {

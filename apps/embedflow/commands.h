@@ -46,6 +46,7 @@ void add_validate_command(CLI::App& app, CommandList& commands, const Registry& 
 void add_graph_command(CLI::App& app, CommandList& commands, const Registry& registry);
 void add_stages_command(CLI::App& app, CommandList& commands, const Registry& registry);
 void add_inspect_command(CLI::App& app, CommandList& commands);
+void add_tokenize_command(CLI::App& app, CommandList& commands);
 void add_test_command(CLI::App& app, CommandList& commands, const Registry& registry);
 void add_models_commands(CLI::App& app, CommandList& commands);
 void add_cluster_commands(CLI::App& app, CommandList& commands, const Registry& registry);

@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   cli::add_validate_command(app, commands, registry);
   cli::add_stages_command(app, commands, registry);
   cli::add_inspect_command(app, commands);
+  cli::add_tokenize_command(app, commands);
   cli::add_graph_command(app, commands, registry);
   cli::add_cluster_commands(app, commands, registry);
   cli::add_models_commands(app, commands);

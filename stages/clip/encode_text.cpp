@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "embedflow/errors.h"
+#include "models/tokenizers/openai_clip_text.h"
 #include "stages/clip/common.h"
 
 namespace embedflow {
@@ -15,8 +16,9 @@ StageSchema encode_clip_text_schema() {
       "Embed captions with a CLIP text tower (unnormalised projections, as "
       "sentence-transformers' clip-ViT-B-32 and CLIPModel.get_text_features).";
   s.doc =
-      "Tokenises with CLIP's byte-level BPE (text cleaning, lower-casing, <|startoftext|> … "
-      "<|endoftext|>, context 77; ids equal to CLIPTokenizer / clip.tokenize), then runs token + "
+      "Tokenises with the folder's tokenizer (tokenizer.json, else vocab.json + merges.txt; ids "
+      "equal to Hugging Face's CLIPTokenizerFast: NFC, whitespace collapsed, lower-cased, "
+      "<|startoftext|> … <|endoftext|>, context 77), then runs token + "
       "position embeddings, the causal pre-norm transformer, the final LayerNorm, pooling at the "
       "end-of-text position and the text projection. Output: Embedding f32 `[projection_dim]` "
       "(512 for ViT-B/32), L2-normalised only with `normalize: true`.\n\n"
@@ -24,22 +26,29 @@ StageSchema encode_clip_text_schema() {
       "sentence-transformers and CLIPTokenizer(truncation=True) do) and get `meta.truncated: "
       "true`; `truncate: false` fails them instead (clip.tokenize's default). An empty caption "
       "is encoded as <|startoftext|><|endoftext|>, like the Python libraries do.\n\n"
-      "Text cleaning is OpenAI's (ftfy subset, HTML unescaped twice, whitespace collapsed, "
-      "lower-cased; see tests/fixtures/clip/README.md). Hugging Face's fast CLIPTokenizer, the "
-      "default of sentence-transformers, skips ftfy and HTML unescaping: ids differ from it "
-      "only for captions with HTML entities or mojibake.\n\n"
+      "`text_cleaning: openai` first applies OpenAI's `clip.tokenize` cleaning (an ftfy subset: "
+      "mojibake repaired, fullwidth forms, curly quotes and ligatures folded to ASCII, controls "
+      "removed; HTML unescaped twice; whitespace stripped and collapsed; lower-cased; see "
+      "tests/fixtures/clip/README.md), for comparisons with the `clip` package. Its ids differ "
+      "from Hugging Face's on many ordinary captions, not only on HTML or mojibake: curly quotes "
+      "and CJK punctuation such as `，：（）！` become other tokens.\n\n"
       "Shares one loaded model per folder with `encode.clip_image`.";
   s.inputs = {{"in", {Kind::Text}, "caption"}};
   s.output = Kind::Embedding;
   clip::add_encoder_contract(
       s, {ParamSpec::boolean("truncate", true)
               .describe("Cut captions longer than the context (77 tokens) keeping <|endoftext|> "
-                        "last; false: fail such captions.")});
+                        "last; false: fail such captions."),
+          ParamSpec::enumeration("text_cleaning", "none", {"none", "openai"})
+              .describe("none: the tokenizer as the folder's tokenizer.json defines it (Hugging "
+                        "Face's ids); openai: OpenAI's clip.tokenize cleaning first.")});
   return s;
 }
 
 ClipTextEncodeStage::ClipTextEncodeStage(const Params& p)
-    : EncoderStage(p, Kind::Embedding), truncate_(p.get_bool("truncate")) {
+    : EncoderStage(p, Kind::Embedding),
+      truncate_(p.get_bool("truncate")),
+      openai_cleaning_(p.get_string("text_cleaning") == "openai") {
   normalize_output(p.get_bool("normalize"));
 }
 
@@ -52,8 +61,10 @@ models::TokenIds ClipTextEncodeStage::prepare(const Item& in, Item& out) const {
     throw ItemFailure(std::string("expected a Text item, got ") + kind_name(in.kind));
   const auto& tok = model().tokenizer();
   const auto context = static_cast<size_t>(model().config().text.max_position_embeddings);
-  // Untruncated first, to know whether the caption fits.
-  std::vector<int64_t> seq = tok.tokenize(in.text, SIZE_MAX);
+  const std::string text = openai_cleaning_ ? tokenizers::clip_clean_text(in.text) : in.text;
+  // Untruncated first, to know whether the caption fits. Cutting the whole sequence and putting
+  // <|endoftext|> last is HF's truncation (room kept for the special tokens) and clip.tokenize's.
+  models::TokenIds seq = tok.encode_ids(text, tokenizers::Tokenizer::kNoTruncation);
   const size_t n_tokens = seq.size();
   if (n_tokens > context) {
     if (!truncate_)
@@ -61,10 +72,10 @@ models::TokenIds ClipTextEncodeStage::prepare(const Item& in, Item& out) const {
                         " tokens, longer than the context of " + std::to_string(context) +
                         " (set truncate: true to cut it)");
     seq.resize(context);
-    seq.back() = tok.eos_id();
+    seq.back() = model().eos_id();
     out.meta["truncated"] = true;
   }
-  return models::TokenIds(seq.begin(), seq.end());
+  return seq;
 }
 
 }  // namespace embedflow

@@ -22,6 +22,7 @@ class ClipTextEncodeStage : public EncoderStage<models::ClipModel, models::Token
   models::TokenIds prepare(const Item& in, Item& out) const override;
 
   bool truncate_;
+  bool openai_cleaning_;  // text_cleaning: openai
 };
 
 }  // namespace embedflow

@@ -2,12 +2,14 @@
 
 #include "stages/text/encode_text.h"
 #include "stages/text/text_stats.h"
+#include "stages/text/tokenize.h"
 
 namespace embedflow {
 
 void register_text_stages(Registry& registry) {
   register_text_stats_stage(registry);
   add_stage<EncodeText>(registry, encode_text_schema());
+  add_stage<TextTokenize>(registry, text_tokenize_schema());
 }
 
 }  // namespace embedflow

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "embedflow/config.h"
+#include "models/tokenizers/openai_clip_text.h"
 #include "stages/clip/encode_image.h"
 #include "stages/clip/encode_text.h"
 #include "stages/image/load.h"
@@ -62,8 +63,9 @@ TEST_CASE("encode.clip_text: captions, empty and overlong, match the reference",
   const auto expected = read_json(tiny_expected("expected.json"));
   const auto captions = expected["captions"].get<std::vector<std::string>>();
   const Tensor want = load_npy(tiny_expected("text.npy"));
-  ClipTextEncodeStage stage(
-      resolve_params(encode_clip_text_schema(), "text", {{"model", tiny_model()}}));
+  // The reference is clip.tokenize's, so OpenAI's cleaning.
+  ClipTextEncodeStage stage(resolve_params(encode_clip_text_schema(), "text",
+                                           {{"model", tiny_model()}, {"text_cleaning", "openai"}}));
   stage.open(context("text"));
   std::vector<Item> items;
   for (size_t i = 0; i < captions.size(); ++i)
@@ -78,6 +80,19 @@ TEST_CASE("encode.clip_text: captions, empty and overlong, match the reference",
   }
   CHECK(out[5].meta.value("truncated", false));  // the overlong caption
   CHECK_FALSE(out[0].meta.contains("truncated"));
+
+  // By default the ids are the folder tokenizer's own (HF's), without OpenAI's cleaning: for a
+  // caption with curly quotes and an HTML entity they differ, and the embedding follows them.
+  ClipTextEncodeStage hf(
+      resolve_params(encode_clip_text_schema(), "text_hf", {{"model", tiny_model()}}));
+  hf.open(context("text_hf"));
+  const std::string caption = "It\u2019s a &amp; test";
+  const auto model = embedflow::models::ClipModel::load(tiny_model());
+  const auto hf_ids = model->tokenize(caption);
+  CHECK(hf_ids != model->tokenize(embedflow::tokenizers::clip_clean_text(caption)));
+  const auto hf_out = run(hf, {text_item("q", caption)});
+  REQUIRE_FALSE(hf_out[0].failed());
+  CHECK(max_abs_diff(hf_out[0].tensor, row(model->encode({hf_ids}, 1), 0)) <= kEmbeddingTolerance);
 }
 
 TEST_CASE("encode.clip_text: truncate false fails only the overlong caption", "[clip][stage]") {

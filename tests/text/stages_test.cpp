@@ -11,6 +11,7 @@
 #include "embedflow/npy.h"
 #include "stages/score/cosine.h"
 #include "stages/text/encode_text.h"
+#include "stages/text/tokenize.h"
 #include "tests/support/test_support.h"
 
 using namespace embedflow;
@@ -223,4 +224,61 @@ TEST_CASE("configs/text_similarity.yaml: [3, 384] embeddings and the printed 3x3
       CHECK(s.data<float>()[i * 3 + j] == Approx(dot / std::sqrt(ni * nj)).margin(1e-5));
     }
   CHECK_THAT(r.output, Catch::Contains("tensor([[1.0000, "));
+}
+
+TEST_CASE("text.tokenize: ids and tokens and offsets of a published tokenizer") {
+  const std::string model = source_path("data/tokenizers/all-MiniLM-L6-v2");
+  TextTokenize st(resolve_params(text_tokenize_schema(), "tok", {{"model", model}}));
+  StageContext ctx;
+  ctx.stage_id = "tok";
+  st.open(ctx);
+  Item out = text_item("a", "").derive();
+  // [MASK] written in the text is the special token (id 103), as Hugging Face matches it.
+  st.process(text_item("a", "The capital of France is [MASK]."), out);
+  REQUIRE(out.kind == Kind::Record);
+  CHECK(out.record["ids"] == Json::array({101, 1996, 3007, 1997, 2605, 2003, 103, 1012, 102}));
+  CHECK(out.record["tokens"] ==
+        Json::array({"[CLS]", "the", "capital", "of", "france", "is", "[MASK]", ".", "[SEP]"}));
+  CHECK(out.record["offsets"][1] == Json::array({0, 3}));    // "The"
+  CHECK(out.record["offsets"][6] == Json::array({25, 31}));  // "[MASK]"
+  CHECK(out.record["special"][0] == 1);
+  CHECK(out.record["count"] == 9);
+  CHECK(out.record["truncated"] == false);
+  // Invalid UTF-8 fails that item only.
+  Item bad = text_item("b", "").derive();
+  CHECK_THROWS_AS(st.process(text_item("b", std::string("caf\xC3", 4)), bad), ItemFailure);
+
+  // max_length counts the special tokens, as HF's truncation does.
+  TextTokenize cut(resolve_params(text_tokenize_schema(), "cut",
+                                  {{"model", model}, {"max_length", 4}, {"tokens", false}}));
+  cut.open(ctx);
+  Item short_out = text_item("c", "").derive();
+  cut.process(text_item("c", "one two three four five"), short_out);
+  CHECK(short_out.record["ids"] == Json::array({101, 2028, 2048, 102}));
+  CHECK(short_out.record["truncated"] == true);
+  CHECK_FALSE(short_out.record.contains("tokens"));
+}
+
+TEST_CASE("text.tokenize: a folder without a tokenizer is a config error at the model key") {
+  embedflow::test::TempDir dir("notok");
+  TextTokenize st(resolve_params(text_tokenize_schema(), "tok", {{"model", dir.path()}}));
+  StageContext ctx;
+  ctx.stage_id = "tok";
+  CHECK_THROWS_WITH(st.open(ctx), Catch::Contains("model") && Catch::Contains("no tokenizer"));
+}
+
+TEST_CASE("cli: embedflow tokenize prints ids and tokens from arguments or standard input") {
+  const std::string model = source_path("data/tokenizers/all-MiniLM-L6-v2");
+  auto r = embedflow::test::run_cli("tokenize " + model + " 'Hello [MASK]!'");
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.output, Catch::Contains("5 tokens"));
+  CHECK_THAT(r.output, Catch::Contains("103\t\"[MASK]\"\t[6, 12)"));
+  r = embedflow::test::run_command("printf 'a b\\nc\\377\\nd\\n' | " +
+                                   binary_path("apps/embedflow") + " tokenize --json " + model +
+                                   " 2>&1");
+  // The invalid line is an error of its own; the others are printed; the exit code says so.
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.output, Catch::Contains("error: text 2: invalid UTF-8"));
+  CHECK_THAT(r.output, Catch::Contains("\"ids\":[101,1037,1038,102]"));
+  CHECK_THAT(r.output, Catch::Contains("\"ids\":[101,1040,102]"));
 }

@@ -1,17 +1,11 @@
-#include "models/tokenizers/clip_bpe.h"
+#include "models/tokenizers/openai_clip_text.h"
 
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
 #include <utf8proc.h>
-
-#include <nlohmann/json.hpp>
 
 #include "models/tokenizers/unicode.h"
 
@@ -170,7 +164,7 @@ struct Entity {
   const char* value;
 };
 constexpr Entity kEntities[] = {
-#include "models/tokenizers/clip_bpe_html_entities.inc"
+#include "models/tokenizers/openai_clip_html_entities.inc"
 };
 
 const char* find_entity(const std::string& name) {
@@ -276,61 +270,6 @@ std::string py_lower(const Text& in) {
     append_utf8(out, static_cast<char32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(c))));
   }
   return out;
-}
-
-// ---- pre-token split ------------------------------------------------------------------------
-
-constexpr const char* kSplitPattern =
-    "<\\|startoftext\\|>|<\\|endoftext\\|>|'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|"
-    "[^\\s\\p{L}\\p{N}]+";
-
-class SplitRegex {
- public:
-  SplitRegex() {
-    int err = 0;
-    PCRE2_SIZE offset = 0;
-    code_ = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(kSplitPattern), PCRE2_ZERO_TERMINATED,
-                          PCRE2_UTF | PCRE2_UCP | PCRE2_CASELESS, &err, &offset, nullptr);
-    if (!code_) throw std::logic_error("CLIP split pattern does not compile");
-    pcre2_jit_compile(code_, PCRE2_JIT_COMPLETE);  // optional speed-up; falls back when absent
-  }
-  ~SplitRegex() { pcre2_code_free(code_); }
-  SplitRegex(const SplitRegex&) = delete;
-  SplitRegex& operator=(const SplitRegex&) = delete;
-
-  // Non-overlapping matches, left to right (Python's findall).
-  std::vector<std::string> find_all(const std::string& s) const {
-    std::vector<std::string> out;
-    pcre2_match_data* md = pcre2_match_data_create_from_pattern(code_, nullptr);
-    PCRE2_SIZE start = 0;
-    while (start <= s.size()) {
-      int rc = pcre2_match(code_, reinterpret_cast<PCRE2_SPTR>(s.data()), s.size(), start,
-                           PCRE2_NO_UTF_CHECK, md, nullptr);
-      if (rc < 0) break;
-      PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
-      if (ov[1] == ov[0]) break;  // the pattern never matches empty; guard anyway
-      out.emplace_back(s, ov[0], ov[1] - ov[0]);
-      start = ov[1];
-    }
-    pcre2_match_data_free(md);
-    return out;
-  }
-
- private:
-  pcre2_code* code_ = nullptr;
-};
-
-const SplitRegex& split_regex() {
-  static const SplitRegex re;
-  return re;
-}
-
-std::string read_text_file(const std::string& path, const char* what) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw std::runtime_error(path + ": cannot open the CLIP " + what);
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
 }
 
 }  // namespace
@@ -517,164 +456,6 @@ std::string clip_clean_text(const std::string& utf8) {
   while (lead < collapsed.size() && is_py_space(collapsed[lead])) ++lead;
   collapsed.erase(collapsed.begin(), collapsed.begin() + static_cast<std::ptrdiff_t>(lead));
   return py_lower(collapsed);
-}
-
-// ---- the tokenizer --------------------------------------------------------------------------
-
-std::shared_ptr<const ClipBpeTokenizer> ClipBpeTokenizer::from_files(
-    const std::string& vocab_json, const std::string& merges_txt) {
-  std::shared_ptr<ClipBpeTokenizer> tok(new ClipBpeTokenizer());
-  tok->vocab_path_ = vocab_json;
-
-  nlohmann::json vocab;
-  try {
-    vocab = nlohmann::json::parse(read_text_file(vocab_json, "vocabulary"));
-  } catch (const nlohmann::json::exception& e) {
-    throw std::runtime_error(vocab_json + ": not valid JSON: " + e.what());
-  }
-  if (!vocab.is_object() || vocab.empty())
-    throw std::runtime_error(vocab_json + ": expected a JSON object {token: id}");
-  for (auto it = vocab.begin(); it != vocab.end(); ++it) {
-    if (!it.value().is_number_integer())
-      throw std::runtime_error(vocab_json + ": id of token '" + it.key() + "' is not an integer");
-    tok->vocab_[it.key()] = it.value().get<int64_t>();
-  }
-  for (const char* special : {"<|startoftext|>", "<|endoftext|>"})
-    if (!tok->vocab_.count(special))
-      throw std::runtime_error(vocab_json + ": has no '" + special + "' token");
-  tok->bos_id_ = tok->vocab_.at("<|startoftext|>");
-  tok->eos_id_ = tok->vocab_.at("<|endoftext|>");
-
-  std::istringstream merges(read_text_file(merges_txt, "merges"));
-  std::string line;
-  int rank = 0;
-  size_t line_no = 0;
-  while (std::getline(merges, line)) {
-    ++line_no;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.empty() || (line_no == 1 && line.rfind("#version", 0) == 0)) continue;
-    size_t space = line.find(' ');
-    if (space == std::string::npos || space == 0 || space + 1 >= line.size() ||
-        line.find(' ', space + 1) != std::string::npos)
-      throw std::runtime_error(merges_txt + ":" + std::to_string(line_no) +
-                               ": expected two symbols separated by one space, found '" + line +
-                               "'");
-    tok->merge_rank_.emplace(line, rank++);
-  }
-  if (rank == 0) throw std::runtime_error(merges_txt + ": no merges found");
-
-  // GPT-2's reversible table: printable Latin-1 bytes stand for themselves, the others are
-  // shifted to U+0100 and up, in byte order.
-  int shifted = 0;
-  for (int b = 0; b < 256; ++b) {
-    bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE);
-    tok->byte_char_[b].clear();
-    append_utf8(tok->byte_char_[b],
-                printable ? static_cast<char32_t>(b) : static_cast<char32_t>(256 + shifted++));
-  }
-  return tok;
-}
-
-std::vector<std::string> ClipBpeTokenizer::bpe(const std::string& word) const {
-  // Split into characters (UTF-8 sequences); the last one carries the word end.
-  std::vector<std::string> symbols;
-  for (size_t i = 0; i < word.size();) {
-    size_t n = 1;
-    auto lead = static_cast<unsigned char>(word[i]);
-    if (lead >= 0xF0)
-      n = 4;
-    else if (lead >= 0xE0)
-      n = 3;
-    else if (lead >= 0xC0)
-      n = 2;
-    symbols.emplace_back(word, i, n);
-    i += n;
-  }
-  if (symbols.empty()) return symbols;
-  symbols.back() += "</w>";
-
-  std::string key;
-  while (symbols.size() > 1) {
-    int best_rank = -1;
-    size_t best = 0;
-    for (size_t i = 0; i + 1 < symbols.size(); ++i) {
-      key.assign(symbols[i]).append(" ").append(symbols[i + 1]);
-      auto it = merge_rank_.find(key);
-      if (it != merge_rank_.end() && (best_rank < 0 || it->second < best_rank)) {
-        best_rank = it->second;
-        best = i;
-      }
-    }
-    if (best_rank < 0) break;
-    // Merge every occurrence of that pair, left to right.
-    const std::string left = symbols[best], right = symbols[best + 1];
-    std::vector<std::string> merged;
-    merged.reserve(symbols.size());
-    for (size_t i = 0; i < symbols.size();) {
-      if (i + 1 < symbols.size() && symbols[i] == left && symbols[i + 1] == right) {
-        merged.push_back(left + right);
-        i += 2;
-      } else {
-        merged.push_back(std::move(symbols[i]));
-        ++i;
-      }
-    }
-    symbols = std::move(merged);
-  }
-  return symbols;
-}
-
-void ClipBpeTokenizer::append_ids(const std::string& piece, std::vector<int64_t>& ids) const {
-  {
-    std::lock_guard<std::mutex> lock(cache_mutex_);
-    auto it = cache_.find(piece);
-    if (it != cache_.end()) {
-      ids.insert(ids.end(), it->second.begin(), it->second.end());
-      return;
-    }
-  }
-  std::vector<int64_t> word_ids;
-  if (piece == "<|startoftext|>" || piece == "<|endoftext|>") {
-    word_ids.push_back(vocab_.at(piece));
-  } else {
-    std::string mapped;
-    for (unsigned char b : piece) mapped += byte_char_[b];
-    for (const std::string& sym : bpe(mapped)) {
-      auto it = vocab_.find(sym);
-      if (it == vocab_.end())
-        throw std::runtime_error(vocab_path_ + ": BPE symbol '" + sym +
-                                 "' is not in the vocabulary (vocab.json and merges.txt do not "
-                                 "belong together)");
-      word_ids.push_back(it->second);
-    }
-  }
-  ids.insert(ids.end(), word_ids.begin(), word_ids.end());
-  std::lock_guard<std::mutex> lock(cache_mutex_);
-  if (cache_.size() >= 50000) cache_.clear();
-  cache_.emplace(piece, std::move(word_ids));
-}
-
-std::vector<int64_t> ClipBpeTokenizer::encode(const std::string& text) const {
-  std::vector<int64_t> ids;
-  for (const std::string& piece : split_regex().find_all(clip_clean_text(text)))
-    append_ids(piece, ids);
-  return ids;
-}
-
-std::vector<int64_t> ClipBpeTokenizer::tokenize(const std::string& text,
-                                                size_t context_length) const {
-  if (context_length < 2)
-    throw std::invalid_argument("CLIP context length must be at least 2, got " +
-                                std::to_string(context_length));
-  std::vector<int64_t> ids{bos_id_};
-  std::vector<int64_t> body = encode(text);
-  ids.insert(ids.end(), body.begin(), body.end());
-  ids.push_back(eos_id_);
-  if (ids.size() > context_length) {
-    ids.resize(context_length);
-    ids.back() = eos_id_;
-  }
-  return ids;
 }
 
 }  // namespace embedflow::tokenizers

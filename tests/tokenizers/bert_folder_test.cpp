@@ -1,19 +1,22 @@
-// WordPiece tokenizer parity: token ids of every fixture sentence must equal those of the
+// The BERT family's folders without a tokenizer.json (vocab.txt + tokenizer_config.json, as
+// folder_loaders.cpp converts them): token ids of every fixture sentence must equal those of the
 // independent Python reference (tests/fixtures/text/reference_tokenizer.py), under four
-// normaliser configurations, with the real bert-base-uncased vocabulary.
+// normaliser configurations, with the real bert-base-uncased vocabulary. And how a folder's
+// tokenizer_config.json overrides its tokenizer.json's BertNormalizer, as BertTokenizerFast does.
 #include <catch2/catch.hpp>
 
 #include <fstream>
 #include <map>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
-#include "models/tokenizers/wordpiece.h"
+#include "models/tokenizers/python_text.h"
+#include "models/tokenizers/tokenizer.h"
 #include "tests/support/test_support.h"
 
 using embedflow::test::source_path;
-using embedflow::tokenizers::WordPieceOptions;
-using embedflow::tokenizers::WordPieceTokenizer;
+using embedflow::tokenizers::Tokenizer;
 using Json = nlohmann::json;
 
 namespace {
@@ -43,15 +46,36 @@ std::vector<Case> load_cases() {
   return cases;
 }
 
-WordPieceTokenizer make(const std::string& config) {
-  WordPieceOptions o;
-  if (config == "cased") o.lowercase = false;
-  if (config == "lower_keep_accents") o.strip_accents = false;
-  if (config == "no_chinese_split") o.handle_chinese_chars = false;
-  return WordPieceTokenizer::from_vocab_file(source_path(kVocab), o);
+// A folder holding the real vocab.txt and a tokenizer_config.json for `config`.
+std::shared_ptr<const Tokenizer> make(const std::string& config) {
+  static std::map<std::string, std::shared_ptr<const Tokenizer>> made;
+  auto& tok = made[config];
+  if (tok) return tok;
+  embedflow::test::TempDir dir("bert_" + config);
+  std::ifstream in(source_path(kVocab), std::ios::binary);
+  std::ostringstream vocab;
+  vocab << in.rdbuf();
+  embedflow::test::write_file(dir.file("vocab.txt"), vocab.str());
+  Json cfg = {{"tokenizer_class", "BertTokenizer"}};
+  if (config == "cased") cfg["do_lower_case"] = false;
+  if (config == "lower_keep_accents") cfg["strip_accents"] = false;
+  if (config == "no_chinese_split") cfg["tokenize_chinese_chars"] = false;
+  embedflow::test::write_file(dir.file("tokenizer_config.json"), cfg.dump());
+  tok = Tokenizer::from_folder(dir.path());
+  return tok;
 }
 
-std::string show(const WordPieceTokenizer& tok, const std::vector<int32_t>& ids) {
+std::vector<int32_t> pieces(const Tokenizer& tok, const std::string& text) {
+  return tok.encode_ids(text, Tokenizer::kNoLimit, false);
+}
+
+std::vector<std::string> piece_strings(const Tokenizer& tok, const std::string& text) {
+  std::vector<std::string> out;
+  for (int32_t id : pieces(tok, text)) out.push_back(tok.id_to_token(id));
+  return out;
+}
+
+std::string show(const Tokenizer& tok, const std::vector<int32_t>& ids) {
   std::string s;
   for (int32_t id : ids) s += tok.id_to_token(id) + " ";
   return s;
@@ -59,7 +83,7 @@ std::string show(const WordPieceTokenizer& tok, const std::vector<int32_t>& ids)
 
 }  // namespace
 
-TEST_CASE("wordpiece: token ids equal the reference on every fixture sentence") {
+TEST_CASE("bert vocab.txt folder: token ids equal the reference on every fixture sentence") {
   auto cases = load_cases();
   REQUIRE(cases.size() >= 300);
   for (const char* config : {"uncased", "cased", "lower_keep_accents", "no_chinese_split"}) {
@@ -73,14 +97,14 @@ TEST_CASE("wordpiece: token ids equal the reference on every fixture sentence") 
         expected = c.ids.at("uncased");  // stored only when it differs
       else
         continue;  // not covered for this config
-      auto got = tok.tokenize_ids(c.text);
+      auto got = pieces(*tok, c.text);
       ++checked;
       if (got == expected) {
         ++exact;
       } else {
         INFO("config " << config << ", text: " << c.text);
-        INFO("expected: " << show(tok, expected));
-        INFO("got:      " << show(tok, got));
+        INFO("expected: " << show(*tok, expected));
+        INFO("got:      " << show(*tok, got));
         CHECK(got == expected);
       }
     }
@@ -90,11 +114,11 @@ TEST_CASE("wordpiece: token ids equal the reference on every fixture sentence") 
   }
 }
 
-TEST_CASE("wordpiece: encode adds [CLS]/[SEP] and truncates like HF") {
+TEST_CASE("bert vocab.txt folder: encode adds [CLS]/[SEP] and truncates like HF") {
   auto cases = load_cases();
   auto tok = make("uncased");
-  REQUIRE(tok.cls_id() == 101);
-  REQUIRE(tok.sep_id() == 102);
+  REQUIRE(tok->token_to_id("[CLS]") == 101);
+  REQUIRE(tok->token_to_id("[SEP]") == 102);
   size_t truncated = 0;
   for (const auto& c : cases) {
     const auto& pieces = c.ids.at("uncased");
@@ -104,42 +128,47 @@ TEST_CASE("wordpiece: encode adds [CLS]/[SEP] and truncates like HF") {
                       pieces.begin() + std::min(pieces.size(), max_len - 2));
       expected.push_back(102);
       INFO("text: " << c.text << ", max_length " << max_len);
-      REQUIRE(tok.encode(c.text, max_len) == expected);
+      REQUIRE(tok->encode_ids(c.text, max_len) == expected);
     }
     if (pieces.size() > 254) ++truncated;
   }
   CHECK(truncated >= 5);  // the fixture exercises truncation at 256
 }
 
-TEST_CASE("wordpiece: known splits of the real vocabulary") {
+TEST_CASE("bert vocab.txt folder: known splits of the real vocabulary") {
   auto tok = make("uncased");
-  CHECK(tok.tokenize("Hello, World!") == std::vector<std::string>{"hello", ",", "world", "!"});
+  CHECK(piece_strings(*tok, "Hello, World!") ==
+        std::vector<std::string>{"hello", ",", "world", "!"});
   // The example of HF's tokenizer documentation for bert-base-uncased.
-  CHECK(tok.tokenize("I have a new GPU!") ==
+  CHECK(piece_strings(*tok, "I have a new GPU!") ==
         std::vector<std::string>{"i", "have", "a", "new", "gp", "##u", "!"});
-  CHECK(tok.tokenize(std::string(101, 'a')) == std::vector<std::string>{"[UNK]"});
-  CHECK(tok.encode("", 256) == std::vector<int32_t>{101, 102});
+  CHECK(piece_strings(*tok, std::string(101, 'a')) == std::vector<std::string>{"[UNK]"});
+  CHECK(tok->encode_ids("", 256) == std::vector<int32_t>{101, 102});
+  // Special tokens written in the text are the special tokens (HF's added-token matching).
+  CHECK(tok->encode_ids("The capital of France is [MASK].", 256) ==
+        std::vector<int32_t>{101, 1996, 3007, 1997, 2605, 2003, 103, 1012, 102});
 }
 
-TEST_CASE("wordpiece: invalid UTF-8 is an error, not a crash") {
+TEST_CASE("bert vocab.txt folder: invalid UTF-8 is an error and not a crash") {
   auto tok = make("uncased");
   for (std::string bad : {std::string("abc\xff"), std::string("\xc3"), std::string("\xed\xa0\x80"),
                           std::string("\xc0\xaf overlong")}) {
     INFO("bytes: " << bad);
-    CHECK_THROWS_AS(tok.encode(bad, 256), std::invalid_argument);
+    CHECK_THROWS_AS(tok->encode(bad, 256), std::invalid_argument);
   }
 }
 
-TEST_CASE("wordpiece: a 1 MB line tokenises quickly and truncates") {
+TEST_CASE("bert vocab.txt folder: a 1 MB line tokenises and truncates") {
   auto tok = make("uncased");
   std::string line;
   while (line.size() < (1u << 20)) line += "the quick brown fox jumps over the lazy dog ";
-  auto ids = tok.encode(line, 256);
+  auto ids = tok->encode_ids(line, 256);
   REQUIRE(ids.size() == 256);
-  CHECK(ids[1] == tok.token_to_id("the"));
+  CHECK(ids[1] == tok->token_to_id("the"));
   CHECK(ids.back() == 102);
   std::string one_word(1u << 20, 'x');
-  CHECK(tok.encode(one_word, 256) == std::vector<int32_t>{101, tok.unk_id(), 102});
+  CHECK(tok->encode_ids(one_word, 256) ==
+        std::vector<int32_t>{101, tok->token_to_id("[UNK]"), 102});
 }
 
 TEST_CASE("strip_python_whitespace matches str.strip()") {
@@ -154,26 +183,26 @@ TEST_CASE("strip_python_whitespace matches str.strip()") {
   CHECK(strip_python_whitespace("") == "");
 }
 
-TEST_CASE("wordpiece: loading a folder names what is missing") {
+TEST_CASE("bert folder: tokenizer_config.json overrides the BertNormalizer of tokenizer.json") {
   embedflow::test::TempDir dir("tok");
-  CHECK_THROWS_WITH(WordPieceTokenizer::from_folder(dir.path()),
+  CHECK_THROWS_WITH(Tokenizer::from_folder(dir.path()),
                     Catch::Contains("expected tokenizer.json") && Catch::Contains("vocab.txt"));
   embedflow::test::write_file(dir.file("tokenizer.json"),
-                              R"({"model": {"type": "BPE", "vocab": {}}})");
-  CHECK_THROWS_WITH(
-      WordPieceTokenizer::from_folder(dir.path()),
-      Catch::Contains("tokenizer.json") && Catch::Contains("WordPiece") && Catch::Contains("BPE"));
-  embedflow::test::write_file(
-      dir.file("tokenizer.json"),
-      R"({"normalizer": {"type": "BertNormalizer", "clean_text": true, "lowercase": false},
+                              R"({"normalizer": {"type": "BertNormalizer", "clean_text": true,
+                         "handle_chinese_chars": true, "lowercase": false},
           "pre_tokenizer": {"type": "BertPreTokenizer"},
           "model": {"type": "WordPiece", "unk_token": "[UNK]", "max_input_chars_per_word": 5,
+                    "continuing_subword_prefix": "##",
                     "vocab": {"[UNK]": 0, "[CLS]": 1, "[SEP]": 2, "ab": 3, "##c": 4, "é": 5}}})");
-  // No tokenizer_config.json: BertTokenizerFast's defaults (lower-case) win over tokenizer.json.
-  auto tok = WordPieceTokenizer::from_folder(dir.path());
-  CHECK(tok.encode("ABC abcdef É", 16) == std::vector<int32_t>{1, 3, 4, 0, 0, 2});
+  // Alone, tokenizer.json's normaliser is used as written (cased), as HF's Tokenizer does.
+  auto tok = Tokenizer::from_folder(dir.path());
+  CHECK(tok->encode_ids("ABC abc", 16, false) == std::vector<int32_t>{0, 3, 4});
+  // A BERT model folder: BertTokenizerFast's defaults (lower-case) win over tokenizer.json.
+  embedflow::test::write_file(dir.file("config.json"), R"({"model_type": "bert"})");
+  tok = Tokenizer::from_folder(dir.path());
+  CHECK(tok->encode_ids("ABC abcdef É", 16, false) == std::vector<int32_t>{3, 4, 0, 0});
   embedflow::test::write_file(dir.file("tokenizer_config.json"),
                               R"({"do_lower_case": false, "strip_accents": false})");
-  tok = WordPieceTokenizer::from_folder(dir.path());
-  CHECK(tok.encode("abc ABC é", 16) == std::vector<int32_t>{1, 3, 4, 0, 5, 2});
+  tok = Tokenizer::from_folder(dir.path());
+  CHECK(tok->encode_ids("abc ABC é", 16, false) == std::vector<int32_t>{3, 4, 0, 5});
 }

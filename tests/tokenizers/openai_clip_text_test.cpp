@@ -1,5 +1,7 @@
-// CLIP BPE tokenizer against ids from the independent Python implementation
-// (tests/fixtures/clip/clip_tokenizer_ref.py) with the real openai/clip-vit-base-patch32 files.
+// OpenAI's CLIP text cleaning, and the tokenizer engine on CLIP's vocab.json + merges.txt (the
+// folder conversion of folder_loaders.cpp), against ids from the independent Python
+// implementation of clip.tokenize (tests/fixtures/clip/clip_tokenizer_ref.py) with the real
+// openai/clip-vit-base-patch32 files: cleaning + engine = OpenAI's ids.
 #include <catch2/catch.hpp>
 
 #include <fstream>
@@ -7,18 +9,24 @@
 
 #include <nlohmann/json.hpp>
 
-#include "models/tokenizers/clip_bpe.h"
+#include "models/tokenizers/openai_clip_text.h"
+#include "models/tokenizers/tokenizer.h"
 #include "tests/support/test_support.h"
 
 using embedflow::test::source_path;
-using embedflow::tokenizers::ClipBpeTokenizer;
+using embedflow::tokenizers::Tokenizer;
 
 namespace {
 
-std::shared_ptr<const ClipBpeTokenizer> real_tokenizer() {
-  static auto tok = ClipBpeTokenizer::from_files(source_path("data/vocab/clip/vocab.json"),
-                                                 source_path("data/vocab/clip/merges.txt"));
+std::shared_ptr<const Tokenizer> real_tokenizer() {
+  static auto tok = Tokenizer::from_folder(source_path("data/vocab/clip"));
   return tok;
+}
+
+// clip.tokenize(text, truncate=True): OpenAI's cleaning, then the tokenizer, 77 ids at most.
+std::vector<int64_t> openai_ids(const Tokenizer& tok, const std::string& text) {
+  auto ids = tok.encode_ids(embedflow::tokenizers::clip_clean_text(text), 77);
+  return std::vector<int64_t>(ids.begin(), ids.end());
 }
 
 nlohmann::json load_cases() {
@@ -35,7 +43,7 @@ std::string ids_str(const std::vector<int64_t>& ids) {
 
 }  // namespace
 
-TEST_CASE("clip tokenizer matches the Python reference on every fixture string",
+TEST_CASE("openai cleaning and the engine match clip.tokenize on every fixture string",
           "[clip][tokenizer]") {
   auto tok = real_tokenizer();
   const auto cases = load_cases();
@@ -46,7 +54,7 @@ TEST_CASE("clip tokenizer matches the Python reference on every fixture string",
     const std::string want_clean = c["clean"];
     const std::vector<int64_t> want = c["ids"].get<std::vector<int64_t>>();
     const std::string got_clean = embedflow::tokenizers::clip_clean_text(text);
-    const std::vector<int64_t> got = tok->tokenize(text);
+    const std::vector<int64_t> got = openai_ids(*tok, text);
     if (got_clean != want_clean) {
       ++clean_mismatches;
       UNSCOPED_INFO("clean(" << nlohmann::json(text).dump()
@@ -63,41 +71,46 @@ TEST_CASE("clip tokenizer matches the Python reference on every fixture string",
   CHECK(id_mismatches == 0);
 }
 
-TEST_CASE("clip tokenizer special ids, truncation and the empty caption", "[clip][tokenizer]") {
+TEST_CASE("clip folder without tokenizer.json: special ids and truncation and the empty caption",
+          "[clip][tokenizer]") {
   auto tok = real_tokenizer();
-  CHECK(tok->bos_id() == 49406);
-  CHECK(tok->eos_id() == 49407);
+  CHECK(tok->token_to_id("<|startoftext|>") == 49406);
+  CHECK(tok->token_to_id("<|endoftext|>") == 49407);
   CHECK(tok->vocab_size() == 49408);
   // Empty and whitespace-only captions are BOS EOS.
-  CHECK(tok->tokenize("") == std::vector<int64_t>{49406, 49407});
-  CHECK(tok->tokenize(" \t\n") == std::vector<int64_t>{49406, 49407});
+  CHECK(openai_ids(*tok, "") == std::vector<int64_t>{49406, 49407});
+  CHECK(openai_ids(*tok, " \t\n") == std::vector<int64_t>{49406, 49407});
+  CHECK(tok->encode_ids(" \t\n") == std::vector<int32_t>{49406, 49407});
   // A caption of 200 words: 77 ids, EOS kept last, body is the first 75 word ids.
   std::string long_caption;
   for (int i = 0; i < 200; ++i) long_caption += "cat ";
-  auto ids = tok->tokenize(long_caption);
+  auto ids = openai_ids(*tok, long_caption);
   REQUIRE(ids.size() == 77);
   CHECK(ids.front() == 49406);
   CHECK(ids.back() == 49407);
   CHECK(ids[1] == 2368);  // "cat</w>"
   CHECK(ids[75] == 2368);
   // Published ids of a known caption (openai/clip-vit-base-patch32 tokenizer).
-  CHECK(tok->tokenize("a photo of a cat") ==
-        std::vector<int64_t>{49406, 320, 1125, 539, 320, 2368, 49407});
+  CHECK(tok->encode_ids("a photo of a cat") ==
+        std::vector<int32_t>{49406, 320, 1125, 539, 320, 2368, 49407});
 }
 
-TEST_CASE("clip tokenizer rejects invalid UTF-8 and broken vocab files", "[clip][tokenizer]") {
+TEST_CASE("clip tokenizer rejects invalid UTF-8 and broken vocabulary files", "[clip][tokenizer]") {
   auto tok = real_tokenizer();
   CHECK_THROWS_WITH(tok->encode(std::string("caf\xC3", 4)), Catch::Contains("invalid UTF-8"));
   // Byte-level HTML repairs must not turn invalid input valid: "\xC3&#2;\xA9" would become "é".
-  CHECK_THROWS_WITH(tok->tokenize(std::string(" \xC3&#2;\xA9", 7), 77),
+  CHECK_THROWS_WITH(openai_ids(*tok, std::string(" \xC3&#2;\xA9", 7)),
                     Catch::Contains("invalid UTF-8"));
   embedflow::test::TempDir dir("clip_tok");
   embedflow::test::write_file(dir.file("vocab.json"), "{\"a\": 1}");
   embedflow::test::write_file(dir.file("merges.txt"), "#version: 0.2\na b\n");
-  CHECK_THROWS_WITH(ClipBpeTokenizer::from_files(dir.file("vocab.json"), dir.file("merges.txt")),
-                    Catch::Contains("<|startoftext|>"));
-  CHECK_THROWS_WITH(ClipBpeTokenizer::from_files(dir.file("missing.json"), dir.file("merges.txt")),
-                    Catch::Contains("missing.json"));
+  embedflow::test::write_file(dir.file("tokenizer_config.json"),
+                              "{\"tokenizer_class\": \"CLIPTokenizer\"}");
+  CHECK_THROWS_WITH(Tokenizer::from_folder(dir.path()),
+                    Catch::Contains("vocab.json") && Catch::Contains("not in the vocabulary"));
+  embedflow::test::write_file(dir.file("merges.txt"), "#version: 0.2\na b c\n");
+  CHECK_THROWS_WITH(Tokenizer::from_folder(dir.path()),
+                    Catch::Contains("merges.txt") && Catch::Contains("line 2"));
 }
 
 TEST_CASE("clip text cleaning: html entities and the ftfy subset", "[clip][tokenizer]") {
