@@ -56,11 +56,20 @@ fi
 random_resnet="tests/fixtures/generated/resnet18-random.safetensors"
 make_random_resnet() { # prints nothing on success; the reason on failure
   if [ -f "$random_resnet" ]; then return 0; fi
-  if ! command -v python3 >/dev/null 2>&1 || ! python3 -c "import numpy" 2>/dev/null; then
+  # Debian's python3 (where setup.sh installs python3-numpy) before whatever python3 is first on
+  # PATH: a pyenv or venv interpreter there usually lacks numpy.
+  local py=""
+  for candidate in /usr/bin/python3 python3; do
+    if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c "import numpy" 2>/dev/null; then
+      py="$candidate"
+      break
+    fi
+  done
+  if [ -z "$py" ]; then
     echo "python3 with numpy is needed to generate the random resnet18 (apt-get install python3-numpy)"
     return 1
   fi
-  python3 tests/fixtures/image/make_random_resnet.py --out "$random_resnet" >&2 ||
+  "$py" tests/fixtures/image/make_random_resnet.py --out "$random_resnet" >&2 ||
     { echo "generating the random resnet18 failed (see above)"; return 1; }
 }
 

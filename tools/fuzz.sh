@@ -43,7 +43,7 @@ done
 # the targets link (the main build's libraries minus torch).
 packages=(clang-14 libclang-rt-14-dev llvm-14 cmake ninja-build pkg-config libtbb-dev
   libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libssl-dev libopencv-dev
-  libfftw3-dev libsndfile1-dev libsoxr-dev libutf8proc-dev libpcre2-dev libsentencepiece-dev libcurl4-openssl-dev)
+  libfftw3-dev libsndfile1-dev libsoxr-dev libutf8proc-dev libpcre2-dev libcurl4-openssl-dev)
 # shellcheck source=tools/lib/packages.sh
 source "$root/tools/lib/packages.sh"
 install_missing "${packages[@]}"
