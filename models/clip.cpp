@@ -10,6 +10,7 @@
 #include "models/safetensors.h"
 #include "models/torch_bridge.h"
 #include "models/torch_runtime.h"
+#include "models/transformer/encoder.h"
 #include "models/weights.h"
 
 namespace embedflow::models {
@@ -151,11 +152,6 @@ ClipConfig parse_clip_config(const nlohmann::json& config, const nlohmann::json&
 
 namespace {
 
-struct Linear {
-  torch::Tensor weight, bias;  // bias may be undefined
-  torch::Tensor operator()(const torch::Tensor& x) const { return torch::linear(x, weight, bias); }
-};
-
 struct LayerNorm {
   torch::Tensor weight, bias;
   double eps = 1e-5;
@@ -164,69 +160,31 @@ struct LayerNorm {
   }
 };
 
-struct EncoderLayer {
-  LayerNorm layer_norm1, layer_norm2;
-  Linear qkv;  // q_proj, k_proj, v_proj stacked; q rows pre-scaled by head_dim^-0.5
-  Linear out_proj, fc1, fc2;
-};
-
-torch::Tensor quick_gelu(const torch::Tensor& x) {
-  return x * torch::sigmoid(1.702 * x);
+// Both towers are the pre-LN transformer core (CLIPEncoder): LayerNorm before attention and
+// before the MLP, residuals added after each; the text tower's attention is causal.
+std::unique_ptr<transformer::Encoder> load_encoder(WeightLoader& w, const std::string& tower,
+                                                   const ClipEncoderConfig& c, bool causal) {
+  transformer::EncoderConfig e;
+  e.hidden_size = c.hidden_size;
+  e.num_layers = c.num_layers;
+  e.num_heads = c.num_heads;
+  e.intermediate_size = c.intermediate_size;
+  e.activation = c.hidden_act == "quick_gelu" ? transformer::kernels::Activation::QuickGelu
+                                              : transformer::kernels::Activation::GeluErf;
+  e.norm = transformer::NormPlacement::Pre;
+  e.layer_norm_eps = static_cast<float>(c.layer_norm_eps);
+  e.causal = causal;
+  const transformer::LayerKeys keys{tower + ".encoder.layers.{}.",
+                                    "self_attn.q_proj",
+                                    "self_attn.k_proj",
+                                    "self_attn.v_proj",
+                                    "self_attn.out_proj",
+                                    "layer_norm1",
+                                    "mlp.fc1",
+                                    "mlp.fc2",
+                                    "layer_norm2"};
+  return std::make_unique<transformer::Encoder>(e, w, keys);
 }
-
-// Pre-norm transformer encoder (CLIPEncoder).
-struct Encoder {
-  std::vector<EncoderLayer> layers;
-  int64_t heads = 1;
-  bool quick = true;  // quick_gelu, else exact gelu
-
-  void load(WeightLoader& w, const std::string& prefix, const ClipEncoderConfig& c) {
-    const int64_t d = c.hidden_size, inner = c.intermediate_size;
-    heads = c.num_heads;
-    quick = c.hidden_act == "quick_gelu";
-    const double scale = 1.0 / std::sqrt(static_cast<double>(d / heads));
-    for (int64_t i = 0; i < c.num_layers; ++i) {
-      const std::string p = prefix + ".encoder.layers." + std::to_string(i) + ".";
-      EncoderLayer l;
-      auto ln = [&](const std::string& name) {
-        return LayerNorm{w.take(p + name + ".weight", {d}), w.take(p + name + ".bias", {d}),
-                         c.layer_norm_eps};
-      };
-      auto lin = [&](const std::string& name, int64_t out, int64_t in) {
-        return Linear{w.take(p + name + ".weight", {out, in}), w.take(p + name + ".bias", {out})};
-      };
-      l.layer_norm1 = ln("layer_norm1");
-      l.layer_norm2 = ln("layer_norm2");
-      Linear q = lin("self_attn.q_proj", d, d), k = lin("self_attn.k_proj", d, d),
-             v = lin("self_attn.v_proj", d, d);
-      // CLIPAttention scales the query projection; folding the scale into its weights saves a
-      // pass over the activations.
-      l.qkv = Linear{torch::cat({q.weight * scale, k.weight, v.weight}, 0).contiguous(),
-                     torch::cat({q.bias * scale, k.bias, v.bias}, 0).contiguous()};
-      l.out_proj = lin("self_attn.out_proj", d, d);
-      l.fc1 = lin("mlp.fc1", inner, d);
-      l.fc2 = lin("mlp.fc2", d, inner);
-      layers.push_back(std::move(l));
-    }
-  }
-
-  // x: [B, L, D]; mask: additive [L, L] or undefined.
-  torch::Tensor operator()(torch::Tensor x, const torch::Tensor& mask) const {
-    const int64_t b = x.size(0), len = x.size(1), d = x.size(2), hd = d / heads;
-    for (const EncoderLayer& l : layers) {
-      // [B, L, 3, H, hd] → three [B, H, L, hd]
-      auto qkv = l.qkv(l.layer_norm1(x)).view({b, len, 3, heads, hd}).permute({2, 0, 3, 1, 4});
-      auto q = qkv[0], k = qkv[1], v = qkv[2];
-      auto scores = torch::matmul(q, k.transpose(-2, -1));
-      if (mask.defined()) scores.add_(mask);
-      auto ctx = torch::matmul(torch::softmax(scores, -1), v);
-      x = x + l.out_proj(ctx.permute({0, 2, 1, 3}).reshape({b, len, d}));
-      auto h = l.fc1(l.layer_norm2(x));
-      x = x + l.fc2(quick ? quick_gelu(h) : torch::gelu(h));
-    }
-    return x;
-  }
-};
 
 }  // namespace
 
@@ -242,12 +200,12 @@ struct ClipModel::Impl {
   torch::Tensor class_embedding;   // [D]
   torch::Tensor vision_positions;  // [N + 1, D]
   LayerNorm pre_layrnorm, post_layernorm;
-  Encoder vision_encoder;
+  std::unique_ptr<transformer::Encoder> vision_encoder;
   torch::Tensor visual_projection;  // [proj, D]
   // text
   torch::Tensor token_embedding;  // [V, D]
   torch::Tensor text_positions;   // [77, D]
-  Encoder text_encoder;
+  std::unique_ptr<transformer::Encoder> text_encoder;
   LayerNorm final_layer_norm;
   torch::Tensor text_projection;  // [proj, D]
 };
@@ -332,7 +290,7 @@ std::unique_ptr<ClipModel::Impl> ClipModel::load_impl(const ModelPath& mp) {
   const double ev = c.vision.layer_norm_eps, et = c.text.layer_norm_eps;
   impl->pre_layrnorm = {w.take("vision_model.pre_layrnorm.weight", {dv}),
                         w.take("vision_model.pre_layrnorm.bias", {dv}), ev};
-  impl->vision_encoder.load(w, "vision_model", c.vision);
+  impl->vision_encoder = load_encoder(w, "vision_model", c.vision, false);
   impl->post_layernorm = {w.take("vision_model.post_layernorm.weight", {dv}),
                           w.take("vision_model.post_layernorm.bias", {dv}), ev};
   impl->visual_projection = w.take("visual_projection.weight", {c.projection_dim, dv});
@@ -341,7 +299,7 @@ std::unique_ptr<ClipModel::Impl> ClipModel::load_impl(const ModelPath& mp) {
       w.take("text_model.embeddings.token_embedding.weight", {c.text.vocab_size, dt});
   impl->text_positions = w.take("text_model.embeddings.position_embedding.weight",
                                 {c.text.max_position_embeddings, dt});
-  impl->text_encoder.load(w, "text_model", c.text);
+  impl->text_encoder = load_encoder(w, "text_model", c.text, true);
   impl->final_layer_norm = {w.take("text_model.final_layer_norm.weight", {dt}),
                             w.take("text_model.final_layer_norm.bias", {dt}), et};
   impl->text_projection = w.take("text_projection.weight", {c.projection_dim, dt});
@@ -371,9 +329,14 @@ Tensor ClipModel::encode(const Tensor& pixels, int threads) const {
   x = torch::conv2d(x, m.patch_embedding, {}, p);  // [B, D, S/P, S/P]
   x = x.flatten(2).transpose(1, 2);                // [B, N, D]
   x = torch::cat({m.class_embedding.view({1, 1, -1}).expand({b, 1, -1}), x}, 1);
-  x = m.pre_layrnorm(x + m.vision_positions);
-  x = m.vision_encoder(x, {});
-  auto pooled = m.post_layernorm(x.select(1, 0));
+  x = m.pre_layrnorm(x + m.vision_positions);  // [B, N + 1, D]
+  // Every image is one sequence of N + 1 rows of the packed matrix the encoder runs on.
+  const int64_t len = x.size(1);
+  x = x.reshape({b * len, x.size(2)}).contiguous();
+  std::vector<int64_t> offsets(static_cast<size_t>(b + 1));
+  for (int64_t i = 0; i <= b; ++i) offsets[static_cast<size_t>(i)] = i * len;
+  m.vision_encoder->forward(x, offsets);
+  auto pooled = m.post_layernorm(x.view({b, len, -1}).select(1, 0));
   return from_torch(torch::linear(pooled, m.visual_projection));
 }
 
@@ -387,9 +350,6 @@ Tensor ClipModel::encode(const std::vector<TokenIds>& ids, int threads) const {
   const int64_t max_len = m.config.text.max_position_embeddings;
   const int64_t eos = m.eos_id;
   if (ids.empty()) return Tensor(DType::F32, {0, m.config.projection_dim});
-  // Right-pad to the longest sequence. Under the causal mask padding never reaches the EOS
-  // position, so the pad id does not matter.
-  int64_t len = 0;
   std::vector<int64_t> eos_at(ids.size());
   for (size_t i = 0; i < ids.size(); ++i) {
     const auto& seq = ids[i];
@@ -407,21 +367,32 @@ Tensor ClipModel::encode(const std::vector<TokenIds>& ids, int threads) const {
                                     " is outside the vocabulary (size " +
                                     std::to_string(m.config.text.vocab_size) + ")");
     eos_at[i] = it - seq.begin();
-    len = std::max<int64_t>(len, static_cast<int64_t>(seq.size()));
   }
+  // Sequences packed without padding, token + position embeddings; the causal encoder, then
+  // the final LayerNorm on the pooled (first EOS) rows only: it is per row.
   const auto b = static_cast<int64_t>(ids.size());
-  std::vector<int64_t> flat(static_cast<size_t>(b * len), eos);
+  const int64_t d = m.config.text.hidden_size;
+  std::vector<int64_t> offsets(ids.size() + 1, 0);
   for (size_t i = 0; i < ids.size(); ++i)
-    std::copy(ids[i].begin(), ids[i].end(), flat.begin() + static_cast<std::ptrdiff_t>(i * len));
-
+    offsets[i + 1] = offsets[i] + static_cast<int64_t>(ids[i].size());
   set_intra_op_threads(threads);
   torch::InferenceMode guard;
-  auto tokens = torch::from_blob(flat.data(), {b, len}, torch::kInt64);
-  auto x = torch::embedding(m.token_embedding, tokens) + m.text_positions.narrow(0, 0, len);
-  auto mask = torch::full({len, len}, -std::numeric_limits<float>::infinity()).triu(1);
-  x = m.final_layer_norm(m.text_encoder(x, mask));
-  auto rows = torch::arange(b, torch::kInt64);
-  auto pooled = x.index({rows, torch::from_blob(eos_at.data(), {b}, torch::kInt64)});
+  torch::Tensor x = torch::empty({offsets.back(), d});
+  float* xp = x.data_ptr<float>();
+  const float* tokens = m.token_embedding.data_ptr<float>();
+  const float* positions = m.text_positions.data_ptr<float>();
+  for (size_t i = 0; i < ids.size(); ++i)
+    for (size_t t = 0; t < ids[i].size(); ++t) {
+      float* row = xp + (offsets[i] + static_cast<int64_t>(t)) * d;
+      const float* tok = tokens + static_cast<int64_t>(ids[i][t]) * d;
+      const float* pos = positions + static_cast<int64_t>(t) * d;
+      for (int64_t c = 0; c < d; ++c) row[c] = tok[c] + pos[c];
+    }
+  m.text_encoder->forward(x, offsets);
+  std::vector<int64_t> rows(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) rows[i] = offsets[i] + eos_at[i];
+  auto pooled =
+      m.final_layer_norm(x.index_select(0, torch::from_blob(rows.data(), {b}, torch::kInt64)));
   return from_torch(torch::linear(pooled, m.text_projection));
 }
 

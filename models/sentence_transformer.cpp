@@ -7,13 +7,14 @@
 #include <numeric>
 
 #include "embedflow/strings.h"
-#include "models/bert.h"
 #include "models/model_path.h"
 #include "models/safetensors.h"
 #include "models/tokenizers/python_text.h"
 #include "models/tokenizers/tokenizer.h"
 #include "models/torch_bridge.h"
 #include "models/torch_runtime.h"
+#include "models/transformer/text_model.h"
+#include "models/weights.h"
 
 namespace embedflow::models {
 
@@ -21,68 +22,216 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::vector<std::string> kPoolingOrder = {"cls", "max", "mean", "mean_sqrt_len"};
+const std::vector<std::string> kPoolingOrder = {"cls", "max", "mean", "mean_sqrt_len", "lasttoken"};
 
-BertPooling pooling_of(const std::string& name) {
-  if (name == "cls") return BertPooling::Cls;
-  if (name == "max") return BertPooling::Max;
-  if (name == "mean") return BertPooling::Mean;
-  if (name == "mean_sqrt_len") return BertPooling::MeanSqrtLen;
+TextPooling pooling_of(const std::string& name) {
+  if (name == "cls") return TextPooling::Cls;
+  if (name == "max") return TextPooling::Max;
+  if (name == "mean") return TextPooling::Mean;
+  if (name == "mean_sqrt_len") return TextPooling::MeanSqrtLen;
+  if (name == "lasttoken") return TextPooling::LastToken;
   throw ModelError("unknown pooling mode '" + name +
-                   "' (expected cls, max, mean or mean_sqrt_len)");
+                   "' (expected cls, max, mean, mean_sqrt_len or lasttoken)");
 }
 
+struct PoolingConfig {
+  std::vector<std::string> modes;  // in sentence-transformers' concatenation order
+  bool include_prompt = true;
+};
+
 // 1_Pooling/config.json → the enabled modes in sentence-transformers' concatenation order.
-std::vector<std::string> read_pooling(const std::string& dir) {
+PoolingConfig read_pooling(const std::string& dir) {
   const std::string path = (fs::path(dir) / "config.json").string();
   nlohmann::json j = read_json_file(path);
   const std::pair<const char*, const char*> keys[] = {
       {"pooling_mode_cls_token", "cls"},
       {"pooling_mode_max_tokens", "max"},
       {"pooling_mode_mean_tokens", "mean"},
-      {"pooling_mode_mean_sqrt_len_tokens", "mean_sqrt_len"}};
-  std::vector<std::string> modes;
+      {"pooling_mode_mean_sqrt_len_tokens", "mean_sqrt_len"},
+      {"pooling_mode_lasttoken", "lasttoken"}};
+  PoolingConfig p;
   for (const auto& [key, mode] : keys)
-    if (j.value(key, false)) modes.push_back(mode);
-  for (const char* unsupported : {"pooling_mode_weightedmean_tokens", "pooling_mode_lasttoken"})
-    if (j.value(unsupported, false))
-      throw ModelError(path + ": " + unsupported +
-                       " is not supported (supported: cls, max, mean, mean_sqrt_len)");
-  if (j.contains("pooling_mode") && j["pooling_mode"].is_string() && modes.empty())
-    modes.push_back(j["pooling_mode"].get<std::string>());
-  if (modes.empty())
+    if (j.value(key, false)) p.modes.push_back(mode);
+  if (j.value("pooling_mode_weightedmean_tokens", false))
+    throw ModelError(path +
+                     ": pooling_mode_weightedmean_tokens is not supported (supported: cls, max, "
+                     "mean, mean_sqrt_len, lasttoken)");
+  if (j.contains("pooling_mode") && j["pooling_mode"].is_string() && p.modes.empty())
+    p.modes.push_back(j["pooling_mode"].get<std::string>());
+  if (p.modes.empty())
     throw ModelError(path +
                      ": no pooling mode is enabled (expected one of "
                      "pooling_mode_cls_token, pooling_mode_mean_tokens, … set to true)");
-  for (const auto& m : modes) pooling_of(m);
-  return modes;
+  for (const auto& m : p.modes) pooling_of(m);
+  p.include_prompt = j.value("include_prompt", true);
+  return p;
+}
+
+// A sentence-transformers Dense module: y = activation(W x + b).
+struct Dense {
+  enum class Activation { Identity, Tanh, Relu, Sigmoid, Gelu };
+  std::vector<float> weight;  // [out, in]
+  std::vector<float> bias;    // [out] or empty
+  int64_t in = 0, out = 0;
+  Activation activation = Activation::Tanh;
+  std::string activation_name;
+
+  void apply(const float* x, float* y) const {
+    for (int64_t o = 0; o < out; ++o) {
+      const float* w = weight.data() + o * in;
+      double acc = 0;
+      for (int64_t i = 0; i < in; ++i) acc += static_cast<double>(w[i]) * x[i];
+      float v = static_cast<float>(acc) + (bias.empty() ? 0.0f : bias[static_cast<size_t>(o)]);
+      switch (activation) {
+        case Activation::Identity:
+          break;
+        case Activation::Tanh:
+          v = std::tanh(v);
+          break;
+        case Activation::Relu:
+          v = v > 0 ? v : 0;
+          break;
+        case Activation::Sigmoid:
+          v = 1.0f / (1.0f + std::exp(-v));
+          break;
+        case Activation::Gelu:
+          v = 0.5f * v * (1.0f + std::erf(v / std::sqrt(2.0f)));
+          break;
+      }
+      y[o] = v;
+    }
+  }
+};
+
+// <dir>/config.json ({in_features, out_features, bias, activation_function}) and the weights
+// beside it (linear.weight, linear.bias).
+Dense read_dense(const std::string& dir, int64_t in_width) {
+  const std::string path = (fs::path(dir) / "config.json").string();
+  nlohmann::json j = read_json_file(path);
+  Dense d;
+  auto integer = [&](const char* key) {
+    if (!j.contains(key) || !j[key].is_number_integer() || j[key].get<int64_t>() < 1 ||
+        j[key].get<int64_t>() > (int64_t{1} << 20))
+      throw ModelError(path + ": \"" + key + "\" must be a positive integer");
+    return j[key].get<int64_t>();
+  };
+  d.in = integer("in_features");
+  d.out = integer("out_features");
+  if (d.in != in_width)
+    throw ModelError(path + ": in_features is " + std::to_string(d.in) +
+                     " but the module before it gives " + std::to_string(in_width) + " values");
+  const std::string act = j.value("activation_function", "torch.nn.modules.activation.Tanh");
+  d.activation_name = act.substr(act.rfind('.') == std::string::npos ? 0 : act.rfind('.') + 1);
+  const std::pair<const char*, Dense::Activation> acts[] = {
+      {"Identity", Dense::Activation::Identity},
+      {"Tanh", Dense::Activation::Tanh},
+      {"ReLU", Dense::Activation::Relu},
+      {"Sigmoid", Dense::Activation::Sigmoid},
+      {"GELU", Dense::Activation::Gelu}};
+  bool known = false;
+  for (const auto& [name, a] : acts)
+    if (d.activation_name == name) {
+      d.activation = a;
+      known = true;
+    }
+  if (!known)
+    throw ModelError(path + ": activation_function " + act +
+                     " is not supported (Identity, Tanh, ReLU, Sigmoid or GELU)");
+  const fs::path weights = fs::path(dir) / "model.safetensors";
+  if (!fs::exists(weights))
+    throw ModelError(dir +
+                     ": no model.safetensors (a Dense module saved as pytorch_model.bin is a "
+                     "pickle, which embedflow does not open: convert it with safetensors' "
+                     "save_file)");
+  WeightLoader w(SafeTensorsFile::open(weights.string()));
+  torch::Tensor wt = w.take("linear.weight", {d.out, d.in}).contiguous();
+  torch::Tensor bt;
+  if (j.value("bias", true)) bt = w.take("linear.bias", {d.out}).contiguous();
+  w.finish();
+  d.weight.assign(wt.data_ptr<float>(), wt.data_ptr<float>() + wt.numel());
+  if (bt.defined()) d.bias.assign(bt.data_ptr<float>(), bt.data_ptr<float>() + bt.numel());
+  return d;
+}
+
+// config_sentence_transformers.json's prompts and default_prompt_name ("" for none).
+struct Prompts {
+  std::vector<std::pair<std::string, std::string>> by_name;
+  std::string default_name;
+};
+
+Prompts read_prompts(const std::string& dir) {
+  Prompts p;
+  const fs::path path = fs::path(dir) / "config_sentence_transformers.json";
+  if (!fs::exists(path)) return p;
+  nlohmann::json j = read_json_file(path.string());
+  if (j.contains("prompts") && j["prompts"].is_object())
+    for (const auto& [name, text] : j["prompts"].items()) {
+      if (!text.is_string())
+        throw ModelError(path.string() + ": prompt \"" + name + "\" must be a string");
+      p.by_name.emplace_back(name, text.get<std::string>());
+    }
+  if (j.contains("default_prompt_name") && j["default_prompt_name"].is_string())
+    p.default_name = j["default_prompt_name"].get<std::string>();
+  return p;
+}
+
+// The text put in front of every input: the option's prompt, else the named prompt, else the
+// file's default.
+std::string resolve_prompt(const SentenceTransformerOptions& o, const Prompts& prompts,
+                           const std::string& dir) {
+  if (!o.prompt.empty() && !o.prompt_name.empty())
+    throw ModelError("give prompt or prompt_name, not both");
+  if (!o.prompt.empty()) return o.prompt;
+  const std::string name = o.prompt_name.empty() ? prompts.default_name : o.prompt_name;
+  if (name.empty()) return "";
+  for (const auto& [n, text] : prompts.by_name)
+    if (n == name) return text;
+  std::string known;
+  for (const auto& [n, text] : prompts.by_name) known += (known.empty() ? "" : ", ") + n;
+  throw ModelError(dir + "/config_sentence_transformers.json has no prompt named \"" + name +
+                   "\" (" + (known.empty() ? "it defines no prompts" : "it has: " + known) + ")");
 }
 
 }  // namespace
 
 struct SentenceTransformer::Impl {
-  BertModel model;
+  TextTransformer model;
   std::shared_ptr<const tokenizers::Tokenizer> tokenizer;
   std::vector<std::string> pooling_names;
-  std::vector<BertPooling> pooling;
+  std::vector<TextPooling> pooling;
+  std::vector<Dense> dense;
   bool normalize = false;
   bool lower_case_input = false;
   int64_t max_seq_length = 512;
   std::string precision;
+  std::string prompt;
+  Prompts prompts;
   std::vector<std::string> warnings;
   int threads = 0;
   int64_t batch_size = 32;
 
-  Impl(BertModel m, std::shared_ptr<const tokenizers::Tokenizer> t)
+  Impl(TextTransformer m, std::shared_ptr<const tokenizers::Tokenizer> t)
       : model(std::move(m)), tokenizer(std::move(t)) {}
 
-  // The pooled (and normalised) embeddings of one batch into out [n, dim], one forward pass
-  // with the calling thread's intra-op threads.
+  int64_t pooled_width() const {
+    return model.info().hidden_size * static_cast<int64_t>(pooling.size());
+  }
+  int64_t dim() const { return dense.empty() ? pooled_width() : dense.back().out; }
+
+  // The embeddings of one batch into out [n, dim], one forward pass with the calling thread's
+  // intra-op threads.
   void embed_into(const std::vector<TokenIds>& token_ids, float* out) const {
-    const std::vector<float> pooled = model.encode(token_ids, pooling);
-    std::copy(pooled.begin(), pooled.end(), out);
     const auto n = static_cast<int64_t>(token_ids.size());
-    if (normalize) l2_normalize_rows(out, n, static_cast<int64_t>(pooled.size()) / n);
+    std::vector<float> x = model.encode(token_ids, pooling);
+    int64_t width = pooled_width();
+    for (const Dense& d : dense) {
+      std::vector<float> y(static_cast<size_t>(n * d.out));
+      for (int64_t r = 0; r < n; ++r) d.apply(x.data() + r * width, y.data() + r * d.out);
+      x = std::move(y);
+      width = d.out;
+    }
+    std::copy(x.begin(), x.end(), out);
+    if (normalize) l2_normalize_rows(out, n, width);
   }
 };
 
@@ -93,35 +242,48 @@ std::shared_ptr<const SentenceTransformer> SentenceTransformer::load(
     const std::string& path, const SentenceTransformerOptions& options) {
   ModelPath mp = resolve_model_path(path, ModelFormat::Safetensors);
   if (mp.config.empty())
-    throw ModelError(mp.dir +
-                     ": no config.json (expected the Hugging Face BertModel config "
-                     "beside " +
+    throw ModelError(mp.dir + ": no config.json (expected the Hugging Face model config beside " +
                      fs::path(mp.weights).filename().string() + ")");
 
-  // The module list: Transformer first, then Pooling and an optional Normalize.
-  std::vector<std::string> pooling_names;
+  // The module list: Transformer first, then Pooling, any Dense modules and an optional
+  // Normalize, in that order.
+  PoolingConfig pooling_config;
+  std::vector<std::string> dense_dirs;
   bool normalize = false;
   for (size_t i = 0; i < mp.modules.size(); ++i) {
     const auto& m = mp.modules[i];
     const std::string type =
         m.type.substr(m.type.rfind('.') == std::string::npos ? 0 : m.type.rfind('.') + 1);
+    const bool after_pooling = !pooling_config.modes.empty();
     if (i == 0) {
       if (type != "Transformer")
         throw ModelError(path + "/modules.json: the first module is " + m.type +
                          "; expected sentence_transformers.models.Transformer");
-    } else if (type == "Pooling") {
-      pooling_names = read_pooling(m.path);
-    } else if (type == "Normalize") {
+    } else if (type == "Pooling" && !after_pooling) {
+      pooling_config = read_pooling(m.path);
+    } else if (type == "Dense" && after_pooling && !normalize) {
+      dense_dirs.push_back(m.path);
+    } else if (type == "Normalize" && !normalize) {
       normalize = true;
     } else {
-      throw ModelError(path + "/modules.json: module " + m.type +
-                       " is not supported (supported: Transformer, Pooling, Normalize)");
+      throw ModelError(path + "/modules.json: module " + std::to_string(i) + " (" + m.type +
+                       ") is not supported there (supported: Transformer, then Pooling, any "
+                       "Dense modules and Normalize, in that order)");
     }
   }
 
-  BertConfig config = BertConfig::from_json(read_json_file(mp.config), mp.config);
+  TextPrecision precision;
+  if (options.precision == "fp32")
+    precision = TextPrecision::F32;
+  else if (options.precision == "int8")
+    precision = TextPrecision::Int8;
+  else
+    throw ModelError("precision '" + options.precision + "' is not supported (fp32 or int8)");
+  TextTransformer model =
+      TextTransformer::load(read_json_file(mp.config), mp.config, mp.weights, precision);
+  const TextModelInfo& info = model.info();
 
-  int64_t max_seq_length = config.max_position_embeddings;
+  int64_t max_seq_length = info.max_tokens;
   bool lower_case_input = false;
   const fs::path sbert = fs::path(mp.dir) / "sentence_bert_config.json";
   if (fs::exists(sbert)) {
@@ -138,11 +300,12 @@ std::shared_ptr<const SentenceTransformer> SentenceTransformer::load(
     }
   }
   if (options.max_seq_length) max_seq_length = *options.max_seq_length;
-  if (max_seq_length < 2 || max_seq_length > config.max_position_embeddings)
+  if (max_seq_length < 2 || max_seq_length > info.max_tokens)
     throw ModelError(path + ": max_seq_length " + std::to_string(max_seq_length) +
-                     " must be between 2 and the model's max_position_embeddings (" +
-                     std::to_string(config.max_position_embeddings) + ")");
+                     " must be between 2 and the " + std::to_string(info.max_tokens) +
+                     " tokens the model's position table allows");
 
+  std::vector<std::string> pooling_names = pooling_config.modes;
   if (!options.pooling.empty()) {
     pooling_names.clear();
     for (const auto& mode : kPoolingOrder)  // sentence-transformers' concatenation order
@@ -153,13 +316,13 @@ std::shared_ptr<const SentenceTransformer> SentenceTransformer::load(
   if (pooling_names.empty()) pooling_names = {"mean"};
   if (options.normalize) normalize = *options.normalize;
 
-  BertPrecision precision;
-  if (options.precision == "fp32")
-    precision = BertPrecision::F32;
-  else if (options.precision == "int8")
-    precision = BertPrecision::Int8;
-  else
-    throw ModelError("precision '" + options.precision + "' is not supported (fp32 or int8)");
+  Prompts prompts = read_prompts(mp.dir);
+  const std::string prompt = resolve_prompt(options, prompts, mp.dir);
+  if (!prompt.empty() && !pooling_config.include_prompt)
+    throw ModelError(mp.dir +
+                     "/1_Pooling/config.json: include_prompt is false (the prompt's tokens are "
+                     "left out of the pooling), which is not supported; run without a prompt or "
+                     "with include_prompt true");
 
   std::shared_ptr<const tokenizers::Tokenizer> tokenizer = [&] {
     try {
@@ -168,13 +331,11 @@ std::shared_ptr<const SentenceTransformer> SentenceTransformer::load(
       throw ModelError(e.what());
     }
   }();
-  if (static_cast<int64_t>(tokenizer->vocab_size()) > config.vocab_size)
+  if (static_cast<int64_t>(tokenizer->vocab_size()) > info.vocab_size)
     throw ModelError(mp.dir + ": the tokenizer has " + std::to_string(tokenizer->vocab_size()) +
-                     " tokens but config.json's vocab_size is " +
-                     std::to_string(config.vocab_size));
+                     " tokens but config.json's vocab_size is " + std::to_string(info.vocab_size));
 
-  auto impl =
-      std::make_unique<Impl>(BertModel::load(mp.weights, config, precision), std::move(tokenizer));
+  auto impl = std::make_unique<Impl>(std::move(model), std::move(tokenizer));
   impl->pooling_names = pooling_names;
   if (mp.modules.empty() && options.pooling.empty() && !options.normalize)
     impl->warnings.push_back(
@@ -184,17 +345,24 @@ std::shared_ptr<const SentenceTransformer> SentenceTransformer::load(
         "published with a Pooling or Normalize module, use its sentence-transformers folder, or "
         "set pooling and normalize");
   for (const auto& m : pooling_names) impl->pooling.push_back(pooling_of(m));
+  int64_t width = impl->pooled_width();
+  for (const auto& dir : dense_dirs) {
+    impl->dense.push_back(read_dense(dir, width));
+    width = impl->dense.back().out;
+  }
   impl->normalize = normalize;
   impl->lower_case_input = lower_case_input;
   impl->max_seq_length = max_seq_length;
   impl->precision = options.precision;
+  impl->prompt = prompt;
+  impl->prompts = std::move(prompts);
   impl->threads = options.threads;
   impl->batch_size = std::max<int64_t>(1, options.batch_size);
   return std::shared_ptr<const SentenceTransformer>(new SentenceTransformer(std::move(impl)));
 }
 
 TokenIds SentenceTransformer::tokenize(const std::string& text) const {
-  std::string stripped = tokenizers::strip_python_whitespace(text);
+  std::string stripped = tokenizers::strip_python_whitespace(impl_->prompt + text);
   if (impl_->lower_case_input) stripped = tokenizers::python_lower(stripped);
   return impl_->tokenizer->encode_ids(stripped, static_cast<size_t>(impl_->max_seq_length));
 }
@@ -254,10 +422,10 @@ Tensor SentenceTransformer::encode(const std::vector<std::string>& texts) const 
 }
 
 int64_t SentenceTransformer::dim() const {
-  return hidden_size() * static_cast<int64_t>(impl_->pooling.size());
+  return impl_->dim();
 }
 int64_t SentenceTransformer::hidden_size() const {
-  return impl_->model.config().hidden_size;
+  return impl_->model.info().hidden_size;
 }
 int64_t SentenceTransformer::max_seq_length() const {
   return impl_->max_seq_length;
@@ -274,17 +442,28 @@ const std::vector<std::string>& SentenceTransformer::warnings() const {
 const std::string& SentenceTransformer::precision() const {
   return impl_->precision;
 }
+const std::string& SentenceTransformer::prompt() const {
+  return impl_->prompt;
+}
+const std::vector<std::pair<std::string, std::string>>& SentenceTransformer::prompts() const {
+  return impl_->prompts.by_name;
+}
 double SentenceTransformer::linear_flops(int64_t tokens) const {
-  return bert_linear_flops(impl_->model.config(), tokens);
+  return impl_->model.linear_flops(tokens);
 }
 
 std::string SentenceTransformer::describe() const {
-  const auto& c = impl_->model.config();
-  return "BERT " + std::to_string(c.num_hidden_layers) + "x" + std::to_string(c.hidden_size) +
-         " (" + std::to_string(c.num_attention_heads) + " heads), vocab " +
-         std::to_string(c.vocab_size) + ", max_seq_length " +
-         std::to_string(impl_->max_seq_length) + ", pooling " + join(impl_->pooling_names, "+") +
-         (impl_->normalize ? ", normalize" : "") + ", " + impl_->precision;
+  const TextModelInfo& c = impl_->model.info();
+  std::string s = c.family + " " + std::to_string(c.num_layers) + "x" +
+                  std::to_string(c.hidden_size) + " (" + std::to_string(c.num_heads) +
+                  " heads), vocab " + std::to_string(c.vocab_size) + ", max_seq_length " +
+                  std::to_string(impl_->max_seq_length) + ", pooling " +
+                  join(impl_->pooling_names, "+");
+  for (const Dense& d : impl_->dense)
+    s += ", dense " + std::to_string(d.in) + "->" + std::to_string(d.out) + " " + d.activation_name;
+  if (impl_->normalize) s += ", normalize";
+  if (!impl_->prompt.empty()) s += ", prompt \"" + impl_->prompt + "\"";
+  return s + ", " + impl_->precision;
 }
 
 }  // namespace embedflow::models

@@ -1,7 +1,9 @@
-# The text encoders: BertModel (the network) and SentenceTransformer (sentence-transformers
-# folders: tokenizer, BertModel, pooling, normalisation).
+# The transformer core (models/transformer/: the encoder stack, its kernels, the text families)
+# and SentenceTransformer (sentence-transformers folders: tokenizer, transformer, pooling, Dense,
+# normalisation).
 target_sources(embedflow_models PRIVATE
-  ${CMAKE_CURRENT_LIST_DIR}/bert.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/transformer/encoder.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/transformer/text_model.cpp
   ${CMAKE_CURRENT_LIST_DIR}/sentence_transformer.cpp
   ${CMAKE_CURRENT_LIST_DIR}/similarity.cpp
 )
@@ -10,22 +12,23 @@ target_sources(embedflow_models PRIVATE
 # clamps in exp/erf (otherwise the GELU loop stays scalar: "control flow in loop"); nothing here
 # reads FP exception flags. -Wno-psabi: the baseline build passes 8-float vectors between
 # inlined helpers (no ABI crossed).
-embedflow_cpu_kernels(embedflow_models models/bert_kernels_impl.h
-  TABLE embedflow::models::bert_kernels::Kernels LEVELS baseline avx2
+embedflow_cpu_kernels(embedflow_models models/transformer/kernels_impl.h
+  TABLE embedflow::models::transformer::kernels::Kernels LEVELS baseline avx2
   OPTIONS -O3 -fopenmp-simd -fno-trapping-math -Wno-psabi)
 
-# oneDNN's row-major GEMM (dnnl_sgemm) for the BERT Linear layers: libtorch already loads this
+# oneDNN's row-major GEMM (dnnl_sgemm) for the transformer Linear layers: libtorch already loads this
 # libdnnl (Debian's libtorch links it), and at the encoder's shapes (M ~ 850 tokens, K/N 384 and
 # 1536) it measured 0-18% faster than OpenBLAS here. Optional: without libdnnl-dev's header the
 # encoder uses libtorch's mm (OpenBLAS).
 find_path(DNNL_INCLUDE_DIR oneapi/dnnl/dnnl.h)
 find_library(DNNL_LIBRARY NAMES dnnl)
 if(DNNL_INCLUDE_DIR AND DNNL_LIBRARY)
-  message(STATUS "BERT GEMMs: oneDNN (${DNNL_LIBRARY})")
-  set_property(SOURCE ${CMAKE_CURRENT_LIST_DIR}/bert.cpp APPEND PROPERTY COMPILE_DEFINITIONS
-    EMBEDFLOW_HAVE_DNNL=1)
+  message(STATUS "Transformer GEMMs: oneDNN (${DNNL_LIBRARY})")
+  # Target-wide: transformer/linear.h's Linear differs with it, and every source including it
+  # must see one definition.
+  target_compile_definitions(embedflow_models PRIVATE EMBEDFLOW_HAVE_DNNL=1)
   target_include_directories(embedflow_models SYSTEM PRIVATE ${DNNL_INCLUDE_DIR})
   target_link_libraries(embedflow_models PRIVATE ${DNNL_LIBRARY})
 else()
-  message(STATUS "BERT GEMMs: libtorch mm (install libdnnl-dev for oneDNN's sgemm)")
+  message(STATUS "Transformer GEMMs: libtorch mm (install libdnnl-dev for oneDNN's sgemm)")
 endif()

@@ -23,9 +23,9 @@
 #include <nlohmann/json.hpp>
 
 #include "embedflow/npy.h"
-#include "models/bert.h"
 #include "models/sentence_transformer.h"
 #include "models/torch_runtime.h"
+#include "models/transformer/text_model.h"
 
 namespace {
 

@@ -1,4 +1,4 @@
-// encode.text: sentence embeddings with a BERT sentence-transformers model
+// encode.text: sentence embeddings with a sentence-transformers model of any supported family
 // (models/sentence_transformer.h).
 #pragma once
 

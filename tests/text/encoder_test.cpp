@@ -196,22 +196,47 @@ TEST_CASE("text encoder: unsupported models and missing files are clear errors")
     CHECK_THROWS_WITH(SentenceTransformer::load(dir.path()),
                       Catch::Contains("tokenizer.json") && Catch::Contains("vocab.txt"));
   }
-  SECTION("another architecture") {
+  SECTION("an unsupported architecture names itself and what is supported") {
     Json cfg = Json::parse(embedflow::test::read_file(dir.file("config.json")));
-    cfg["model_type"] = "roberta";
-    cfg["architectures"] = {"RobertaModel"};
+    cfg["model_type"] = "gpt2";
+    cfg["architectures"] = {"GPT2Model"};
     embedflow::test::write_file(dir.file("config.json"), cfg.dump());
     CHECK_THROWS_WITH(SentenceTransformer::load(dir.path()),
-                      Catch::Contains("config.json") && Catch::Contains("roberta"));
+                      Catch::Contains("config.json") && Catch::Contains("\"gpt2\"") &&
+                          Catch::Contains("\"mpnet\" (MPNet)") &&
+                          Catch::Contains("\"xlm-roberta\""));
   }
-  SECTION("an unsupported module") {
+  SECTION("another family's weights under a BERT config are listed, not guessed") {
+    Json cfg = Json::parse(embedflow::test::read_file(dir.file("config.json")));
+    cfg["model_type"] = "distilbert";
+    cfg["dim"] = 32;
+    cfg["n_layers"] = 2;
+    cfg["n_heads"] = 4;
+    cfg["hidden_dim"] = 64;
+    embedflow::test::write_file(dir.file("config.json"), cfg.dump());
+    CHECK_THROWS_WITH(SentenceTransformer::load(dir.path()),
+                      Catch::Contains("missing") &&
+                          Catch::Contains("transformer.layer.0.attention.q_lin.weight") &&
+                          Catch::Contains("unexpected") &&
+                          Catch::Contains("encoder.layer.0.attention.self.query.weight"));
+  }
+  SECTION("an unsupported module, or one out of place") {
     Json modules = Json::parse(embedflow::test::read_file(dir.file("modules.json")));
     modules.push_back({{"idx", 2},
                        {"name", "2"},
-                       {"path", "2_Dense"},
-                       {"type", "sentence_transformers.models.Dense"}});
+                       {"path", "2_LayerNorm"},
+                       {"type", "sentence_transformers.models.LayerNorm"}});
     embedflow::test::write_file(dir.file("modules.json"), modules.dump());
-    CHECK_THROWS_WITH(SentenceTransformer::load(dir.path()), Catch::Contains("Dense"));
+    CHECK_THROWS_WITH(SentenceTransformer::load(dir.path()),
+                      Catch::Contains("LayerNorm") && Catch::Contains("not supported"));
+    modules.erase(modules.size() - 1);
+    modules.insert(modules.begin() + 1, Json{{"idx", 1},
+                                             {"name", "1"},
+                                             {"path", "1_Dense"},
+                                             {"type", "sentence_transformers.models.Dense"}});
+    embedflow::test::write_file(dir.file("modules.json"), modules.dump());
+    CHECK_THROWS_WITH(SentenceTransformer::load(dir.path()),
+                      Catch::Contains("Dense") && Catch::Contains("in that order"));
   }
   SECTION("config.json sizes are checked before they size anything") {
     // A million layers, or a hidden size the weights do not have, once allocated zero
@@ -234,7 +259,7 @@ TEST_CASE("text encoder: unsupported models and missing files are clear errors")
     SentenceTransformerOptions o;
     o.max_seq_length = 65;
     CHECK_THROWS_WITH(SentenceTransformer::load(dir.path(), o),
-                      Catch::Contains("max_seq_length 65") && Catch::Contains("64"));
+                      Catch::Contains("max_seq_length 65") && Catch::Contains("64 tokens"));
   }
   SECTION("a bare BertModel folder works, with mean pooling") {
     fs::remove(dir.file("modules.json"));

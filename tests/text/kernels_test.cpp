@@ -1,5 +1,6 @@
-// The fused BERT kernels (every build this CPU runs: baseline, AVX2+FMA) against plain
-// double-precision formulas: GELU with std::erf, LayerNorm, softmax attention.
+// The fused transformer kernels (every build this CPU runs: baseline, AVX2+FMA) against plain
+// double-precision formulas: GELU with std::erf, quick GELU, LayerNorm, softmax attention with a
+// relative-position bias or a causal mask.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -8,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "models/bert_kernels.h"
+#include "models/transformer/kernels.h"
 
-namespace k = embedflow::models::bert_kernels;
+namespace k = embedflow::models::transformer::kernels;
 
 namespace {
 
@@ -34,19 +35,20 @@ std::vector<const k::Kernels*> builds() {
 
 }  // namespace
 
-TEST_CASE("bert kernels: each level runs its own build, or the one below") {
+TEST_CASE("transformer kernels: each level runs its own build, or the one below") {
   for (const cpu::Level level : cpu::runnable_levels())
     CHECK(cpu::parse_level(k::table(level).build) == std::min(level, cpu::Level::Avx2));
   CHECK(&k::table() == &k::table(cpu::active_level()));  // what the encoder uses
 }
 
-TEST_CASE("bert kernels: bias + GELU (erf, tanh) and ReLU") {
+TEST_CASE("transformer kernels: bias + GELU (erf and tanh) quick GELU ReLU and none") {
   const int64_t rows = 3, n = 1000;
   auto x = random_vector(rows * n, 3.0f, 1);
   auto bias = random_vector(n, 0.5f, 2);
   for (const auto* kern : builds()) {
     INFO("kernels " << kern->build);
-    for (auto act : {k::Activation::GeluErf, k::Activation::GeluTanh, k::Activation::Relu})
+    for (auto act : {k::Activation::GeluErf, k::Activation::GeluTanh, k::Activation::QuickGelu,
+                     k::Activation::Relu, k::Activation::Identity})
       for (const bool with_bias : {true, false}) {  // int8 passes no bias: its GEMM added it
         INFO("with bias " << with_bias);
         auto y = x;
@@ -58,7 +60,9 @@ TEST_CASE("bert kernels: bias + GELU (erf, tanh) and ReLU") {
           if (act == k::Activation::GeluErf) ref = 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)));
           if (act == k::Activation::GeluTanh)
             ref = 0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)));
+          if (act == k::Activation::QuickGelu) ref = v / (1 + std::exp(-1.702 * v));
           if (act == k::Activation::Relu) ref = std::max(v, 0.0);
+          if (act == k::Activation::Identity) ref = v;
           worst = std::max(worst, std::abs(ref - y[i]));
         }
         CHECK(worst < 2e-6);
@@ -66,7 +70,7 @@ TEST_CASE("bert kernels: bias + GELU (erf, tanh) and ReLU") {
   }
 }
 
-TEST_CASE("bert kernels: residual + bias + LayerNorm") {
+TEST_CASE("transformer kernels: residual + bias + LayerNorm") {
   const int64_t rows = 4, n = 384;
   auto x0 = random_vector(rows * n, 1.0f, 3), y = random_vector(rows * n, 1.0f, 4);
   auto bias = random_vector(n, 0.1f, 5), gamma = random_vector(n, 1.0f, 6),
@@ -90,7 +94,31 @@ TEST_CASE("bert kernels: residual + bias + LayerNorm") {
   }
 }
 
-TEST_CASE("bert kernels: one attention head") {
+TEST_CASE("transformer kernels: LayerNorm into another buffer leaves its input") {
+  const int64_t rows = 3, n = 512;
+  const auto x = random_vector(rows * n, 2.0f, 13);
+  auto gamma = random_vector(n, 1.0f, 14), beta = random_vector(n, 0.1f, 15);
+  for (const auto* kern : builds()) {
+    INFO("kernels " << kern->build);
+    auto in = x;
+    std::vector<float> out(rows * n);
+    kern->layernorm(in.data(), out.data(), gamma.data(), beta.data(), rows, n, 1e-5f);
+    CHECK(in == x);
+    for (int64_t r = 0; r < rows; ++r) {
+      double mean = 0, var = 0;
+      for (int64_t i = 0; i < n; ++i) mean += x[r * n + i];
+      mean /= n;
+      for (int64_t i = 0; i < n; ++i) var += (x[r * n + i] - mean) * (x[r * n + i] - mean);
+      var /= n;
+      for (int64_t i = 0; i < n; ++i)
+        CHECK(out[r * n + i] ==
+              Approx((x[r * n + i] - mean) / std::sqrt(var + 1e-5) * gamma[i] + beta[i])
+                  .margin(1e-5));
+    }
+  }
+}
+
+TEST_CASE("transformer kernels: one attention head") {
   // Head widths with a register-blocked path (32: MiniLM/BGE-small, 64: BERT-base) and one
   // without (24); lengths that leave partial blocks of 4 queries and of 8 keys, and length 1.
   for (const int64_t d : {32, 64, 24}) {
@@ -104,7 +132,7 @@ TEST_CASE("bert kernels: one attention head") {
         std::vector<float> out(len * h, 0.0f), scratch(k::attention_scratch_floats(len, d));
         const float* q = qkv.data() + d;    // head 1
         const float* bq = bias.data() + d;  // head 1's slices
-        kern->attention_head(q, q + h, q + 2 * h, bq, bq + h, bq + 2 * h, ld, len, d, scale,
+        kern->attention_head(q, q + h, q + 2 * h, bq, bq + h, bq + 2 * h, ld, len, d, scale, {},
                              out.data() + d, h, scratch.data());
         for (int64_t i = 0; i < len; ++i) {
           std::vector<double> s(len);
@@ -131,7 +159,53 @@ TEST_CASE("bert kernels: one attention head") {
   }
 }
 
-TEST_CASE("bert kernels: 7-bit row quantisation and int32 dequantisation") {
+TEST_CASE("transformer kernels: attention with a relative-position bias and a causal mask") {
+  // MPNet's bias depends on key − query only: a table by relative position, each query's row
+  // read backwards from its own offset (ld = −1), as the encoder passes it.
+  const int64_t d = 32, h = d, ld = 3 * h;
+  for (const int64_t len : {13, 1, 40}) {
+    auto qkv = random_vector(len * ld, 1.0f, 21);
+    auto table = random_vector(2 * len - 1, 2.0f, 22);  // by key − query + len − 1
+    const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+    for (const bool causal : {false, true})
+      for (const bool relative : {false, true}) {
+        if (!causal && !relative) continue;
+        k::ScoreBias sb;
+        sb.causal = causal;
+        if (relative) {
+          sb.bias = table.data() + (len - 1);
+          sb.ld = -1;
+        }
+        for (const auto* kern : builds()) {
+          INFO("kernels " << kern->build << ", length " << len << ", causal " << causal
+                          << ", relative " << relative);
+          std::vector<float> out(len * h), scratch(k::attention_scratch_floats(len, d));
+          const float* q = qkv.data();
+          kern->attention_head(q, q + h, q + 2 * h, nullptr, nullptr, nullptr, ld, len, d, scale,
+                               sb, out.data(), h, scratch.data());
+          for (int64_t i = 0; i < len; ++i) {
+            const int64_t keys = causal ? i + 1 : len;
+            std::vector<double> s(keys);
+            double m = -1e300, sum = 0;
+            for (int64_t j = 0; j < keys; ++j) {
+              double dot = 0;
+              for (int64_t c = 0; c < d; ++c) dot += double(q[i * ld + c]) * q[h + j * ld + c];
+              s[j] = dot * scale + (relative ? table[j - i + len - 1] : 0.0);
+              m = std::max(m, s[j]);
+            }
+            for (auto& v : s) sum += v = std::exp(v - m);
+            for (int64_t c = 0; c < d; ++c) {
+              double o = 0;
+              for (int64_t j = 0; j < keys; ++j) o += s[j] / sum * q[2 * h + j * ld + c];
+              CHECK(out[i * h + c] == Approx(o).margin(1e-5));
+            }
+          }
+        }
+      }
+  }
+}
+
+TEST_CASE("transformer kernels: 7-bit row quantisation and int32 dequantisation") {
   std::mt19937 rng(7);
   std::normal_distribution<float> n01;
   const int64_t rows = 5, kk = 67, n = 9;

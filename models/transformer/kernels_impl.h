@@ -1,7 +1,7 @@
-// Bodies of the BERT kernels, compiled once per CPU level by embedflow_cpu_kernels
-// (models/text.cmake) into that level's namespace, with internal linkage but for the table.
-// Written as plain loops the compiler vectorises (`omp simd`); exp and erf are branch-free
-// polynomial approximations so those loops vectorise too.
+// Bodies of the transformer kernels (kernels.h), compiled once per CPU level by
+// embedflow_cpu_kernels (models/text.cmake) into that level's namespace, with internal linkage but
+// for the table. Written as plain loops the compiler vectorises (`omp simd`); exp and erf are
+// branch-free polynomial approximations so those loops vectorise too.
 #ifndef EMBEDFLOW_CPU_TARGET
 #error "compiled only through embedflow_cpu_kernels (cmake/CpuKernels.cmake)"
 #endif
@@ -15,9 +15,9 @@
 #include <immintrin.h>
 #endif
 
-#include "models/bert_kernels.h"
+#include "models/transformer/kernels.h"
 
-namespace embedflow::models::bert_kernels::EMBEDFLOW_CPU_TARGET {
+namespace embedflow::models::transformer::kernels::EMBEDFLOW_CPU_TARGET {
 
 namespace {
 
@@ -90,11 +90,24 @@ void bias_activation_rows(float* y, const float* bias, int64_t rows, int64_t n, 
               0.5f * x * (1.0f + tanh_approx(0.7978845608028654f * (x + 0.044715f * x * x * x)));
         }
         break;
+      case Activation::QuickGelu:
+#pragma omp simd
+        for (int64_t i = 0; i < n; ++i) {
+          const float x = kBias ? row[i] + bias[i] : row[i];
+          row[i] = x / (1.0f + exp_approx(-1.702f * x));
+        }
+        break;
       case Activation::Relu:
 #pragma omp simd
         for (int64_t i = 0; i < n; ++i) {
           const float x = kBias ? row[i] + bias[i] : row[i];
           row[i] = x > 0.0f ? x : 0.0f;
+        }
+        break;
+      case Activation::Identity:
+        if (kBias) {
+#pragma omp simd
+          for (int64_t i = 0; i < n; ++i) row[i] += bias[i];
         }
         break;
     }
@@ -109,6 +122,22 @@ void bias_activation(float* y, const float* bias, int64_t rows, int64_t n, Activ
     bias_activation_rows<true>(y, bias, rows, n, act);
   else
     bias_activation_rows<false>(y, bias, rows, n, act);
+}
+
+// out = LayerNorm(row) · gamma + beta; out may be row. Two passes (mean, then centred
+// variance), as PyTorch's LayerNorm: no cancellation.
+inline void normalize_row(const float* row, float* out, const float* gamma, const float* beta,
+                          int64_t n, float eps) {
+  float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t i = 0; i < n; ++i) sum += row[i];
+  const float mean = sum / static_cast<float>(n);
+  float sq = 0.0f;
+#pragma omp simd reduction(+ : sq)
+  for (int64_t i = 0; i < n; ++i) sq += (row[i] - mean) * (row[i] - mean);
+  const float rstd = 1.0f / std::sqrt(sq / static_cast<float>(n) + eps);
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) out[i] = (row[i] - mean) * rstd * gamma[i] + beta[i];
 }
 
 void residual_layernorm(float* x, const float* y, const float* bias, const float* gamma,
@@ -128,18 +157,13 @@ void residual_layernorm(float* x, const float* y, const float* bias, const float
 #pragma omp simd
       for (int64_t i = 0; i < n; ++i) row[i] += bias[i];
     }
-    // Two passes (mean, then centred variance), as PyTorch's LayerNorm: no cancellation.
-    float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-    for (int64_t i = 0; i < n; ++i) sum += row[i];
-    const float mean = sum / static_cast<float>(n);
-    float sq = 0.0f;
-#pragma omp simd reduction(+ : sq)
-    for (int64_t i = 0; i < n; ++i) sq += (row[i] - mean) * (row[i] - mean);
-    const float rstd = 1.0f / std::sqrt(sq / static_cast<float>(n) + eps);
-#pragma omp simd
-    for (int64_t i = 0; i < n; ++i) row[i] = (row[i] - mean) * rstd * gamma[i] + beta[i];
+    normalize_row(row, row, gamma, beta, n, eps);
   }
+}
+
+void layernorm(const float* x, float* out, const float* gamma, const float* beta, int64_t rows,
+               int64_t n, float eps) {
+  for (int64_t r = 0; r < rows; ++r) normalize_row(x + r * n, out + r * n, gamma, beta, n, eps);
 }
 
 // 8 floats in a register (GCC/Clang vector extension: AVX on the AVX2 build, two SSE halves on
@@ -199,7 +223,8 @@ inline void weighted_rows(const float* const* p, const float* v, const float* bi
 
 void attention_head(const float* q, const float* k, const float* v, const float* bq,
                     const float* bk, const float* bv, int64_t ld, int64_t len, int64_t d,
-                    float scale, float* out, int64_t ldo, float* scratch) {
+                    float scale, const ScoreBias& score_bias, float* out, int64_t ldo,
+                    float* scratch) {
   // Kᵀ first ([d × lp], keys padded to a multiple of 8 with zeros): then the scores of a query
   // are a sum of d scaled Kᵀ rows, vector FMAs across keys, with no horizontal reduction per
   // (query, key) pair. Four queries share each Kᵀ load; their accumulators stay in registers.
@@ -245,6 +270,15 @@ void attention_head(const float* q, const float* k, const float* v, const float*
 
     for (int64_t r = 0; r < rows; ++r) {
       float* __restrict sr = s + r * lp;
+      const int64_t i = i0 + r;
+      if (score_bias.bias) {
+        const float* __restrict b = score_bias.bias + i * score_bias.ld;
+#pragma omp simd
+        for (int64_t j = 0; j < len; ++j) sr[j] += b[j];
+      }
+      // Keys after the query take the padded keys' score: exp() sends them to zero.
+      if (score_bias.causal)
+        for (int64_t j = i + 1; j < len; ++j) sr[j] = -1e30f;
       float m = sr[0];
 #pragma omp simd reduction(max : m)
       for (int64_t j = 1; j < lp; ++j) m = sr[j] > m ? sr[j] : m;
@@ -347,8 +381,8 @@ void dequantize_rows(const int32_t* acc, int64_t lda, int64_t rows, int64_t n,
 
 }  // namespace
 
-extern const Kernels kTable = {EMBEDFLOW_CPU_TARGET_NAME, bias_activation,
-                               residual_layernorm,        attention_head,
-                               quantize_rows_u7,          dequantize_rows};
+extern const Kernels kTable = {
+    EMBEDFLOW_CPU_TARGET_NAME, bias_activation, residual_layernorm, layernorm, attention_head,
+    quantize_rows_u7,          dequantize_rows};
 
-}  // namespace embedflow::models::bert_kernels::EMBEDFLOW_CPU_TARGET
+}  // namespace embedflow::models::transformer::kernels::EMBEDFLOW_CPU_TARGET

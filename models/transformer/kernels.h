@@ -1,17 +1,28 @@
-// The element-wise and attention kernels of the BERT forward pass, on raw float rows. They fuse
-// what eager PyTorch runs as separate passes (bias + activation, bias + residual + LayerNorm,
-// QKᵀ + softmax + ·V per head), so everything beside the GEMMs stays a small fraction of the
-// time. Torch-free; compiled once per CPU level from bert_kernels_impl.h (AVX2+FMA and baseline
-// x86-64) and picked at run time (embedflow/cpu.h).
+// The element-wise and attention kernels of the transformer encoder (models/transformer/
+// encoder.h), on raw float rows. They fuse what eager PyTorch runs as separate passes (bias +
+// activation, bias + residual + LayerNorm, QKᵀ + softmax + ·V per head), so everything beside
+// the GEMMs stays a small fraction of the time. Torch-free; compiled once per CPU level from
+// kernels_impl.h (AVX2+FMA and baseline x86-64) and picked at run time (embedflow/cpu.h).
 #pragma once
 
 #include <cstdint>
 
 #include "embedflow/cpu.h"
 
-namespace embedflow::models::bert_kernels {
+namespace embedflow::models::transformer::kernels {
 
-enum class Activation { GeluErf, GeluTanh, Relu };
+// gelu (erf), gelu_new / gelu_pytorch_tanh, CLIP's quick_gelu x·σ(1.702x), relu, and none
+// (a bias add alone: a pre-LN block's residual, accumulated in its GEMM, still needs its bias).
+enum class Activation { GeluErf, GeluTanh, QuickGelu, Relu, Identity };
+
+// What attention adds to the scaled scores of one head before the softmax: a bias read at
+// bias[i·ld + j] for query i and key j (MPNet's relative positions: one Toeplitz row per head,
+// walked with ld = −1), and/or a causal mask (key j > query i excluded, CLIP's text tower).
+struct ScoreBias {
+  const float* bias = nullptr;
+  int64_t ld = 0;
+  bool causal = false;
+};
 
 struct Kernels {
   const char* build;  // the level this table was compiled for (embedflow/cpu.h's names)
@@ -20,13 +31,17 @@ struct Kernels {
   // x[r, :] = LayerNorm(x[r, :] + y[r, :] + bias) · gamma + beta (y and bias may be null).
   void (*residual_layernorm)(float* x, const float* y, const float* bias, const float* gamma,
                              const float* beta, int64_t rows, int64_t n, float eps);
+  // out[r, :] = LayerNorm(x[r, :]) · gamma + beta, x left as it is (a pre-LN block's input).
+  void (*layernorm)(const float* x, float* out, const float* gamma, const float* beta, int64_t rows,
+                    int64_t n, float eps);
   // One attention head of one sequence: `len` rows of q, k, v (row stride ld, head width d),
-  // softmax((q + bq)(k + bk)ᵀ · scale)(v + bv) into `out` (row stride ldo); the biases are the
-  // head's slices of the projection biases, or null. `scratch` holds
+  // softmax((q + bq)(k + bk)ᵀ · scale + score bias)(v + bv) into `out` (row stride ldo); the
+  // biases are the head's slices of the projection biases, or null. `scratch` holds
   // attention_scratch_floats(len, d) floats.
   void (*attention_head)(const float* q, const float* k, const float* v, const float* bq,
                          const float* bk, const float* bv, int64_t ld, int64_t len, int64_t d,
-                         float scale, float* out, int64_t ldo, float* scratch);
+                         float scale, const ScoreBias& score_bias, float* out, int64_t ldo,
+                         float* scratch);
   // Dynamic int8 for a u8·s8 GEMM: each row of x [rows, k] → q = round(x / scale) + zero in
   // [0, 127], its range (min and max, widened to include 0) over 127 steps. Seven bits, not
   // eight: AVX2 without VNNI multiplies u8·s8 pairs into saturating int16 sums, and
@@ -50,4 +65,4 @@ inline int64_t attention_scratch_floats(int64_t len, int64_t d) {
 // EMBEDFLOW_CPU=baseline).
 const Kernels& table(cpu::Level level = cpu::active_level());
 
-}  // namespace embedflow::models::bert_kernels
+}  // namespace embedflow::models::transformer::kernels

@@ -1,4 +1,4 @@
-// A Linear layer as BERT runs it (models/bert.cpp): fp32 on oneDNN's row-major sgemm, int8 on
+// A Linear layer as the transformer encoder runs it (encoder.cpp): fp32 on oneDNN's sgemm, int8 on
 // its u8·s8 GEMM with 7-bit per-row activations and per-channel weights, the residual add
 // accumulated inside the GEMM; libtorch's mm and quantized Linear without libdnnl-dev. Private to
 // the models library: it includes torch.
@@ -14,23 +14,21 @@
 #include <oneapi/dnnl/dnnl.h>
 #endif
 
-#include "models/bert_kernels.h"
+#include "models/transformer/kernels.h"
 
-namespace embedflow::models::bert_linear {
-
-namespace kernels = bert_kernels;
+namespace embedflow::models::transformer {
 
 using LinearPacked = c10::intrusive_ptr<LinearPackedParamsBase>;
 
 #ifdef EMBEDFLOW_HAVE_DNNL
-void check_dnnl(dnnl_status_t st, const char* call) {
+inline void check_dnnl(dnnl_status_t st, const char* call) {
   if (st != dnnl_success)
     throw std::runtime_error(std::string(call) + " failed with status " + std::to_string(st));
 }
 #endif
 
 // Activations quantised for the u8·s8 GEMM: each row in 7 bits with its own scale and zero
-// point (bert_kernels::quantize_rows_u7).
+// point (kernels::quantize_rows_u7).
 struct QuantRows {
   torch::Tensor q;      // [rows, k] uint8
   torch::Tensor scale;  // [rows]
@@ -141,4 +139,4 @@ struct Linear {
 #endif
 };
 
-}  // namespace embedflow::models::bert_linear
+}  // namespace embedflow::models::transformer
