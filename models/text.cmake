@@ -1,9 +1,10 @@
-# The transformer core (models/transformer/: the encoder stack, its kernels, the text families)
-# and SentenceTransformer (sentence-transformers folders: tokenizer, transformer, pooling, Dense,
-# normalisation).
+# The transformer core (models/transformer/: the encoder stack, its kernels, the text families,
+# the vision transformers) and SentenceTransformer (sentence-transformers folders: tokenizer,
+# transformer, pooling, Dense, normalisation).
 target_sources(embedflow_models PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/transformer/encoder.cpp
   ${CMAKE_CURRENT_LIST_DIR}/transformer/text_model.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/transformer/vision_model.cpp
   ${CMAKE_CURRENT_LIST_DIR}/sentence_transformer.cpp
   ${CMAKE_CURRENT_LIST_DIR}/similarity.cpp
 )

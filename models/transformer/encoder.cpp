@@ -81,6 +81,15 @@ Encoder::Encoder(const EncoderConfig& c, WeightLoader& w, const LayerKeys& keys,
     L.attention_out = linear(keys.attention_out, h, h);
     L.ffn_in = linear(keys.ffn_in, inter, h);
     L.ffn_out = linear(keys.ffn_out, h, inter);
+    // λ ⊙ (W x + b) = (diag(λ) W) x + λ ⊙ b.
+    auto fold_scale = [&](Linear& lin, const std::string& name) {
+      if (name.empty()) return;
+      const torch::Tensor lambda = w.take(key(name, ""), {h});
+      lin.weight = (lin.weight * lambda.unsqueeze(1)).contiguous();
+      lin.bias = (lin.bias * lambda).contiguous();
+    };
+    fold_scale(L.attention_out, keys.layer_scale1);
+    fold_scale(L.ffn_out, keys.layer_scale2);
     L.norm1_weight = w.take(key(keys.norm1, ".weight"), {h}).contiguous();
     L.norm1_bias = w.take(key(keys.norm1, ".bias"), {h}).contiguous();
     L.norm2_weight = w.take(key(keys.norm2, ".weight"), {h}).contiguous();

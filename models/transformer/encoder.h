@@ -50,6 +50,10 @@ struct EncoderConfig {
 struct LayerKeys {
   std::string layer_prefix;  // with "{}" for the layer index
   std::string query, key, value, attention_out, norm1, ffn_in, ffn_out, norm2;
+  // DINOv2's layer scale: a per-channel factor on each block's output before its residual add,
+  // the whole parameter name ("layer_scale1.lambda1"); empty: none. Folded into attention_out
+  // and ffn_out at load, so it costs nothing per token.
+  std::string layer_scale1 = "", layer_scale2 = "";
 };
 
 class Encoder {

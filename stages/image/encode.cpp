@@ -5,6 +5,7 @@
 #include "models/model_path.h"
 #include "models/safetensors.h"
 #include "models/torchscript_encoder.h"
+#include "models/transformer/vision_model.h"
 
 namespace embedflow {
 
@@ -20,11 +21,22 @@ StageSchema encode_image_schema() {
   StageSchema s;
   s.type = "encode.image";
   s.kind = StageKind::Batch;
-  s.summary = "Embed images with a ResNet (torchvision/timm safetensors) or a TorchScript module.";
+  s.summary =
+      "Embed images with a ResNet (torchvision/timm), a ViT or DINOv2 (Hugging Face folders), or "
+      "a TorchScript module.";
   s.doc =
       "ImageTensor f32 `[3, H, W]` → Embedding f32 `[D]`: the globally average-pooled features "
       "of ResNet-18/34 (512-d) or ResNet-50/101/152 (2048-d), the logits (`layer: logits`), or a "
       "feature map `[C, h, w]` (`layer: layer1` … `layer4`, output kind Tensor).\n\n"
+      "A Hugging Face folder whose config.json says `model_type: vit` (google/vit-*, ViTModel or "
+      "ViTForImageClassification keys) or `dinov2` (facebook/dinov2-*) runs as a vision "
+      "transformer on the transformer core: `pooling` picks the embedding (`cls`: the class "
+      "token after the final LayerNorm, DINOv2's pooler_output; `cls_mean`: with the mean patch "
+      "token concatenated; `mean`; `pooler`: ViTModel's tanh pooler). ViT takes its "
+      "config's image_size; DINOv2 any size, its position embeddings interpolated bicubically as "
+      "transformers does. Preprocess as the folder's preprocessor_config.json says (ViT: resize "
+      "to 224x224, mean and std 0.5; DINOv2: shorter side 256 bicubic, crop 224, ImageNet "
+      "mean/std).\n\n"
       "`model` is a `.safetensors` file or a folder with `model.safetensors` (+ `config.json`) "
       "in torchvision's or timm's key layout (`conv1.weight`, `bn1.*`, `layer1.0.conv1.weight`, "
       "…, `fc.*`); missing, unexpected and mis-shaped tensors are all reported by name with "
@@ -59,6 +71,8 @@ StageSchema encode_image_schema() {
       ParamSpec::enumeration("layer", "pool",
                              {"pool", "logits", "layer1", "layer2", "layer3", "layer4"})
           .describe("Output: pooled features, classifier logits, or a stage's feature map."),
+      ParamSpec::enumeration("pooling", "model", {"model", "cls", "cls_mean", "mean", "pooler"})
+          .describe("Vision transformers: the embedding of an image (model: cls)."),
       ParamSpec::boolean("normalize", false).describe("L2-normalise each embedding."),
       ParamSpec::boolean("fold_batchnorm", true)
           .describe("Fold BatchNorm into the convolutions at load (faster, equal results)."),
@@ -85,13 +99,27 @@ EncodeImageStage::EncodeImageStage(const Params& p)
   options_.fold_batchnorm = p.get_bool("fold_batchnorm");
   options_.channels_last = p.get_bool("channels_last");
   options_.engine = p.get_string("engine");
+  const std::string pooling = p.get_string("pooling");
+  vit_options_.pooling = pooling == "model" ? "" : pooling;
+  vit_options_.normalize = options_.normalize;
 }
 
 std::shared_ptr<const models::ImageEncoder> EncodeImageStage::load(const std::string& path) const {
   const models::ModelPath where =
       models::resolve_model_path(path, models::model_format_from_name(format_));
-  if (where.format != models::ModelFormat::TorchScript)
+  if (where.format != models::ModelFormat::TorchScript) {
+    if (models::VisionTransformer::handles(where.weights)) {
+      if (options_.layer != "pool")
+        throw models::ModelError(where.weights + ": layer '" + options_.layer +
+                                 "' is a ResNet output; a vision transformer gives its pooled "
+                                 "embedding (layer: pool, with pooling)");
+      return models::VisionTransformer::load(path, vit_options_);
+    }
+    if (!vit_options_.pooling.empty())
+      throw models::ModelError(where.weights + ": pooling '" + vit_options_.pooling +
+                               "' applies to vision transformers; a ResNet pools with layer");
     return models::ResNetEncoder::load(path, options_);
+  }
   if (!trust_torchscript_)
     throw models::ModelError(
         where.weights +

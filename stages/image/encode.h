@@ -1,5 +1,6 @@
 // encode.image: batches of ImageTensor f32 [3, H, W] → Embedding f32 [D] with a ResNet
-// (safetensors, torchvision/timm layout) or a TorchScript module.
+// (safetensors, torchvision/timm layout), a vision transformer (ViT, DINOv2: Hugging Face
+// folders) or a TorchScript module.
 #pragma once
 
 #include <memory>
@@ -7,6 +8,7 @@
 
 #include "embedflow/schema.h"
 #include "models/resnet.h"
+#include "models/transformer/vision_model.h"
 #include "stages/common/encoder_stage.h"
 
 namespace embedflow {
@@ -18,13 +20,15 @@ class EncodeImageStage : public EncoderStage<models::ImageEncoder, Tensor> {
   explicit EncodeImageStage(const Params& params);
 
  private:
-  // A TorchScript archive (format, or auto and the file) runs as it is; the rest is a ResNet.
+  // A TorchScript archive (format, or auto and the file) runs as it is; a folder whose
+  // config.json names a vision transformer is one; the rest is a ResNet.
   std::shared_ptr<const models::ImageEncoder> load(const std::string& path) const override;
   Tensor prepare(const Item& in, Item& out) const override;
 
   std::string format_;
   bool trust_torchscript_ = false;  // a TorchScript archive runs code when loaded
   models::ResNetOptions options_;
+  models::VisionTransformerOptions vit_options_;
 };
 
 }  // namespace embedflow

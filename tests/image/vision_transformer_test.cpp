@@ -1,0 +1,138 @@
+// Vision transformers on the transformer core (ViT, DINOv2) against the independent float64
+// reference written from transformers' modeling code (tests/fixtures/vision/vision_reference.py):
+// random weights of the published shapes (ViT-B/16, DINOv2-small) under the published key names,
+// generated at test time by make_vision.py; and encode.image choosing them from config.json.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <filesystem>
+
+#include "embedflow/config.h"
+#include "embedflow/npy.h"
+#include "models/safetensors.h"
+#include "models/transformer/vision_model.h"
+#include "stages/image/encode.h"
+#include "tests/support/test_support.h"
+
+namespace fs = std::filesystem;
+using embedflow::Tensor;
+using embedflow::models::VisionTransformer;
+using embedflow::models::VisionTransformerOptions;
+
+namespace {
+
+std::string vision_case(const std::string& name, const std::string& file = "") {
+  return embedflow::test::binary_path("generated/vision/" + name +
+                                      (file.empty() ? "" : "/" + file));
+}
+
+// max |got − want| over max |want|: the figure the issue bounds (≤ 1e-4 for images).
+double relative_diff(const Tensor& got, const Tensor& want) {
+  REQUIRE(got.shape() == want.shape());
+  double worst = 0, scale = 0;
+  for (int64_t i = 0; i < want.numel(); ++i) {
+    worst = std::max(worst, std::abs(double(got.data<float>()[i]) - want.data<float>()[i]));
+    scale = std::max(scale, std::abs(double(want.data<float>()[i])));
+  }
+  return worst / scale;
+}
+
+void check_hidden(const VisionTransformer& model, const std::string& name,
+                  const std::string& pixels, const std::string& expected, int threads) {
+  const Tensor x = embedflow::read_npy(vision_case(name, pixels));
+  const double d = relative_diff(model.hidden_states(x, threads),
+                                 embedflow::read_npy(vision_case(name, expected)));
+  INFO(name << " " << pixels << " " << x.shape_str() << ", threads " << threads
+            << ": max |diff| / max |ref| = " << d);
+  CHECK(d <= 1e-4);
+}
+
+}  // namespace
+
+TEST_CASE("vision transformers: ViT-B/16 (ViTModel keys) equals the reference") {
+  auto model = VisionTransformer::load(vision_case("vit-b16"), {});
+  CHECK_THAT(model->describe(), Catch::Contains("ViT 12x768") && Catch::Contains("patch 16"));
+  check_hidden(*model, "vit-b16", "pixels.npy", "expected_hidden.npy", 2);
+  check_hidden(*model, "vit-b16", "pixels.npy", "expected_hidden.npy", 1);
+
+  VisionTransformerOptions pooler;
+  pooler.pooling = "pooler";
+  auto with_pooler = VisionTransformer::load(vision_case("vit-b16"), pooler);
+  const Tensor x = embedflow::read_npy(vision_case("vit-b16", "pixels.npy"));
+  CHECK(relative_diff(with_pooler->encode(x, 2),
+                      embedflow::read_npy(vision_case("vit-b16", "expected_pooler.npy"))) <= 1e-4);
+  // ViT has no position interpolation: another size is refused, with what to do.
+  Tensor small(embedflow::DType::F32, {1, 3, 160, 160});
+  CHECK_THROWS_WITH(model->encode(small, 1),
+                    Catch::Contains("224x224") && Catch::Contains("image.preprocess"));
+}
+
+TEST_CASE("vision transformers: ViT classifier checkpoint (vit. keys and a head) loads") {
+  auto model = VisionTransformer::load(vision_case("vit-b16-classifier"), {});
+  check_hidden(*model, "vit-b16-classifier", "pixels.npy", "expected_hidden.npy", 2);
+  VisionTransformerOptions pooler;
+  pooler.pooling = "pooler";
+  CHECK_THROWS_WITH(VisionTransformer::load(vision_case("vit-b16-classifier"), pooler),
+                    Catch::Contains("pooler.dense") && Catch::Contains("use cls"));
+}
+
+TEST_CASE("vision transformers: DINOv2-small with interpolated positions equals the reference") {
+  auto model = VisionTransformer::load(vision_case("dinov2-small"), {});
+  CHECK_THAT(model->describe(), Catch::Contains("DINOv2 12x384") && Catch::Contains("518px"));
+  // 224x224: the 37x37 trained grid resized to 16x16; 518x518: the table as trained;
+  // 224x280: not square, resized to 16x20.
+  check_hidden(*model, "dinov2-small", "pixels.npy", "expected_hidden.npy", 2);
+  check_hidden(*model, "dinov2-small", "pixels_518.npy", "expected_hidden_518.npy", 2);
+  check_hidden(*model, "dinov2-small", "pixels_rect.npy", "expected_hidden_rect.npy", 1);
+
+  VisionTransformerOptions cls_mean;
+  cls_mean.pooling = "cls_mean";
+  auto pooled = VisionTransformer::load(vision_case("dinov2-small"), cls_mean);
+  CHECK(pooled->dim() == 768);
+  const Tensor x = embedflow::read_npy(vision_case("dinov2-small", "pixels.npy"));
+  CHECK(relative_diff(pooled->encode(x, 2), embedflow::read_npy(vision_case(
+                                                "dinov2-small", "expected_cls_mean.npy"))) <= 1e-4);
+}
+
+TEST_CASE("vision transformers: encode.image picks them from config.json") {
+  using namespace embedflow;
+  EncodeImageStage stage(resolve_params(
+      encode_image_schema(), "enc",
+      {{"model", vision_case("dinov2-small")}, {"pooling", "cls"}, {"normalize", true}}));
+  StageContext ctx;
+  ctx.stage_id = "enc";
+  ctx.threads = 2;
+  stage.open(ctx);
+  const Tensor x = read_npy(vision_case("dinov2-small", "pixels.npy"));
+  std::vector<Item> items(2);
+  std::vector<const Item*> in;
+  std::vector<Item> out;
+  for (int i = 0; i < 2; ++i) {
+    items[i].id = "img" + std::to_string(i);
+    items[i].kind = Kind::ImageTensor;
+    items[i].tensor = Tensor(DType::F32, {3, 224, 224});
+    std::copy_n(x.data<float>() + i * 3 * 224 * 224, 3 * 224 * 224, items[i].tensor.data<float>());
+    in.push_back(&items[i]);
+    out.push_back(items[i].derive());
+  }
+  stage.process_batch(in, out);
+  // The class token after the final LayerNorm, L2-normalised.
+  const Tensor hidden = read_npy(vision_case("dinov2-small", "expected_hidden.npy"));
+  const int64_t len = hidden.dim(1), d = hidden.dim(2);
+  for (int i = 0; i < 2; ++i) {
+    REQUIRE(out[i].tensor.numel() == d);
+    double norm = 0;
+    for (int64_t c = 0; c < d; ++c)
+      norm += std::pow(double(hidden.data<float>()[i * len * d + c]), 2);
+    double worst = 0;
+    for (int64_t c = 0; c < d; ++c)
+      worst = std::max(worst, std::abs(out[i].tensor.data<float>()[c] -
+                                       hidden.data<float>()[i * len * d + c] / std::sqrt(norm)));
+    CHECK(worst <= 1e-5);
+  }
+
+  EncodeImageStage resnet_pooling(resolve_params(
+      encode_image_schema(), "enc", {{"model", vision_case("vit-b16")}, {"layer", "layer2"}}));
+  CHECK_THROWS_WITH(resnet_pooling.open(ctx),
+                    Catch::Contains("layer 'layer2'") && Catch::Contains("vision transformer"));
+}
