@@ -57,55 +57,6 @@ const nlohmann::json& section(const nlohmann::json& config, const std::string& n
   return empty;
 }
 
-// "size": 224 | {"shortest_edge": 224}; "crop_size": 224 | {"height": 224, "width": 224}.
-void read_processor(const nlohmann::json& p, ClipImageProcessorConfig& c,
-                    const std::string& where) {
-  auto flag = [&](const char* key, bool& out) {
-    if (p.contains(key) && p[key].is_boolean()) out = p[key].get<bool>();
-  };
-  flag("do_resize", c.do_resize);
-  flag("do_center_crop", c.do_center_crop);
-  flag("do_rescale", c.do_rescale);
-  flag("do_normalize", c.do_normalize);
-  if (p.contains("size")) {
-    const auto& s = p["size"];
-    if (s.is_number_integer())
-      c.shortest_edge = s.get<int64_t>();
-    else if (s.is_object() && s.contains("shortest_edge"))
-      c.shortest_edge = positive_int(s, "shortest_edge", c.shortest_edge, where);
-    else
-      throw ModelError(where + ": 'size' must be an integer or {\"shortest_edge\": n}, found " +
-                       s.dump());
-  }
-  if (p.contains("crop_size")) {
-    const auto& s = p["crop_size"];
-    if (s.is_number_integer()) {
-      c.crop_height = c.crop_width = s.get<int64_t>();
-    } else if (s.is_object()) {
-      c.crop_height = positive_int(s, "height", c.crop_height, where);
-      c.crop_width = positive_int(s, "width", c.crop_width, where);
-    } else {
-      throw ModelError(
-          where + ": 'crop_size' must be an integer or {\"height\", \"width\"}, found " + s.dump());
-    }
-  }
-  if (p.contains("rescale_factor") && p["rescale_factor"].is_number())
-    c.rescale_factor = p["rescale_factor"].get<double>();
-  auto triple = [&](const char* key, std::array<float, 3>& out) {
-    if (!p.contains(key)) return;
-    const auto& v = p[key];
-    if (!v.is_array() || v.size() != 3 || !v[0].is_number() || !v[1].is_number() ||
-        !v[2].is_number())
-      throw ModelError(where + ": '" + key + "' must be 3 numbers, found " + v.dump());
-    for (int i = 0; i < 3; ++i) out[i] = v[i].get<float>();
-  };
-  triple("image_mean", c.mean);
-  triple("image_std", c.std);
-  if (p.contains("resample") && p["resample"].is_number_integer() && p["resample"] != 3)
-    throw ModelError(where + ": resample " + p["resample"].dump() +
-                     " is not supported (CLIP uses 3, bicubic)");
-}
-
 }  // namespace
 
 ClipConfig parse_clip_config(const nlohmann::json& config, const nlohmann::json& preprocessor,
@@ -142,9 +93,17 @@ ClipConfig parse_clip_config(const nlohmann::json& config, const nlohmann::json&
                      " is not a multiple of patch_size " + std::to_string(c.vision.patch_size));
   c.projection_dim = positive_int(config, "projection_dim", c.projection_dim, where);
 
-  c.processor.shortest_edge = c.vision.image_size;
-  c.processor.crop_height = c.processor.crop_width = c.vision.image_size;
-  if (!preprocessor.is_null()) read_processor(preprocessor, c.processor, where);
+  if (!preprocessor.is_null())
+    c.processor = parse_image_processor(preprocessor, where, "CLIPImageProcessor");
+  else
+    c.processor = image_processor_defaults("CLIPImageProcessor", where);
+  if (preprocessor.is_null() || !preprocessor.contains("size"))
+    c.processor.shortest_edge = c.vision.image_size;
+  if (preprocessor.is_null() || !preprocessor.contains("crop_size"))
+    c.processor.crop_height = c.processor.crop_width = c.vision.image_size;
+  if (c.processor.exact_size)
+    throw ModelError(where + ": a CLIP image processor resizes the shorter side; size " +
+                     preprocessor["size"].dump() + " is not supported");
   return c;
 }
 

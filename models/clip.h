@@ -15,6 +15,7 @@
 
 #include "embedflow/tensor.h"
 #include "models/encoder.h"
+#include "models/image_processor.h"
 #include "models/tokenizers/tokenizer.h"
 
 namespace embedflow::models {
@@ -41,17 +42,7 @@ struct ClipTextConfig : ClipEncoderConfig {
 };
 
 // CLIPImageProcessor's settings (preprocessor_config.json).
-struct ClipImageProcessorConfig {
-  bool do_resize = true;
-  int64_t shortest_edge = 224;  // resize the shorter side to this, bicubic
-  bool do_center_crop = true;
-  int64_t crop_height = 224, crop_width = 224;
-  bool do_rescale = true;
-  double rescale_factor = 1.0 / 255.0;
-  bool do_normalize = true;
-  std::array<float, 3> mean{0.48145466f, 0.4578275f, 0.40821073f};
-  std::array<float, 3> std{0.26862954f, 0.26130258f, 0.27577711f};
-};
+using ClipImageProcessorConfig = ImageProcessorConfig;
 
 struct ClipConfig {
   ClipVisionConfig vision;

@@ -14,7 +14,7 @@
 
 #include "models/clip.h"
 #include "models/torch_runtime.h"
-#include "stages/clip/image_processor.h"
+#include "stages/image/hf_image_processor.h"
 
 using embedflow::DType;
 using embedflow::Tensor;
@@ -82,7 +82,7 @@ int main(int argc, char** argv) {
   for (int b = 0; b < batches; ++b) {
     Tensor prepared(DType::F32, {batch, 3, s, s});
     for (int i = 0; i < batch; ++i) {
-      Tensor t = embedflow::clip::clip_preprocess(photos[i], model->config().processor);
+      Tensor t = embedflow::image::hf_preprocess(photos[i], model->config().processor);
       std::copy_n(t.data<float>(), t.numel(), prepared.data<float>() + i * t.numel());
     }
     model->encode(prepared, threads);

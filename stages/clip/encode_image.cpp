@@ -43,8 +43,8 @@ StageSchema encode_clip_image_schema() {
 ClipImageEncodeStage::ClipImageEncodeStage(const Params& p)
     : EncoderStage(p, Kind::Embedding),
       preprocess_(p.get_bool("preprocess")),
-      resample_(p.get_string("resample") == "torchvision" ? clip::Resample::Torchvision
-                                                          : clip::Resample::Pil) {
+      resample_(p.get_string("resample") == "torchvision" ? image::Resample::Torchvision
+                                                          : image::Resample::Pil) {
   normalize_output(p.get_bool("normalize"));
 }
 
@@ -69,7 +69,7 @@ Tensor ClipImageEncodeStage::prepare(const Item& item, Item&) const {
     throw ItemFailure("got a decoded image " + item.tensor.shape_str() +
                       " but preprocess is false: set preprocess: true, or prepare f32 [3, " +
                       std::to_string(s) + ", " + std::to_string(s) + "] tensors upstream");
-  Tensor t = clip::clip_preprocess(item.tensor, model().config().processor, resample_);
+  Tensor t = image::hf_preprocess(item.tensor, model().config().processor, resample_);
   if (t.dim(1) != s || t.dim(2) != s)
     throw ItemFailure("preprocessor_config.json crops to " + std::to_string(t.dim(1)) + "x" +
                       std::to_string(t.dim(2)) + " but the model takes " + std::to_string(s) + "x" +

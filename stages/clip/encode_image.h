@@ -7,7 +7,7 @@
 
 #include "embedflow/schema.h"
 #include "models/clip.h"
-#include "stages/clip/image_processor.h"
+#include "stages/image/hf_image_processor.h"
 #include "stages/common/encoder_stage.h"
 
 namespace embedflow {
@@ -24,7 +24,7 @@ class ClipImageEncodeStage : public EncoderStage<models::ClipModel, Tensor> {
   Tensor prepare(const Item& item, Item& out) const override;
 
   bool preprocess_;
-  clip::Resample resample_;
+  image::Resample resample_;
 };
 
 }  // namespace embedflow

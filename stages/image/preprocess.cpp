@@ -2,6 +2,9 @@
 
 #include "embedflow/errors.h"
 #include "embedflow/params.h"
+#include "models/model_path.h"
+#include "models/safetensors.h"
+#include "stages/image/hf_image_processor.h"
 
 namespace embedflow {
 
@@ -26,7 +29,12 @@ StageSchema image_preprocess_schema() {
       "offsets round half-to-even like torchvision; a crop larger than the image is zero-padded."
       "\n\n"
       "ImageTensor input (e.g. from `spectrogram.image`, already normalised) is resized and "
-      "cropped in float; mean/std are not applied again.";
+      "cropped in float; mean/std are not applied again.\n\n"
+      "`model`: a Hugging Face model folder (or cached hub id) whose preprocessor_config.json "
+      "then decides the whole recipe, as transformers' image processor runs it on a PIL image "
+      "(CLIPImageProcessor, ViTImageProcessor, BitImageProcessor for DINOv2): PIL's bilinear or "
+      "bicubic resize reproduced exactly, transformers' crop offsets, rescale and normalise. The "
+      "other parameters are then ignored.";
   s.inputs = {{"in", {Kind::Image, Kind::ImageTensor}, "RGB image, or an image tensor"}};
   s.output = Kind::ImageTensor;
   s.params = {
@@ -46,6 +54,9 @@ StageSchema image_preprocess_schema() {
           .describe("Normalisation preset; none: values stay in [0, 1]."),
       ParamSpec::floats("mean").describe("Per-channel mean (3 values), overriding the preset."),
       ParamSpec::floats("std").describe("Per-channel std (3 values), overriding the preset."),
+      ParamSpec::model_path("model").no_default().describe(
+          "Model folder whose preprocessor_config.json gives the recipe (Hugging Face image "
+          "processor, PIL-exact)."),
   };
   return s;
 }
@@ -57,6 +68,14 @@ ImagePreprocessStage::ImagePreprocessStage(const Params& p)
       interpolation_(image::interpolation_from_name(p.get_string("interpolation"))),
       antialias_(p.get_bool("antialias")),
       mean_std_(mean_std_preset(p.get_string("mean_std"))) {
+  if (p.has("model")) {
+    try {
+      processor_ = models::read_image_processor(
+          models::resolve_model_path(p.get_string("model"), models::ModelFormat::Auto).dir);
+    } catch (const models::ModelError& e) {
+      throw p.error("model", e.what());
+    }
+  }
   for (const char* key : {"mean", "std"}) {
     if (!p.has(key)) continue;
     const auto v = p.get_floats(key);
@@ -73,6 +92,19 @@ ImagePreprocessStage::ImagePreprocessStage(const Params& p)
 void ImagePreprocessStage::process(const Item& in, Item& out) {
   const Tensor& t = in.tensor;
   out.kind = Kind::ImageTensor;
+  if (processor_) {
+    if (in.kind == Kind::ImageTensor)
+      throw ItemFailure(
+          "image.preprocess: a model's image processor takes an Image u8 [H, W, 3], "
+          "got an ImageTensor " +
+          t.shape_str());
+    try {
+      out.tensor = image::hf_preprocess(t, *processor_);
+    } catch (const std::invalid_argument& e) {
+      throw ItemFailure(std::string("image.preprocess: ") + e.what());
+    }
+    return;
+  }
   if (in.kind == Kind::ImageTensor) {
     if (t.dtype() != DType::F32 || t.ndim() != 3)
       throw ItemFailure("image.preprocess: expected an ImageTensor f32 [C, H, W], got " +

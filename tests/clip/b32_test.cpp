@@ -9,7 +9,7 @@
 
 #include "models/clip.h"
 #include "models/tokenizers/openai_clip_text.h"
-#include "stages/clip/image_processor.h"
+#include "stages/image/hf_image_processor.h"
 #include "stages/image/load.h"
 #include "tests/clip/clip_test_util.h"
 
@@ -60,7 +60,7 @@ TEST_CASE("clip ViT-B/32 shapes: image and text embeddings match the reference",
       const std::string bytes = embedflow::test::read_file(source_path(files[i]));
       const Tensor img = embedflow::decode_image(reinterpret_cast<const uint8_t*>(bytes.data()),
                                                  bytes.size(), files[i], {});
-      const Tensor prepared = embedflow::clip::clip_preprocess(img, c.processor);
+      const Tensor prepared = embedflow::image::hf_preprocess(img, c.processor);
       CHECK(max_abs_diff(prepared, row(want_pixels, static_cast<int64_t>(i))) <= 1e-5f);
       std::copy_n(prepared.data<float>(), prepared.numel(),
                   batch.data<float>() + static_cast<int64_t>(i) * prepared.numel());

@@ -10,7 +10,7 @@
 #include "models/clip.h"
 #include "models/safetensors.h"
 #include "models/tokenizers/openai_clip_text.h"
-#include "stages/clip/image_processor.h"
+#include "stages/image/hf_image_processor.h"
 #include "stages/image/load.h"
 #include "tests/clip/clip_test_util.h"
 
@@ -70,7 +70,7 @@ TEST_CASE("clip tiny: image files preprocess like CLIPImageProcessor and embed l
   for (size_t i = 0; i < files.size(); ++i) {
     INFO(files[i]);
     const Tensor img = decode_file(source_path(files[i]));
-    const Tensor prepared = embedflow::clip::clip_preprocess(img, model->config().processor);
+    const Tensor prepared = embedflow::image::hf_preprocess(img, model->config().processor);
     // PIL-exact resampling: equal pixels, so only float rounding of the normalisation is left.
     CHECK(max_abs_diff(prepared, row(want_pixels, static_cast<int64_t>(i))) <= 1e-5f);
     std::copy_n(prepared.data<float>(), prepared.numel(),
@@ -173,13 +173,13 @@ TEST_CASE("clip preprocess: gray and RGBA images become RGB as PIL's convert doe
     for (int c = 0; c < 3; ++c) rgba.data<uint8_t>()[i * 4 + c] = static_cast<uint8_t>(i * 10);
     rgba.data<uint8_t>()[i * 4 + 3] = static_cast<uint8_t>(255 - i);
   }
-  using embedflow::clip::clip_preprocess;
-  const Tensor want = clip_preprocess(rgb, cfg);
-  CHECK(max_abs_diff(clip_preprocess(gray, cfg), want) == 0.f);
-  CHECK(max_abs_diff(clip_preprocess(rgba, cfg), want) == 0.f);
+  using embedflow::image::hf_preprocess;
+  const Tensor want = hf_preprocess(rgb, cfg);
+  CHECK(max_abs_diff(hf_preprocess(gray, cfg), want) == 0.f);
+  CHECK(max_abs_diff(hf_preprocess(rgba, cfg), want) == 0.f);
   // (0 - mean) / std for the first pixel's red channel.
   CHECK(want.data<float>()[0] == Approx(-0.48145466f / 0.26862954f).epsilon(1e-6));
-  CHECK_THROWS_WITH(clip_preprocess(Tensor(DType::U8, {4, 4, 2}), cfg),
+  CHECK_THROWS_WITH(hf_preprocess(Tensor(DType::U8, {4, 4, 2}), cfg),
                     Catch::Contains("channels"));
 }
 

@@ -12,6 +12,8 @@
 #include "models/safetensors.h"
 #include "models/transformer/vision_model.h"
 #include "stages/image/encode.h"
+#include "stages/image/load.h"
+#include "stages/image/preprocess.h"
 #include "tests/support/test_support.h"
 
 namespace fs = std::filesystem;
@@ -135,4 +137,44 @@ TEST_CASE("vision transformers: encode.image picks them from config.json") {
       encode_image_schema(), "enc", {{"model", vision_case("vit-b16")}, {"layer", "layer2"}}));
   CHECK_THROWS_WITH(resnet_pooling.open(ctx),
                     Catch::Contains("layer 'layer2'") && Catch::Contains("vision transformer"));
+}
+
+TEST_CASE("vision transformers: image.preprocess runs the folder's image processor like PIL") {
+  // tests/fixtures/vision/processor_reference.py's files, in its order.
+  const std::vector<std::string> files = {
+      "tests/fixtures/clip/images/photo.png", "tests/fixtures/clip/images/gray.png",
+      "tests/fixtures/clip/images/rgba.png",  "examples/media/images/chelsea.jpg",
+      "examples/media/images/astronaut.jpg",  "examples/media/images/coffee.jpg"};
+  using namespace embedflow;
+  ImageLoadStage load(resolve_params(image_load_schema(), "load", Json::object()));
+  for (const std::string name : {"vit-b16", "dinov2-small"}) {
+    ImagePreprocessStage pre(
+        resolve_params(image_preprocess_schema(), "pre", {{"model", vision_case(name)}}));
+    const Tensor want = read_npy(vision_case("processed", name + ".npy"));
+    REQUIRE(want.dim(0) == static_cast<int64_t>(files.size()));
+    const int64_t per_image = want.numel() / want.dim(0);
+    for (size_t i = 0; i < files.size(); ++i) {
+      Item file;
+      file.id = file.source = embedflow::test::source_path(files[i]);
+      file.kind = Kind::File;
+      Item img = file.derive();
+      load.process(file, img);
+      Item x = img.derive();
+      pre.process(img, x);
+      REQUIRE(x.tensor.shape() ==
+              std::vector<int64_t>(want.shape().begin() + 1, want.shape().end()));
+      double worst = 0;
+      for (int64_t k = 0; k < per_image; ++k)
+        worst = std::max(worst, std::abs(double(x.tensor.data<float>()[k]) -
+                                         want.data<float>()[int64_t(i) * per_image + k]));
+      INFO(name << " " << files[i] << ": max |diff| " << worst);
+      // PIL's fixed-point resampling reproduced: the same u8 pixels, then float rounding.
+      CHECK(worst <= 1e-6);
+    }
+  }
+  CHECK_THROWS_WITH(
+      ImagePreprocessStage(resolve_params(
+          image_preprocess_schema(), "pre",
+          {{"model", embedflow::test::source_path("tests/fixtures/text/tiny-bert")}})),
+      Catch::Contains("preprocessor_config.json") && Catch::Contains("resize"));
 }

@@ -1,4 +1,4 @@
-#include "stages/clip/image_processor.h"
+#include "stages/image/hf_image_processor.h"
 
 #include <algorithm>
 #include <cmath>
@@ -8,18 +8,35 @@
 
 #include "stages/image/transforms.h"
 
-namespace embedflow::clip {
+namespace embedflow::image {
 namespace {
 
 // PIL's fixed-point precision for 8-bit resampling (Resample.c: 32 - 8 - 2).
 constexpr int kPrecisionBits = 22;
 
+using Filter = models::ImageProcessorConfig::Filter;
+
+// PIL's filters (Resample.c): bicubic with a = -0.5 and support 2, bilinear (triangle) with
+// support 1.
 double bicubic(double x) {
   constexpr double a = -0.5;
   x = std::fabs(x);
   if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1.0;
   if (x < 2.0) return (((x - 5.0) * x + 8.0) * x - 4.0) * a;
   return 0.0;
+}
+
+double bilinear(double x) {
+  x = std::fabs(x);
+  return x < 1.0 ? 1.0 - x : 0.0;
+}
+
+double filter_support(Filter f) {
+  return f == Filter::Bicubic ? 2.0 : 1.0;
+}
+
+double filter_value(Filter f, double x) {
+  return f == Filter::Bicubic ? bicubic(x) : bilinear(x);
 }
 
 // For each output position: the first input index, the tap count and the fixed-point weights.
@@ -29,10 +46,10 @@ struct Taps {
   int ksize = 0;
 };
 
-Taps precompute(int in_size, int out_size) {
+Taps precompute(int in_size, int out_size, Filter filter) {
   const double scale = static_cast<double>(in_size) / out_size;
   const double filter_scale = std::max(scale, 1.0);
-  const double support = 2.0 * filter_scale;  // bicubic support is 2
+  const double support = filter_support(filter) * filter_scale;
   Taps t;
   t.ksize = static_cast<int>(std::ceil(support)) * 2 + 1;
   t.first.resize(out_size);
@@ -49,7 +66,7 @@ Taps precompute(int in_size, int out_size) {
     xmax -= xmin;
     double sum = 0.0;
     for (int x = 0; x < xmax; ++x) {
-      k[x] = bicubic((x + xmin - center + 0.5) / filter_scale);
+      k[x] = filter_value(filter, (x + xmin - center + 0.5) / filter_scale);
       sum += k[x];
     }
     for (int x = 0; x < xmax; ++x) {
@@ -69,9 +86,9 @@ inline uint8_t clip8(int32_t v) {
 }
 
 // One separable pass over u8 [rows, cols, 3] along `cols` (horizontal) or `rows` (vertical).
-Tensor resample_pass(const Tensor& in, int out_len, bool horizontal) {
+Tensor resample_pass(const Tensor& in, int out_len, bool horizontal, Filter filter) {
   const int h = static_cast<int>(in.dim(0)), w = static_cast<int>(in.dim(1));
-  const Taps taps = precompute(horizontal ? w : h, out_len);
+  const Taps taps = precompute(horizontal ? w : h, out_len, filter);
   const int oh = horizontal ? h : out_len, ow = horizontal ? out_len : w;
   Tensor out(DType::U8, {oh, ow, 3});
   const uint8_t* src = in.data<uint8_t>();
@@ -116,34 +133,39 @@ Tensor to_rgb(const Tensor& img) {
 
 }  // namespace
 
-Tensor pil_resize_bicubic(const Tensor& rgb_u8, int out_h, int out_w) {
+Tensor pil_resize(const Tensor& rgb_u8, int out_h, int out_w, Filter filter) {
   if (out_h <= 0 || out_w <= 0)
     throw std::invalid_argument("resize to " + std::to_string(out_h) + "x" + std::to_string(out_w) +
                                 ": sizes must be positive");
   Tensor t = rgb_u8;
   // PIL resamples horizontally first, and skips a pass whose size does not change.
-  if (out_w != t.dim(1)) t = resample_pass(t, out_w, /*horizontal=*/true);
-  if (out_h != t.dim(0)) t = resample_pass(t, out_h, /*horizontal=*/false);
+  if (out_w != t.dim(1)) t = resample_pass(t, out_w, /*horizontal=*/true, filter);
+  if (out_h != t.dim(0)) t = resample_pass(t, out_h, /*horizontal=*/false, filter);
   return t;
 }
 
-Tensor clip_preprocess(const Tensor& image_u8, const models::ClipImageProcessorConfig& cfg,
-                       Resample resample) {
+Tensor hf_preprocess(const Tensor& image_u8, const models::ImageProcessorConfig& cfg,
+                     Resample resample) {
   Tensor img = to_rgb(image_u8);
   if (img.dim(0) < 1 || img.dim(1) < 1)
     throw std::invalid_argument("empty image " + img.shape_str());
   if (cfg.do_resize) {
     const auto [h, w] =
-        image::shorter_side_size(static_cast<int>(img.dim(0)), static_cast<int>(img.dim(1)),
-                                 static_cast<int>(cfg.shortest_edge));
+        cfg.exact_size
+            ? std::make_pair(static_cast<int>(cfg.height), static_cast<int>(cfg.width))
+            : shorter_side_size(static_cast<int>(img.dim(0)), static_cast<int>(img.dim(1)),
+                                static_cast<int>(cfg.shortest_edge));
     img = resample == Resample::Pil
-              ? pil_resize_bicubic(img, h, w)
-              : image::resize(img, h, w, image::Interpolation::Bicubic, /*antialias=*/true);
+              ? pil_resize(img, h, w, cfg.resample)
+              : resize(img, h, w,
+                       cfg.resample == Filter::Bicubic ? Interpolation::Bicubic
+                                                       : Interpolation::Bilinear,
+                       /*antialias=*/true);
   }
   if (cfg.do_center_crop) {
     const int ch = static_cast<int>(cfg.crop_height), cw = static_cast<int>(cfg.crop_width);
     if (resample == Resample::Torchvision || img.dim(0) < ch || img.dim(1) < cw) {
-      img = image::center_crop(img, ch, cw);  // zero-pads a small image, as both libraries do
+      img = center_crop(img, ch, cw);  // zero-pads a small image, as both libraries do
     } else {
       const int64_t top = (img.dim(0) - ch) / 2, left = (img.dim(1) - cw) / 2;
       Tensor crop(DType::U8, {ch, cw, 3});
@@ -168,4 +190,4 @@ Tensor clip_preprocess(const Tensor& image_u8, const models::ClipImageProcessorC
   return out;
 }
 
-}  // namespace embedflow::clip
+}  // namespace embedflow::image
