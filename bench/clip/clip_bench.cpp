@@ -3,7 +3,9 @@
 // object; bench/clip/run_bench.py runs it beside the Python reference and prints the ratio.
 //
 //   clip_bench --model DIR [--threads 2] [--batch 32] [--batches 4]
+#include <array>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
@@ -14,6 +16,7 @@
 
 #include "models/clip.h"
 #include "models/torch_runtime.h"
+#include "models/transformer/text_model.h"
 #include "stages/image/hf_image_processor.h"
 
 using embedflow::DType;
@@ -101,13 +104,31 @@ int main(int argc, char** argv) {
   for (int b = 0; b < batches * 4; ++b) encode_texts();
   const double caption_rate = batch * batches * 4 / seconds_since(t0);
 
-  nlohmann::json out = {{"images_per_s", image_rate},
-                        {"photos_per_s", photo_rate},
-                        {"captions_per_s", caption_rate},
-                        {"threads", threads},
-                        {"batch", batch},
-                        {"model", model->describe()},
-                        {"torch", embedflow::models::torch_build_summary()}};
+  // The image tower's GEMM FLOPs per image (q, k, v, output and the two MLP Linears of every
+  // layer over 1 + patches tokens, the patch projection) against the GEMM peak now, on this
+  // machine, at these threads, for the tower's own shapes: how much room the GEMMs leave.
+  const auto& v = model->config().vision;
+  const double tokens = std::pow(static_cast<double>(v.image_size / v.patch_size), 2) + 1;
+  const double hd = static_cast<double>(v.hidden_size),
+               in = static_cast<double>(v.intermediate_size);
+  const double image_gflops =
+      (2.0 * tokens * static_cast<double>(v.num_layers) * (4 * hd * hd + 2 * hd * in) +
+       2.0 * (tokens - 1) * hd * 3 * static_cast<double>(v.patch_size * v.patch_size)) /
+      1e9;
+  embedflow::models::set_intra_op_threads(threads);
+  const int64_t m = static_cast<int64_t>(tokens) * batch, h = v.hidden_size;
+  double peak = 0;
+  for (auto [mm, nn, kk] : {std::array<int64_t, 3>{m, 3 * h, h},
+                            {m, v.intermediate_size, h},
+                            {m, h, v.intermediate_size}})
+    peak = std::max(peak, embedflow::models::measure_gemm_gflops(mm, nn, kk, 5));
+
+  nlohmann::json out = {
+      {"images_per_s", image_rate}, {"image_gflops", image_gflops},
+      {"gemm_peak_gflops", peak},   {"image_roofline_fraction", image_rate * image_gflops / peak},
+      {"photos_per_s", photo_rate}, {"captions_per_s", caption_rate},
+      {"threads", threads},         {"batch", batch},
+      {"model", model->describe()}, {"torch", embedflow::models::torch_build_summary()}};
   std::printf("%s\n", out.dump().c_str());
   return 0;
 }

@@ -37,14 +37,16 @@ const char* text_pooling_name(TextPooling p) {
 double measure_gemm_gflops(int64_t m, int64_t n, int64_t k, int repeats) {
   c10::InferenceMode guard;
   torch::manual_seed(0);
-  auto a = torch::randn({m, k});
-  auto b = torch::randn({n, k});  // used transposed, as a Linear weight
-  auto out = torch::empty({m, n});
-  at::mm_out(out, a, b.t());  // warm-up
+  // The encoders' own GEMM (transformer::Linear: oneDNN's sgemm when built with it).
+  transformer::Linear lin;
+  lin.weight = torch::randn({n, k});
+  const torch::Tensor a = torch::randn({m, k});
+  torch::Tensor out = torch::empty({m, n});
+  lin.gemm(a, out, 0.0f);  // warm-up
   double best = 0;
   for (int r = 0; r < repeats; ++r) {
     auto t0 = std::chrono::steady_clock::now();
-    at::mm_out(out, a, b.t());
+    lin.gemm(a, out, 0.0f);
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     best = std::max(best, 2.0 * static_cast<double>(m * n * k) / s / 1e9);
   }
