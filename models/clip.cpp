@@ -128,8 +128,7 @@ std::unique_ptr<transformer::Encoder> load_encoder(WeightLoader& w, const std::s
   e.num_layers = c.num_layers;
   e.num_heads = c.num_heads;
   e.intermediate_size = c.intermediate_size;
-  e.activation = c.hidden_act == "quick_gelu" ? transformer::kernels::Activation::QuickGelu
-                                              : transformer::kernels::Activation::GeluErf;
+  e.activation = *transformer::activation_named(c.hidden_act);  // checked by parse_clip_config
   e.norm = transformer::NormPlacement::Pre;
   e.layer_norm_eps = static_cast<float>(c.layer_norm_eps);
   e.causal = causal;

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "models/config_values.h"
 #include "models/model_path.h"
 #include "models/safetensors.h"
 
@@ -11,11 +12,7 @@ namespace {
 
 int64_t positive_int(const nlohmann::json& j, const char* key, int64_t fallback,
                      const std::string& where) {
-  if (!j.contains(key) || j[key].is_null()) return fallback;
-  if (!j[key].is_number_integer() || j[key].get<int64_t>() <= 0 || j[key].get<int64_t>() > 16384)
-    throw ModelError(where + ": '" + key + "' must be an integer from 1 to 16384, found " +
-                     j[key].dump());
-  return j[key].get<int64_t>();
+  return config_int(j, key, fallback, 1, 16384, where);
 }
 
 const std::array<float, 3> kImageNetMean{0.485f, 0.456f, 0.406f};

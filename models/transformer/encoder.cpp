@@ -23,6 +23,14 @@ std::string layer_key(const LayerKeys& keys, int64_t layer, const std::string& n
 
 }  // namespace
 
+std::optional<kernels::Activation> activation_named(const std::string& name) {
+  if (name == "gelu") return kernels::Activation::GeluErf;
+  if (name == "gelu_new" || name == "gelu_pytorch_tanh") return kernels::Activation::GeluTanh;
+  if (name == "quick_gelu") return kernels::Activation::QuickGelu;
+  if (name == "relu") return kernels::Activation::Relu;
+  return std::nullopt;
+}
+
 int64_t relative_position_bucket(int64_t relative_position, int64_t num_buckets,
                                  int64_t max_distance) {
   // n = query − key; keys before the query (n > 0) take the lower half of the buckets.

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,12 @@
 namespace embedflow::models::transformer {
 
 enum class NormPlacement { Post, Pre };
+
+// transformers' hidden_act names: gelu (erf), gelu_new / gelu_pytorch_tanh (tanh), quick_gelu,
+// relu; nullopt for another.
+std::optional<kernels::Activation> activation_named(const std::string& name);
+inline constexpr const char* kActivationNames =
+    "gelu, gelu_new, gelu_pytorch_tanh, quick_gelu or relu";
 
 struct EncoderConfig {
   int64_t hidden_size = 0;

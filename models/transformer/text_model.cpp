@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "models/config_values.h"
 #include "models/safetensors.h"
 #include "models/torch_runtime.h"
 #include "models/transformer/encoder.h"
@@ -109,18 +110,13 @@ const Family& family_of(const nlohmann::json& j, const std::string& path) {
                    "\" is not a supported text encoder; supported: " + supported_list());
 }
 
-// Reads config.json values with bounds far above any published encoder: they keep a broken or
-// hostile file from sizing allocations before the weights are checked against it.
+// config.json's values, bounded (models/config_values.h), named in messages by `path`.
 struct ConfigReader {
   const nlohmann::json& j;
   const std::string& path;
 
   int64_t integer(const char* key, int64_t fallback, int64_t lo, int64_t hi) const {
-    if (!j.contains(key) || j[key].is_null()) return fallback;
-    if (!j[key].is_number_integer() || j[key].get<int64_t>() < lo || j[key].get<int64_t>() > hi)
-      throw ModelError(path + ": \"" + key + "\" must be an integer from " + std::to_string(lo) +
-                       " to " + std::to_string(hi) + ", found " + j[key].dump());
-    return j[key].get<int64_t>();
+    return config_int(j, key, fallback, lo, hi, path);
   }
   float positive(const char* key, double fallback) const {
     if (!j.contains(key)) return static_cast<float>(fallback);
@@ -132,11 +128,9 @@ struct ConfigReader {
   kernels::Activation activation(const char* key, const char* fallback) const {
     const std::string name =
         !j.contains(key) ? fallback : (j[key].is_string() ? j[key].get<std::string>() : "");
-    if (name == "gelu") return kernels::Activation::GeluErf;
-    if (name == "gelu_new" || name == "gelu_pytorch_tanh") return kernels::Activation::GeluTanh;
-    if (name == "relu") return kernels::Activation::Relu;
+    if (auto a = transformer::activation_named(name)) return *a;
     throw ModelError(path + ": " + key + " " + (j.contains(key) ? j[key].dump() : "") +
-                     " is not supported (expected gelu, gelu_new, gelu_pytorch_tanh or relu)");
+                     " is not supported (expected " + transformer::kActivationNames + ")");
   }
 };
 

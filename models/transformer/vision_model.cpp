@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "models/config_values.h"
 #include "models/model_path.h"
 #include "models/safetensors.h"
 #include "models/torch_bridge.h"
@@ -30,17 +31,6 @@ struct VisionConfig {
   int64_t patch_size = 16;
 };
 
-// config.json values with bounds far above any published model: a broken or hostile file must
-// not size allocations before the weights are checked against it.
-int64_t integer(const nlohmann::json& j, const char* key, int64_t fallback, int64_t lo, int64_t hi,
-                const std::string& path) {
-  if (!j.contains(key) || j[key].is_null()) return fallback;
-  if (!j[key].is_number_integer() || j[key].get<int64_t>() < lo || j[key].get<int64_t>() > hi)
-    throw ModelError(path + ": \"" + key + "\" must be an integer from " + std::to_string(lo) +
-                     " to " + std::to_string(hi) + ", found " + j[key].dump());
-  return j[key].get<int64_t>();
-}
-
 VisionConfig parse_config(const nlohmann::json& j, const std::string& path) {
   if (!j.is_object()) throw ModelError(path + ": expected a JSON object");
   const std::string type = j.value("model_type", "");
@@ -55,9 +45,9 @@ VisionConfig parse_config(const nlohmann::json& j, const std::string& path) {
                      "google/vit-*), \"dinov2\" (DINOv2, facebook/dinov2-*)");
   const bool dino = c.family == Family::DINOv2;
   EncoderConfig& e = c.encoder;
-  e.hidden_size = integer(j, "hidden_size", 768, 1, int64_t{1} << 16, path);
-  e.num_layers = integer(j, "num_hidden_layers", 12, 1, 1024, path);
-  e.num_heads = integer(j, "num_attention_heads", 12, 1, 1024, path);
+  e.hidden_size = config_int(j, "hidden_size", 768, 1, int64_t{1} << 16, path);
+  e.num_layers = config_int(j, "num_hidden_layers", 12, 1, 1024, path);
+  e.num_heads = config_int(j, "num_attention_heads", 12, 1, 1024, path);
   if (dino) {
     if (j.contains("mlp_ratio") &&
         (!j["mlp_ratio"].is_number() || j["mlp_ratio"] <= 0 || j["mlp_ratio"].get<double>() > 64))
@@ -71,26 +61,22 @@ VisionConfig parse_config(const nlohmann::json& j, const std::string& path) {
                        ": use_swiglu_ffn is true (DINOv2 giant's SwiGLU feed-forward), which is "
                        "not supported; the small, base and large models use the GELU MLP");
   } else {
-    e.intermediate_size = integer(j, "intermediate_size", 3072, 1, int64_t{1} << 18, path);
+    e.intermediate_size = config_int(j, "intermediate_size", 3072, 1, int64_t{1} << 18, path);
   }
   const std::string act = j.value("hidden_act", "gelu");
-  if (act == "gelu")
-    e.activation = kernels::Activation::GeluErf;
-  else if (act == "gelu_new" || act == "gelu_pytorch_tanh")
-    e.activation = kernels::Activation::GeluTanh;
-  else if (act == "quick_gelu")
-    e.activation = kernels::Activation::QuickGelu;
+  if (auto a = transformer::activation_named(act))
+    e.activation = *a;
   else
-    throw ModelError(path + ": hidden_act \"" + act +
-                     "\" is not supported (gelu, gelu_new, gelu_pytorch_tanh or quick_gelu)");
+    throw ModelError(path + ": hidden_act \"" + act + "\" is not supported (expected " +
+                     transformer::kActivationNames + ")");
   e.norm = transformer::NormPlacement::Pre;
   e.layer_norm_eps = static_cast<float>(j.value("layer_norm_eps", dino ? 1e-6 : 1e-12));
   if (!(e.layer_norm_eps > 0)) throw ModelError(path + ": \"layer_norm_eps\" must be positive");
   if (!j.value("qkv_bias", true))
     throw ModelError(path + ": qkv_bias false is not supported (published models have biases)");
-  c.image_size = integer(j, "image_size", dino ? 518 : 224, 1, 16384, path);
-  c.patch_size = integer(j, "patch_size", dino ? 14 : 16, 1, 1024, path);
-  if (integer(j, "num_channels", 3, 1, 64, path) != 3)
+  c.image_size = config_int(j, "image_size", dino ? 518 : 224, 1, 16384, path);
+  c.patch_size = config_int(j, "patch_size", dino ? 14 : 16, 1, 1024, path);
+  if (config_int(j, "num_channels", 3, 1, 64, path) != 3)
     throw ModelError(path + ": num_channels must be 3 (RGB)");
   if (c.image_size % c.patch_size != 0)
     throw ModelError(path + ": image_size " + std::to_string(c.image_size) +
