@@ -122,7 +122,8 @@ struct LayerNorm {
 // Both towers are the pre-LN transformer core (CLIPEncoder): LayerNorm before attention and
 // before the MLP, residuals added after each; the text tower's attention is causal.
 std::unique_ptr<transformer::Encoder> load_encoder(WeightLoader& w, const std::string& tower,
-                                                   const ClipEncoderConfig& c, bool causal) {
+                                                   const ClipEncoderConfig& c, bool causal,
+                                                   Precision precision) {
   transformer::EncoderConfig e;
   e.hidden_size = c.hidden_size;
   e.num_layers = c.num_layers;
@@ -141,7 +142,9 @@ std::unique_ptr<transformer::Encoder> load_encoder(WeightLoader& w, const std::s
                                     "mlp.fc1",
                                     "mlp.fc2",
                                     "layer_norm2"};
-  return std::make_unique<transformer::Encoder>(e, w, keys);
+  auto encoder = std::make_unique<transformer::Encoder>(e, w, keys);
+  if (precision == Precision::Int8) encoder->quantize();
+  return encoder;
 }
 
 }  // namespace
@@ -152,6 +155,7 @@ struct ClipModel::Impl {
   std::shared_ptr<const tokenizers::Tokenizer> tokenizer;
   int32_t eos_id = -1;
   int64_t n_params = 0;
+  Precision precision = Precision::F32;
 
   // vision
   torch::Tensor patch_embedding;   // [D, 3, P, P]
@@ -185,7 +189,7 @@ const std::string& ClipModel::dir() const {
   return impl_->dir;
 }
 
-std::shared_ptr<const ClipModel> ClipModel::load(const std::string& path) {
+std::shared_ptr<const ClipModel> ClipModel::load(const std::string& path, Precision precision) {
   use_caching_tensor_allocator();
   const ModelPath mp = resolve_model_path(path, ModelFormat::Safetensors);
   // One instance per weights file, shared while anyone holds it. Loading happens under the
@@ -195,16 +199,17 @@ std::shared_ptr<const ClipModel> ClipModel::load(const std::string& path) {
   std::error_code ec;
   std::string key = fs::weakly_canonical(mp.weights, ec).string();
   if (ec) key = mp.weights;
+  key += std::string("|") + precision_name(precision);
   std::lock_guard<std::mutex> lock(mutex);
   if (auto existing = cache[key].lock()) return existing;
-  std::shared_ptr<const ClipModel> model(new ClipModel(load_impl(mp)));
+  std::shared_ptr<const ClipModel> model(new ClipModel(load_impl(mp, precision)));
   for (auto it = cache.begin(); it != cache.end();)
     it = it->second.expired() ? cache.erase(it) : std::next(it);
   cache[key] = model;
   return model;
 }
 
-std::unique_ptr<ClipModel::Impl> ClipModel::load_impl(const ModelPath& mp) {
+std::unique_ptr<ClipModel::Impl> ClipModel::load_impl(const ModelPath& mp, Precision precision) {
   if (!mp.modules.empty() && mp.modules.front().type.find("CLIPModel") == std::string::npos)
     throw ModelError(mp.input + ": the first sentence-transformers module is '" +
                      mp.modules.front().type + "', not sentence_transformers.models.CLIPModel");
@@ -212,6 +217,7 @@ std::unique_ptr<ClipModel::Impl> ClipModel::load_impl(const ModelPath& mp) {
     throw ModelError(mp.dir + ": no config.json (a Hugging Face CLIPModel folder has one)");
   auto impl = std::make_unique<Impl>();
   impl->dir = mp.dir;
+  impl->precision = precision;
   const fs::path dir(mp.dir);
   nlohmann::json processor;  // null when the folder has none
   if (fs::exists(dir / "preprocessor_config.json"))
@@ -248,7 +254,7 @@ std::unique_ptr<ClipModel::Impl> ClipModel::load_impl(const ModelPath& mp) {
   const double ev = c.vision.layer_norm_eps, et = c.text.layer_norm_eps;
   impl->pre_layrnorm = {w.take("vision_model.pre_layrnorm.weight", {dv}),
                         w.take("vision_model.pre_layrnorm.bias", {dv}), ev};
-  impl->vision_encoder = load_encoder(w, "vision_model", c.vision, false);
+  impl->vision_encoder = load_encoder(w, "vision_model", c.vision, false, precision);
   impl->post_layernorm = {w.take("vision_model.post_layernorm.weight", {dv}),
                           w.take("vision_model.post_layernorm.bias", {dv}), ev};
   impl->visual_projection = w.take("visual_projection.weight", {c.projection_dim, dv});
@@ -257,7 +263,7 @@ std::unique_ptr<ClipModel::Impl> ClipModel::load_impl(const ModelPath& mp) {
       w.take("text_model.embeddings.token_embedding.weight", {c.text.vocab_size, dt});
   impl->text_positions = w.take("text_model.embeddings.position_embedding.weight",
                                 {c.text.max_position_embeddings, dt});
-  impl->text_encoder = load_encoder(w, "text_model", c.text, true);
+  impl->text_encoder = load_encoder(w, "text_model", c.text, true, precision);
   impl->final_layer_norm = {w.take("text_model.final_layer_norm.weight", {dt}),
                             w.take("text_model.final_layer_norm.bias", {dt}), et};
   impl->text_projection = w.take("text_projection.weight", {c.projection_dim, dt});
@@ -361,7 +367,8 @@ std::string ClipModel::describe() const {
   s << std::fixed << "CLIP ViT /" << c.vision.patch_size << " at " << c.vision.image_size
     << "px (vision " << c.vision.hidden_size << "x" << c.vision.num_layers << ", text "
     << c.text.hidden_size << "x" << c.text.num_layers << ", " << c.projection_dim << "-d), "
-    << static_cast<double>(impl_->n_params) / 1e6 << "M parameters";
+    << static_cast<double>(impl_->n_params) / 1e6 << "M parameters, "
+    << precision_name(impl_->precision);
   return s.str();
 }
 

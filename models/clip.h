@@ -64,8 +64,10 @@ struct ModelPath;
 class ClipModel : public ImageEncoder, public TextEncoder {
  public:
   // Loads a model folder (see above) or returns the instance already loaded from the same
-  // folder: the image and text stages of one pipeline share one copy. Throws ModelError.
-  static std::shared_ptr<const ClipModel> load(const std::string& path);
+  // folder at the same precision: the image and text stages of one pipeline share one copy.
+  // Throws ModelError.
+  static std::shared_ptr<const ClipModel> load(const std::string& path,
+                                               Precision precision = Precision::F32);
   ~ClipModel() override;
   ClipModel(const ClipModel&) = delete;
   ClipModel& operator=(const ClipModel&) = delete;
@@ -86,13 +88,13 @@ class ClipModel : public ImageEncoder, public TextEncoder {
   // (get_text_features: pooled at the first EOS, unnormalised).
   Tensor encode(const std::vector<TokenIds>& ids, int threads) const override;
 
-  // "CLIP ViT /32 at 224px (vision 768x12, text 512x12, 512-d), 151.3M parameters"
+  // "CLIP ViT /32 at 224px (vision 768x12, text 512x12, 512-d), 151.3M parameters, fp32"
   std::string describe() const override;
 
  private:
   struct Impl;
   explicit ClipModel(std::unique_ptr<Impl> impl);
-  static std::unique_ptr<Impl> load_impl(const ModelPath& path);
+  static std::unique_ptr<Impl> load_impl(const ModelPath& path, Precision precision);
   std::unique_ptr<Impl> impl_;
 };
 

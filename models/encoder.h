@@ -19,6 +19,15 @@
 
 namespace embedflow::models {
 
+// How a transformer's Linear layers run. fp32 runs the reference numerics; int8 quantises every
+// Linear's weights per output channel once and its input activations per token at run time
+// (dynamic quantisation, 7-bit rows), on oneDNN's u8·s8 GEMM (libtorch's quantized Linear when
+// libdnnl-dev is absent).
+enum class Precision { F32, Int8 };
+// "fp32" / "int8"; throws ModelError naming `where` for another name.
+Precision precision_named(const std::string& name, const std::string& where);
+const char* precision_name(Precision p);
+
 // One text as a model's tokenizer numbers it, special tokens included.
 using TokenIds = std::vector<int32_t>;
 

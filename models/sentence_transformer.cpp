@@ -272,13 +272,7 @@ std::shared_ptr<const SentenceTransformer> SentenceTransformer::load(
     }
   }
 
-  TextPrecision precision;
-  if (options.precision == "fp32")
-    precision = TextPrecision::F32;
-  else if (options.precision == "int8")
-    precision = TextPrecision::Int8;
-  else
-    throw ModelError("precision '" + options.precision + "' is not supported (fp32 or int8)");
+  const Precision precision = precision_named(options.precision, mp.dir);
   TextTransformer model =
       TextTransformer::load(read_json_file(mp.config), mp.config, mp.weights, precision);
   const TextModelInfo& info = model.info();

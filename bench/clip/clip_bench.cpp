@@ -2,7 +2,9 @@
 // through the CLIPImageProcessor path) and captions/s (tokenise + text tower). Prints one JSON
 // object; bench/clip/run_bench.py runs it beside the Python reference and prints the ratio.
 //
-//   clip_bench --model DIR [--threads 2] [--batch 32] [--batches 4]
+//   clip_bench --model DIR [--threads 2] [--batch 32] [--batches 4] [--precision fp32|int8]
+//              [--save PREFIX]   (PREFIX_image.npy, PREFIX_text.npy: the timed batch's embeddings,
+//                                 for comparing precisions)
 #include <array>
 #include <chrono>
 #include <cmath>
@@ -14,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "embedflow/npy.h"
 #include "models/clip.h"
 #include "models/torch_runtime.h"
 #include "models/transformer/text_model.h"
@@ -43,7 +46,7 @@ std::vector<std::string> captions(int n) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string model_dir;
+  std::string model_dir, precision = "fp32", save;
   int threads = 2, batch = 32, batches = 4;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
@@ -55,12 +58,19 @@ int main(int argc, char** argv) {
       batch = std::atoi(v.c_str());
     else if (a == "--batches")
       batches = std::atoi(v.c_str());
+    else if (a == "--precision")
+      precision = v;
+    else if (a == "--save")
+      save = v;
   }
   if (model_dir.empty()) {
-    std::fprintf(stderr, "usage: clip_bench --model DIR [--threads N] [--batch N] [--batches N]\n");
+    std::fprintf(stderr,
+                 "usage: clip_bench --model DIR [--threads N] [--batch N] [--batches N] "
+                 "[--precision fp32|int8] [--save PREFIX]\n");
     return 2;
   }
-  auto model = embedflow::models::ClipModel::load(model_dir);
+  auto model = embedflow::models::ClipModel::load(
+      model_dir, embedflow::models::precision_named(precision, "--precision"));
   const int64_t s = model->config().vision.image_size;
   std::mt19937 rng(0);
   std::normal_distribution<float> normal;
@@ -68,7 +78,7 @@ int main(int argc, char** argv) {
   // images/s on prepared tensors
   Tensor pixels(DType::F32, {batch, 3, s, s});
   for (int64_t i = 0; i < pixels.numel(); ++i) pixels.data<float>()[i] = normal(rng);
-  model->encode(pixels, threads);  // warm-up
+  const Tensor image_embeddings = model->encode(pixels, threads);  // also the warm-up
   auto t0 = Clock::now();
   for (int b = 0; b < batches; ++b) model->encode(pixels, threads);
   const double image_rate = batch * batches / seconds_since(t0);
@@ -97,9 +107,13 @@ int main(int argc, char** argv) {
   auto encode_texts = [&] {
     std::vector<embedflow::models::TokenIds> ids;
     for (const auto& t : texts) ids.push_back(model->tokenize(t));
-    model->encode(ids, threads);
+    return model->encode(ids, threads);
   };
-  encode_texts();  // warm-up
+  const Tensor text_embeddings = encode_texts();  // also the warm-up
+  if (!save.empty()) {
+    embedflow::write_npy(save + "_image.npy", image_embeddings);
+    embedflow::write_npy(save + "_text.npy", text_embeddings);
+  }
   t0 = Clock::now();
   for (int b = 0; b < batches * 4; ++b) encode_texts();
   const double caption_rate = batch * batches * 4 / seconds_since(t0);

@@ -1,6 +1,8 @@
 // embedflow's side of bench/image/run_bench.py. Prints one JSON line per measurement.
 //
 //   image_bench model --model resnet50.safetensors --batch 16 --threads 2 --seconds 10
+//   image_bench model --model vit-b16/ --size 224     (a ViT or DINOv2 folder: config.json says)
+//                     [--precision int8] [--save out.npy]   (the timed batch's embeddings)
 //   image_bench prep --dir jpegs/
 //
 // The pipeline side (the same JPEGs through `embedflow run configs/image_embeddings.yaml`) is
@@ -11,14 +13,17 @@
 #include <ctime>
 #include <filesystem>
 #include <random>
+#include <stdexcept>
 #include <string>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "embedflow/config.h"
+#include "embedflow/npy.h"
 #include "models/resnet.h"
 #include "models/torch_runtime.h"
+#include "models/transformer/vision_model.h"
 #include "stages/image/load.h"
 #include "stages/image/preprocess.h"
 
@@ -45,16 +50,35 @@ double process_cpu_seconds() {
   return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
 }
 
-int bench_model(const std::string& model, int batch, int threads, double budget,
-                const models::ResNetOptions& opt) {
+// The encoder encode.image would run for `model`: a vision transformer when its config.json names
+// one, otherwise a ResNet.
+std::shared_ptr<const models::ImageEncoder> load_encoder(const std::string& model,
+                                                         const models::ResNetOptions& opt,
+                                                         models::Precision precision) {
+  if (models::VisionTransformer::handles(model)) {
+    models::VisionTransformerOptions vit;
+    vit.precision = precision;
+    return models::VisionTransformer::load(model, vit);
+  }
+  if (precision != models::Precision::F32)
+    throw std::invalid_argument("--precision int8 is for vision transformers");
+  return models::ResNetEncoder::load(model, opt);
+}
+
+int bench_model(const std::string& model, int batch, int threads, double budget, int size,
+                const models::ResNetOptions& opt, models::Precision precision,
+                const std::string& save) {
   const auto l0 = Clock::now();
-  auto enc = models::ResNetEncoder::load(model, opt);
+  auto enc = load_encoder(model, opt, precision);
   const double load_s = seconds_since(l0);
-  Tensor x(DType::F32, {batch, 3, 224, 224});
+  Tensor x(DType::F32, {batch, 3, size, size});
   std::mt19937 rng(0);
   std::normal_distribution<float> n01;
   for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = n01(rng);
-  for (int i = 0; i < 2; ++i) enc->encode(x, threads);  // warm-up: oneDNN primitive creation
+  for (int i = 0; i < 2; ++i) {  // warm-up: oneDNN primitive creation
+    const Tensor y = enc->encode(x, threads);
+    if (i == 0 && !save.empty()) write_npy(save, y);
+  }
   int iters = 0;
   const double cpu0 = process_cpu_seconds();
   const auto t0 = Clock::now();
@@ -74,6 +98,8 @@ int bench_model(const std::string& model, int batch, int threads, double budget,
                         {"describe", enc->describe()},
                         {"load_seconds", load_s},
                         {"batch", batch},
+                        {"size", size},
+                        {"precision", models::precision_name(precision)},
                         {"threads", threads},
                         {"iters", iters},
                         {"seconds", s},
@@ -129,8 +155,8 @@ int bench_prep(const std::string& dir) {
 int main(int argc, char** argv) {
   CLI::App app{"embedflow image benchmark (driven by bench/image/run_bench.py)"};
   app.require_subcommand(1);
-  std::string model, dir;
-  int batch = 16, threads = 2;
+  std::string model, dir, precision = "fp32", save;
+  int batch = 16, threads = 2, size = 224;
   double budget = 10;
   bool no_fold = false, no_channels_last = false;
   std::string engine = "auto";
@@ -139,6 +165,9 @@ int main(int argc, char** argv) {
   m->add_option("--model", model)->required();
   m->add_option("--batch", batch);
   m->add_option("--threads", threads);
+  m->add_option("--size", size, "Image height and width (pixels)");
+  m->add_option("--precision", precision, "Vision transformers: fp32 or int8");
+  m->add_option("--save", save, "Write the batch's embeddings to this .npy");
   m->add_option("--seconds", budget, "Measure for at least this long");
   m->add_flag("--no-fold", no_fold);
   m->add_flag("--no-channels-last", no_channels_last);
@@ -154,7 +183,8 @@ int main(int argc, char** argv) {
       opt.channels_last = !no_channels_last;
       opt.engine = engine;
       opt.max_images_per_call = per_call;
-      return bench_model(model, batch, threads, budget, opt);
+      return bench_model(model, batch, threads, budget, size, opt,
+                         models::precision_named(precision, "--precision"), save);
     }
     return bench_prep(dir);
   } catch (const std::exception& ex) {

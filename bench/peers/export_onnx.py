@@ -1,15 +1,18 @@
-"""The ONNX models of bench/peers: embedflow's random-weight MiniLM-L6 and CLIP ViT-B/32 as
-ONNX Runtime users get them, i.e. exported from PyTorch modules laid out as Hugging Face
-transformers' BertModel / CLIPModel (same parameter names, same ops in the same order), with
-the same safetensors weights embedflow loads.
+"""The ONNX models of bench/peers: embedflow's random-weight MiniLM-L6, CLIP ViT-B/32, ViT-B/16
+and DINOv2-S as ONNX Runtime users get them, i.e. exported from PyTorch modules laid out as
+Hugging Face transformers' BertModel / CLIPModel / ViTModel / Dinov2Model (same parameter names,
+same ops in the same order), with the same safetensors weights embedflow loads.
 
-    /usr/bin/python3 bench/peers/export_onnx.py --build build [--models minilm,clip-image,clip-text]
-        [--minilm DIR] [--clip DIR] [--out DIR]
+    /usr/bin/python3 bench/peers/export_onnx.py --build build
+        [--models minilm,clip-image,clip-text,vit-b16,dinov2-s]
+        [--minilm DIR] [--clip DIR] [--vit DIR] [--dinov2 DIR] [--out DIR]
 
-Writes BUILD/generated/peers/{minilm,clip-image,clip-text}.onnx (opset 14, dynamic batch and
-sequence axes) from BUILD/generated/text/minilm-random and BUILD/generated/clip-vit-b32/model,
-or the folders given. The transformers package is not needed (nor installed here): the modules below
-are written from its modeling_bert.py / modeling_clip.py."""
+Writes BUILD/generated/peers/{minilm,clip-image,clip-text,vit-b16,dinov2-s}.onnx (opset 14,
+dynamic batch and sequence axes; the vision models take 224x224 images) from
+BUILD/generated/text/minilm-random, BUILD/generated/clip-vit-b32/model and
+BUILD/generated/vision/{vit-b16,dinov2-small}, or the folders given. The transformers package is
+not needed (nor installed here): the modules below are written from its modeling_bert.py /
+modeling_clip.py / modeling_vit.py / modeling_dinov2.py."""
 
 import argparse
 import json
@@ -28,7 +31,8 @@ sys.path.insert(0, os.path.join(REPO, "tests", "fixtures"))
 
 from safetensors_np import load_safetensors  # noqa: E402
 
-MODELS = ("minilm", "clip-image", "clip-text")
+MODELS = ("minilm", "clip-image", "clip-text", "vit-b16", "dinov2-s")
+VISION_SIZE = 224  # the input size the vision models are exported (and timed) at
 
 
 def additive_mask(keep, dtype):
@@ -216,6 +220,106 @@ class ClipText(nn.Module):
         self.load_state_dict(sd, strict=True)
 
 
+# --- ViTModel / Dinov2Model: the class token after the final layernorm ---------------------
+
+class VisionLayer(nn.Module):
+    """Pre-LN: x + s1 * attn(LN1(x)), then h + s2 * fc2(gelu(fc1(LN2(h)))); s1, s2 are DINOv2's
+    layer-scale vectors (ViT has none)."""
+
+    def __init__(self, c, intermediate, layer_scale):
+        super().__init__()
+        h, eps = c["hidden_size"], c.get("layer_norm_eps", 1e-12)  # transformers' default
+        self.head_dim = h // c["num_attention_heads"]
+        self.norm1 = nn.LayerNorm(h, eps=eps)
+        self.query, self.key, self.value = nn.Linear(h, h), nn.Linear(h, h), nn.Linear(h, h)
+        self.attn_out = nn.Linear(h, h)
+        self.norm2 = nn.LayerNorm(h, eps=eps)
+        self.fc1, self.fc2 = nn.Linear(h, intermediate), nn.Linear(intermediate, h)
+        self.scale1 = nn.Parameter(torch.ones(h)) if layer_scale else None
+        self.scale2 = nn.Parameter(torch.ones(h)) if layer_scale else None
+
+    def forward(self, x):
+        y = self.norm1(x)
+        a = self.attn_out(attend(self.query(y), self.key(y), self.value(y), None, self.head_dim,
+                                 False))
+        x = x + (a * self.scale1 if self.scale1 is not None else a)
+        m = self.fc2(F.gelu(self.fc1(self.norm2(x))))
+        return x + (m * self.scale2 if self.scale2 is not None else m)
+
+    # transformers' parameter names (under encoder.layer.{i}.) -> ours, per model_type
+    NAMES = {
+        "vit": {"layernorm_before": "norm1", "attention.attention.query": "query",
+                "attention.attention.key": "key", "attention.attention.value": "value",
+                "attention.output.dense": "attn_out", "layernorm_after": "norm2",
+                "intermediate.dense": "fc1", "output.dense": "fc2"},
+        "dinov2": {"norm1": "norm1", "attention.attention.query": "query",
+                   "attention.attention.key": "key", "attention.attention.value": "value",
+                   "attention.output.dense": "attn_out", "norm2": "norm2", "mlp.fc1": "fc1",
+                   "mlp.fc2": "fc2", "layer_scale1.lambda1": "scale1",
+                   "layer_scale2.lambda1": "scale2"},
+    }
+
+
+class VisionTransformer(nn.Module):
+    """ViTModel / Dinov2Model up to last_hidden_state[:, 0]: patch embedding (a strided conv with
+    bias), class token, position embeddings, pre-LN layers, final layernorm (over every token, as
+    transformers does), the class token's row (DINOv2's pooler_output; ViTModel's pooler, a
+    tanh dense layer, is not used)."""
+
+    def __init__(self, c):
+        super().__init__()
+        if c.get("hidden_act", "gelu") != "gelu" or c.get("use_swiglu_ffn", False):
+            raise ValueError("only the erf GELU MLP of ViT-B and DINOv2-S/B/L is written here")
+        self.family = c["model_type"]
+        h, self.patch = c["hidden_size"], c["patch_size"]
+        intermediate = int(h * c.get("mlp_ratio", 4)) if self.family == "dinov2" \
+            else c["intermediate_size"]
+        self.patch_embedding = nn.Conv2d(c.get("num_channels", 3), h, self.patch,
+                                         stride=self.patch)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, h))
+        self.grid = c["image_size"] // self.patch  # a Python int: the trace keeps it constant
+        self.position_embeddings = nn.Parameter(torch.zeros(1, self.grid ** 2 + 1, h))
+        self.layers = nn.ModuleList(VisionLayer(c, intermediate, self.family == "dinov2")
+                                    for _ in range(c["num_hidden_layers"]))
+        self.layernorm = nn.LayerNorm(h, eps=c.get("layer_norm_eps", 1e-12))
+
+    def positions(self, height, width):
+        """ViT adds its table as it is (ViTModel accepts only config.image_size). DINOv2 resizes
+        the patch rows of its table (37x37 at 518 px) to the input's grid as
+        Dinov2Embeddings.interpolate_pos_encoding does: bicubic, align_corners False, in
+        float32, sizes given (not scale factors), the class row kept. Transformers always takes
+        this path when tracing, so that is the graph its exports have."""
+        if self.family == "vit":
+            return self.position_embeddings
+        table, dim = self.position_embeddings, self.position_embeddings.shape[-1]
+        grid = table[:, 1:].reshape(1, self.grid, self.grid, dim).permute(0, 3, 1, 2)
+        grid = F.interpolate(grid, size=(height // self.patch, width // self.patch),
+                             mode="bicubic", align_corners=False)
+        return torch.cat([table[:, :1], grid.permute(0, 2, 3, 1).reshape(1, -1, dim)], dim=1)
+
+    def forward(self, pixel_values):
+        patches = self.patch_embedding(pixel_values).flatten(2).transpose(1, 2)
+        cls = self.cls_token.expand(pixel_values.shape[0], -1, -1)
+        x = torch.cat([cls, patches], dim=1) + self.positions(pixel_values.shape[2],
+                                                             pixel_values.shape[3])
+        for layer in self.layers:
+            x = layer(x)
+        return self.layernorm(x)[:, 0]
+
+    def load(self, p):
+        sd = {"patch_embedding.weight": p["embeddings.patch_embeddings.projection.weight"],
+              "patch_embedding.bias": p["embeddings.patch_embeddings.projection.bias"],
+              "cls_token": p["embeddings.cls_token"],
+              "position_embeddings": p["embeddings.position_embeddings"],
+              "layernorm.weight": p["layernorm.weight"], "layernorm.bias": p["layernorm.bias"]}
+        for i in range(len(self.layers)):
+            for hf, ours in VisionLayer.NAMES[self.family].items():
+                for kind in ("",) if hf.endswith("lambda1") else (".weight", ".bias"):
+                    sd[f"layers.{i}.{ours}{kind}"] = p[f"encoder.layer.{i}.{hf}{kind}"]
+        # left out: ViTModel's pooler.dense and DINOv2's mask_token (masked pretraining only)
+        self.load_state_dict({k: v.float() for k, v in sd.items()}, strict=True)
+
+
 # --- export ---------------------------------------------------------------------------------
 
 def tensors(path):
@@ -234,6 +338,12 @@ def build(name, dirs):
         names = ["input_ids", "attention_mask", "token_type_ids"]
         axes = {n: {0: "batch", 1: "sequence"} for n in names}
         return m, (ids, mask, torch.zeros_like(ids)), names, "sentence_embedding", axes
+    if name in ("vit-b16", "dinov2-s"):
+        folder = dirs["vit" if name == "vit-b16" else "dinov2"]
+        m = VisionTransformer(json.load(open(os.path.join(folder, "config.json"))))
+        m.load(tensors(os.path.join(folder, "model.safetensors")))
+        pixels = torch.randn(2, 3, VISION_SIZE, VISION_SIZE)
+        return m, (pixels,), ["pixel_values"], "cls_embedding", {"pixel_values": {0: "batch"}}
     c = json.load(open(os.path.join(dirs["clip"], "config.json")))
     p = tensors(os.path.join(dirs["clip"], "model.safetensors"))
     if name == "clip-image":
@@ -273,10 +383,14 @@ def main():
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--minilm", help="default: BUILD/generated/text/minilm-random")
     ap.add_argument("--clip", help="default: BUILD/generated/clip-vit-b32/model")
+    ap.add_argument("--vit", help="default: BUILD/generated/vision/vit-b16")
+    ap.add_argument("--dinov2", help="default: BUILD/generated/vision/dinov2-small")
     ap.add_argument("--out", help="default: BUILD/generated/peers")
     a = ap.parse_args()
     dirs = {"minilm": a.minilm or os.path.join(a.build, "generated", "text", "minilm-random"),
-            "clip": a.clip or os.path.join(a.build, "generated", "clip-vit-b32", "model")}
+            "clip": a.clip or os.path.join(a.build, "generated", "clip-vit-b32", "model"),
+            "vit": a.vit or os.path.join(a.build, "generated", "vision", "vit-b16"),
+            "dinov2": a.dinov2 or os.path.join(a.build, "generated", "vision", "dinov2-small")}
     out = a.out or os.path.join(a.build, "generated", "peers")
     os.makedirs(out, exist_ok=True)
     for name in a.models.split(","):

@@ -3,12 +3,14 @@
 // JSON line with items/s (best and median of the timed passes).
 //
 //   node ort_bench.js --model M.onnx --manifest batches.json --threads N
-//        [--repeat 3] [--warmup BATCHES] [--save out.npy] [--optimized graph.onnx]
+//        [--repeat 3] [--seconds S] [--warmup BATCHES] [--save out.npy] [--optimized graph.onnx]
 //
 // manifest: {"batches": [{"input_ids": "b0_ids.npy", "attention_mask": "b0_mask.npy"}, ...]};
 // a file named in several batches is read once. --warmup: batches run before timing (default:
-// all of them, one untimed pass). --save: the outputs of the last timed pass, rows in batch
-// order. --optimized: also write the graph ORT runs after its optimisations (to see fusions).
+// all of them, one untimed pass). --seconds: go on with timed passes until they took this long
+// in all (and at least --repeat of them), as image_bench does. --save: the outputs of the last
+// timed pass, rows in batch order. --optimized: also write the graph ORT runs after its
+// optimisations (to see fusions).
 const fs = require('fs')
 const path = require('path')
 const ort = require('onnxruntime-node')
@@ -63,6 +65,7 @@ async function main() {
   const manifestFile = arg('--manifest')
   const threads = Number(arg('--threads', 1))
   const repeat = Number(arg('--repeat', 3))
+  const budget = Number(arg('--seconds', 0))
   const optimized = arg('--optimized')
 
   // As ORT's users set up a CPU session: every graph optimisation, N intra-op threads, one
@@ -94,7 +97,8 @@ async function main() {
   for (let i = 0; i < warmup; ++i) await session.run(batches[i % batches.length])
   const seconds = []
   let rows = []
-  for (let r = 0; r < repeat; ++r) {
+  const sum = (xs) => xs.reduce((a, b) => a + b, 0)
+  while (seconds.length < repeat || (repeat && sum(seconds) < budget)) {
     rows = []
     t0 = performance.now()
     for (const b of batches) rows.push((await session.run(b))[output])
@@ -111,11 +115,13 @@ async function main() {
     threads,
     items,
     batches: batches.length,
-    passes: repeat,
+    passes: seconds.length,
     load_seconds: loadSeconds,
     seconds: best,
     items_per_s: repeat ? items / best : null,
     items_per_s_median: repeat ? items / median(seconds) : null,
+    // every timed pass together (image_bench's images_per_s)
+    items_per_s_all: repeat ? items * seconds.length / sum(seconds) : null,
   }))
 }
 

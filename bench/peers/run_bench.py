@@ -4,9 +4,10 @@ alternating rounds of one run, with a check that both compute the same embedding
 
     (cd bench/peers && ONNXRUNTIME_NODE_INSTALL=skip npm ci)
     /usr/bin/python3 bench/peers/run_bench.py --build build [--threads 1 2] [--repeat 3]
-        [--models minilm,clip-image,clip-text]
+        [--models minilm,clip-image,clip-text,vit-b16,dinov2-s] [--seconds 5]
+        [--precisions fp32,int8]
 
-embedflow's side is its own bench binaries, unchanged:
+embedflow's side is its own bench binaries, unchanged, at each of --precisions:
 - minilm: build/bench/text/text_bench (SentenceTransformer::encode of 512 sentences, batches of
   32, best of 3 passes after a warm-up pass); ORT gets the ids of embedflow's tokenizer
   (`embedflow tokenize`), sorted longest first and padded per batch of 32 as sentence-transformers
@@ -15,17 +16,36 @@ embedflow's side is its own bench binaries, unchanged:
   then 4 batches of the same 16 images / 16 batches of the same 16 captions); ORT runs exactly
   that on the same pixels (clip_bench's std::mt19937(0) normals, reproduced bit for bit) and the
   ids of clip_bench's captions.
-The correctness check: text_bench --save for MiniLM; for CLIP, clip_bench writes nothing, so
-clip_outputs.yaml runs the same towers on the bundled photos (prepared pixels written out for
-ORT) and the captions. Every row's cosine between the two engines must be >= 0.9999.
+- vit-b16, dinov2-s: build/bench/image/image_bench model --batch 16 --size 224 --seconds S (two
+  warm-up batches, then the same batch of those normals again until S seconds and 3 batches
+  have passed; the class token after the final layernorm); ORT does the same on the same
+  pixels. Beside them, the pipeline users run: `embedflow run configs/image_embeddings.yaml`
+  with the folder's preprocessor and pooling cls, on the bundled photos cycled (as many as the
+  isolated model embeds in about S seconds), as a third side of the same rounds.
+The correctness check (fp32): text_bench --save for MiniLM; for CLIP, clip_outputs.yaml runs
+the same towers on the bundled photos (prepared pixels written out for ORT) and the captions;
+vision_outputs.yaml does the same for ViT and DINOv2, and every timed pipeline run's rows are
+compared with ORT's embedding of their photo. Every row's cosine between the two engines must
+be >= 0.9999.
 
-Both engines load copies of the model folders taken at start (BUILD/generated/peers/models);
+int8 (on by default; --precisions fp32 leaves it out) is one more side of the same rounds: the
+same binaries with --precision int8, on the same inputs. Its fidelity is the cosine, row by
+row, between the int8 and fp32 embeddings of the same inputs, both saved (--save) by the first
+round's timed runs at each thread count; it is printed with int8 items/s, int8 / fp32 and
+int8 / ORT against the goal of >= 2x fp32 at mean cosine >= 0.999, which is for CPUs with
+avx512_vnni: elsewhere the rows show what int8 reaches there.
+
+Both engines load copies of the model folders taken at start (BUILD/generated/peers/models; the
+vision folders are written there by tests/fixtures/vision/make_vision.py's functions);
 each row says how much CPU other processes took during its runs ("others"), since a busy
 machine moves the ratios more than most code changes do."""
 
 import argparse
 import ctypes
+import functools
+import importlib.util
 import json
+import math
 import os
 import resource
 import shutil
@@ -39,15 +59,50 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "tests", "fixtures", "text"))
+sys.path.insert(0, os.path.join(REPO, "tests", "fixtures", "vision"))
+sys.path.insert(0, os.path.join(REPO, "bench", "core"))
 
+import pipeline_run  # noqa: E402
 from corpus import bench_sentences  # noqa: E402
 from onnx_ops import op_counts  # noqa: E402
 
-MODELS = ("minilm", "clip-image", "clip-text")
-GOALS = {"minilm": 1.5, "clip-image": 1.2, "clip-text": 1.5}  # embedflow ÷ ORT, fp32
-UNITS = {"minilm": "sentences/s", "clip-image": "images/s", "clip-text": "captions/s"}
+
+def _clip_bench_driver():
+    """bench/clip/run_bench.py as a module (its name is this file's): its photo_folder()."""
+    spec = importlib.util.spec_from_file_location(
+        "clip_run_bench", os.path.join(REPO, "bench", "clip", "run_bench.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+photo_folder = _clip_bench_driver().photo_folder
+
+MODELS = ("minilm", "clip-image", "clip-text", "vit-b16", "dinov2-s")
+GOALS = {"minilm": 1.5, "clip-image": 1.2, "clip-text": 1.5,  # embedflow ÷ ORT, fp32
+         "vit-b16": 1.2, "dinov2-s": 1.2}
+# The precisions the bench binaries take (--precision). fp32 is the reference the others are
+# measured against (speed and cosine), so it always runs.
+PRECISIONS = ("fp32", "int8")
+# Every model's goal for the other precisions: items/s ÷ embedflow fp32's, and the mean cosine
+# against fp32's embeddings. It is set for CPUs with avx512_vnni (u8·s8 products summed to int32
+# in one instruction, vpdpbusd); without it, oneDNN's u8·s8 GEMM spends three (vpmaddubsw,
+# vpmaddwd, vpaddd) on what vpdpbusd does, which leaves less of int8's 4x data-width advantage.
+PRECISION_GOALS = {"int8": {"vs_fp32": 2.0, "mean_cosine": 0.999}}
+# clip_bench's --save PREFIX writes each tower's embeddings to PREFIX_<tower>.npy.
+CLIP_TOWERS = {"clip-image": "image", "clip-text": "text"}
+UNITS = {"minilm": "sentences/s", "clip-image": "images/s", "clip-text": "captions/s",
+         "vit-b16": "images/s", "dinov2-s": "images/s"}
+# The vision rows and the case of tests/fixtures/vision/make_vision.py whose folder each runs
+# (google/vit-base-patch16-224 and facebook/dinov2-small shapes).
+VISION = {"vit-b16": "vit-b16", "dinov2-s": "dinov2-small"}
 MIN_COSINE = 0.9999
 MINILM_BATCH, CLIP_BATCH, CLIP_BATCHES = 32, 16, 4
+VISION_BATCH, IMAGE_SIZE = 16, 224
+PHOTOS = os.path.join(REPO, "examples", "media", "images")
+# What users run for image embeddings; with `preprocess.model` the folder's
+# preprocessor_config.json replaces the ResNet recipe written in it.
+IMAGE_CONFIG = os.path.join(REPO, "configs", "image_embeddings.yaml")
 # clip_bench.cpp's captions(n): these, cycled, each with " #<i>" appended.
 CAPTION_BASE = ["A crazy cat smiling.", "A white and brown cat with a yellow bandana.",
                 "A man eating in the garden.", "a photo of a dog playing in the snow",
@@ -62,15 +117,23 @@ def busy_seconds():
     return busy / os.sysconf("SC_CLK_TCK"), ours.ru_utime + ours.ru_stime
 
 
-def run_json(cmd, **kw):
-    """The last line of cmd's output as JSON, plus "others": the share of the machine's CPU
-    that other processes took while it ran (the benchmark is only as good as that is small)."""
+def with_others(run):
+    """run()'s dict plus "others": the share of the machine's CPU that other processes took
+    while it ran (the benchmark is only as good as that is small). run's processes must have
+    been waited for, so that their CPU time counts as ours."""
     t0, (busy0, ours0) = time.perf_counter(), busy_seconds()
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, **kw).stdout
+    r = run()
     wall, (busy1, ours1) = time.perf_counter() - t0, busy_seconds()
-    r = json.loads(out.strip().splitlines()[-1])
     r["others"] = max(0.0, (busy1 - busy0) - (ours1 - ours0)) / (wall * os.cpu_count())
     return r
+
+
+def run_json(cmd, **kw):
+    """The last line of cmd's output as JSON, plus "others" (with_others)."""
+    def run():
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True, **kw).stdout
+        return json.loads(out.strip().splitlines()[-1])
+    return with_others(run)
 
 
 def std_normal_floats(n, seed=0):
@@ -93,6 +156,13 @@ def std_normal_floats(n, seed=0):
     out = np.empty(2 * len(x), np.float32)
     out[0::2], out[1::2] = y * mult, x * mult
     return out[:n]
+
+
+@functools.lru_cache(maxsize=None)  # clip-image and the vision rows time the same batch
+def bench_pixels(batch):
+    """The [batch, 3, 224, 224] input clip_bench and image_bench time: std::mt19937(0) normals."""
+    n = batch * 3 * IMAGE_SIZE * IMAGE_SIZE
+    return std_normal_floats(n).reshape(batch, 3, IMAGE_SIZE, IMAGE_SIZE)
 
 
 def tokenize(cli, model, texts, max_length):
@@ -145,33 +215,75 @@ def snapshot(src, dst):
     return dst
 
 
+def vision_folder(case, dst):
+    """dst, the model folder of make_vision.py's `case` as the hub publishes it (config.json,
+    preprocessor_config.json, model.safetensors; not the test data), written with make_vision's
+    own functions when missing or older than the generator. Written here, not copied from
+    BUILD/generated/vision, so that the run needs no test fixture generated first."""
+    weights = os.path.join(dst, "model.safetensors")
+    fixtures = os.path.join(REPO, "tests", "fixtures")
+    generator = max(os.path.getmtime(os.path.join(fixtures, f)) for f in
+                    ("vision/make_vision.py", "vision/vision_reference.py", "torch_fixtures.py",
+                     "safetensors_np.py"))
+    if os.path.exists(weights) and os.path.getmtime(weights) >= generator:
+        return dst
+    import make_vision  # torch: only when a folder is (re)made
+    c = make_vision.CASES[case]
+    tmp = dst + ".tmp"  # renamed when complete: an interrupted run leaves no half-written folder
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    make_vision.write_json(os.path.join(tmp, "config.json"), c["config"])
+    make_vision.write_json(os.path.join(tmp, "preprocessor_config.json"), c["preprocessor"])
+    make_vision.ref.save_safetensors(os.path.join(tmp, "model.safetensors"),
+                                     make_vision.case_state(c))
+    shutil.rmtree(dst, ignore_errors=True)
+    os.rename(tmp, dst)
+    return dst
+
+
 def cosines(a, b):
     return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
 
 
 class Peers:
-    def __init__(self, a):
+    def __init__(self, a, models):
         self.a = a
         self.cli = os.path.join(a.build, "apps", "embedflow")
         self.text_bench = os.path.join(a.build, "bench", "text", "text_bench")
         self.clip_bench = os.path.join(a.build, "bench", "clip", "clip_bench")
+        self.image_bench = os.path.join(a.build, "bench", "image", "image_bench")
         self.work = os.path.join(a.build, "generated", "peers")
         # Copies of the model folders, taken at start: the test suites rewrite the originals
         # (a binary reading one while it is rewritten dies of SIGBUS), and both engines must
         # load the very same weights for the whole run.
-        self.minilm = snapshot(os.path.join(a.build, "generated", "text", "minilm-random"),
-                               os.path.join(self.work, "models", "minilm-random"))
-        self.clip = snapshot(os.path.join(a.build, "generated", "clip-vit-b32", "model"),
-                             os.path.join(self.work, "models", "clip-vit-b32"))
+        self.folder = {}
+        if "minilm" in models:
+            self.folder["minilm"] = snapshot(
+                os.path.join(a.build, "generated", "text", "minilm-random"),
+                os.path.join(self.work, "models", "minilm-random"))
+        for m in ("clip-image", "clip-text"):
+            if m in models:
+                self.folder[m] = snapshot(os.path.join(a.build, "generated", "clip-vit-b32",
+                                                       "model"),
+                                          os.path.join(self.work, "models", "clip-vit-b32"))
+        for m, case in VISION.items():
+            if m in models:
+                self.folder[m] = vision_folder(case, os.path.join(self.work, "models", case))
+        self.minilm = self.folder.get("minilm")
+        self.clip = self.folder.get("clip-image") or self.folder.get("clip-text")
         self.onnx = {m: os.path.join(self.work, m + ".onnx") for m in MODELS}
-        self.clip_round = {}  # (round, threads) -> clip_bench's JSON, shared by both towers
+        self.clip_round = {}  # (round, threads, precision) -> clip_bench's JSON (both towers)
         self.manifest = {}  # model -> the batches ORT runs
+        self.photo_embeddings = {}  # vision model -> {photo: ORT's embedding}
+        self.pipeline_images = {}  # (vision model, threads) -> photos per pipeline run
 
-    def ort(self, model, manifest, threads, repeat, warmup=None, save=None, optimized=None):
+    def ort(self, model, manifest, threads, repeat, warmup=None, save=None, optimized=None,
+            seconds=None):
         """warmup: batches run before timing; None: all of them (one untimed pass)."""
         cmd = ["node", os.path.join(HERE, "ort_bench.js"), "--model", self.onnx[model],
                "--manifest", manifest, "--threads", str(threads), "--repeat", str(repeat)]
         cmd += ["--warmup", str(warmup)] if warmup is not None else []
+        cmd += ["--seconds", str(seconds)] if seconds else []
         cmd += ["--save", save] if save else []
         cmd += ["--optimized", optimized] if optimized else []
         return run_json(cmd)
@@ -195,9 +307,14 @@ class Peers:
                                 "token_type_ids": np.zeros_like(x)})
             self.manifest["minilm"] = write_manifest(os.path.join(self.work, "minilm"), batches)
         if "clip-image" in models:
-            pixels = std_normal_floats(CLIP_BATCH * 3 * 224 * 224).reshape(CLIP_BATCH, 3, 224, 224)
-            self.manifest["clip-image"] = write_manifest(os.path.join(self.work, "clip-image"),
-                                                         [{"pixel_values": pixels}] * CLIP_BATCHES)
+            self.manifest["clip-image"] = write_manifest(
+                os.path.join(self.work, "clip-image"),
+                [{"pixel_values": bench_pixels(CLIP_BATCH)}] * CLIP_BATCHES)
+        vision = [m for m in models if m in VISION]
+        if vision:  # one batch, run again and again as image_bench does
+            manifest = write_manifest(os.path.join(self.work, "vision"),
+                                      [{"pixel_values": bench_pixels(VISION_BATCH)}])
+            self.manifest.update({m: manifest for m in vision})
         if "clip-text" in models:
             captions = [CAPTION_BASE[i % 5] + f" #{i}" for i in range(CLIP_BATCH)]
             x, mask = padded(tokenize(self.cli, self.clip, captions, 77), 49407)
@@ -207,29 +324,85 @@ class Peers:
 
     # --- one timed run of each side ------------------------------------------------------------
 
-    def embedflow(self, model, threads, rnd, save=None):
-        if model == "minilm":
-            cmd = [self.text_bench, "--model", self.minilm, "--sentences", self.sent_file,
-                   "--threads", str(threads), "--batch", str(MINILM_BATCH), "--repeat", "3"]
-            r = run_json(cmd + (["--save", save] if save else []))
+    def saved(self, model, side, threads):
+        """The .npy a saving run of `side` (a precision, or "ort") writes model's embeddings to."""
+        if model in CLIP_TOWERS and side != "ort":
+            return f"{self.clip_save_prefix(side, threads)}_{CLIP_TOWERS[model]}.npy"
+        return os.path.join(self.work, f"{model}_{side}_{threads}.npy")
+
+    def clip_save_prefix(self, precision, threads):
+        return os.path.join(self.work, f"clip_{precision}_{threads}")
+
+    def embedflow(self, model, threads, rnd, precision, save=False):
+        """One timed run at `precision`; save: the run also writes the embeddings of the inputs it
+        times to self.saved(model, precision, threads)."""
+        args = ["--threads", str(threads), "--precision", precision]
+        if save:
+            args += ["--save", self.clip_save_prefix(precision, threads) if model in CLIP_TOWERS
+                     else self.saved(model, precision, threads)]
+        if model in VISION:
+            r = run_json([self.image_bench, "model", "--model", self.folder[model], "--batch",
+                          str(VISION_BATCH), "--seconds", str(self.a.seconds), "--size",
+                          str(IMAGE_SIZE)] + args)
+            rate, described = r["images_per_s"], r["describe"]
+        elif model == "minilm":
+            r = run_json([self.text_bench, "--model", self.minilm, "--sentences", self.sent_file,
+                          "--batch", str(MINILM_BATCH), "--repeat", "3"] + args)
             if r["tokens"] != self.minilm_tokens:
                 sys.exit(f"text_bench counts {r['tokens']} tokens, ORT is given "
                          f"{self.minilm_tokens}: not the same inputs")
-            return r["sentences_per_s"], r
-        key = (rnd, threads)
-        if key not in self.clip_round:  # one clip_bench run times both towers
-            self.clip_round[key] = run_json([self.clip_bench, "--model", self.clip, "--threads",
-                                             str(threads), "--batch", str(CLIP_BATCH),
-                                             "--batches", str(CLIP_BATCHES)])
-        r = self.clip_round[key]
-        return r["images_per_s" if model == "clip-image" else "captions_per_s"], r
+            rate, described = r["sentences_per_s"], r["model"]
+        else:
+            key = (rnd, threads, precision)
+            if key not in self.clip_round:  # one clip_bench run times (and saves) both towers
+                self.clip_round[key] = run_json([self.clip_bench, "--model", self.clip, "--batch",
+                                                 str(CLIP_BATCH), "--batches", str(CLIP_BATCHES)]
+                                                + args)
+            r = self.clip_round[key]
+            rate = r["images_per_s" if model == "clip-image" else "captions_per_s"]
+            described = r["model"]
+        # clip_bench skips flags it does not know: one older than --precision would time fp32
+        if not described.endswith(", " + precision):
+            sys.exit(f"{model}: asked for {precision}, the bench binary ran '{described}'")
+        return rate, r
 
     def peer(self, model, threads, save=None):
+        if model in VISION:  # as image_bench: two warm-up batches, then >= 3 for >= --seconds
+            r = self.ort(model, self.manifest[model], threads, 3, 2, seconds=self.a.seconds)
+            return r["items_per_s_all"], r
         if model == "minilm":  # as text_bench: a warm-up pass, then the best of 3
             r = self.ort(model, self.manifest[model], threads, 3, save=save)
         else:  # as clip_bench: one warm-up batch, then one timed pass
             r = self.ort(model, self.manifest[model], threads, 1, 1)
         return r["items_per_s"], r
+
+    def pipeline(self, model, threads, isolated):
+        """`embedflow run configs/image_embeddings.yaml` on the bundled photos, cycled: the
+        model's folder decides the preprocessing, pooling cls as image_bench. As many photos
+        as the isolated model embeds in about --seconds (isolated: its images/s so far), fixed
+        at the first run of (model, threads) so that every round does the same work."""
+        n = self.pipeline_images.setdefault(
+            (model, threads),
+            VISION_BATCH * max(2, math.ceil(self.a.seconds * max(isolated, default=0)
+                                            / VISION_BATCH)))
+        photos = photo_folder(os.path.join(self.work, f"photos-{n}"), n)
+        out = os.path.join(self.work, f"pipeline-{model}")
+        folder = self.folder[model]
+        r = with_others(lambda: pipeline_run.run(
+            self.cli, IMAGE_CONFIG, [f"images.dir={photos}", f"preprocess.model={folder}",
+                                     f"embed.model={folder}", "embed.pooling=cls",
+                                     f"embed.batch_size={VISION_BATCH}"],
+            threads=threads, env={"OUT": out}))
+        embed = next(st for st in r["stages"] if st["type"] == "encode.image")
+        r["encode_per_busy_s"] = embed["items"] / embed["busy_seconds"] \
+            if embed.get("busy_seconds") else None
+        r["plan"] = f"{embed['concurrency']}x{embed.get('threads', '?')}"
+        # the rows it wrote, each against ORT's embedding of its photo (the links' targets)
+        rows = np.load(os.path.join(out, "embeddings.npy"))
+        with open(os.path.join(out, "embeddings.jsonl")) as f:
+            names = [os.path.basename(os.path.realpath(json.loads(line)["source"])) for line in f]
+        r["cosines"] = cosines(rows, np.stack([self.photo_embeddings[model][x] for x in names]))
+        return r["process_per_s"], r
 
     # --- correctness ---------------------------------------------------------------------------
 
@@ -239,6 +412,20 @@ class Peers:
         unsorted[self.minilm_order] = ort
         return cosines(np.load(ef_file), unsorted)
 
+    def embedflow_outputs(self, config, sets, threads):
+        """`embedflow run` of one of this folder's pipelines, --set as given (its files)."""
+        cmd = [self.cli, "run", os.path.join(HERE, config), "--progress", "off",
+               "--threads", str(threads)]
+        for k, v in sets.items():
+            cmd += ["--set", f"{k}={v}"]
+        subprocess.run(cmd, check=True, capture_output=True)
+
+    def ort_outputs(self, model, inputs, folder, threads):
+        """ORT's outputs for one batch ({input name: array}), its files kept in folder."""
+        self.ort(model, write_manifest(folder, [inputs]), threads, 1, 0,
+                 save=os.path.join(folder, "ort.npy"))
+        return np.load(os.path.join(folder, "ort.npy"))
+
     def check_clip(self, models, threads):
         """embedflow's CLIP embeddings from clip_outputs.yaml, ORT's on the same pixels / ids."""
         d = os.path.join(self.work, "check")
@@ -246,30 +433,41 @@ class Peers:
         captions = [CAPTION_BASE[i % 5] + f" #{i}" for i in range(CLIP_BATCH)]
         with open(os.path.join(d, "captions.txt"), "w") as f:
             f.write("\n".join(captions) + "\n")
-        sets = {"photos.dir": os.path.join(REPO, "examples", "media", "images"),
+        sets = {"photos.dir": PHOTOS,
                 "captions.file": os.path.join(d, "captions.txt"), "image.model": self.clip,
                 "text.model": self.clip, "pixels_out.path": os.path.join(d, "pixels.npy"),
                 "image_out.path": os.path.join(d, "ef_image.npy"),
                 "text_out.path": os.path.join(d, "ef_text.npy")}
-        cmd = [self.cli, "run", os.path.join(HERE, "clip_outputs.yaml"), "--progress", "off",
-               "--threads", str(threads)]
-        for k, v in sets.items():
-            cmd += ["--set", f"{k}={v}"]
-        subprocess.run(cmd, check=True, capture_output=True)
+        self.embedflow_outputs("clip_outputs.yaml", sets, threads)
         out = {}
         if "clip-image" in models:
-            m = write_manifest(os.path.join(d, "image"),
-                               [{"pixel_values": np.load(sets["pixels_out.path"])}])
-            self.ort("clip-image", m, threads, 1, 0, save=os.path.join(d, "ort_image.npy"))
-            out["clip-image"] = cosines(np.load(sets["image_out.path"]),
-                                        np.load(os.path.join(d, "ort_image.npy")))
+            ort = self.ort_outputs("clip-image", {"pixel_values": np.load(sets["pixels_out.path"])},
+                                   os.path.join(d, "image"), threads)
+            out["clip-image"] = cosines(np.load(sets["image_out.path"]), ort)
         if "clip-text" in models:
             x, mask = padded(tokenize(self.cli, self.clip, captions, 77), 49407)
-            m = write_manifest(os.path.join(d, "text"), [{"input_ids": x, "attention_mask": mask}])
-            self.ort("clip-text", m, threads, 1, 0, save=os.path.join(d, "ort_text.npy"))
-            out["clip-text"] = cosines(np.load(sets["text_out.path"]),
-                                       np.load(os.path.join(d, "ort_text.npy")))
+            ort = self.ort_outputs("clip-text", {"input_ids": x, "attention_mask": mask},
+                                   os.path.join(d, "text"), threads)
+            out["clip-text"] = cosines(np.load(sets["text_out.path"]), ort)
         return out
+
+    def check_vision(self, model, threads):
+        """embedflow's ViT / DINOv2 embeddings of the bundled photos from vision_outputs.yaml,
+        ORT's on the pixels its image.preprocess prepared; ORT's are kept by photo for the
+        pipeline runs' check."""
+        d = os.path.join(self.work, "check", model)
+        os.makedirs(d, exist_ok=True)
+        sets = {"photos.dir": PHOTOS, "prepare.model": self.folder[model],
+                "embed.model": self.folder[model],
+                "pixels_out.path": os.path.join(d, "pixels.npy"),
+                "embed_out.path": os.path.join(d, "embedflow.npy")}
+        self.embedflow_outputs("vision_outputs.yaml", sets, threads)
+        ort = self.ort_outputs(model, {"pixel_values": np.load(sets["pixels_out.path"])},
+                               os.path.join(d, "ort"), threads)
+        with open(os.path.join(d, "embedflow.jsonl")) as f:
+            photos = [json.loads(line)["id"] for line in f]
+        self.photo_embeddings[model] = dict(zip(photos, ort))
+        return cosines(np.load(sets["embed_out.path"]), ort)
 
     def fusions(self, model):
         """Operators ORT's optimised graph has and the exported one has not, with counts."""
@@ -289,14 +487,18 @@ def cpu_name():
     return "unknown"
 
 
+@functools.lru_cache(maxsize=None)
+def cpu_flags():
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("flags"):
+            return frozenset(line.split(":", 1)[1].split())
+    return frozenset()
+
+
 def cpu_level():
     """The kernel level embedflow's dispatch picks here (pipelines/src/cpu.cpp): the binaries do
     not print it, so it is derived from the CPU's flags and EMBEDFLOW_CPU."""
-    flags = set()
-    for line in open("/proc/cpuinfo"):
-        if line.startswith("flags"):
-            flags = set(line.split(":", 1)[1].split())
-            break
+    flags = cpu_flags()
     level = "baseline"
     if {"avx2", "fma"} <= flags:
         level = "avx2"
@@ -310,32 +512,69 @@ def cpu_level():
     return f"{level} (from the CPU's flags; EMBEDFLOW_CPU={env or 'unset'})"
 
 
+def has_vnni():
+    """Whether the int8 goal applies here (PRECISION_GOALS)."""
+    return "avx512_vnni" in cpu_flags()
+
+
+def int8_path():
+    """The instructions oneDNN's u8·s8 GEMM (int8's Linears) runs on here, from the CPU's flags
+    (oneDNN takes the best the CPU has unless ONEDNN_MAX_CPU_ISA caps it)."""
+    flags = cpu_flags()
+    if has_vnni():
+        path = "avx512_vnni"
+    elif "avx_vnni" in flags:
+        path = "avx_vnni (256-bit VNNI; no avx512_vnni)"
+    elif "avx512bw" in flags:
+        path = "avx512 without VNNI"
+    elif "avx2" in flags:
+        path = "avx2 without VNNI"
+    else:
+        path = "no avx2"
+    caps = [f"{v}={os.environ[v]}" for v in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
+            if os.environ.get(v)]
+    return path + (f", capped by {' '.join(caps)}" if caps else "")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.path.join(REPO, "build"))
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--repeat", type=int, default=3, help="alternating rounds per thread count")
     ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--seconds", type=float, default=5.0,
+                    help="vit-b16, dinov2-s: each side's timed run lasts at least this long "
+                         "(and 3 batches); the pipeline's photos take about as long")
+    ap.add_argument("--precisions", default=",".join(PRECISIONS),
+                    help="embedflow's sides, each a --precision of the bench binaries; fp32 "
+                         "(the reference of the others) is always among them")
     a = ap.parse_args()
     t_start = time.perf_counter()
     models = [m for m in MODELS if m in a.models.split(",")]
+    unknown = set(a.precisions.split(",")) - set(PRECISIONS)
+    if unknown:
+        sys.exit(f"--precisions: {', '.join(sorted(unknown))} not among {', '.join(PRECISIONS)}")
+    precisions = [x for x in PRECISIONS if x == "fp32" or x in a.precisions.split(",")]
+    reduced = precisions[1:]  # measured against fp32
     if not os.path.isdir(os.path.join(HERE, "node_modules", "onnxruntime-node")):
         sys.exit(f"onnxruntime-node is missing: "
                  f"(cd {HERE} && ONNXRUNTIME_NODE_INSTALL=skip npm ci)")
-    p = Peers(a)
+    p = Peers(a, models)
     # (re-)export when an .onnx is missing or older than the weights it was made from
-    weights = {m: os.path.join(p.minilm if m == "minilm" else p.clip, "model.safetensors")
-               for m in models}
+    weights = {m: os.path.join(p.folder[m], "model.safetensors") for m in models}
     missing = [m for m in models if not os.path.exists(p.onnx[m])
                or os.path.getmtime(p.onnx[m]) < os.path.getmtime(weights[m])]
     if missing:
+        folders = {"--minilm": p.minilm, "--clip": p.clip, "--vit": p.folder.get("vit-b16"),
+                   "--dinov2": p.folder.get("dinov2-s")}
         subprocess.run([sys.executable, os.path.join(HERE, "export_onnx.py"), "--build", a.build,
-                        "--minilm", p.minilm, "--clip", p.clip, "--models", ",".join(missing)],
-                       check=True)
+                        "--models", ",".join(missing)]
+                       + [x for flag, d in folders.items() if d for x in (flag, d)], check=True)
     p.prepare(models)
 
     # Correctness first: a speed ratio of two different computations would mean nothing.
-    # (MiniLM's embeddings are those of the first timed round, checked right after it.)
+    # (MiniLM's embeddings are those of the first timed round, checked right after it, and the
+    # vision pipelines' rows those of each timed run.)
     cos = {}
 
     def check(model, c):
@@ -348,33 +587,61 @@ def main():
     if clip_models:
         for m, c in p.check_clip(clip_models, max(a.threads)).items():
             check(m, c)
+    for m in models:
+        if m in VISION:
+            check(m, p.check_vision(m, max(a.threads)))
     fused = {m: p.fusions(m) for m in models}
 
-    # Rounds alternate the two sides (and which goes first): on a shared machine the speed drifts
+    # Rounds alternate the sides (and which goes first): on a shared machine the speed drifts
     # within a minute, and one block per side would measure the drift instead of the code.
-    runs = {(m, t): {"embedflow": [], "ort": []} for m in models for t in a.threads}
+    # Sides: embedflow at each precision, then ORT (and for the vision models the pipeline).
+    timed = precisions + ["ort"]
+    runs = {(m, t): {side: [] for side in timed} for m in models for t in a.threads}
     others = {key: [] for key in runs}
     peaks = {key: [] for key in runs}  # clip_bench's GEMM peak of the round (GFLOP/s)
+    best_batch = {key: {side: [] for side in timed} for key in runs if key[0] in VISION}
+    pipes = {key: [] for key in best_batch}  # the vision pipelines' runs
+    fidelity = {}  # (model, threads, reduced precision) -> cosines against fp32, row by row
     image_gflops = 0.0
     info = {}
     for t in a.threads:
         for rnd in range(a.repeat):
             for m in models:
-                saved = m == "minilm" and rnd == 0
-                ef_out, ort_out = (os.path.join(p.work, f"{m}_{side}_{t}.npy") if saved else None
-                                   for side in ("embedflow", "ort"))
-                sides = [("embedflow", lambda: p.embedflow(m, t, rnd, ef_out)),
-                         ("ort", lambda: p.peer(m, t, ort_out))]
+                # The first round's runs save their embeddings: fp32's are checked against ORT's
+                # (MiniLM; peer() saves for it only) and the other precisions' against fp32's.
+                saved = rnd == 0
+                sides = [(x, lambda x=x: p.embedflow(m, t, rnd, x, saved)) for x in precisions]
+                sides.append(("ort", lambda: p.peer(m, t, p.saved(m, "ort", t) if saved
+                                                    else None)))
+                if m in VISION:
+                    sides.append(("pipeline",
+                                  lambda: p.pipeline(m, t, runs[(m, t)]["fp32"])))
                 for side, fn in sides if rnd % 2 == 0 else sides[::-1]:
                     rate, r = fn()
+                    if side == "pipeline":
+                        pipes[(m, t)].append(r)
+                        check(f"{m} pipeline", r["cosines"])
+                        continue
                     runs[(m, t)][side].append(rate)
                     others[(m, t)].append(r["others"])
                     info[side] = r
-                    if side == "embedflow" and "gemm_peak_gflops" in r:
+                    if "torch" in r:
+                        info["torch"] = r["torch"]
+                    if m in VISION:
+                        best_batch[(m, t)][side].append(
+                            r["items_per_s" if side == "ort" else "best_batch_images_per_s"])
+                        if side == "fp32":
+                            info[m] = r["describe"]
+                    if side == "fp32" and m == "clip-image":  # text_bench has a peak too
                         peaks[(m, t)].append(r["gemm_peak_gflops"])
                         image_gflops = r["image_gflops"]
                 if saved:
-                    check(m, p.check_minilm(ef_out, ort_out))
+                    fp32_out = p.saved(m, "fp32", t)
+                    if m == "minilm":
+                        check(m, p.check_minilm(fp32_out, p.saved(m, "ort", t)))
+                    for x in reduced:
+                        fidelity[(m, t, x)] = cosines(np.load(p.saved(m, x, t)),
+                                                      np.load(fp32_out))
 
     print(f"embedflow vs ONNX Runtime (bench/peers): same random weights, same inputs; "
           f"{a.repeat} alternating rounds per thread count")
@@ -382,18 +649,28 @@ def main():
           f"at the end")
     print(f"ORT: {info['ort']['impl']} (CPU EP; graph optimisation 'all', intra-op = threads, "
           f"inter-op 1, sequential)")
-    print(f"embedflow: {info['embedflow']['torch']}; kernels' CPU level: {cpu_level()}")
+    print(f"embedflow: {info.get('torch', 'image_bench')}; kernels' CPU level: {cpu_level()}")
+    if "int8" in precisions:
+        print(f"embedflow int8: oneDNN's u8·s8 GEMM; its path, from the CPU's flags: "
+              f"{int8_path()}")
+    for m in models:
+        if m in VISION:
+            print(f"  {m}: {info[m]}")
     inputs = {"minilm": f"512 sentences ({getattr(p, 'minilm_tokens', 0)} tokens) in batches of "
                         f"{MINILM_BATCH}, 3 passes",
               "clip-image": f"{CLIP_BATCHES} batches of the same {CLIP_BATCH} images",
               "clip-text": f"{CLIP_BATCHES * 4} batches of the same {CLIP_BATCH} captions"}
+    for m in VISION:
+        inputs[m] = (f"the same {VISION_BATCH} images ({IMAGE_SIZE} px) after 2 warm-up batches, "
+                     f"for >= {a.seconds:g} s")
     print("inputs: " + "; ".join(f"{m} {inputs[m]}" for m in models))
-    print(f"\n{'model':11s} {'threads':>7s} {'unit':>12s} {'embedflow':>10s} {'ORT':>10s} "
+    print("\nfp32, embedflow's default precision, against ORT")
+    print(f"{'model':11s} {'threads':>7s} {'unit':>12s} {'embedflow':>10s} {'ORT':>10s} "
           f"{'ratio':>7s} {'median':>7s} {'goal':>6s} {'others':>7s}")
     rows = []
     for m in models:
         for t in a.threads:
-            ef, ort = runs[(m, t)]["embedflow"], runs[(m, t)]["ort"]
+            ef, ort = runs[(m, t)]["fp32"], runs[(m, t)]["ort"]
             ratio = max(ef) / max(ort)
             median = statistics.median(e / o for e, o in zip(ef, ort))
             busy = max(others[(m, t)])
@@ -401,17 +678,21 @@ def main():
                          "ort": max(ort), "ratio": ratio, "median_round_ratio": median,
                          "goal": GOALS[m], "embedflow_rounds": ef, "ort_rounds": ort,
                          "others_max": busy})
+            if m in VISION:  # the least disturbed batch of the timed runs, each side
+                rows[-1].update({"embedflow_best_batch": max(best_batch[(m, t)]["fp32"]),
+                                 "ort_best_batch": max(best_batch[(m, t)]["ort"])})
             print(f"{m:11s} {t:7d} {UNITS[m]:>12s} {max(ef):10.1f} {max(ort):10.1f} "
                   f"{ratio:6.2f}x {median:6.2f}x {GOALS[m]:5.1f}x {busy:6.0%}"
                   f"{'' if ratio >= GOALS[m] else '  (below goal)'}")
     print("ratio: best round of each side; median: of the ratios within each round; others: "
-          "the largest share of the CPU other processes took during one of the row's runs")
+          "the largest share of the CPU other processes took during one of the row's runs "
+          "(any side's)")
     if "clip-image" in models and image_gflops:
         # How much room the GEMMs leave: the tower's GEMM FLOPs per image times images/s over
         # the peak of oneDNN's sgemm at the tower's shapes, measured by clip_bench in each round.
         for t in a.threads:
             peak = max(peaks[("clip-image", t)])
-            ef, ort = (max(runs[("clip-image", t)][side]) for side in ("embedflow", "ort"))
+            ef, ort = (max(runs[("clip-image", t)][side]) for side in ("fp32", "ort"))
             print(f"clip-image at {t} thread(s): {image_gflops:.2f} GFLOP per image, GEMM peak "
                   f"{peak:.1f} GFLOP/s: embedflow at {ef * image_gflops / peak:.0%} of it, "
                   f"ORT at {ort * image_gflops / peak:.0%}")
@@ -420,14 +701,76 @@ def main():
                     row["gemm_peak_gflops"] = peak
                     row["roofline_embedflow"] = ef * image_gflops / peak
                     row["roofline_ort"] = ort * image_gflops / peak
-    if max(r["others_max"] for r in rows) > 0.05:
+    precision_rows = []
+    for x in reduced:
+        goal = PRECISION_GOALS[x]
+        goal_text = f"{goal['vs_fp32']:.1f}x/{goal['mean_cosine']}"
+        print(f"\n{x}: `--precision {x}` of the same binaries, a side of the same rounds; "
+              f"cosines row by row against fp32's embeddings of the same inputs")
+        print(f"{'model':11s} {'threads':>7s} {'unit':>12s} {x + ' items/s':>13s} "
+              f"{'÷ fp32':>7s} {'÷ ORT':>7s} {'mean cos':>9s} {'min cos':>9s} {'goal':>11s}")
+        for m in models:
+            for t in a.threads:
+                rates, c = runs[(m, t)][x], fidelity[(m, t, x)]
+                vs_fp32 = max(rates) / max(runs[(m, t)]["fp32"])
+                vs_ort = max(rates) / max(runs[(m, t)]["ort"])
+                met = vs_fp32 >= goal["vs_fp32"] and c.mean() >= goal["mean_cosine"]
+                precision_rows.append({
+                    "model": m, "threads": t, "precision": x, "unit": UNITS[m],
+                    "items_per_s": max(rates), "rounds": rates, "vs_fp32": vs_fp32,
+                    "median_round_vs_fp32": statistics.median(
+                        r / f for r, f in zip(rates, runs[(m, t)]["fp32"])),
+                    "vs_ort": vs_ort, "cosine_mean": float(c.mean()),
+                    "cosine_min": float(c.min()), "rows_compared": len(c),
+                    "goal": goal, "goal_applies": has_vnni(), "goal_met": met})
+                if m in VISION:
+                    precision_rows[-1]["best_batch"] = max(best_batch[(m, t)][x])
+                # Off a VNNI CPU the goal is not the row's to meet: no verdict, only the mark.
+                mark = ("" if met else "  (below goal)") if has_vnni() else "  (VNNI only)"
+                print(f"{m:11s} {t:7d} {UNITS[m]:>12s} {max(rates):13.1f} {vs_fp32:6.2f}x "
+                      f"{vs_ort:6.2f}x {c.mean():9.6f} {c.min():9.6f} {goal_text:>11s}{mark}")
+        print(f"÷ fp32, ÷ ORT: best round of each side; cosines: the first round's saved "
+              f"embeddings at each thread count; goal: >= {goal['vs_fp32']:.1f}x fp32 at mean "
+              f"cosine >= {goal['mean_cosine']}, on a CPU with avx512_vnni"
+              + ("" if has_vnni() else
+                 f"; this one has none (int8 path: {int8_path()}), so the rows show what {x} "
+                 f"reaches without it"))
+    pipeline_rows = []
+    if pipes:
+        print(f"\npipeline: `embedflow run configs/image_embeddings.yaml` (image.load -> "
+              f"image.preprocess with the folder's preprocessor_config.json -> encode.image, "
+              f"pooling cls, batches of {VISION_BATCH} -> write.npy) on the bundled photos, "
+              f"cycled; images/s, best round each, beside the isolated model (image_bench)")
+        print(f"{'model':11s} {'threads':>7s} {'photos':>7s} {'isolated':>9s} {'process':>8s} "
+              f"{'÷ isol.':>7s} {'no-load':>8s} {'encode/busy s':>13s} {'plan':>5s} "
+              f"{'others':>7s}")
+        for (m, t), rs in pipes.items():
+            isolated = max(runs[(m, t)]["fp32"])
+            best = {k: max(r[k] for r in rs) for k in ("process_per_s", "pipeline_per_s")}
+            busy = [r["encode_per_busy_s"] for r in rs if r["encode_per_busy_s"]]
+            encode = max(busy) if busy else None
+            pipeline_rows.append({"model": m, "threads": t, "photos": rs[0]["items"],
+                                  "isolated": isolated, **best, "encode_per_busy_s": encode,
+                                  "plan": rs[0]["plan"],
+                                  "process_rounds": [r["process_per_s"] for r in rs],
+                                  "others_max": max(r["others"] for r in rs)})
+            print(f"{m:11s} {t:7d} {rs[0]['items']:7d} {isolated:9.1f} "
+                  f"{best['process_per_s']:8.1f} {best['process_per_s'] / isolated:6.2f}x "
+                  f"{best['pipeline_per_s']:8.1f} "
+                  f"{encode if encode is not None else float('nan'):13.1f} {rs[0]['plan']:>5s} "
+                  f"{pipeline_rows[-1]['others_max']:6.0%}")
+        print("process: photos / wall time of the whole `embedflow run` (start-up, model load, "
+              "decode and preprocessing included); no-load: less the time opening stages; "
+              "encode/busy s: the encode.image stage's images per second of its calls' busy "
+              "time (summed over concurrent calls); plan: its concurrent calls x threads each")
+    if max(r["others_max"] for r in rows + pipeline_rows) > 0.05:
         print("warning: other processes were busy during some runs: measure again on a quiet "
               "machine before reading much into the ratios")
 
     print("\ncorrectness, cosine per row between ORT's and embedflow's embeddings "
           f"(must be >= {MIN_COSINE}):")
-    for m in models:
-        print(f"  {m:11s} {len(cos[m]):4d} rows: min {cos[m].min():.7f}, mean {cos[m].mean():.7f}")
+    for m, c in cos.items():
+        print(f"  {m:17s} {len(c):4d} rows: min {c.min():.7f}, mean {c.mean():.7f}")
     print("ORT's graph after its optimisations (operators the export did not have; MatMul and "
           "Softmax left):")
     for m in models:
@@ -438,9 +781,11 @@ def main():
     print(f"wall time: {wall:.0f} s")
     print(json.dumps({"cpu": cpu_name(), "ort": info["ort"]["impl"],
                       "embedflow_cpu_level": cpu_level(),
-                      "embedflow_torch": info["embedflow"]["torch"], "rounds": a.repeat,
-                      "rows": rows,
-                      "cosine_min": {m: float(cos[m].min()) for m in models},
+                      "embedflow_torch": info.get("torch"), "rounds": a.repeat,
+                      "int8_path": int8_path(), "avx512_vnni": has_vnni(),
+                      "rows": rows, "precision_rows": precision_rows,
+                      "pipeline_rows": pipeline_rows,
+                      "cosine_min": {m: float(c.min()) for m, c in cos.items()},
                       "ort_fusions": {m: fused[m][0] for m in models}, "wall_seconds": wall}))
 
 

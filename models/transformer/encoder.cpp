@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <stdexcept>
+#include <utility>
+#include <vector>
 
 namespace embedflow::models::transformer {
 
@@ -28,6 +31,7 @@ std::optional<kernels::Activation> activation_named(const std::string& name) {
   if (name == "gelu_new" || name == "gelu_pytorch_tanh") return kernels::Activation::GeluTanh;
   if (name == "quick_gelu") return kernels::Activation::QuickGelu;
   if (name == "relu") return kernels::Activation::Relu;
+  if (name == "silu" || name == "swish") return kernels::Activation::Silu;
   return std::nullopt;
 }
 
@@ -87,7 +91,7 @@ Encoder::Encoder(const EncoderConfig& c, WeightLoader& w, const LayerKeys& keys,
     L.qkv.weight = torch::cat({q.weight, k.weight, v.weight}, 0).contiguous();
     L.qkv.bias = torch::cat({q.bias, k.bias, v.bias}, 0).contiguous();
     L.attention_out = linear(keys.attention_out, h, h);
-    L.ffn_in = linear(keys.ffn_in, inter, h);
+    L.ffn_in = linear(keys.ffn_in, c.gated_ffn ? 2 * inter : inter, h);
     L.ffn_out = linear(keys.ffn_out, h, inter);
     // λ ⊙ (W x + b) = (diag(λ) W) x + λ ⊙ b.
     auto fold_scale = [&](Linear& lin, const std::string& name) {
@@ -109,8 +113,17 @@ Encoder::Encoder(const EncoderConfig& c, WeightLoader& w, const LayerKeys& keys,
 }
 
 void Encoder::quantize() {
-  if (config_.norm != NormPlacement::Post)
-    throw std::logic_error("int8 is implemented for post-LN encoders only");
+#ifndef EMBEDFLOW_HAVE_DNNL
+  // libtorch's quantized Linear runs on whichever quantised engine this libtorch has.
+  auto& engines = at::globalContext().supportedQEngines();
+  if (std::find(engines.begin(), engines.end(), at::QEngine::ONEDNN) != engines.end())
+    at::globalContext().setQEngine(at::QEngine::ONEDNN);
+  else if (std::find(engines.begin(), engines.end(), at::QEngine::FBGEMM) != engines.end())
+    at::globalContext().setQEngine(at::QEngine::FBGEMM);
+  else
+    throw ModelError(
+        "precision int8: this libtorch has neither the oneDNN nor the FBGEMM quantised engine");
+#endif
   for (auto& L : layers_)
     for (Linear* lin : {&L.qkv, &L.attention_out, &L.ffn_in, &L.ffn_out}) lin->quantize();
   quantized_ = true;
@@ -119,8 +132,9 @@ void Encoder::quantize() {
 double Encoder::linear_flops(int64_t tokens) const {
   const double h = static_cast<double>(config_.hidden_size);
   const double i = static_cast<double>(config_.intermediate_size);
-  // Q, K, V and the output projection (4·h·h) plus the two feed-forward GEMMs (2·h·i).
-  const double per_token_layer = 2.0 * (4.0 * h * h + 2.0 * h * i);
+  // Q, K, V and the output projection (4·h·h) plus the two feed-forward GEMMs (2·h·i, the
+  // first twice as wide when gated).
+  const double per_token_layer = 2.0 * (4.0 * h * h + (config_.gated_ffn ? 3.0 : 2.0) * h * i);
   return per_token_layer * static_cast<double>(config_.num_layers) * static_cast<double>(tokens);
 }
 
@@ -280,25 +294,38 @@ void Encoder::add_residual(const Linear& lin, const torch::Tensor& in, torch::Te
   if (!has_bias) x.add_(lin.bias);
 }
 
-void Encoder::feed_forward_in(const Layer& L, const torch::Tensor& in, torch::Tensor& inter,
-                              int64_t grain) const {
-  const bool has_bias = L.ffn_in.forward(in, inter);
+void Encoder::feed_forward_in(const Layer& L, const torch::Tensor& in, torch::Tensor& gate,
+                              torch::Tensor& inter, int64_t grain) const {
   const int64_t n = inter.size(1);
   float* ip = inter.data_ptr<float>();
+  if (config_.gated_ffn) {
+    const bool has_bias = L.ffn_in.forward(in, gate);
+    const float* gp = gate.data_ptr<float>();
+    at::parallel_for(0, inter.size(0), grain, [&](int64_t r0, int64_t r1) {
+      k_->gated_activation(gp + r0 * 2 * n, has_bias ? nullptr : ptr(L.ffn_in.bias), r1 - r0, n,
+                           config_.activation, ip + r0 * n, n);
+    });
+    return;
+  }
+  const bool has_bias = L.ffn_in.forward(in, inter);
   at::parallel_for(0, inter.size(0), grain, [&](int64_t r0, int64_t r1) {
     k_->bias_activation(ip + r0 * n, has_bias ? nullptr : ptr(L.ffn_in.bias), r1 - r0, n,
                         config_.activation);
   });
 }
 
+torch::Tensor Encoder::gate_buffer(int64_t tokens) const {
+  return torch::empty({config_.gated_ffn ? tokens : 0, 2 * config_.intermediate_size});
+}
+
 void Encoder::forward(torch::Tensor& x, const std::vector<int64_t>& offsets) const {
   int64_t max_len = 0;
   for (size_t b = 0; b + 1 < offsets.size(); ++b)
     max_len = std::max(max_len, offsets[b + 1] - offsets[b]);
-  if (config_.norm == NormPlacement::Pre) return forward_pre_norm(x, offsets, max_len);
 #ifdef EMBEDFLOW_HAVE_DNNL
-  if (quantized_) return forward_post_norm_int8(x, offsets, max_len);
+  if (quantized_) return forward_int8(x, offsets, max_len);
 #endif
+  if (config_.norm == NormPlacement::Pre) return forward_pre_norm(x, offsets, max_len);
   forward_post_norm(x, offsets, max_len);
 }
 
@@ -311,12 +338,13 @@ void Encoder::forward_post_norm(torch::Tensor& x, const std::vector<int64_t>& of
   torch::Tensor ctx = torch::empty({T, h});
   torch::Tensor proj = torch::empty({T, h});
   torch::Tensor inter = torch::empty({T, config_.intermediate_size});
+  torch::Tensor gate = gate_buffer(T);
 
   for (const Layer& L : layers_) {
     attention(L, x, offsets, max_len, bias, qkv, ctx);
     add_residual_layernorm(L.attention_out, ctx, x, proj, L.norm1_weight, L.norm1_bias, grain.rows);
     // Feed-forward: GEMM, fused bias + activation, GEMM, fused bias + residual + LayerNorm.
-    feed_forward_in(L, x, inter, grain.ffn_rows);
+    feed_forward_in(L, x, gate, inter, grain.ffn_rows);
     add_residual_layernorm(L.ffn_out, inter, x, proj, L.norm2_weight, L.norm2_bias, grain.rows);
   }
 }
@@ -332,6 +360,7 @@ void Encoder::forward_pre_norm(torch::Tensor& x, const std::vector<int64_t>& off
   torch::Tensor ctx = torch::empty({T, h});
   torch::Tensor proj = torch::empty({T, h});
   torch::Tensor inter = torch::empty({T, config_.intermediate_size});
+  torch::Tensor gate = gate_buffer(T);
   const float* xp = x.data_ptr<float>();
   float* np = normed.data_ptr<float>();
   auto layernorm = [&](const torch::Tensor& gamma, const torch::Tensor& beta) {
@@ -345,7 +374,7 @@ void Encoder::forward_pre_norm(torch::Tensor& x, const std::vector<int64_t>& off
     attention(L, normed, offsets, max_len, bias, qkv, ctx);
     add_residual(L.attention_out, ctx, x, proj, grain.rows);
     layernorm(L.norm2_weight, L.norm2_bias);
-    feed_forward_in(L, normed, inter, grain.ffn_rows);
+    feed_forward_in(L, normed, gate, inter, grain.ffn_rows);
     add_residual(L.ffn_out, inter, x, proj, grain.rows);
   }
 }
@@ -375,14 +404,16 @@ void Encoder::gemm_s32_blocks(const Linear& lin, const QuantRows& in, Epilogue e
   });
 }
 
-// The post-LN layers on oneDNN's u8·s8 GEMM, each GEMM's int32 result dequantised inside the
-// pass that consumes it (attention, LayerNorm, activation), which also quantises the next
-// GEMM's input.
-void Encoder::forward_post_norm_int8(torch::Tensor& x, const std::vector<int64_t>& offsets,
-                                     int64_t max_len) const {
+// The layers on oneDNN's u8·s8 GEMM, each GEMM's int32 result dequantised inside the pass that
+// consumes it (attention, LayerNorm, activation), which also quantises the next GEMM's input:
+// x itself after a post-LN residual pass, the next block's LayerNorm of x after a pre-LN one.
+void Encoder::forward_int8(torch::Tensor& x, const std::vector<int64_t>& offsets,
+                           int64_t max_len) const {
   const int64_t T = x.size(0), h = config_.hidden_size, d = config_.head_dim();
   const int64_t n_seqs = static_cast<int64_t>(offsets.size()) - 1;
   const int64_t n_inter = config_.intermediate_size;
+  const int64_t n_ffn_in = config_.gated_ffn ? 2 * n_inter : n_inter;
+  const bool pre_norm = config_.norm == NormPlacement::Pre;
   const float eps = config_.layer_norm_eps;
   const Grains grain = grains(max_len);
   const HeadBias bias = head_bias(max_len);
@@ -399,27 +430,48 @@ void Encoder::forward_post_norm_int8(torch::Tensor& x, const std::vector<int64_t
   float* xp = x.data_ptr<float>();
   const int32_t* aq = acc_qkv.data_ptr<int32_t>();
 
-  at::parallel_for(0, T, grain.rows,
-                   [&](int64_t r0, int64_t r1) { xq.quantize(*k_, xp + r0 * h, r0, r1); });
+  // The next GEMM's input from rows [b0, b1) of x: x itself (post-LN), or its LayerNorm by
+  // (gamma, beta) through `normed` (pre-LN; kBlock rows of h).
+  auto quantize_input = [&](int64_t b0, int64_t b1, const torch::Tensor& gamma,
+                            const torch::Tensor& beta, float* normed) {
+    if (!pre_norm) return xq.quantize(*k_, xp + b0 * h, b0, b1);
+    k_->layernorm(xp + b0 * h, normed, ptr(gamma), ptr(beta), b1 - b0, h, eps);
+    xq.quantize(*k_, normed, b0, b1);
+  };
+  at::parallel_for(0, T, grain.rows, [&](int64_t r0, int64_t r1) {
+    std::vector<float> normed(static_cast<size_t>(kBlock * h));
+    for (int64_t b0 = r0; b0 < r1; b0 += kBlock)
+      quantize_input(b0, std::min(r1, b0 + kBlock), layers_[0].norm1_weight, layers_[0].norm1_bias,
+                     normed.data());
+  });
 
-  // x = LayerNorm(x + in · linᵀ + b), each GEMM block's rows normalised as it is done, then
-  // quantised into xq for the next GEMM.
-  auto residual_norm = [&](const Linear& lin, const QuantRows& in, const torch::Tensor& gamma,
-                           const torch::Tensor& beta, bool requantize) {
+  // x = x + in · linᵀ + b, each GEMM block's rows finished as it is done: LayerNorm by
+  // (gamma, beta) in place after post-LN, kept as they are after pre-LN; then, if `next` (the
+  // next GEMM's input norm under pre-LN, gamma/beta again under post-LN) is given, quantised
+  // into xq for the next GEMM.
+  using Norm = std::pair<const torch::Tensor*, const torch::Tensor*>;
+  auto residual = [&](const Linear& lin, const QuantRows& in, Norm norm, std::optional<Norm> next) {
     gemm_s32_blocks(lin, in, [&](int64_t r0, int64_t r1, const int32_t* acc) {
-      std::vector<float> y(static_cast<size_t>(kBlock * h));
+      std::vector<float> y(static_cast<size_t>(kBlock * h)), normed(y.size());
       float* yp = y.data();
       for (int64_t b0 = r0; b0 < r1; b0 += kBlock) {
         const int64_t b1 = std::min(r1, b0 + kBlock);
         lin.dequantize(*k_, in, acc + (b0 - r0) * h, h, b0, b1, 0, h, yp, h);
-        k_->residual_layernorm(xp + b0 * h, yp, nullptr, ptr(gamma), ptr(beta), b1 - b0, h, eps);
-        if (requantize) xq.quantize(*k_, xp + b0 * h, b0, b1);
+        float* xb = xp + b0 * h;
+        if (pre_norm) {
+          for (int64_t i = 0; i < (b1 - b0) * h; ++i) xb[i] += yp[i];
+        } else {
+          k_->residual_layernorm(xb, yp, nullptr, ptr(*norm.first), ptr(*norm.second), b1 - b0, h,
+                                 eps);
+        }
+        if (next) quantize_input(b0, b1, *next->first, *next->second, normed.data());
       }
     });
   };
 
   for (size_t l = 0; l < layers_.size(); ++l) {
     const Layer& L = layers_[l];
+    const Layer* following = l + 1 < layers_.size() ? &layers_[l + 1] : nullptr;
     float* cp = ctx.data_ptr<float>();
     if (by_sequence) {
       // Per group of whole sequences: the group's qkv GEMM, then for each sequence its q, k, v
@@ -456,20 +508,30 @@ void Encoder::forward_post_norm_int8(torch::Tensor& x, const std::vector<int64_t
       at::parallel_for(0, T, grain.rows,
                        [&](int64_t r0, int64_t r1) { ctxq.quantize(*k_, cp + r0 * h, r0, r1); });
     }
-    residual_norm(L.attention_out, ctxq, L.norm1_weight, L.norm1_bias, true);
+    const Norm norm1{&L.norm1_weight, &L.norm1_bias}, norm2{&L.norm2_weight, &L.norm2_bias};
+    residual(L.attention_out, ctxq, norm1, pre_norm ? norm2 : norm1);
 
     // Feed-forward: the intermediate activations exist in float only a few rows at a time.
     gemm_s32_blocks(L.ffn_in, xq, [&](int64_t r0, int64_t r1, const int32_t* acc) {
-      std::vector<float> y(static_cast<size_t>(kBlock * n_inter));
+      std::vector<float> y(static_cast<size_t>(kBlock * n_ffn_in));
+      std::vector<float> gated(static_cast<size_t>(config_.gated_ffn ? kBlock * n_inter : 0));
       for (int64_t b0 = r0; b0 < r1; b0 += kBlock) {
         const int64_t b1 = std::min(r1, b0 + kBlock);
-        L.ffn_in.dequantize(*k_, xq, acc + (b0 - r0) * n_inter, n_inter, b0, b1, 0, n_inter,
-                            y.data(), n_inter);
-        k_->bias_activation(y.data(), nullptr, b1 - b0, n_inter, config_.activation);
-        interq.quantize(*k_, y.data(), b0, b1);
+        L.ffn_in.dequantize(*k_, xq, acc + (b0 - r0) * n_ffn_in, n_ffn_in, b0, b1, 0, n_ffn_in,
+                            y.data(), n_ffn_in);
+        if (config_.gated_ffn) {
+          k_->gated_activation(y.data(), nullptr, b1 - b0, n_inter, config_.activation,
+                               gated.data(), n_inter);
+          interq.quantize(*k_, gated.data(), b0, b1);
+        } else {
+          k_->bias_activation(y.data(), nullptr, b1 - b0, n_inter, config_.activation);
+          interq.quantize(*k_, y.data(), b0, b1);
+        }
       }
     });
-    residual_norm(L.ffn_out, interq, L.norm2_weight, L.norm2_bias, l + 1 < layers_.size());
+    std::optional<Norm> next;
+    if (following) next = pre_norm ? Norm{&following->norm1_weight, &following->norm1_bias} : norm2;
+    residual(L.ffn_out, interq, norm2, next);
   }
 }
 #endif

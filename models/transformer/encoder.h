@@ -1,7 +1,7 @@
 // The transformer encoder stack that every text and vision family is a configuration of: N
 // identical layers of self-attention and a feed-forward block, with the LayerNorm after each
 // residual (post-LN: BERT, RoBERTa, XLM-R, DistilBERT, MPNet) or before each block (pre-LN:
-// CLIP's towers).
+// CLIP's towers, ViT, DINOv2).
 //
 //   post-LN   x = LN₁(x + Attention(x));      x = LN₂(x + FFN(x))
 //   pre-LN    x = x + Attention(LN₁(x));      x = x + FFN(LN₂(x))
@@ -10,7 +10,8 @@
 // one GEMM over all real tokens, and attention runs per sequence (per (sequence, head) when a
 // batch has too few sequences to share out) on its own rows, so no FLOP is spent on padding and
 // no padding mask exists. What differs per family is data: the activation, the norm placement,
-// a causal mask (CLIP's text tower), MPNet's bucketed relative position bias, and where the
+// a causal mask (CLIP's text tower), MPNet's bucketed relative position bias, a gated
+// feed-forward (DINOv2 giant's SwiGLU), and where the
 // checkpoint keeps each parameter (LayerKeys). Embeddings and pooling belong to the family
 // (text_model.cpp, clip.cpp). Private to the models library: it includes torch.
 #pragma once
@@ -41,6 +42,10 @@ struct EncoderConfig {
   int64_t num_heads = 0;
   int64_t intermediate_size = 0;
   kernels::Activation activation = kernels::Activation::GeluErf;
+  // A gated feed-forward (SwiGLU when the activation is Silu): the first Linear yields
+  // 2 · intermediate_size columns, a gate half and a value half, and the second takes
+  // activation(gate) ⊙ value.
+  bool gated_ffn = false;
   NormPlacement norm = NormPlacement::Post;
   float layer_norm_eps = 1e-12f;
   bool causal = false;
@@ -71,7 +76,7 @@ class Encoder {
           const std::string& relative_bias_key = "");
 
   // int8 from now on: every Linear's weights per output channel, activations per token at run
-  // time (post-LN only; throws std::logic_error otherwise).
+  // time (oneDNN's u8·s8 GEMM, or libtorch's quantized Linear without libdnnl).
   void quantize();
   bool quantized() const { return quantized_; }
   const EncoderConfig& config() const { return config_; }
@@ -124,9 +129,12 @@ class Encoder {
   void add_residual_layernorm(const Linear& lin, const torch::Tensor& in, torch::Tensor& x,
                               torch::Tensor& scratch, const torch::Tensor& gamma,
                               const torch::Tensor& beta, int64_t grain) const;
-  // inter = activation(in · ffn_inᵀ + b): the feed-forward block's first half.
-  void feed_forward_in(const Layer& layer, const torch::Tensor& in, torch::Tensor& inter,
-                       int64_t grain) const;
+  // inter = activation(in · ffn_inᵀ + b), or its gated form through `gate` [T, 2·inter]: the
+  // feed-forward block's first half.
+  void feed_forward_in(const Layer& layer, const torch::Tensor& in, torch::Tensor& gate,
+                       torch::Tensor& inter, int64_t grain) const;
+  // The [T, 2·inter] buffer of a gated feed-forward's first GEMM (empty when not gated).
+  torch::Tensor gate_buffer(int64_t tokens) const;
   // x += in · linᵀ + b.
   void add_residual(const Linear& lin, const torch::Tensor& in, torch::Tensor& x,
                     torch::Tensor& scratch, int64_t grain) const;
@@ -138,8 +146,8 @@ class Encoder {
 #ifdef EMBEDFLOW_HAVE_DNNL
   template <class Epilogue>
   void gemm_s32_blocks(const Linear& lin, const QuantRows& in, Epilogue epilogue) const;
-  void forward_post_norm_int8(torch::Tensor& x, const std::vector<int64_t>& offsets,
-                              int64_t max_len) const;
+  // Both norm placements: only what each residual pass does next differs.
+  void forward_int8(torch::Tensor& x, const std::vector<int64_t>& offsets, int64_t max_len) const;
 #endif
 
   EncoderConfig config_;

@@ -11,9 +11,10 @@
 
 namespace embedflow::models::transformer::kernels {
 
-// gelu (erf), gelu_new / gelu_pytorch_tanh, CLIP's quick_gelu x·σ(1.702x), relu, and none
-// (a bias add alone: a pre-LN block's residual, accumulated in its GEMM, still needs its bias).
-enum class Activation { GeluErf, GeluTanh, QuickGelu, Relu, Identity };
+// gelu (erf), gelu_new / gelu_pytorch_tanh, CLIP's quick_gelu x·σ(1.702x), relu, silu x·σ(x)
+// (SwiGLU's gate), and none (a bias add alone: a pre-LN block's residual, accumulated in its
+// GEMM, still needs its bias).
+enum class Activation { GeluErf, GeluTanh, QuickGelu, Relu, Silu, Identity };
 
 // What attention adds to the scaled scores of one head before the softmax: a bias read at
 // bias[i·ld + j] for query i and key j (MPNet's relative positions: one Toeplitz row per head,
@@ -28,6 +29,11 @@ struct Kernels {
   const char* build;  // the level this table was compiled for (embedflow/cpu.h's names)
   // y[r, :] = act(y[r, :] + bias) for `rows` rows of width n (bias may be null).
   void (*bias_activation)(float* y, const float* bias, int64_t rows, int64_t n, Activation act);
+  // A gated linear unit (SwiGLU with Silu): y has rows of 2n, a gate half then a value half, and
+  // bias 2n values (or null); out[r, i] = act(gate + bias[i]) · (value + bias[n + i]), rows of
+  // out ldo apart.
+  void (*gated_activation)(const float* y, const float* bias, int64_t rows, int64_t n,
+                           Activation act, float* out, int64_t ldo);
   // x[r, :] = LayerNorm(x[r, :] + y[r, :] + bias) · gamma + beta (y and bias may be null).
   void (*residual_layernorm)(float* x, const float* y, const float* bias, const float* gamma,
                              const float* beta, int64_t rows, int64_t n, float eps);

@@ -70,6 +70,10 @@ inline float tanh_approx(float u) {
   return 1.0f - 2.0f / (exp_approx(2.0f * u) + 1.0f);
 }
 
+inline float silu(float x) {
+  return x / (1.0f + exp_approx(-x));
+}
+
 template <bool kBias>
 void bias_activation_rows(float* y, const float* bias, int64_t rows, int64_t n, Activation act) {
   for (int64_t r = 0; r < rows; ++r) {
@@ -104,6 +108,10 @@ void bias_activation_rows(float* y, const float* bias, int64_t rows, int64_t n, 
           row[i] = x > 0.0f ? x : 0.0f;
         }
         break;
+      case Activation::Silu:
+#pragma omp simd
+        for (int64_t i = 0; i < n; ++i) row[i] = silu(kBias ? row[i] + bias[i] : row[i]);
+        break;
       case Activation::Identity:
         if (kBias) {
 #pragma omp simd
@@ -122,6 +130,27 @@ void bias_activation(float* y, const float* bias, int64_t rows, int64_t n, Activ
     bias_activation_rows<true>(y, bias, rows, n, act);
   else
     bias_activation_rows<false>(y, bias, rows, n, act);
+}
+
+// The gate half activated in place in a row-sized buffer by bias_activation (every activation
+// there, no second switch), then multiplied by the value half: the buffer is one row, in L1.
+void gated_activation(const float* y, const float* bias, int64_t rows, int64_t n, Activation act,
+                      float* out, int64_t ldo) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* gate = y + r * 2 * n;
+    const float* __restrict value = gate + n;
+    float* __restrict o = out + r * ldo;
+    std::memcpy(o, gate, static_cast<size_t>(n) * sizeof(float));
+    bias_activation(o, bias, 1, n, act);
+    if (bias) {
+      const float* __restrict vb = bias + n;
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) o[i] *= value[i] + vb[i];
+    } else {
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) o[i] *= value[i];
+    }
+  }
 }
 
 // out = LayerNorm(row) · gamma + beta; out may be row. Two passes (mean, then centred
@@ -381,8 +410,8 @@ void dequantize_rows(const int32_t* acc, int64_t lda, int64_t rows, int64_t n,
 
 }  // namespace
 
-extern const Kernels kTable = {
-    EMBEDFLOW_CPU_TARGET_NAME, bias_activation, residual_layernorm, layernorm, attention_head,
-    quantize_rows_u7,          dequantize_rows};
+extern const Kernels kTable = {EMBEDFLOW_CPU_TARGET_NAME, bias_activation, gated_activation,
+                               residual_layernorm,        layernorm,       attention_head,
+                               quantize_rows_u7,          dequantize_rows};
 
 }  // namespace embedflow::models::transformer::kernels::EMBEDFLOW_CPU_TARGET

@@ -234,7 +234,7 @@ LayerKeys layer_keys(Layout layout) {
 
 struct TextTransformer::Impl {
   TextModelInfo info;
-  TextPrecision precision = TextPrecision::F32;
+  Precision precision = Precision::F32;
   Embeddings embeddings;
   std::unique_ptr<Encoder> encoder;
 
@@ -251,7 +251,7 @@ TextTransformer::~TextTransformer() = default;
 const TextModelInfo& TextTransformer::info() const {
   return impl_->info;
 }
-TextPrecision TextTransformer::precision() const {
+Precision TextTransformer::precision() const {
   return impl_->precision;
 }
 double TextTransformer::linear_flops(int64_t tokens) const {
@@ -269,7 +269,7 @@ const std::vector<std::pair<std::string, std::string>>& TextTransformer::support
 }
 
 TextTransformer TextTransformer::load(const nlohmann::json& config, const std::string& config_path,
-                                      const std::string& weights, TextPrecision precision) {
+                                      const std::string& weights, Precision precision) {
   use_caching_tensor_allocator();
   c10::InferenceMode guard;
   const Family& family = family_of(config, config_path);
@@ -301,19 +301,7 @@ TextTransformer TextTransformer::load(const nlohmann::json& config, const std::s
   w.ignore("vocab_(transform|layer_norm|projector)\\..*");  // DistilBertForMaskedLM
   w.finish();
 
-  if (precision == TextPrecision::Int8) {
-#ifndef EMBEDFLOW_HAVE_DNNL
-    auto& engines = at::globalContext().supportedQEngines();
-    if (std::find(engines.begin(), engines.end(), at::QEngine::ONEDNN) != engines.end())
-      at::globalContext().setQEngine(at::QEngine::ONEDNN);
-    else if (std::find(engines.begin(), engines.end(), at::QEngine::FBGEMM) != engines.end())
-      at::globalContext().setQEngine(at::QEngine::FBGEMM);
-    else
-      throw ModelError(
-          "precision int8: this libtorch has neither the oneDNN nor the FBGEMM quantised engine");
-#endif
-    impl->encoder->quantize();
-  }
+  if (precision == Precision::Int8) impl->encoder->quantize();
   return TextTransformer(std::move(impl));
 }
 

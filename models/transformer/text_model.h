@@ -12,16 +12,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "models/encoder.h"
+
 namespace embedflow::models {
 
 enum class TextPooling { Cls, Max, Mean, MeanSqrtLen, LastToken };
 // sentence-transformers' names: cls, max, mean, mean_sqrt_len, lasttoken.
 const char* text_pooling_name(TextPooling p);
-
-// fp32 runs the reference numerics; int8 quantises every Linear's weights per output channel
-// once and its input activations per token at run time (dynamic quantisation, 7-bit rows), on
-// oneDNN's u8·s8 GEMM (libtorch's quantized Linear when libdnnl-dev is absent).
-enum class TextPrecision { F32, Int8 };
 
 // What a loaded model is, for messages and describe().
 struct TextModelInfo {
@@ -45,14 +42,13 @@ class TextTransformer {
   // Throws ModelError naming the file and the key for an unsupported model_type (listing the
   // supported ones), an unusable value, and every missing, unexpected or mis-shaped tensor.
   static TextTransformer load(const nlohmann::json& config, const std::string& config_path,
-                              const std::string& weights,
-                              TextPrecision precision = TextPrecision::F32);
+                              const std::string& weights, Precision precision = Precision::F32);
   TextTransformer(TextTransformer&&) noexcept;
   TextTransformer& operator=(TextTransformer&&) noexcept;
   ~TextTransformer();
 
   const TextModelInfo& info() const;
-  TextPrecision precision() const;
+  Precision precision() const;
 
   // Pooled embeddings of each sequence of token ids (specials included), one block of
   // hidden_size floats per pooling mode, concatenated in the order given. Returns

@@ -29,6 +29,7 @@ struct VisionConfig {
   EncoderConfig encoder;
   int64_t image_size = 224;  // the grid the position table was trained for
   int64_t patch_size = 16;
+  bool swiglu = false;  // DINOv2 giant's feed-forward (mlp.weights_in / weights_out)
 };
 
 VisionConfig parse_config(const nlohmann::json& j, const std::string& path) {
@@ -56,15 +57,24 @@ VisionConfig parse_config(const nlohmann::json& j, const std::string& path) {
     // transformers truncates hidden_size · mlp_ratio to an integer.
     e.intermediate_size =
         static_cast<int64_t>(static_cast<double>(e.hidden_size) * j.value("mlp_ratio", 4.0));
-    if (j.value("use_swiglu_ffn", false))
-      throw ModelError(path +
-                       ": use_swiglu_ffn is true (DINOv2 giant's SwiGLU feed-forward), which is "
-                       "not supported; the small, base and large models use the GELU MLP");
+    const auto swiglu = j.find("use_swiglu_ffn");
+    if (swiglu != j.end() && !swiglu->is_boolean())
+      throw ModelError(path + ": \"use_swiglu_ffn\" must be true or false, found " +
+                       swiglu->dump());
+    c.swiglu = swiglu != j.end() && swiglu->get<bool>();
+    if (c.swiglu) {
+      // Dinov2SwiGLUFFN: two thirds of the MLP width, rounded up to a multiple of 8, gated by
+      // SiLU whatever hidden_act says.
+      e.intermediate_size = (e.intermediate_size * 2 / 3 + 7) / 8 * 8;
+      e.gated_ffn = true;
+    }
   } else {
     e.intermediate_size = config_int(j, "intermediate_size", 3072, 1, int64_t{1} << 18, path);
   }
   const std::string act = j.value("hidden_act", "gelu");
-  if (auto a = transformer::activation_named(act))
+  if (c.swiglu)
+    e.activation = kernels::Activation::Silu;
+  else if (auto a = transformer::activation_named(act))
     e.activation = *a;
   else
     throw ModelError(path + ": hidden_act \"" + act + "\" is not supported (expected " +
@@ -87,7 +97,8 @@ VisionConfig parse_config(const nlohmann::json& j, const std::string& path) {
   return c;
 }
 
-LayerKeys layer_keys(Family f) {
+LayerKeys layer_keys(const VisionConfig& c) {
+  const Family f = c.family;
   LayerKeys k;
   k.layer_prefix = "encoder.layer.{}.";
   k.query = "attention.attention.query";
@@ -101,8 +112,8 @@ LayerKeys layer_keys(Family f) {
     k.norm2 = "layernorm_after";
   } else {
     k.norm1 = "norm1";
-    k.ffn_in = "mlp.fc1";
-    k.ffn_out = "mlp.fc2";
+    k.ffn_in = c.swiglu ? "mlp.weights_in" : "mlp.fc1";
+    k.ffn_out = c.swiglu ? "mlp.weights_out" : "mlp.fc2";
     k.norm2 = "norm2";
     k.layer_scale1 = "layer_scale1.lambda1";
     k.layer_scale2 = "layer_scale2.lambda1";
@@ -128,6 +139,7 @@ struct VisionTransformer::Impl {
   Pooling pooling = Pooling::Cls;
   std::string pooling_name = "cls";
   bool normalize = false;
+  Precision precision = Precision::F32;
   int64_t n_params = 0;
   torch::Tensor patch_weight, patch_bias;  // [D, 3, P, P], [D]
   torch::Tensor cls_token;                 // [D]
@@ -235,7 +247,9 @@ std::shared_ptr<const VisionTransformer> VisionTransformer::load(
   impl->positions = w.take("embeddings.position_embeddings", {1, 1 + grid * grid, d})
                         .reshape({1 + grid * grid, d})
                         .contiguous();
-  impl->encoder = std::make_unique<Encoder>(c.encoder, w, layer_keys(c.family));
+  impl->encoder = std::make_unique<Encoder>(c.encoder, w, layer_keys(c));
+  if (options.precision == Precision::Int8) impl->encoder->quantize();
+  impl->precision = options.precision;
   impl->norm_weight = w.take("layernorm.weight", {d});
   impl->norm_bias = w.take("layernorm.bias", {d});
   if (vit && w.has("pooler.dense.weight")) {
@@ -305,9 +319,10 @@ std::string VisionTransformer::describe() const {
   s.precision(1);
   s << std::fixed << impl_->family_name() << " " << c.encoder.num_layers << "x"
     << c.encoder.hidden_size << " (" << c.encoder.num_heads << " heads), patch " << c.patch_size
-    << ", trained at " << c.image_size << "px, pooling " << impl_->pooling_name
-    << (impl_->normalize ? ", normalize" : "") << ", " << static_cast<double>(impl_->n_params) / 1e6
-    << "M parameters";
+    << ", trained at " << c.image_size << "px" << (c.swiglu ? ", SwiGLU" : "") << ", pooling "
+    << impl_->pooling_name << (impl_->normalize ? ", normalize" : "") << ", "
+    << static_cast<double>(impl_->n_params) / 1e6 << "M parameters, "
+    << precision_name(impl_->precision);
   return s.str();
 }
 

@@ -3,7 +3,8 @@
 // model_type. Patch embedding, class token and positions (DINOv2's interpolated bicubically to
 // the image's patch grid, as transformers does), then the pre-LN encoder core
 // (models/transformer/encoder.h, DINOv2's layer scale folded into the projections it scales),
-// the final LayerNorm and a pooling. An ImageEncoder (models/encoder.h). Torch-free header.
+// the final LayerNorm and a pooling. DINOv2 giant's SwiGLU feed-forward is the core's gated
+// one. An ImageEncoder (models/encoder.h). Torch-free header.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +23,7 @@ struct VisionTransformerOptions {
   // "pooler" (ViT's tanh pooler over the class token; ViTModel checkpoints only). "" = cls.
   std::string pooling;
   bool normalize = false;  // L2-normalise each embedding
+  Precision precision = Precision::F32;
 };
 
 class VisionTransformer : public ImageEncoder {
@@ -29,8 +31,8 @@ class VisionTransformer : public ImageEncoder {
   // Whether the folder (or the folder of the file) at `path` holds a config.json whose
   // model_type this class loads ("vit", "dinov2").
   static bool handles(const std::string& path);
-  // Throws ModelError naming the file and what was expected: an unsupported model_type or option
-  // (SwiGLU feed-forward), missing, unexpected or mis-shaped tensors.
+  // Throws ModelError naming the file and what was expected: an unsupported model_type or option,
+  // missing, unexpected or mis-shaped tensors.
   static std::shared_ptr<const VisionTransformer> load(const std::string& path,
                                                        const VisionTransformerOptions& options);
   ~VisionTransformer() override;
@@ -43,7 +45,7 @@ class VisionTransformer : public ImageEncoder {
   // The last hidden states after the final LayerNorm: f32 [B, 1 + patches, hidden].
   Tensor hidden_states(const Tensor& images, int threads) const;
   int64_t dim() const override;
-  // "DINOv2 12x384 (6 heads), patch 14, trained at 518px, pooling cls, 22.1M parameters"
+  // "DINOv2 12x384 (6 heads), patch 14, trained at 518px, pooling cls, 22.1M parameters, fp32"
   std::string describe() const override;
 
  private:

@@ -7,8 +7,8 @@
 
 namespace embedflow::clip {
 
-// The `model` param (first) and `normalize` (last) around the stage's own params, batch 32, one
-// call at a time, model threads.
+// The `model` param (first), then the stage's own params, `precision` and `normalize`; batch 32,
+// one call at a time, model threads.
 void add_encoder_contract(StageSchema& schema, std::vector<ParamSpec> own_params);
 
 }  // namespace embedflow::clip

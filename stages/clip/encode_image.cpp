@@ -42,6 +42,7 @@ StageSchema encode_clip_image_schema() {
 
 ClipImageEncodeStage::ClipImageEncodeStage(const Params& p)
     : EncoderStage(p, Kind::Embedding),
+      precision_(models::precision_named(p.get_string("precision"), p.stage_id())),
       preprocess_(p.get_bool("preprocess")),
       resample_(p.get_string("resample") == "torchvision" ? image::Resample::Torchvision
                                                           : image::Resample::Pil) {
@@ -49,7 +50,7 @@ ClipImageEncodeStage::ClipImageEncodeStage(const Params& p)
 }
 
 std::shared_ptr<const models::ClipModel> ClipImageEncodeStage::load(const std::string& path) const {
-  return models::ClipModel::load(path);
+  return models::ClipModel::load(path, precision_);
 }
 
 Tensor ClipImageEncodeStage::prepare(const Item& item, Item&) const {

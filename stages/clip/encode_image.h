@@ -7,8 +7,8 @@
 
 #include "embedflow/schema.h"
 #include "models/clip.h"
-#include "stages/image/hf_image_processor.h"
 #include "stages/common/encoder_stage.h"
+#include "stages/image/hf_image_processor.h"
 
 namespace embedflow {
 
@@ -23,6 +23,7 @@ class ClipImageEncodeStage : public EncoderStage<models::ClipModel, Tensor> {
   // The f32 [3, S, S] the vision tower takes for one input item; throws for an unusable item.
   Tensor prepare(const Item& item, Item& out) const override;
 
+  models::Precision precision_;
   bool preprocess_;
   image::Resample resample_;
 };

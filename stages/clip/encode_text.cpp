@@ -47,13 +47,14 @@ StageSchema encode_clip_text_schema() {
 
 ClipTextEncodeStage::ClipTextEncodeStage(const Params& p)
     : EncoderStage(p, Kind::Embedding),
+      precision_(models::precision_named(p.get_string("precision"), p.stage_id())),
       truncate_(p.get_bool("truncate")),
       openai_cleaning_(p.get_string("text_cleaning") == "openai") {
   normalize_output(p.get_bool("normalize"));
 }
 
 std::shared_ptr<const models::ClipModel> ClipTextEncodeStage::load(const std::string& path) const {
-  return models::ClipModel::load(path);
+  return models::ClipModel::load(path, precision_);
 }
 
 models::TokenIds ClipTextEncodeStage::prepare(const Item& in, Item& out) const {

@@ -21,6 +21,7 @@ class ClipTextEncodeStage : public EncoderStage<models::ClipModel, models::Token
   // The caption's ids, cut to the context (meta.truncated) or failed when truncate is false.
   models::TokenIds prepare(const Item& in, Item& out) const override;
 
+  models::Precision precision_;
   bool truncate_;
   bool openai_cleaning_;  // text_cleaning: openai
 };

@@ -81,6 +81,39 @@ TEST_CASE("clip ViT-B/32 shapes: image and text embeddings match the reference",
   }
 }
 
+TEST_CASE("clip ViT-B/32 shapes: precision int8 stays close to the reference", "[clip][b32]") {
+  using embedflow::models::Precision;
+  auto model = ClipModel::load(b32("model"), Precision::Int8);
+  CHECK(model != b32_model());  // fp32 and int8 are separate instances of one folder
+  CHECK(model == ClipModel::load(b32("model"), Precision::Int8));
+  CHECK_THAT(model->describe(), Catch::EndsWith("int8"));
+  const auto expected = read_json(b32("expected/expected.json"));
+  std::vector<embedflow::models::TokenIds> ids;
+  for (const auto& caption : expected["captions"])
+    ids.push_back(
+        model->tokenize(embedflow::tokenizers::clip_clean_text(caption.get<std::string>())));
+  const std::pair<Tensor, Tensor> towers[] = {
+      {model->encode(load_npy(b32("expected/pixels.npy")), 2),
+       load_npy(b32("expected/image_from_pixels.npy"))},
+      {model->encode(ids, 2), load_npy(b32("expected/text.npy"))}};
+  for (const auto& [got, want] : towers) {
+    REQUIRE(got.shape() == want.shape());
+    const int64_t n = want.dim(0), d = want.dim(1);
+    double sum = 0, worst = 1;
+    for (int64_t r = 0; r < n; ++r) {
+      const double c =
+          embedflow::test::cosine(got.data<float>() + r * d, want.data<float>() + r * d, d);
+      sum += c;
+      worst = std::min(worst, c);
+    }
+    INFO("int8 against the reference, " << n << " embeddings: mean cosine " << sum / double(n)
+                                        << ", min " << worst);
+    CHECK(sum / double(n) >= 0.999);
+    CHECK(worst >= 0.99);
+    CHECK(max_abs_diff(got, want) > 1e-5f);  // it really ran quantised
+  }
+}
+
 TEST_CASE("clip ViT-B/32 shapes: configs/clip_image_text.yaml scores match the reference",
           "[clip][b32]") {
   embedflow::test::TempDir out("clip_b32_pipeline");

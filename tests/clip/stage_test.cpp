@@ -174,3 +174,25 @@ TEST_CASE("encode.clip_*: a model that cannot load is a config error at the mode
   CHECK_THROWS_AS(stage.open(context("text")), ConfigError);
   CHECK_THROWS_WITH(stage.open(context("text")), Catch::Contains("/nonexistent/clip-model"));
 }
+
+TEST_CASE("encode.clip_*: precision int8 runs both towers quantised, apart from fp32",
+          "[clip][stage]") {
+  // The tiny model's embeddings (reference: tiny_expected) from int8 stages: close, not equal,
+  // and the fp32 model the other stages share is not replaced by the int8 one.
+  ClipTextEncodeStage text(resolve_params(encode_clip_text_schema(), "text",
+                                          {{"model", tiny_model()}, {"precision", "int8"}}));
+  text.open(context("text"));
+  const auto model = embedflow::models::ClipModel::load(tiny_model());
+  const auto out = run(text, {text_item("q", "a photo of a cat")});
+  REQUIRE_FALSE(out[0].failed());
+  const Tensor fp32 = row(model->encode({model->tokenize("a photo of a cat")}, 1), 0);
+  const double c =
+      embedflow::test::cosine(out[0].tensor.data<float>(), fp32.data<float>(), fp32.numel());
+  INFO("int8 against fp32: cosine " << c);
+  CHECK(c >= 0.99);
+  CHECK(max_abs_diff(out[0].tensor, fp32) > 0.0f);
+  CHECK_THAT(model->describe(), Catch::EndsWith("fp32"));
+  CHECK_THAT(embedflow::models::ClipModel::load(tiny_model(), embedflow::models::Precision::Int8)
+                 ->describe(),
+             Catch::EndsWith("int8"));
+}

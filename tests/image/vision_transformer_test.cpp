@@ -1,7 +1,9 @@
 // Vision transformers on the transformer core (ViT, DINOv2) against the independent float64
 // reference written from transformers' modeling code (tests/fixtures/vision/vision_reference.py):
-// random weights of the published shapes (ViT-B/16, DINOv2-small) under the published key names,
-// generated at test time by make_vision.py; and encode.image choosing them from config.json.
+// random weights of the published shapes (ViT-B/16, DINOv2-small, two layers of DINOv2-giant with
+// its SwiGLU feed-forward) under the published key names, generated at test time by
+// make_vision.py; int8 against the same reference; and encode.image choosing them from
+// config.json.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -47,6 +49,18 @@ void check_hidden(const VisionTransformer& model, const std::string& name,
   INFO(name << " " << pixels << " " << x.shape_str() << ", threads " << threads
             << ": max |diff| / max |ref| = " << d);
   CHECK(d <= 1e-4);
+}
+
+// Row-wise cosines of two [rows, d] matrices: (mean, min).
+std::pair<double, double> row_cosines(const Tensor& a, const Tensor& b) {
+  const int64_t d = b.shape().back(), rows = b.numel() / d;
+  double sum = 0, worst = 1;
+  for (int64_t r = 0; r < rows; ++r) {
+    const double c = embedflow::test::cosine(a.data<float>() + r * d, b.data<float>() + r * d, d);
+    sum += c;
+    worst = std::min(worst, c);
+  }
+  return {sum / double(rows), worst};
 }
 
 }  // namespace
@@ -96,6 +110,49 @@ TEST_CASE("vision transformers: DINOv2-small with interpolated positions equals 
                                                 "dinov2-small", "expected_cls_mean.npy"))) <= 1e-4);
 }
 
+TEST_CASE("vision transformers: DINOv2-giant's SwiGLU feed-forward equals the reference") {
+  auto model = VisionTransformer::load(vision_case("dinov2-giant-2-layers"), {});
+  CHECK_THAT(model->describe(),
+             Catch::Contains("DINOv2 2x1536 (24 heads)") && Catch::Contains("SwiGLU"));
+  check_hidden(*model, "dinov2-giant-2-layers", "pixels.npy", "expected_hidden.npy", 2);
+  check_hidden(*model, "dinov2-giant-2-layers", "pixels.npy", "expected_hidden.npy", 1);
+}
+
+TEST_CASE("vision transformers: precision int8 stays close to the reference") {
+  // Every token's last hidden state (after the final LayerNorm) against the float64 reference:
+  // the pre-LN int8 forward on each family, SwiGLU included.
+  for (const std::string name : {"vit-b16", "dinov2-small", "dinov2-giant-2-layers"}) {
+    VisionTransformerOptions int8;
+    int8.precision = embedflow::models::Precision::Int8;
+    auto model = VisionTransformer::load(vision_case(name), int8);
+    CHECK_THAT(model->describe(), Catch::EndsWith("int8"));
+    const Tensor x = embedflow::read_npy(vision_case(name, "pixels.npy"));
+    const Tensor want = embedflow::read_npy(vision_case(name, "expected_hidden.npy"));
+    const Tensor got = model->hidden_states(x, 2);
+    REQUIRE(got.shape() == want.shape());
+    const auto [mean, worst] = row_cosines(got, want);
+    INFO(name << ": int8 against the reference over " << want.dim(0) * want.dim(1)
+              << " tokens: mean cosine " << mean << ", min " << worst << ", max |diff| / max |ref| "
+              << relative_diff(got, want));
+    CHECK(mean >= 0.999);
+    CHECK(worst >= 0.99);
+    CHECK(relative_diff(got, want) > 1e-5);  // it really ran quantised
+
+    // One image per call takes attention's per-(sequence, head) path, a batch on one thread
+    // the per-sequence one: integer GEMMs and row-wise float passes make them agree to the bit.
+    const int64_t per_image = x.numel() / x.dim(0);
+    Tensor first(embedflow::DType::F32, {1, 3, x.dim(2), x.dim(3)});
+    std::copy_n(x.data<float>(), per_image, first.data<float>());
+    const Tensor alone = model->hidden_states(first, 1);
+    const Tensor batched = model->hidden_states(x, 1);
+    double worst_bits = 0;
+    for (int64_t i = 0; i < alone.numel(); ++i)
+      worst_bits = std::max(
+          worst_bits, std::abs(double(alone.data<float>()[i]) - double(batched.data<float>()[i])));
+    CHECK(worst_bits == 0.0);
+  }
+}
+
 TEST_CASE("vision transformers: encode.image picks them from config.json") {
   using namespace embedflow;
   EncodeImageStage stage(resolve_params(
@@ -137,6 +194,12 @@ TEST_CASE("vision transformers: encode.image picks them from config.json") {
       encode_image_schema(), "enc", {{"model", vision_case("vit-b16")}, {"layer", "layer2"}}));
   CHECK_THROWS_WITH(resnet_pooling.open(ctx),
                     Catch::Contains("layer 'layer2'") && Catch::Contains("vision transformer"));
+  EncodeImageStage resnet_int8(resolve_params(
+      encode_image_schema(), "enc",
+      {{"model", embedflow::test::binary_path("generated/image/resnet18.safetensors")},
+       {"precision", "int8"}}));
+  CHECK_THROWS_WITH(resnet_int8.open(ctx),
+                    Catch::Contains("precision int8") && Catch::Contains("ResNet"));
 }
 
 TEST_CASE("vision transformers: image.preprocess runs the folder's image processor like PIL") {
