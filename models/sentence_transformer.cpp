@@ -22,16 +22,18 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::vector<std::string> kPoolingOrder = {"cls", "max", "mean", "mean_sqrt_len", "lasttoken"};
+const std::vector<std::string> kPoolingOrder = {"cls",           "max",          "mean",
+                                                "mean_sqrt_len", "weightedmean", "lasttoken"};
 
 TextPooling pooling_of(const std::string& name) {
   if (name == "cls") return TextPooling::Cls;
   if (name == "max") return TextPooling::Max;
   if (name == "mean") return TextPooling::Mean;
   if (name == "mean_sqrt_len") return TextPooling::MeanSqrtLen;
+  if (name == "weightedmean") return TextPooling::WeightedMean;
   if (name == "lasttoken") return TextPooling::LastToken;
   throw ModelError("unknown pooling mode '" + name +
-                   "' (expected cls, max, mean, mean_sqrt_len or lasttoken)");
+                   "' (expected cls, max, mean, mean_sqrt_len, weightedmean or lasttoken)");
 }
 
 struct PoolingConfig {
@@ -48,14 +50,11 @@ PoolingConfig read_pooling(const std::string& dir) {
       {"pooling_mode_max_tokens", "max"},
       {"pooling_mode_mean_tokens", "mean"},
       {"pooling_mode_mean_sqrt_len_tokens", "mean_sqrt_len"},
+      {"pooling_mode_weightedmean_tokens", "weightedmean"},
       {"pooling_mode_lasttoken", "lasttoken"}};
   PoolingConfig p;
   for (const auto& [key, mode] : keys)
     if (j.value(key, false)) p.modes.push_back(mode);
-  if (j.value("pooling_mode_weightedmean_tokens", false))
-    throw ModelError(path +
-                     ": pooling_mode_weightedmean_tokens is not supported (supported: cls, max, "
-                     "mean, mean_sqrt_len, lasttoken)");
   if (j.contains("pooling_mode") && j["pooling_mode"].is_string() && p.modes.empty())
     p.modes.push_back(j["pooling_mode"].get<std::string>());
   if (p.modes.empty())

@@ -27,9 +27,8 @@ namespace embedflow::models {
 
 struct SentenceTransformerOptions {
   std::optional<int64_t> max_seq_length;  // default: sentence_bert_config.json
-  // Pooling modes, concatenated in the order cls, max, mean, mean_sqrt_len, lasttoken ("cls",
-  // "max", "mean", "mean_sqrt_len", "lasttoken"); default: 1_Pooling/config.json, or mean for a
-  // bare transformers folder.
+  // Pooling modes, concatenated in the order cls, max, mean, mean_sqrt_len, weightedmean,
+  // lasttoken; default: 1_Pooling/config.json, or mean for a bare transformers folder.
   std::vector<std::string> pooling;
   // Text put in front of every text (sentence-transformers' `prompt`), or the name of one of
   // config_sentence_transformers.json's prompts (`prompt_name`, e.g. "query"); at most one of

@@ -29,6 +29,8 @@ const char* text_pooling_name(TextPooling p) {
       return "mean";
     case TextPooling::MeanSqrtLen:
       return "mean_sqrt_len";
+    case TextPooling::WeightedMean:
+      return "weightedmean";
     case TextPooling::LastToken:
       return "lasttoken";
   }
@@ -401,6 +403,18 @@ std::vector<float> TextTransformer::encode(const std::vector<std::vector<int32_t
           const float n = static_cast<float>(len);
           const float div = poolings[m] == TextPooling::Mean ? n : std::sqrt(n);
           for (int64_t i = 0; i < h; ++i) o[i] /= div;
+          break;
+        }
+        case TextPooling::WeightedMean: {
+          // sentence-transformers weighs the token at position t (from 0) by t + 1: later
+          // tokens count more (SGPT's weighted mean for causal models).
+          std::fill(o, o + h, 0.0f);
+          for (int64_t t = 0; t < len; ++t) {
+            const float w = static_cast<float>(t + 1);
+            for (int64_t i = 0; i < h; ++i) o[i] += w * rows[t * h + i];
+          }
+          const float total = 0.5f * static_cast<float>(len) * static_cast<float>(len + 1);
+          for (int64_t i = 0; i < h; ++i) o[i] /= total;
           break;
         }
       }

@@ -16,8 +16,8 @@
 
 namespace embedflow::models {
 
-enum class TextPooling { Cls, Max, Mean, MeanSqrtLen, LastToken };
-// sentence-transformers' names: cls, max, mean, mean_sqrt_len, lasttoken.
+enum class TextPooling { Cls, Max, Mean, MeanSqrtLen, WeightedMean, LastToken };
+// sentence-transformers' names: cls, max, mean, mean_sqrt_len, weightedmean, lasttoken.
 const char* text_pooling_name(TextPooling p);
 
 // What a loaded model is, for messages and describe().

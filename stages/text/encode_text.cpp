@@ -57,8 +57,9 @@ StageSchema encode_text_schema() {
           .range(0, 8192)
           .describe("Tokens per text incl. [CLS]/[SEP]; 0: sentence_bert_config.json's "
                     "max_seq_length (else the model's position count)."),
-      ParamSpec::enumeration("pooling", "model",
-                             {"model", "cls", "mean", "max", "mean_sqrt_len", "lasttoken"})
+      ParamSpec::enumeration(
+          "pooling", "model",
+          {"model", "cls", "mean", "max", "mean_sqrt_len", "weightedmean", "lasttoken"})
           .describe("Token pooling; model: as 1_Pooling/config.json says (mean for a bare "
                     "transformers folder)."),
       ParamSpec::enumeration("normalize", "model", {"model", "true", "false"})

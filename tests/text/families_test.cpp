@@ -145,8 +145,13 @@ TEST_CASE("text families: BERT with a Dense module (LaBSE layout) equals the ref
   check_embeddings("bert-dense", 24, 2);
 }
 
-TEST_CASE("text families: last-token pooling equals the reference") {
+TEST_CASE("text families: weighted-mean and last-token pooling equal the reference") {
+  // Both modes switched on: concatenated in sentence-transformers' order.
+  auto model = SentenceTransformer::load(case_dir("bert-lasttoken"));
+  CHECK(model->pooling() == std::vector<std::string>{"weightedmean", "lasttoken"});
+  CHECK(model->dim() == 128);
   check_embeddings("bert-lasttoken", 24, 2);
+  check_embeddings("bert-lasttoken", 1, 1);
 }
 
 TEST_CASE("text families: prompts from config_sentence_transformers.json") {
