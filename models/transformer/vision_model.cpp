@@ -29,7 +29,6 @@ struct VisionConfig {
   EncoderConfig encoder;
   int64_t image_size = 224;  // the grid the position table was trained for
   int64_t patch_size = 16;
-  bool swiglu = false;  // DINOv2 giant's feed-forward (mlp.weights_in / weights_out)
 };
 
 VisionConfig parse_config(const nlohmann::json& j, const std::string& path) {
@@ -61,8 +60,7 @@ VisionConfig parse_config(const nlohmann::json& j, const std::string& path) {
     if (swiglu != j.end() && !swiglu->is_boolean())
       throw ModelError(path + ": \"use_swiglu_ffn\" must be true or false, found " +
                        swiglu->dump());
-    c.swiglu = swiglu != j.end() && swiglu->get<bool>();
-    if (c.swiglu) {
+    if (swiglu != j.end() && swiglu->get<bool>()) {
       // Dinov2SwiGLUFFN: two thirds of the MLP width, rounded up to a multiple of 8, gated by
       // SiLU whatever hidden_act says.
       e.intermediate_size = (e.intermediate_size * 2 / 3 + 7) / 8 * 8;
@@ -72,7 +70,7 @@ VisionConfig parse_config(const nlohmann::json& j, const std::string& path) {
     e.intermediate_size = config_int(j, "intermediate_size", 3072, 1, int64_t{1} << 18, path);
   }
   const std::string act = j.value("hidden_act", "gelu");
-  if (c.swiglu)
+  if (e.gated_ffn)
     e.activation = kernels::Activation::Silu;
   else if (auto a = transformer::activation_named(act))
     e.activation = *a;
@@ -112,8 +110,10 @@ LayerKeys layer_keys(const VisionConfig& c) {
     k.norm2 = "layernorm_after";
   } else {
     k.norm1 = "norm1";
-    k.ffn_in = c.swiglu ? "mlp.weights_in" : "mlp.fc1";
-    k.ffn_out = c.swiglu ? "mlp.weights_out" : "mlp.fc2";
+    // DINOv2 giant's gated feed-forward is Dinov2SwiGLUFFN, with other names.
+    const bool swiglu = c.encoder.gated_ffn;
+    k.ffn_in = swiglu ? "mlp.weights_in" : "mlp.fc1";
+    k.ffn_out = swiglu ? "mlp.weights_out" : "mlp.fc2";
     k.norm2 = "norm2";
     k.layer_scale1 = "layer_scale1.lambda1";
     k.layer_scale2 = "layer_scale2.lambda1";
@@ -319,8 +319,8 @@ std::string VisionTransformer::describe() const {
   s.precision(1);
   s << std::fixed << impl_->family_name() << " " << c.encoder.num_layers << "x"
     << c.encoder.hidden_size << " (" << c.encoder.num_heads << " heads), patch " << c.patch_size
-    << ", trained at " << c.image_size << "px" << (c.swiglu ? ", SwiGLU" : "") << ", pooling "
-    << impl_->pooling_name << (impl_->normalize ? ", normalize" : "") << ", "
+    << ", trained at " << c.image_size << "px" << (c.encoder.gated_ffn ? ", SwiGLU" : "")
+    << ", pooling " << impl_->pooling_name << (impl_->normalize ? ", normalize" : "") << ", "
     << static_cast<double>(impl_->n_params) / 1e6 << "M parameters, "
     << precision_name(impl_->precision);
   return s.str();
