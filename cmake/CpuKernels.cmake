@@ -21,7 +21,8 @@ set(EMBEDFLOW_CPU_FLAGS_avx512 ${EMBEDFLOW_CPU_FLAGS_avx2} -mavx512f -mavx512bw 
   -mavx512dq)
 set(EMBEDFLOW_CPU_FLAGS_avx512vnni ${EMBEDFLOW_CPU_FLAGS_avx512} -mavx512vnni)
 set(EMBEDFLOW_CPU_FLAGS_avx512bf16 ${EMBEDFLOW_CPU_FLAGS_avx512vnni} -mavx512bf16)
-set(EMBEDFLOW_CPU_LEVELS baseline avx2 avx512 avx512vnni avx512bf16)
+set(EMBEDFLOW_CPU_FLAGS_amx ${EMBEDFLOW_CPU_FLAGS_avx512bf16} -mamx-tile -mamx-int8 -mamx-bf16)
+set(EMBEDFLOW_CPU_LEVELS baseline avx2 avx512 avx512vnni avx512bf16 amx)
 if(NOT CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
   # Other architectures detect only the baseline: the x86 levels' builds are compiled without
   # flags, so that their tables exist, and are never picked.

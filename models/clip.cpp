@@ -143,7 +143,7 @@ std::unique_ptr<transformer::Encoder> load_encoder(WeightLoader& w, const std::s
                                     "mlp.fc2",
                                     "layer_norm2"};
   auto encoder = std::make_unique<transformer::Encoder>(e, w, keys);
-  if (precision == Precision::Int8) encoder->quantize();
+  encoder->set_precision(precision);
   return encoder;
 }
 
@@ -368,7 +368,7 @@ std::string ClipModel::describe() const {
     << "px (vision " << c.vision.hidden_size << "x" << c.vision.num_layers << ", text "
     << c.text.hidden_size << "x" << c.text.num_layers << ", " << c.projection_dim << "-d), "
     << static_cast<double>(impl_->n_params) / 1e6 << "M parameters, "
-    << precision_name(impl_->precision);
+    << impl_->vision_encoder->precision_path();
   return s.str();
 }
 

@@ -13,11 +13,20 @@ void check_image_batch(const Tensor& images, const std::string& who) {
 Precision precision_named(const std::string& name, const std::string& where) {
   if (name == "fp32") return Precision::F32;
   if (name == "int8") return Precision::Int8;
-  throw ModelError(where + ": precision '" + name + "' is not supported (fp32 or int8)");
+  if (name == "bf16") return Precision::Bf16;
+  throw ModelError(where + ": precision '" + name + "' is not supported (" + kPrecisionNames + ")");
 }
 
 const char* precision_name(Precision p) {
-  return p == Precision::Int8 ? "int8" : "fp32";
+  switch (p) {
+    case Precision::F32:
+      return "fp32";
+    case Precision::Int8:
+      return "int8";
+    case Precision::Bf16:
+      return "bf16";
+  }
+  return "?";
 }
 
 }  // namespace embedflow::models

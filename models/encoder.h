@@ -21,10 +21,12 @@ namespace embedflow::models {
 
 // How a transformer's Linear layers run. fp32 runs the reference numerics; int8 quantises every
 // Linear's weights per output channel once and its input activations per token at run time
-// (dynamic quantisation, 7-bit rows), on oneDNN's u8·s8 GEMM (libtorch's quantized Linear when
-// libdnnl-dev is absent).
-enum class Precision { F32, Int8 };
-// "fp32" / "int8"; throws ModelError naming `where` for another name.
+// (dynamic quantisation: 8-bit rows where the CPU has VNNI or AMX, 7-bit elsewhere), on oneDNN
+// (libtorch's quantized Linear when libdnnl-dev is absent); bf16 rounds weights and activations
+// to bfloat16 and accumulates in fp32, fast where the CPU has AMX (transformer/linear.h).
+enum class Precision { F32, Int8, Bf16 };
+inline constexpr const char* kPrecisionNames = "fp32, int8 or bf16";
+// "fp32" / "int8" / "bf16"; throws ModelError naming `where` for another name.
 Precision precision_named(const std::string& name, const std::string& where);
 const char* precision_name(Precision p);
 

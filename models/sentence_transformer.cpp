@@ -456,7 +456,7 @@ std::string SentenceTransformer::describe() const {
     s += ", dense " + std::to_string(d.in) + "->" + std::to_string(d.out) + " " + d.activation_name;
   if (impl_->normalize) s += ", normalize";
   if (!impl_->prompt.empty()) s += ", prompt \"" + impl_->prompt + "\"";
-  return s + ", " + impl_->precision;
+  return s + ", " + impl_->model.precision_path();
 }
 
 }  // namespace embedflow::models

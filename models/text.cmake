@@ -14,7 +14,7 @@ target_sources(embedflow_models PRIVATE
 # reads FP exception flags. -Wno-psabi: the baseline build passes 8-float vectors between
 # inlined helpers (no ABI crossed).
 embedflow_cpu_kernels(embedflow_models models/transformer/kernels_impl.h
-  TABLE embedflow::models::transformer::kernels::Kernels LEVELS baseline avx2
+  TABLE embedflow::models::transformer::kernels::Kernels LEVELS baseline avx2 avx512
   OPTIONS -O3 -fopenmp-simd -fno-trapping-math -Wno-psabi)
 
 # oneDNN's row-major GEMM (dnnl_sgemm) for the transformer Linear layers: libtorch already loads this
@@ -30,6 +30,8 @@ if(DNNL_INCLUDE_DIR AND DNNL_LIBRARY)
   target_compile_definitions(embedflow_models PRIVATE EMBEDFLOW_HAVE_DNNL=1)
   target_include_directories(embedflow_models SYSTEM PRIVATE ${DNNL_INCLUDE_DIR})
   target_link_libraries(embedflow_models PRIVATE ${DNNL_LIBRARY})
+  # Its matmul primitive, for bf16 and int8 on AMX (transformer/packed_matmul.h).
+  target_sources(embedflow_models PRIVATE ${CMAKE_CURRENT_LIST_DIR}/transformer/packed_matmul.cpp)
 else()
   message(STATUS "Transformer GEMMs: libtorch mm (install libdnnl-dev for oneDNN's sgemm)")
 endif()

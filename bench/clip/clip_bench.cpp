@@ -2,7 +2,7 @@
 // through the CLIPImageProcessor path) and captions/s (tokenise + text tower). Prints one JSON
 // object; bench/clip/run_bench.py runs it beside the Python reference and prints the ratio.
 //
-//   clip_bench --model DIR [--threads 2] [--batch 32] [--batches 4] [--precision fp32|int8]
+//   clip_bench --model DIR [--threads 2] [--batch 32] [--batches 4] [--precision fp32|int8|bf16]
 //              [--save PREFIX]   (PREFIX_image.npy, PREFIX_text.npy: the timed batch's embeddings,
 //                                 for comparing precisions)
 #include <array>
@@ -66,7 +66,7 @@ int main(int argc, char** argv) {
   if (model_dir.empty()) {
     std::fprintf(stderr,
                  "usage: clip_bench --model DIR [--threads N] [--batch N] [--batches N] "
-                 "[--precision fp32|int8] [--save PREFIX]\n");
+                 "[--precision fp32|int8|bf16] [--save PREFIX]\n");
     return 2;
   }
   auto model = embedflow::models::ClipModel::load(

@@ -2,7 +2,7 @@
 //
 //   image_bench model --model resnet50.safetensors --batch 16 --threads 2 --seconds 10
 //   image_bench model --model vit-b16/ --size 224     (a ViT or DINOv2 folder: config.json says)
-//                     [--precision int8] [--save out.npy]   (the timed batch's embeddings)
+//                     [--precision int8|bf16] [--save out.npy]   (the timed batch's embeddings)
 //   image_bench prep --dir jpegs/
 //
 // The pipeline side (the same JPEGs through `embedflow run configs/image_embeddings.yaml`) is
@@ -61,7 +61,7 @@ std::shared_ptr<const models::ImageEncoder> load_encoder(const std::string& mode
     return models::VisionTransformer::load(model, vit);
   }
   if (precision != models::Precision::F32)
-    throw std::invalid_argument("--precision int8 is for vision transformers");
+    throw std::invalid_argument("--precision int8 and bf16 are for vision transformers");
   return models::ResNetEncoder::load(model, opt);
 }
 
@@ -166,7 +166,7 @@ int main(int argc, char** argv) {
   m->add_option("--batch", batch);
   m->add_option("--threads", threads);
   m->add_option("--size", size, "Image height and width (pixels)");
-  m->add_option("--precision", precision, "Vision transformers: fp32 or int8");
+  m->add_option("--precision", precision, "Vision transformers: fp32, int8 or bf16");
   m->add_option("--save", save, "Write the batch's embeddings to this .npy");
   m->add_option("--seconds", budget, "Measure for at least this long");
   m->add_flag("--no-fold", no_fold);

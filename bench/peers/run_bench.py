@@ -5,7 +5,7 @@ alternating rounds of one run, with a check that both compute the same embedding
     (cd bench/peers && ONNXRUNTIME_NODE_INSTALL=skip npm ci)
     /usr/bin/python3 bench/peers/run_bench.py --build build [--threads 1 2] [--repeat 3]
         [--models minilm,clip-image,clip-text,vit-b16,dinov2-s] [--seconds 5]
-        [--precisions fp32,int8]
+        [--precisions fp32,int8,bf16]
 
 embedflow's side is its own bench binaries, unchanged, at each of --precisions:
 - minilm: build/bench/text/text_bench (SentenceTransformer::encode of 512 sentences, batches of
@@ -28,12 +28,15 @@ vision_outputs.yaml does the same for ViT and DINOv2, and every timed pipeline r
 compared with ORT's embedding of their photo. Every row's cosine between the two engines must
 be >= 0.9999.
 
-int8 (on by default; --precisions fp32 leaves it out) is one more side of the same rounds: the
-same binaries with --precision int8, on the same inputs. Its fidelity is the cosine, row by
-row, between the int8 and fp32 embeddings of the same inputs, both saved (--save) by the first
-round's timed runs at each thread count; it is printed with int8 items/s, int8 / fp32 and
-int8 / ORT against the goal of >= 2x fp32 at mean cosine >= 0.999, which is for CPUs with
-avx512_vnni: elsewhere the rows show what int8 reaches there.
+int8 and bf16 (on by default; --precisions fp32 leaves both out) are more sides of the same
+rounds: the same binaries with --precision int8 / bf16, on the same inputs. The fidelity of each
+is the cosine, row by row, between its embeddings and fp32's of the same inputs, both saved
+(--save) by the first round's timed runs at each thread count; it is printed with the
+precision's items/s, ÷ fp32 and ÷ ORT against its goal (PRECISION_GOALS): int8's >= 2x fp32 at
+mean cosine >= 0.999, for CPU levels from avx512vnni (elsewhere the rows show what int8 reaches
+there); bf16's a mean cosine >= 0.999 on every CPU, with no speed goal. Which path each runs on
+(AMX, VNNI, 7-bit activations; bf16 on AMX or emulated on the fp32 GEMM) is printed from the
+CPU's flags and EMBEDFLOW_CPU.
 
 Both engines load copies of the model folders taken at start (BUILD/generated/peers/models; the
 vision folders are written there by tests/fixtures/vision/make_vision.py's functions);
@@ -47,6 +50,7 @@ import importlib.util
 import json
 import math
 import os
+import re
 import resource
 import shutil
 import statistics
@@ -82,13 +86,22 @@ MODELS = ("minilm", "clip-image", "clip-text", "vit-b16", "dinov2-s")
 GOALS = {"minilm": 1.5, "clip-image": 1.2, "clip-text": 1.5,  # embedflow ÷ ORT, fp32
          "vit-b16": 1.2, "dinov2-s": 1.2}
 # The precisions the bench binaries take (--precision). fp32 is the reference the others are
-# measured against (speed and cosine), so it always runs.
-PRECISIONS = ("fp32", "int8")
-# Every model's goal for the other precisions: items/s ÷ embedflow fp32's, and the mean cosine
-# against fp32's embeddings. It is set for CPUs with avx512_vnni (u8·s8 products summed to int32
-# in one instruction, vpdpbusd); without it, oneDNN's u8·s8 GEMM spends three (vpmaddubsw,
-# vpmaddwd, vpaddd) on what vpdpbusd does, which leaves less of int8's 4x data-width advantage.
-PRECISION_GOALS = {"int8": {"vs_fp32": 2.0, "mean_cosine": 0.999}}
+# measured against (speed and cosine), so it always runs; each other one has a goal below and a
+# path (PRECISION_PATHS, after the functions that describe them).
+PRECISIONS = ("fp32", "int8", "bf16")
+# Every model's goal for the other precisions: items/s ÷ embedflow fp32's ("vs_fp32", where the
+# precision has a speed goal) and the mean cosine against fp32's embeddings; "cpu": the lowest
+# embedflow CPU level (CPU_LEVELS) the goal is set for, where it has one: below it the rows show
+# what the precision reaches, without a verdict.
+# int8's is set for avx512vnni (u8·s8 products summed to int32 in one instruction, vpdpbusd);
+# without it, oneDNN's u8·s8 GEMM spends three (vpmaddubsw, vpmaddwd, vpaddd) on what vpdpbusd
+# does, which leaves less of int8's 4x data-width advantage.
+# bf16 has no speed goal (off AMX it is emulated at fp32's speed), only a fidelity floor, which
+# applies on every CPU.
+PRECISION_GOALS = {"int8": {"vs_fp32": 2.0, "mean_cosine": 0.999, "cpu": "avx512vnni"},
+                   "bf16": {"mean_cosine": 0.999}}
+# embedflow's CPU levels, lowest first (pipelines/src/cpu.cpp), EMBEDFLOW_CPU's values.
+CPU_LEVELS = ("baseline", "avx2", "avx512", "avx512vnni", "avx512bf16", "amx")
 # clip_bench's --save PREFIX writes each tower's embeddings to PREFIX_<tower>.npy.
 CLIP_TOWERS = {"clip-image": "image", "clip-text": "text"}
 UNITS = {"minilm": "sentences/s", "clip-image": "images/s", "clip-text": "captions/s",
@@ -362,7 +375,10 @@ class Peers:
             rate = r["images_per_s" if model == "clip-image" else "captions_per_s"]
             described = r["model"]
         # clip_bench skips flags it does not know: one older than --precision would time fp32
-        if not described.endswith(", " + precision):
+        # under another name. The description ends in the precision and, for int8 and bf16,
+        # what runs it here.
+        ran = re.search(r", (fp32|int8|bf16)(?: \([^()]*\))?$", described)
+        if not ran or ran.group(1) != precision:
             sys.exit(f"{model}: asked for {precision}, the bench binary ran '{described}'")
         return rate, r
 
@@ -495,45 +511,113 @@ def cpu_flags():
     return frozenset()
 
 
-def cpu_level():
-    """The kernel level embedflow's dispatch picks here (pipelines/src/cpu.cpp): the binaries do
-    not print it, so it is derived from the CPU's flags and EMBEDFLOW_CPU."""
+def detected_level():
+    """The CPU level embedflow detects here (pipelines/src/cpu.cpp's detect()), from the CPU's
+    flags. amx also needs the kernel's leave to use the tile state, which the flags do not show:
+    a kernel that lists amx_* but refuses it leaves the binaries at avx512bf16."""
     flags = cpu_flags()
     level = "baseline"
     if {"avx2", "fma"} <= flags:
         level = "avx2"
-    if level == "avx2" and {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= flags:
-        level = "avx512"
-        if "avx512_vnni" in flags:
-            level = "avx512vnni"
-            if "avx512_bf16" in flags:
-                level = "avx512bf16"
+        if {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= flags:
+            level = "avx512"
+            if "avx512_vnni" in flags:
+                level = "avx512vnni"
+                if "avx512_bf16" in flags:
+                    level = "avx512bf16"
+                    if {"amx_bf16", "amx_tile", "amx_int8"} <= flags:
+                        level = "amx"
+    return level
+
+
+def active_level():
+    """The level the binaries run at: detected_level(), lowered by EMBEDFLOW_CPU (which never
+    raises it; an unknown value is ignored, as the binaries ignore it)."""
+    level = detected_level()
     env = os.environ.get("EMBEDFLOW_CPU")
-    return f"{level} (from the CPU's flags; EMBEDFLOW_CPU={env or 'unset'})"
+    if env in CPU_LEVELS and CPU_LEVELS.index(env) < CPU_LEVELS.index(level):
+        return env
+    return level
 
 
-def has_vnni():
-    """Whether the int8 goal applies here (PRECISION_GOALS)."""
-    return "avx512_vnni" in cpu_flags()
+def at_least(level):
+    """Whether the binaries run at `level` or above here."""
+    return CPU_LEVELS.index(active_level()) >= CPU_LEVELS.index(level)
+
+
+def cpu_level():
+    """The kernel level embedflow's dispatch picks here (pipelines/src/cpu.cpp): the binaries do
+    not print it, so it is derived from the CPU's flags and EMBEDFLOW_CPU."""
+    env = os.environ.get("EMBEDFLOW_CPU")
+    if active_level() != detected_level():
+        return f"{active_level()} (EMBEDFLOW_CPU={env}; the CPU's flags give {detected_level()})"
+    return f"{active_level()} (from the CPU's flags; EMBEDFLOW_CPU={env or 'unset'})"
+
+
+def capped(level):
+    """"EMBEDFLOW_CPU=... is below `level`" when the CPU has `level` but EMBEDFLOW_CPU keeps the
+    binaries below it, else ""."""
+    if at_least(level) or CPU_LEVELS.index(detected_level()) < CPU_LEVELS.index(level):
+        return ""
+    return f"EMBEDFLOW_CPU={os.environ['EMBEDFLOW_CPU']} is below {level}"
+
+
+def onednn_caps():
+    """", capped by ..." when ONEDNN_MAX_CPU_ISA (or its old name) limits what oneDNN takes."""
+    caps = [f"{v}={os.environ[v]}" for v in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
+            if os.environ.get(v)]
+    return f", capped by {' '.join(caps)}" if caps else ""
+
+
+def goal_applies(precision):
+    """Whether the rows at `precision` are held to their goal here (PRECISION_GOALS' "cpu")."""
+    return at_least(PRECISION_GOALS[precision].get("cpu", CPU_LEVELS[0]))
 
 
 def int8_path():
-    """The instructions oneDNN's u8·s8 GEMM (int8's Linears) runs on here, from the CPU's flags
-    (oneDNN takes the best the CPU has unless ONEDNN_MAX_CPU_ISA caps it)."""
+    """The instructions int8's Linears run on here. The binaries pick AMX's tiles, and 8-bit or
+    7-bit activations, by their CPU level (the CPU's flags, capped by EMBEDFLOW_CPU); oneDNN's
+    u8·s8 GEMM takes the best the CPU has unless ONEDNN_MAX_CPU_ISA caps it."""
     flags = cpu_flags()
-    if has_vnni():
-        path = "avx512_vnni"
-    elif "avx_vnni" in flags:
-        path = "avx_vnni (256-bit VNNI; no avx512_vnni)"
-    elif "avx512bw" in flags:
-        path = "avx512 without VNNI"
-    elif "avx2" in flags:
-        path = "avx2 without VNNI"
+    if at_least("amx"):
+        path = "oneDNN's u8·s8 matmul on AMX (amx_int8), 8-bit activations"
+    elif at_least("avx512vnni"):
+        path = "oneDNN's u8·s8 GEMM with VNNI (vpdpbusd), 8-bit activations"
+        path += f" ({capped('amx')})" if capped("amx") else ""
     else:
-        path = "no avx2"
-    caps = [f"{v}={os.environ[v]}" for v in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
-            if os.environ.get(v)]
-    return path + (f", capped by {' '.join(caps)}" if caps else "")
+        if "avx512_vnni" in flags:  # EMBEDFLOW_CPU below avx512vnni
+            isa = "avx512_vnni"
+        elif "avx_vnni" in flags:
+            isa = "avx_vnni (256-bit VNNI; no avx512_vnni)"
+        elif "avx512bw" in flags:
+            isa = "avx512 without VNNI"
+        elif "avx2" in flags:
+            isa = "avx2 without VNNI"
+        else:
+            isa = "no avx2"
+        # Below avx512vnni the binaries quantise for vpmaddubsw, whose u8·s8 pair sums saturate
+        # at int16 unless the activations keep to 7 bits.
+        why = "; ".join(x for x in ("vpmaddubsw's saturating int16 sums", capped("avx512vnni"))
+                        if x)
+        path = f"oneDNN's u8·s8 GEMM on {isa}, 7-bit activations ({why})"
+    return path + onednn_caps()
+
+
+def bf16_path():
+    """What bf16's Linears run on here: oneDNN's bf16 matmul on AMX's tiles at the amx level;
+    below it (avx512_bf16 included) the binaries emulate bf16 on the fp32 GEMM, which gives
+    bf16's fidelity at fp32's speed."""
+    if at_least("amx"):
+        path = "oneDNN's bf16 matmul on AMX (amx_bf16)"
+    else:
+        why = capped("amx") or "no AMX on this CPU"
+        path = (f"emulated: bf16-rounded weights and activations on the fp32 GEMM ({why}), "
+                f"fp32 speed")
+    return path + onednn_caps()
+
+
+# The path each reduced precision runs on here, printed and recorded beside its rows.
+PRECISION_PATHS = {"int8": int8_path, "bf16": bf16_path}
 
 
 def main():
@@ -546,8 +630,9 @@ def main():
                     help="vit-b16, dinov2-s: each side's timed run lasts at least this long "
                          "(and 3 batches); the pipeline's photos take about as long")
     ap.add_argument("--precisions", default=",".join(PRECISIONS),
-                    help="embedflow's sides, each a --precision of the bench binaries; fp32 "
-                         "(the reference of the others) is always among them")
+                    help="embedflow's sides, each a --precision of the bench binaries "
+                         f"({', '.join(PRECISIONS)}); fp32 (the reference of the others) is "
+                         "always among them")
     a = ap.parse_args()
     t_start = time.perf_counter()
     models = [m for m in MODELS if m in a.models.split(",")]
@@ -650,9 +735,9 @@ def main():
     print(f"ORT: {info['ort']['impl']} (CPU EP; graph optimisation 'all', intra-op = threads, "
           f"inter-op 1, sequential)")
     print(f"embedflow: {info.get('torch', 'image_bench')}; kernels' CPU level: {cpu_level()}")
-    if "int8" in precisions:
-        print(f"embedflow int8: oneDNN's u8·s8 GEMM; its path, from the CPU's flags: "
-              f"{int8_path()}")
+    for x in reduced:
+        print(f"embedflow {x}: its path, from the CPU's flags and EMBEDFLOW_CPU: "
+              f"{PRECISION_PATHS[x]()}")
     for m in models:
         if m in VISION:
             print(f"  {m}: {info[m]}")
@@ -703,8 +788,9 @@ def main():
                     row["roofline_ort"] = ort * image_gflops / peak
     precision_rows = []
     for x in reduced:
-        goal = PRECISION_GOALS[x]
-        goal_text = f"{goal['vs_fp32']:.1f}x/{goal['mean_cosine']}"
+        goal, applies, path = PRECISION_GOALS[x], goal_applies(x), PRECISION_PATHS[x]()
+        speed = "vs_fp32" in goal  # bf16 has a fidelity floor only
+        goal_text = (f"{goal['vs_fp32']:.1f}x/" if speed else "cos ") + str(goal["mean_cosine"])
         print(f"\n{x}: `--precision {x}` of the same binaries, a side of the same rounds; "
               f"cosines row by row against fp32's embeddings of the same inputs")
         print(f"{'model':11s} {'threads':>7s} {'unit':>12s} {x + ' items/s':>13s} "
@@ -714,7 +800,8 @@ def main():
                 rates, c = runs[(m, t)][x], fidelity[(m, t, x)]
                 vs_fp32 = max(rates) / max(runs[(m, t)]["fp32"])
                 vs_ort = max(rates) / max(runs[(m, t)]["ort"])
-                met = vs_fp32 >= goal["vs_fp32"] and c.mean() >= goal["mean_cosine"]
+                met = ((not speed or vs_fp32 >= goal["vs_fp32"])
+                       and c.mean() >= goal["mean_cosine"])
                 precision_rows.append({
                     "model": m, "threads": t, "precision": x, "unit": UNITS[m],
                     "items_per_s": max(rates), "rounds": rates, "vs_fp32": vs_fp32,
@@ -722,19 +809,26 @@ def main():
                         r / f for r, f in zip(rates, runs[(m, t)]["fp32"])),
                     "vs_ort": vs_ort, "cosine_mean": float(c.mean()),
                     "cosine_min": float(c.min()), "rows_compared": len(c),
-                    "goal": goal, "goal_applies": has_vnni(), "goal_met": met})
+                    "goal": goal, "goal_applies": applies, "goal_met": met, "path": path})
                 if m in VISION:
                     precision_rows[-1]["best_batch"] = max(best_batch[(m, t)][x])
-                # Off a VNNI CPU the goal is not the row's to meet: no verdict, only the mark.
-                mark = ("" if met else "  (below goal)") if has_vnni() else "  (VNNI only)"
+                # Below the level the goal is set for, it is not the row's to meet: no verdict,
+                # only the mark.
+                mark = (("" if met else f"  (below {'goal' if speed else 'floor'})") if applies
+                        else f"  ({goal['cpu']} only)")
                 print(f"{m:11s} {t:7d} {UNITS[m]:>12s} {max(rates):13.1f} {vs_fp32:6.2f}x "
                       f"{vs_ort:6.2f}x {c.mean():9.6f} {c.min():9.6f} {goal_text:>11s}{mark}")
+        if speed:
+            wanted = f">= {goal['vs_fp32']:.1f}x fp32 at mean cosine >= {goal['mean_cosine']}"
+        else:
+            wanted = (f"mean cosine >= {goal['mean_cosine']}, a fidelity floor (no speed goal: "
+                      f"÷ fp32 and ÷ ORT are what {x} reaches here)")
+        if "cpu" in goal:
+            wanted += f", at CPU level {goal['cpu']} or above" + (
+                "" if applies else f"; here {x} runs below it, so the rows show what it "
+                                   f"reaches there")
         print(f"÷ fp32, ÷ ORT: best round of each side; cosines: the first round's saved "
-              f"embeddings at each thread count; goal: >= {goal['vs_fp32']:.1f}x fp32 at mean "
-              f"cosine >= {goal['mean_cosine']}, on a CPU with avx512_vnni"
-              + ("" if has_vnni() else
-                 f"; this one has none (int8 path: {int8_path()}), so the rows show what {x} "
-                 f"reaches without it"))
+              f"embeddings at each thread count; goal: {wanted}; {x} path: {path}")
     pipeline_rows = []
     if pipes:
         print(f"\npipeline: `embedflow run configs/image_embeddings.yaml` (image.load -> "
@@ -782,11 +876,14 @@ def main():
     print(json.dumps({"cpu": cpu_name(), "ort": info["ort"]["impl"],
                       "embedflow_cpu_level": cpu_level(),
                       "embedflow_torch": info.get("torch"), "rounds": a.repeat,
-                      "int8_path": int8_path(), "avx512_vnni": has_vnni(),
+                      "int8_path": int8_path(), "bf16_path": bf16_path(),
+                      "avx512_vnni": bool("avx512_vnni" in cpu_flags()),
+                      "amx": bool({"amx_bf16", "amx_tile", "amx_int8"} <= cpu_flags()),
                       "rows": rows, "precision_rows": precision_rows,
                       "pipeline_rows": pipeline_rows,
                       "cosine_min": {m: float(c.min()) for m, c in cos.items()},
-                      "ort_fusions": {m: fused[m][0] for m in models}, "wall_seconds": wall}))
+                      "ort_fusions": {m: fused[m][0] for m in models}, "wall_seconds": wall},
+                     default=lambda o: o.item()))  # numpy scalars (cosines, verdicts) as Python
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 // the GEMM peak measured now and the fraction of the GEMM roofline reached. Run by
 // bench/text/run_bench.py, which runs the PyTorch reference beside it.
 //
-//   text_bench --model DIR --sentences FILE [--threads 2] [--batch 32] [--precision fp32|int8]
+//   text_bench --model DIR --sentences FILE [--threads 2] [--batch 32] [--precision fp32|int8|bf16]
 //              [--one-batch-at-a-time] [--order sorted|source] [--padded] [--repeat 3]
 //              [--save out.npy]
 //
@@ -55,7 +55,7 @@ int main(int argc, char** argv) {
   app.add_option("--sentences", sentences_file, "UTF-8 file, one sentence per line")->required();
   app.add_option("--threads", threads, "intra-op threads");
   app.add_option("--batch", batch, "sentences per forward pass");
-  app.add_option("--precision", precision, "fp32 or int8");
+  app.add_option("--precision", precision, "fp32, int8 or bf16");
   app.add_flag("--one-batch-at-a-time", one_batch_at_a_time,
                "each batch's forward on all threads in turn, instead of encode()'s batches side "
                "by side");

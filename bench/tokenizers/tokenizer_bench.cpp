@@ -38,7 +38,9 @@ long status_kib(const std::string& field) {
   }
   return -1;
 }
-long peak_rss_kib() { return status_kib("VmHWM:"); }
+long peak_rss_kib() {
+  return status_kib("VmHWM:");
+}
 
 // FNV-1a over the ids of every sentence, with the sentence boundaries.
 uint64_t mix(uint64_t h, uint64_t v) {

@@ -69,7 +69,7 @@ kernels::ScoreBias Encoder::HeadBias::of(int64_t head) const {
 
 Encoder::Encoder(const EncoderConfig& c, WeightLoader& w, const LayerKeys& keys,
                  const std::string& relative_bias_key)
-    : config_(c), k_(&kernels::table()) {
+    : config_(c), k_((cap_onednn_isa_at_active_level(), &kernels::table())) {
   const int64_t h = c.hidden_size, inter = c.intermediate_size;
   if (h <= 0 || c.num_heads <= 0 || h % c.num_heads != 0)
     throw std::invalid_argument("encoder: hidden size " + std::to_string(h) +
@@ -80,16 +80,14 @@ Encoder::Encoder(const EncoderConfig& c, WeightLoader& w, const LayerKeys& keys,
       return layer_key(keys, i, name) + what;
     };
     auto linear = [&](const std::string& name, int64_t out, int64_t in) {
-      Linear lin;
-      lin.weight = w.take(key(name, ".weight"), {out, in}).contiguous();
-      lin.bias = w.take(key(name, ".bias"), {out}).contiguous();
-      return lin;
+      return Linear(w.take(key(name, ".weight"), {out, in}).contiguous(),
+                    w.take(key(name, ".bias"), {out}).contiguous());
     };
     Layer L;
     const Linear q = linear(keys.query, h, h), k = linear(keys.key, h, h),
                  v = linear(keys.value, h, h);
-    L.qkv.weight = torch::cat({q.weight, k.weight, v.weight}, 0).contiguous();
-    L.qkv.bias = torch::cat({q.bias, k.bias, v.bias}, 0).contiguous();
+    L.qkv = Linear(torch::cat({q.weight, k.weight, v.weight}, 0).contiguous(),
+                   torch::cat({q.bias, k.bias, v.bias}, 0).contiguous());
     L.attention_out = linear(keys.attention_out, h, h);
     L.ffn_in = linear(keys.ffn_in, c.gated_ffn ? 2 * inter : inter, h);
     L.ffn_out = linear(keys.ffn_out, h, inter);
@@ -112,21 +110,54 @@ Encoder::Encoder(const EncoderConfig& c, WeightLoader& w, const LayerKeys& keys,
     relative_bias_ = w.take(relative_bias_key, {c.relative_buckets, c.num_heads}).contiguous();
 }
 
-void Encoder::quantize() {
-#ifndef EMBEDFLOW_HAVE_DNNL
-  // libtorch's quantized Linear runs on whichever quantised engine this libtorch has.
-  auto& engines = at::globalContext().supportedQEngines();
-  if (std::find(engines.begin(), engines.end(), at::QEngine::ONEDNN) != engines.end())
-    at::globalContext().setQEngine(at::QEngine::ONEDNN);
-  else if (std::find(engines.begin(), engines.end(), at::QEngine::FBGEMM) != engines.end())
-    at::globalContext().setQEngine(at::QEngine::FBGEMM);
-  else
-    throw ModelError(
-        "precision int8: this libtorch has neither the oneDNN nor the FBGEMM quantised engine");
+void Encoder::set_precision(Precision precision) {
+  if (precision_set_) throw std::logic_error("encoder: the precision is set once");
+  precision_set_ = true;
+  if (precision == Precision::Int8) {
+#ifdef EMBEDFLOW_HAVE_DNNL
+    quant_levels_ = activation_levels();
+#else
+    // libtorch's quantized Linear runs on whichever quantised engine this libtorch has.
+    auto& engines = at::globalContext().supportedQEngines();
+    if (std::find(engines.begin(), engines.end(), at::QEngine::ONEDNN) != engines.end())
+      at::globalContext().setQEngine(at::QEngine::ONEDNN);
+    else if (std::find(engines.begin(), engines.end(), at::QEngine::FBGEMM) != engines.end())
+      at::globalContext().setQEngine(at::QEngine::FBGEMM);
+    else
+      throw ModelError(
+          "precision int8: this libtorch has neither the oneDNN nor the FBGEMM quantised engine");
 #endif
+  }
   for (auto& L : layers_)
-    for (Linear* lin : {&L.qkv, &L.attention_out, &L.ffn_in, &L.ffn_out}) lin->quantize();
-  quantized_ = true;
+    for (Linear* lin : {&L.qkv, &L.attention_out, &L.ffn_in, &L.ffn_out}) switch (precision) {
+        case Precision::F32:
+          break;
+        case Precision::Int8:
+          lin->quantize();
+          break;
+        case Precision::Bf16:
+          lin->to_bf16(*k_);
+          break;
+      }
+  precision_ = precision;
+}
+
+std::string Encoder::precision_path() const {
+  const bool amx = !layers_.empty() && layers_[0].qkv.has_matmul();
+  switch (precision_) {
+    case Precision::F32:
+      return "fp32";
+    case Precision::Int8:
+#ifdef EMBEDFLOW_HAVE_DNNL
+      return std::string("int8 (") + (amx ? "AMX matmul" : "u8·s8 GEMM") + ", " +
+             (quant_levels_ == 255 ? "8" : "7") + "-bit activations)";
+#else
+      return "int8 (libtorch quantized Linear)";
+#endif
+    case Precision::Bf16:
+      return amx ? "bf16 (AMX matmul)" : "bf16 (emulated on the fp32 GEMM: no AMX here)";
+  }
+  return "?";
 }
 
 double Encoder::linear_flops(int64_t tokens) const {
@@ -323,7 +354,7 @@ void Encoder::forward(torch::Tensor& x, const std::vector<int64_t>& offsets) con
   for (size_t b = 0; b + 1 < offsets.size(); ++b)
     max_len = std::max(max_len, offsets[b + 1] - offsets[b]);
 #ifdef EMBEDFLOW_HAVE_DNNL
-  if (quantized_) return forward_int8(x, offsets, max_len);
+  if (precision_ == Precision::Int8) return forward_int8(x, offsets, max_len);
 #endif
   if (config_.norm == NormPlacement::Pre) return forward_pre_norm(x, offsets, max_len);
   forward_post_norm(x, offsets, max_len);
@@ -421,7 +452,7 @@ void Encoder::forward_int8(torch::Tensor& x, const std::vector<int64_t>& offsets
   // between dequantising, normalising or activating, and quantising again.
   constexpr int64_t kBlock = 8;
 
-  QuantRows xq(T, h), ctxq(T, h), interq(T, n_inter);
+  QuantRows xq(T, h, quant_levels_), ctxq(T, h, quant_levels_), interq(T, n_inter, quant_levels_);
   const SequenceGroups groups = sequence_groups(offsets);
   const bool by_sequence = attention_by_sequence(n_seqs);
   torch::Tensor acc_qkv = torch::empty({by_sequence ? 0 : T, 3 * h}, torch::kInt);

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "models/encoder.h"
 #include "models/transformer/kernels.h"
 #include "models/transformer/linear.h"
 #include "models/transformer/positions.h"
@@ -75,10 +76,13 @@ class Encoder {
   Encoder(const EncoderConfig& config, WeightLoader& weights, const LayerKeys& keys,
           const std::string& relative_bias_key = "");
 
-  // int8 from now on: every Linear's weights per output channel, activations per token at run
-  // time (oneDNN's u8·s8 GEMM, or libtorch's quantized Linear without libdnnl).
-  void quantize();
-  bool quantized() const { return quantized_; }
+  // The precision, set once after loading (fp32 changes nothing). int8: every Linear's weights
+  // per output channel, activations per token at run time (linear.h says on what); bf16:
+  // weights rounded once, activations per GEMM.
+  void set_precision(Precision precision);
+  Precision precision() const { return precision_; }
+  // The precision and what runs it here, e.g. "int8 (AMX matmul, 8-bit activations)".
+  std::string precision_path() const;
   const EncoderConfig& config() const { return config_; }
 
   // Every layer on the packed rows x [T, hidden], in place; sequence b is rows
@@ -154,7 +158,9 @@ class Encoder {
   std::vector<Layer> layers_;
   torch::Tensor relative_bias_;  // [buckets, heads]
   const kernels::Kernels* k_ = nullptr;
-  bool quantized_ = false;
+  Precision precision_ = Precision::F32;
+  bool precision_set_ = false;
+  int32_t quant_levels_ = 127;  // int8 activations' range (activation_levels)
 };
 
 }  // namespace embedflow::models::transformer

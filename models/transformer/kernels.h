@@ -2,7 +2,7 @@
 // encoder.h), on raw float rows. They fuse what eager PyTorch runs as separate passes (bias +
 // activation, bias + residual + LayerNorm, QKᵀ + softmax + ·V per head), so everything beside
 // the GEMMs stays a small fraction of the time. Torch-free; compiled once per CPU level from
-// kernels_impl.h (AVX2+FMA and baseline x86-64) and picked at run time (embedflow/cpu.h).
+// kernels_impl.h (AVX-512, AVX2+FMA and baseline x86-64) and picked at run time (embedflow/cpu.h).
 #pragma once
 
 #include <cstdint>
@@ -49,11 +49,12 @@ struct Kernels {
                          float scale, const ScoreBias& score_bias, float* out, int64_t ldo,
                          float* scratch);
   // Dynamic int8 for a u8·s8 GEMM: each row of x [rows, k] → q = round(x / scale) + zero in
-  // [0, 127], its range (min and max, widened to include 0) over 127 steps. Seven bits, not
-  // eight: AVX2 without VNNI multiplies u8·s8 pairs into saturating int16 sums, and
-  // 2·127·127 still fits.
-  void (*quantize_rows_u7)(const float* x, int64_t rows, int64_t k, uint8_t* q, float* scale,
-                           int32_t* zero);
+  // [0, levels], its range (min and max, widened to include 0) over `levels` steps. levels is
+  // 255 where the GEMM multiplies with VNNI or AMX (u8·s8 products summed straight into int32),
+  // and 127 elsewhere: AVX2/AVX-512 without VNNI sum u8·s8 pairs into saturating int16, which
+  // 2·127·127 still fits and 2·255·127 does not (activation_levels in linear.h decides).
+  void (*quantize_rows_u8)(const float* x, int64_t rows, int64_t k, int32_t levels, uint8_t* q,
+                           float* scale, int32_t* zero);
   // out[r, c] = row_scale[r] · (col_scale[c] · acc[r, c] − row_zero[r] · col_scaled_sum[c])
   // + bias[c], where col_scaled_sum[c] = col_scale[c] · Σ_k w[c, k] (bias may be null): the
   // int32 GEMM result back to float, the zero point taken out. Rows of acc and out are lda and
@@ -61,14 +62,18 @@ struct Kernels {
   void (*dequantize_rows)(const int32_t* acc, int64_t lda, int64_t rows, int64_t n,
                           const float* row_scale, const int32_t* row_zero, const float* col_scale,
                           const float* col_scaled_sum, const float* bias, float* out, int64_t ldo);
+  // x [n] rounded to bfloat16 (to nearest, ties to even; NaN stays NaN): its 16 bits into bits
+  // (the matmul's bf16 input) and/or the value back as a float into rounded (bf16 emulated on
+  // the fp32 GEMM); either may be null.
+  void (*round_to_bf16)(const float* x, int64_t n, uint16_t* bits, float* rounded);
 };
 
 inline int64_t attention_scratch_floats(int64_t len, int64_t d) {
   return (d + 5) * ((len + 7) / 8 * 8);  // Kᵀ, 4 score rows, the row of bq · Kᵀ
 }
 
-// The build for `level` (by default the level in effect: AVX2+FMA when the CPU has them, unless
-// EMBEDFLOW_CPU=baseline).
+// The build for `level` (by default the level in effect: the highest build the CPU runs, unless
+// EMBEDFLOW_CPU lowers it).
 const Kernels& table(cpu::Level level = cpu::active_level());
 
 }  // namespace embedflow::models::transformer::kernels

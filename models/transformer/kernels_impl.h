@@ -344,8 +344,9 @@ void attention_head(const float* q, const float* k, const float* v, const float*
   }
 }
 
-void quantize_rows_u7(const float* x, int64_t rows, int64_t k, uint8_t* q, float* scale,
-                      int32_t* zero) {
+void quantize_rows_u8(const float* x, int64_t rows, int64_t k, int32_t levels, uint8_t* q,
+                      float* scale, int32_t* zero) {
+  const float top = static_cast<float>(levels);
   for (int64_t r = 0; r < rows; ++r) {
     const float* __restrict xr = x + r * k;
     uint8_t* __restrict qr = q + r * k;
@@ -355,16 +356,17 @@ void quantize_rows_u7(const float* x, int64_t rows, int64_t k, uint8_t* q, float
       lo = xr[i] < lo ? xr[i] : lo;
       hi = xr[i] > hi ? xr[i] : hi;
     }
-    const float s = hi > lo ? (hi - lo) / 127.0f : 1.0f;
+    const float s = hi > lo ? (hi - lo) / top : 1.0f;
     const float inv = 1.0f / s;
     // Round to nearest (even) by the 1.5·2²³ trick, no libm call in the loop.
     const float z = ((-lo * inv) + 12582912.0f) - 12582912.0f;
     int64_t i = 0;
 #ifdef __AVX2__
     // 32 values a step: round to int32, pack with unsigned saturation to 16 then 8 bits (the
-    // packs interleave 128-bit lanes; one permute puts them back), cap at 127.
+    // packs interleave 128-bit lanes; one permute puts them back), cap at `levels`.
     const __m256 vinv = _mm256_set1_ps(inv), vz = _mm256_set1_ps(z);
-    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7), cap = _mm256_set1_epi8(127);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7),
+                  cap = _mm256_set1_epi8(static_cast<char>(levels));
     auto round4 = [&](int64_t j) {
       return _mm256_cvtps_epi32(_mm256_fmadd_ps(_mm256_loadu_ps(xr + j), vinv, vz));
     };
@@ -379,7 +381,7 @@ void quantize_rows_u7(const float* x, int64_t rows, int64_t k, uint8_t* q, float
     for (int64_t j = i; j < k; ++j) {
       float v = ((xr[j] * inv + z) + 12582912.0f) - 12582912.0f;
       v = v > 0.0f ? v : 0.0f;
-      v = v < 127.0f ? v : 127.0f;
+      v = v < top ? v : top;
       qr[j] = static_cast<uint8_t>(static_cast<int32_t>(v));
     }
     scale[r] = s;
@@ -408,10 +410,27 @@ void dequantize_rows(const int32_t* acc, int64_t lda, int64_t rows, int64_t n,
   }
 }
 
+void round_to_bf16(const float* x, int64_t n, uint16_t* bits, float* rounded) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t u;
+    std::memcpy(&u, x + i, sizeof u);
+    // Adding 0x7FFF plus the lowest kept bit rounds to nearest with ties to even; a NaN keeps
+    // its sign and exponent and gets the quiet bit, so rounding cannot turn it into infinity.
+    const bool nan = (u & 0x7FFFFFFFu) > 0x7F800000u;
+    const uint32_t r = nan ? ((u >> 16) | 0x40u) : ((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+    if (bits) bits[i] = static_cast<uint16_t>(r);
+    if (rounded) {
+      const uint32_t back = r << 16;
+      std::memcpy(rounded + i, &back, sizeof back);
+    }
+  }
+}
+
 }  // namespace
 
 extern const Kernels kTable = {EMBEDFLOW_CPU_TARGET_NAME, bias_activation, gated_activation,
                                residual_layernorm,        layernorm,       attention_head,
-                               quantize_rows_u7,          dequantize_rows};
+                               quantize_rows_u8,          dequantize_rows, round_to_bf16};
 
 }  // namespace embedflow::models::transformer::kernels::EMBEDFLOW_CPU_TARGET

@@ -1,17 +1,28 @@
-// A Linear layer as the transformer encoder runs it (encoder.cpp): fp32 on oneDNN's sgemm, int8 on
-// its u8·s8 GEMM with 7-bit per-row activations and per-channel weights, the residual add
-// accumulated inside the GEMM; libtorch's mm and quantized Linear without libdnnl-dev. Private to
-// the models library: it includes torch.
+// A Linear layer as the transformer encoder runs it (encoder.cpp), the residual add accumulated
+// inside the GEMM where it can be:
+//   fp32  oneDNN's sgemm (libtorch's mm without libdnnl-dev);
+//   int8  per-channel int8 weights, per-row u8 activations (8 bits where the products are summed
+//         exactly, 7 elsewhere: activation_levels): oneDNN's u8·s8 matmul on AMX, its u8·s8 GEMM
+//         elsewhere (libtorch's quantized Linear without libdnnl-dev);
+//   bf16  weights and activations rounded to bf16, fp32 accumulation: oneDNN's bf16 matmul on
+//         AMX; elsewhere the same roundings on the fp32 GEMM (bf16's numerics at fp32's speed,
+//         since without AMX oneDNN's bf16 kernels measured slower than its sgemm).
+// Private to the models library: it includes torch.
 #pragma once
 
+#include <ATen/Parallel.h>
 #include <ATen/native/quantized/PackedParams.h>
 
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #ifdef EMBEDFLOW_HAVE_DNNL
 #include <oneapi/dnnl/dnnl.h>
+
+#include "models/transformer/packed_matmul.h"
 #endif
 
 #include "models/transformer/kernels.h"
@@ -27,35 +38,62 @@ inline void check_dnnl(dnnl_status_t st, const char* call) {
 }
 #endif
 
-// Activations quantised for the u8·s8 GEMM: each row in 7 bits with its own scale and zero
-// point (kernels::quantize_rows_u7).
+// The top of the u8 activations' range for the u8·s8 GEMM here: 255 where oneDNN sums the
+// products straight into int32 (VNNI, AMX), 127 where it sums pairs into saturating int16 first.
+inline int32_t activation_levels() {
+#ifdef EMBEDFLOW_HAVE_DNNL
+  return PackedMatmul::u8_products_exact() ? 255 : 127;
+#else
+  return 127;  // libtorch's quantized Linear quantises its input itself
+#endif
+}
+
+// Activations quantised for the u8·s8 GEMM: each row with its own scale and zero point
+// (kernels::quantize_rows_u8), over `levels` steps.
 struct QuantRows {
   torch::Tensor q;      // [rows, k] uint8
   torch::Tensor scale;  // [rows]
   torch::Tensor zero;   // [rows] int32
+  int32_t levels;
 
-  QuantRows(int64_t rows, int64_t k)
+  QuantRows(int64_t rows, int64_t k, int32_t levels)
       : q(torch::empty({rows, k}, torch::kByte)),
         scale(torch::empty({rows})),
-        zero(torch::empty({rows}, torch::kInt)) {}
+        zero(torch::empty({rows}, torch::kInt)),
+        levels(levels) {}
   int64_t width() const { return q.size(1); }
   // Quantises rows [r0, r1) of x, whose rows are width() floats (x points at row r0).
   void quantize(const kernels::Kernels& k, const float* x, int64_t r0, int64_t r1) {
-    k.quantize_rows_u7(x, r1 - r0, width(), q.data_ptr<uint8_t>() + r0 * width(),
+    k.quantize_rows_u8(x, r1 - r0, width(), levels, q.data_ptr<uint8_t>() + r0 * width(),
                        scale.data_ptr<float>() + r0, zero.data_ptr<int32_t>() + r0);
   }
 };
 
 // y = x Wᵀ (+ b). fp32 keeps W and b and runs one GEMM (bias left to the fused kernel that
 // follows); int8 keeps W as int8 rows with a scale each, for oneDNN's u8·s8 GEMM, whose int32
-// result the caller dequantises inside its own fused pass.
+// result the caller dequantises inside its own fused pass; bf16 rounds W once and each GEMM's
+// input as it runs.
 struct Linear {
-  torch::Tensor weight;  // [out, in]
+  torch::Tensor weight;  // [out, in]; empty once packed for oneDNN's bf16 matmul
   torch::Tensor bias;    // [out]
+  int64_t out_features = 0, in_features = 0;
   // int8 (oneDNN's u8·s8 GEMM): weights as int8 [out, in] with a scale, and scale · the sum of
   // each row (for taking out the activations' zero point).
   torch::Tensor wq, w_scale, w_scaled_sum;
   LinearPacked packed;  // int8 without libdnnl: libtorch's quantized Linear
+#ifdef EMBEDFLOW_HAVE_DNNL
+  // On AMX: the int8 or bf16 weights in the layout of oneDNN's matmul (PackedMatmul::fast_here).
+  std::shared_ptr<const PackedMatmul> matmul;
+#endif
+  // bf16: the kernels that round each GEMM's input (null under fp32 and int8).
+  const kernels::Kernels* bf16 = nullptr;
+
+  Linear() = default;
+  Linear(torch::Tensor w, torch::Tensor b)
+      : weight(std::move(w)),
+        bias(std::move(b)),
+        out_features(weight.size(0)),
+        in_features(weight.size(1)) {}
 
   void quantize() {
     // Symmetric int8 per output channel: scale = max|w| / 127 of each row.
@@ -64,6 +102,9 @@ struct Linear {
     w_scale = scales.to(torch::kFloat).contiguous();
     wq = (weight / w_scale.unsqueeze(1)).round().clamp(-127, 127).to(torch::kChar).contiguous();
     w_scaled_sum = (wq.to(torch::kInt).sum(1).to(torch::kFloat) * w_scale).contiguous();
+    if (PackedMatmul::fast_here())
+      matmul = std::make_shared<const PackedMatmul>(PackedMatmul::Type::U8S8, wq.data_ptr<int8_t>(),
+                                                    out_features, in_features);
 #else
     auto zero_points = torch::zeros({weight.size(0)}, torch::kLong);
     auto q = torch::quantize_per_channel(weight, scales.to(torch::kDouble), zero_points, 0,
@@ -73,6 +114,27 @@ struct Linear {
                               .typed<LinearPacked(at::Tensor, c10::optional<at::Tensor>)>();
     packed = prepack.call(q, bias);
 #endif
+  }
+
+  // bf16 from now on: W rounded to bf16 once, packed for oneDNN's bf16 matmul on AMX (the fp32
+  // copy let go), otherwise kept as the floats of those bf16 values for the fp32 GEMM.
+  void to_bf16(const kernels::Kernels& k) {
+    bf16 = &k;
+    const torch::Tensor w = weight.contiguous();
+    const int64_t count = w.numel();
+#ifdef EMBEDFLOW_HAVE_DNNL
+    if (PackedMatmul::fast_here()) {
+      std::vector<uint16_t> bits(static_cast<size_t>(count));
+      k.round_to_bf16(w.data_ptr<float>(), count, bits.data(), nullptr);
+      matmul = std::make_shared<const PackedMatmul>(PackedMatmul::Type::Bf16, bits.data(),
+                                                    out_features, in_features);
+      weight = torch::Tensor();
+      return;
+    }
+#endif
+    torch::Tensor rounded = torch::empty_like(w);
+    k.round_to_bf16(w.data_ptr<float>(), count, nullptr, rounded.data_ptr<float>());
+    weight = rounded;
   }
 
   // Writes x Wᵀ into `out` and returns whether the bias is already added (fp32, or int8 on
@@ -95,10 +157,30 @@ struct Linear {
     return true;
   }
 
-  // out [m, out features] = a [m, in features] · Wᵀ + beta · out, no bias, both dense
-  // row-major; fp32 weights only.
+  // out [m, out features] = a [m, in features] · Wᵀ + beta · out (beta 0 or 1), no bias, both
+  // dense row-major; fp32 and bf16.
   void gemm(const float* a, int64_t m, float* out, float beta) const {
-    const int64_t n = weight.size(0), kk = weight.size(1);
+    const int64_t n = out_features, kk = in_features;
+    if (bf16) {
+      // The input rounded as bf16's numerics ask: to bits for the matmul, to floats otherwise.
+      thread_local std::vector<uint16_t> bits;
+      thread_local std::vector<float> rounded;
+      const bool packed_bf16 = has_matmul();
+      if (packed_bf16)
+        bits.resize(static_cast<size_t>(m * kk));
+      else
+        rounded.resize(static_cast<size_t>(m * kk));
+      uint16_t* bp = packed_bf16 ? bits.data() : nullptr;
+      float* rp = packed_bf16 ? nullptr : rounded.data();
+      at::parallel_for(0, m, std::max<int64_t>(1, 16384 / kk), [&](int64_t r0, int64_t r1) {
+        bf16->round_to_bf16(a + r0 * kk, (r1 - r0) * kk, bp ? bp + r0 * kk : nullptr,
+                            rp ? rp + r0 * kk : nullptr);
+      });
+#ifdef EMBEDFLOW_HAVE_DNNL
+      if (packed_bf16) return matmul->run(bp, m, out, beta != 0.0f);
+#endif
+      a = rp;
+    }
 #ifdef EMBEDFLOW_HAVE_DNNL
     // dnnl_sgemm is row-major; it threads with OpenMP like libtorch (this thread's count).
     check_dnnl(
@@ -113,6 +195,13 @@ struct Linear {
       at_out.addmm_(at_a, weight.t());
 #endif
   }
+  bool has_matmul() const {
+#ifdef EMBEDFLOW_HAVE_DNNL
+    return matmul != nullptr;
+#else
+    return false;
+#endif
+  }
   void gemm(const torch::Tensor& x, torch::Tensor& out, float beta) const {
     gemm(x.data_ptr<float>(), x.size(0), out.data_ptr<float>(), beta);
   }
@@ -121,6 +210,7 @@ struct Linear {
   // acc = rows [r0, r1) of in.q · Wqᵀ in int32 (u8·s8, oneDNN), [r1 − r0, out features].
   void gemm_s32(const QuantRows& in, int64_t r0, int64_t r1, int32_t* acc) const {
     const int64_t n = wq.size(0), kk = wq.size(1);
+    if (matmul) return matmul->run(in.q.data_ptr<uint8_t>() + r0 * kk, r1 - r0, acc, false);
     const int32_t no_offset = 0;
     check_dnnl(
         dnnl_gemm_u8s8s32('N', 'T', 'F', r1 - r0, n, kk, 1.0f, in.q.data_ptr<uint8_t>() + r0 * kk,

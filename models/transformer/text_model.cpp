@@ -41,8 +41,7 @@ double measure_gemm_gflops(int64_t m, int64_t n, int64_t k, int repeats) {
   c10::InferenceMode guard;
   torch::manual_seed(0);
   // The encoders' own GEMM (transformer::Linear: oneDNN's sgemm when built with it).
-  transformer::Linear lin;
-  lin.weight = torch::randn({n, k});
+  const transformer::Linear lin(torch::randn({n, k}), torch::Tensor());
   const torch::Tensor a = torch::randn({m, k});
   torch::Tensor out = torch::empty({m, n});
   lin.gemm(a, out, 0.0f);  // warm-up
@@ -256,6 +255,10 @@ const TextModelInfo& TextTransformer::info() const {
 Precision TextTransformer::precision() const {
   return impl_->precision;
 }
+
+std::string TextTransformer::precision_path() const {
+  return impl_->encoder->precision_path();
+}
 double TextTransformer::linear_flops(int64_t tokens) const {
   return impl_->encoder->linear_flops(tokens);
 }
@@ -303,7 +306,7 @@ TextTransformer TextTransformer::load(const nlohmann::json& config, const std::s
   w.ignore("vocab_(transform|layer_norm|projector)\\..*");  // DistilBertForMaskedLM
   w.finish();
 
-  if (precision == Precision::Int8) impl->encoder->quantize();
+  impl->encoder->set_precision(precision);
   return TextTransformer(std::move(impl));
 }
 

@@ -49,6 +49,8 @@ class TextTransformer {
 
   const TextModelInfo& info() const;
   Precision precision() const;
+  // The precision and what runs it here (transformer::Encoder::precision_path).
+  std::string precision_path() const;
 
   // Pooled embeddings of each sequence of token ids (specials included), one block of
   // hidden_size floats per pooling mode, concatenated in the order given. Returns

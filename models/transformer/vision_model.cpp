@@ -248,7 +248,7 @@ std::shared_ptr<const VisionTransformer> VisionTransformer::load(
                         .reshape({1 + grid * grid, d})
                         .contiguous();
   impl->encoder = std::make_unique<Encoder>(c.encoder, w, layer_keys(c));
-  if (options.precision == Precision::Int8) impl->encoder->quantize();
+  impl->encoder->set_precision(options.precision);
   impl->precision = options.precision;
   impl->norm_weight = w.take("layernorm.weight", {d});
   impl->norm_bias = w.take("layernorm.bias", {d});
@@ -322,7 +322,7 @@ std::string VisionTransformer::describe() const {
     << ", trained at " << c.image_size << "px" << (c.encoder.gated_ffn ? ", SwiGLU" : "")
     << ", pooling " << impl_->pooling_name << (impl_->normalize ? ", normalize" : "") << ", "
     << static_cast<double>(impl_->n_params) / 1e6 << "M parameters, "
-    << precision_name(impl_->precision);
+    << impl_->encoder->precision_path();
   return s.str();
 }
 

@@ -1,5 +1,11 @@
 #include "embedflow/cpu.h"
 
+#if defined(__x86_64__) && defined(__linux__)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -9,8 +15,26 @@ namespace embedflow::cpu {
 
 namespace {
 
-constexpr std::string_view kNames[kLevelCount] = {"baseline", "avx2", "avx512", "avx512vnni",
-                                                  "avx512bf16"};
+constexpr std::string_view kNames[kLevelCount] = {"baseline",   "avx2",       "avx512",
+                                                  "avx512vnni", "avx512bf16", "amx"};
+
+#if defined(__x86_64__) && defined(__linux__)
+// AMX needs the CPU's three features (CPUID leaf 7: EDX bits 22, 24, 25) and the kernel's leave
+// to use the 8 KiB tile state, which a process asks for once (Linux 5.16+); without that leave,
+// the first tile instruction faults.
+bool amx_usable() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+  constexpr unsigned kAmxBf16 = 1u << 22, kAmxTile = 1u << 24, kAmxInt8 = 1u << 25;
+  if ((edx & (kAmxBf16 | kAmxTile | kAmxInt8)) != (kAmxBf16 | kAmxTile | kAmxInt8)) return false;
+  constexpr long kArchReqXcompPerm = 0x1023, kXfeatureTileData = 18;
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureTileData) == 0;
+}
+#else
+bool amx_usable() {
+  return false;
+}
+#endif
 
 Level detect() {
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
@@ -23,7 +47,8 @@ Level detect() {
     return Level::Avx2;
   if (!__builtin_cpu_supports("avx512vnni")) return Level::Avx512;
   if (!__builtin_cpu_supports("avx512bf16")) return Level::Avx512Vnni;
-  return Level::Avx512Bf16;
+  if (!amx_usable()) return Level::Avx512Bf16;
+  return Level::Amx;
 #else
   return Level::Baseline;
 #endif
@@ -39,7 +64,7 @@ Level level_from_environment() {
   if (!asked) {
     std::fprintf(stderr,
                  "embedflow: EMBEDFLOW_CPU=%s is not a CPU level (baseline, avx2, avx512, "
-                 "avx512vnni, avx512bf16); using %s\n",
+                 "avx512vnni, avx512bf16, amx); using %s\n",
                  value, using_cpu.c_str());
     return cpu;
   }

@@ -1,5 +1,7 @@
 #include "stages/clip/common.h"
 
+#include "stages/common/encoder_stage.h"
+
 namespace embedflow::clip {
 
 void add_encoder_contract(StageSchema& s, std::vector<ParamSpec> own_params) {
@@ -11,10 +13,7 @@ void add_encoder_contract(StageSchema& s, std::vector<ParamSpec> own_params) {
       "naming the same folder share one loaded model."));
   for (auto& p : own_params) s.params.push_back(std::move(p));
   s.params.push_back(
-      ParamSpec::enumeration("precision", "fp32", {"fp32", "int8"})
-          .describe("fp32 (exact) or int8: dynamic quantisation of both towers' Linear layers "
-                    "as encode.text's `precision: int8`; bench/peers prints its fidelity. Stages "
-                    "share a loaded model only at the same precision."));
+      precision_param("Both towers; stages share a loaded model only at the same precision."));
   s.params.push_back(ParamSpec::boolean("normalize", false)
                          .describe("L2-normalise each embedding (sentence-transformers' "
                                    "normalize_embeddings=True)."));

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "embedflow/params.h"
+#include "embedflow/schema.h"
 #include "embedflow/stage.h"
 #include "models/encoder.h"
 
@@ -97,5 +98,9 @@ class EncoderStage : public EncoderStageBase {
  private:
   std::shared_ptr<const Model> model_;
 };
+
+// The `precision` parameter of every transformer-encoding stage (models::Precision): its
+// choices and what each does; `scope` adds what it applies to in that stage.
+ParamSpec precision_param(const std::string& scope);
 
 }  // namespace embedflow

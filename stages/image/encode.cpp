@@ -73,11 +73,7 @@ StageSchema encode_image_schema() {
           .describe("Output: pooled features, classifier logits, or a stage's feature map."),
       ParamSpec::enumeration("pooling", "model", {"model", "cls", "cls_mean", "mean", "pooler"})
           .describe("Vision transformers: the embedding of an image (model: cls)."),
-      ParamSpec::enumeration("precision", "fp32", {"fp32", "int8"})
-          .describe("Vision transformers: fp32 (exact) or int8, dynamic quantisation of the "
-                    "Linear layers as encode.text's `precision: int8` (per-channel int8 "
-                    "weights, 7-bit activations per token, oneDNN's u8·s8 GEMM); "
-                    "bench/peers prints its fidelity. ResNets and TorchScript run fp32."),
+      precision_param("Vision transformers only: ResNets and TorchScript run fp32."),
       ParamSpec::boolean("normalize", false).describe("L2-normalise each embedding."),
       ParamSpec::boolean("fold_batchnorm", true)
           .describe("Fold BatchNorm into the convolutions at load (faster, equal results)."),
@@ -125,9 +121,10 @@ std::shared_ptr<const models::ImageEncoder> EncodeImageStage::load(const std::st
       throw models::ModelError(where.weights + ": pooling '" + vit_options_.pooling +
                                "' applies to vision transformers; a ResNet pools with layer");
     if (vit_options_.precision != models::Precision::F32)
-      throw models::ModelError(where.weights +
-                               ": precision int8 applies to vision transformers; a ResNet "
-                               "runs fp32 (remove precision)");
+      throw models::ModelError(where.weights + ": precision " +
+                               models::precision_name(vit_options_.precision) +
+                               " applies to vision transformers; a ResNet runs fp32 (remove "
+                               "precision)");
     return models::ResNetEncoder::load(path, options_);
   }
   if (!trust_torchscript_)
@@ -141,9 +138,10 @@ std::shared_ptr<const models::ImageEncoder> EncodeImageStage::load(const std::st
                              "' needs a ResNet from safetensors; a TorchScript module returns "
                              "what its forward returns (use layer: pool)");
   if (vit_options_.precision != models::Precision::F32)
-    throw models::ModelError(where.weights +
-                             ": precision int8 applies to vision transformers; a TorchScript "
-                             "module runs as exported (remove precision)");
+    throw models::ModelError(where.weights + ": precision " +
+                             models::precision_name(vit_options_.precision) +
+                             " applies to vision transformers; a TorchScript module runs as "
+                             "exported (remove precision)");
   return models::TorchScriptEncoder::load(where.weights, {options_.normalize});
 }
 

@@ -44,10 +44,12 @@ StageSchema encode_text_schema() {
       "batch, attention per sequence), so the order and mix of lengths in a batch cost nothing; "
       "a larger `batch_size` gives the GEMMs more rows (faster, up to a few hundred tokens per "
       "batch) at the price of latency and memory. `precision: int8` quantises the Linear layers "
-      "dynamically (per-channel int8 weights, 7-bit activations per token, oneDNN's u8·s8 "
-      "GEMM, each int32 result dequantised inside the pass that consumes it): ~1.5× the fp32 "
-      "encoder on an AVX2 CPU, cosine to the fp32 embeddings ≥ 0.9999 on the bench sentences "
-      "(bench/text measures both on your machine).";
+      "dynamically (per-channel int8 weights, per-token activations in 8 bits on CPUs with VNNI "
+      "or AMX and 7 elsewhere, oneDNN's u8·s8 GEMM or AMX matmul, each int32 result dequantised "
+      "inside the pass that consumes it): ~1.7× the fp32 encoder on an AVX2 CPU, cosine to the "
+      "fp32 embeddings ≥ 0.9999 on the bench sentences. `precision: bf16` rounds weights and "
+      "activations to bfloat16 (AMX's matmul where the CPU has it). bench/peers measures each "
+      "on your machine.";
   s.inputs = {{"in", {Kind::Text}, "sentences (source.text)"}};
   s.output = Kind::Embedding;
   s.params = {
@@ -70,9 +72,7 @@ StageSchema encode_text_schema() {
       ParamSpec::string("prompt_name", "")
           .describe("A prompt of config_sentence_transformers.json by name (e.g. query); "
                     "empty: the file's default_prompt_name, if any."),
-      ParamSpec::enumeration("precision", "fp32", {"fp32", "int8"})
-          .describe("fp32: exact; int8: dynamic int8 quantisation of the Linear layers "
-                    "(faster, approximate)."),
+      precision_param(""),
   };
   s.default_concurrency = 1;
   s.max_concurrency = 0;

@@ -179,8 +179,7 @@ TEST_CASE("clip preprocess: gray and RGBA images become RGB as PIL's convert doe
   CHECK(max_abs_diff(hf_preprocess(rgba, cfg), want) == 0.f);
   // (0 - mean) / std for the first pixel's red channel.
   CHECK(want.data<float>()[0] == Approx(-0.48145466f / 0.26862954f).epsilon(1e-6));
-  CHECK_THROWS_WITH(hf_preprocess(Tensor(DType::U8, {4, 4, 2}), cfg),
-                    Catch::Contains("channels"));
+  CHECK_THROWS_WITH(hf_preprocess(Tensor(DType::U8, {4, 4, 2}), cfg), Catch::Contains("channels"));
 }
 
 TEST_CASE("clip: concurrent forwards on one shared model give the reference results",

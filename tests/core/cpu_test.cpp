@@ -31,7 +31,7 @@ TEST_CASE("cpu levels: EMBEDFLOW_CPU lowers the level in effect, never above the
   CHECK(cpu::active_level() == expected);
 
   {
-    const cpu::ScopedLevelForTesting at(cpu::Level::Avx512Bf16);  // clamped
+    const cpu::ScopedLevelForTesting at(cpu::Level::Amx);  // clamped
     CHECK(cpu::active_level() == cpu::detected_level());
   }
   {
@@ -46,12 +46,13 @@ TEST_CASE("cpu levels: pick takes the highest build at or below the level") {
     int id;
   };
   const Table baseline{0}, avx2{1}, vnni{3};
-  const cpu::Builds<Table> builds{&baseline, &avx2, nullptr, &vnni, nullptr};
+  const cpu::Builds<Table> builds{&baseline, &avx2, nullptr, &vnni, nullptr, nullptr};
   CHECK(cpu::pick(builds, cpu::Level::Baseline).id == 0);
   CHECK(cpu::pick(builds, cpu::Level::Avx2).id == 1);
   CHECK(cpu::pick(builds, cpu::Level::Avx512).id == 1);
   CHECK(cpu::pick(builds, cpu::Level::Avx512Vnni).id == 3);
   CHECK(cpu::pick(builds, cpu::Level::Avx512Bf16).id == 3);
+  CHECK(cpu::pick(builds, cpu::Level::Amx).id == 3);
   const cpu::Builds<Table> only_baseline{&baseline};
-  CHECK(&cpu::pick(only_baseline, cpu::Level::Avx512Bf16) == &baseline);
+  CHECK(&cpu::pick(only_baseline, cpu::Level::Amx) == &baseline);
 }

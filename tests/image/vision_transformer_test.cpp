@@ -125,7 +125,7 @@ TEST_CASE("vision transformers: precision int8 stays close to the reference") {
     VisionTransformerOptions int8;
     int8.precision = embedflow::models::Precision::Int8;
     auto model = VisionTransformer::load(vision_case(name), int8);
-    CHECK_THAT(model->describe(), Catch::EndsWith("int8"));
+    CHECK_THAT(model->describe(), Catch::Contains(", int8 ("));
     const Tensor x = embedflow::read_npy(vision_case(name, "pixels.npy"));
     const Tensor want = embedflow::read_npy(vision_case(name, "expected_hidden.npy"));
     const Tensor got = model->hidden_states(x, 2);
@@ -150,6 +150,25 @@ TEST_CASE("vision transformers: precision int8 stays close to the reference") {
       worst_bits = std::max(
           worst_bits, std::abs(double(alone.data<float>()[i]) - double(batched.data<float>()[i])));
     CHECK(worst_bits == 0.0);
+  }
+}
+
+TEST_CASE("vision transformers: precision bf16 stays close to the reference") {
+  for (const std::string name : {"vit-b16", "dinov2-giant-2-layers"}) {
+    VisionTransformerOptions bf16;
+    bf16.precision = embedflow::models::Precision::Bf16;
+    auto model = VisionTransformer::load(vision_case(name), bf16);
+    CHECK_THAT(model->describe(), Catch::Contains(", bf16 ("));
+    const Tensor x = embedflow::read_npy(vision_case(name, "pixels.npy"));
+    const Tensor want = embedflow::read_npy(vision_case(name, "expected_hidden.npy"));
+    const Tensor got = model->hidden_states(x, 2);
+    REQUIRE(got.shape() == want.shape());
+    const auto [mean, worst] = row_cosines(got, want);
+    INFO(model->describe() << ": bf16 against the reference: mean cosine " << mean << ", min "
+                           << worst << ", max |diff| / max |ref| " << relative_diff(got, want));
+    CHECK(mean >= 0.999);
+    CHECK(worst >= 0.99);
+    CHECK(relative_diff(got, want) > 1e-5);  // it really ran in bf16
   }
 }
 

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "embedflow/cpu.h"
 #include "embedflow/npy.h"
 #include "models/safetensors.h"
 #include "models/sentence_transformer.h"
@@ -348,4 +349,38 @@ TEST_CASE("text encoder: precision int8 stays close to the reference") {
   Tensor alone = SentenceTransformer::load(minilm_dir(), one)->encode(some);
   Tensor batched = enc->encode(some);
   CHECK(max_abs_diff(alone, batched) == 0.0);
+}
+
+TEST_CASE("text encoder: precision bf16 stays close to the reference, on AMX and emulated alike") {
+  auto sentences = fixture_sentences();
+  const Tensor expected = embedflow::read_npy(minilm_expected("embeddings.npy"));
+  SentenceTransformerOptions o;
+  o.precision = "bf16";
+  // The level decides the path when the model loads: oneDNN's bf16 matmul at amx, the fp32
+  // GEMM on bf16-rounded values below (the same path twice on a CPU without AMX).
+  auto load_at = [&](embedflow::cpu::Level level) {
+    const embedflow::cpu::ScopedLevelForTesting at(level);
+    return SentenceTransformer::load(minilm_dir(), o);
+  };
+  const auto native = load_at(embedflow::cpu::Level::Amx);
+  const auto emulated = load_at(embedflow::cpu::Level::Avx512Bf16);
+  CHECK(native->precision() == "bf16");
+  CHECK_THAT(emulated->describe(), Catch::Contains("bf16 (emulated"));
+  const Tensor got = native->encode(sentences), got_emulated = emulated->encode(sentences);
+  REQUIRE(got.shape() == expected.shape());
+  double sum = 0, worst = 1;
+  const int64_t n = got.dim(0), d = got.dim(1);
+  for (int64_t r = 0; r < n; ++r) {
+    double dot = 0;
+    for (int64_t c = 0; c < d; ++c)
+      dot += static_cast<double>(got.data<float>()[r * d + c]) * expected.data<float>()[r * d + c];
+    sum += dot;
+    worst = std::min(worst, dot);
+  }
+  INFO(native->describe() << ": mean cosine " << sum / n << ", min " << worst);
+  CHECK(sum / n >= 0.999);
+  CHECK(worst >= 0.995);
+  CHECK(max_abs_diff(got, expected) > 1e-6);  // it really ran in bf16
+  // Both paths round the same weights and inputs; only the order of the float sums differs.
+  CHECK(max_abs_diff(got, got_emulated) <= 2e-3);
 }

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -37,7 +39,7 @@ std::vector<const k::Kernels*> builds() {
 
 TEST_CASE("transformer kernels: each level runs its own build, or the one below") {
   for (const cpu::Level level : cpu::runnable_levels())
-    CHECK(cpu::parse_level(k::table(level).build) == std::min(level, cpu::Level::Avx2));
+    CHECK(cpu::parse_level(k::table(level).build) == std::min(level, cpu::Level::Avx512));
   CHECK(&k::table() == &k::table(cpu::active_level()));  // what the encoder uses
 }
 
@@ -231,7 +233,7 @@ TEST_CASE("transformer kernels: attention with a relative-position bias and a ca
   }
 }
 
-TEST_CASE("transformer kernels: 7-bit row quantisation and int32 dequantisation") {
+TEST_CASE("transformer kernels: 7- and 8-bit row quantisation and int32 dequantisation") {
   std::mt19937 rng(7);
   std::normal_distribution<float> n01;
   const int64_t rows = 5, kk = 67, n = 9;
@@ -250,45 +252,106 @@ TEST_CASE("transformer kernels: 7-bit row quantisation and int32 dequantisation"
     for (int64_t i = 0; i < kk; ++i) sum += w[c * kk + i];
     col_scaled_sum[c] = col_scale[c] * static_cast<float>(sum);
   }
+  for (const auto* kern : builds())
+    for (const int32_t levels : {127, 255}) {
+      INFO(kern->build << ", levels " << levels);
+      std::vector<uint8_t> q(rows * kk);
+      std::vector<float> scale(rows);
+      std::vector<int32_t> zero(rows);
+      kern->quantize_rows_u8(x.data(), rows, kk, levels, q.data(), scale.data(), zero.data());
+      for (int64_t r = 0; r < rows; ++r) {
+        CHECK(zero[r] >= 0);
+        CHECK(zero[r] <= levels);
+        // The row's range spans the levels: its maximum lands on the top (within the zero
+        // point's rounding), and the minimum of a row with negatives on 0.
+        if (r != 3)
+          CHECK(*std::max_element(q.begin() + r * kk, q.begin() + (r + 1) * kk) >= levels - 1);
+        if (r != 2 && r != 3)
+          CHECK(*std::min_element(q.begin() + r * kk, q.begin() + (r + 1) * kk) <= 1);
+        for (int64_t i = 0; i < kk; ++i) {
+          CHECK(q[r * kk + i] <= levels);
+          // (q - zero) · scale reproduces x within half a step (and the zero point's rounding).
+          const float back = static_cast<float>(q[r * kk + i] - zero[r]) * scale[r];
+          CHECK(std::abs(back - x[r * kk + i]) <= scale[r] * 1.001f);
+        }
+      }
+      // The int32 GEMM of the quantised rows, done here by hand, dequantised.
+      std::vector<int32_t> acc(rows * n, 0);
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < n; ++c)
+          for (int64_t i = 0; i < kk; ++i) acc[r * n + c] += q[r * kk + i] * w[c * kk + i];
+      std::vector<float> out(rows * n);
+      kern->dequantize_rows(acc.data(), n, rows, n, scale.data(), zero.data(), col_scale.data(),
+                            col_scaled_sum.data(), bias.data(), out.data(), n);
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < n; ++c) {
+          double expect = bias[c];
+          for (int64_t i = 0; i < kk; ++i)
+            expect += static_cast<double>(q[r * kk + i] - zero[r]) * scale[r] * w[c * kk + i] *
+                      col_scale[c];
+          CHECK(out[r * n + c] == Approx(expect).margin(1e-4));
+        }
+      // A block of columns (as one attention head's slice is taken), into a narrower buffer.
+      const int64_t c0 = 2, nc = 4;
+      std::vector<float> part(rows * nc, -1.0f);
+      kern->dequantize_rows(acc.data() + c0, n, rows, nc, scale.data(), zero.data(),
+                            col_scale.data() + c0, col_scaled_sum.data() + c0, bias.data() + c0,
+                            part.data(), nc);
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < nc; ++c) CHECK(part[r * nc + c] == out[r * n + c0 + c]);
+    }
+}
+
+TEST_CASE("transformer kernels: rounding to bfloat16 is to nearest, ties to even") {
+  // Independent expectation: the nearest bf16 (8 significant bits) found by comparing the two
+  // candidates that truncation and truncation + 1 ulp give, in double.
+  auto bits_of = [](float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, sizeof u);
+    return u;
+  };
+  auto float_of = [](uint32_t u) {
+    float f;
+    std::memcpy(&f, &u, sizeof f);
+    return f;
+  };
+  std::vector<float> x = {0.0f,
+                          -0.0f,
+                          1.0f,
+                          1.00390625f /* 1 + 2^-8: a tie, to 1 */,
+                          1.01171875f /* 1 + 3·2^-8: a tie, up to even */,
+                          3.14159265f,
+                          -2.71828183f,
+                          1e-30f,
+                          6.5e4f,
+                          std::numeric_limits<float>::infinity(),
+                          -std::numeric_limits<float>::infinity()};
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> u(-100.0f, 100.0f);
+  for (int i = 0; i < 200; ++i) x.push_back(u(rng));
+  x.push_back(std::numeric_limits<float>::quiet_NaN());
+  const int64_t n = static_cast<int64_t>(x.size());
   for (const auto* kern : builds()) {
     INFO(kern->build);
-    std::vector<uint8_t> q(rows * kk);
-    std::vector<float> scale(rows);
-    std::vector<int32_t> zero(rows);
-    kern->quantize_rows_u7(x.data(), rows, kk, q.data(), scale.data(), zero.data());
-    for (int64_t r = 0; r < rows; ++r) {
-      CHECK(zero[r] >= 0);
-      CHECK(zero[r] <= 127);
-      for (int64_t i = 0; i < kk; ++i) {
-        CHECK(q[r * kk + i] <= 127);
-        // (q - zero) · scale reproduces x within half a step (and the zero point's rounding).
-        const float back = static_cast<float>(q[r * kk + i] - zero[r]) * scale[r];
-        CHECK(std::abs(back - x[r * kk + i]) <= scale[r] * 1.001f);
+    std::vector<uint16_t> bits(n);
+    std::vector<float> rounded(n);
+    kern->round_to_bf16(x.data(), n, bits.data(), rounded.data());
+    for (int64_t i = 0; i < n; ++i) {
+      INFO("x = " << x[i]);
+      CHECK(bits_of(rounded[i]) == static_cast<uint32_t>(bits[i]) << 16);
+      if (std::isnan(x[i])) {
+        CHECK(std::isnan(rounded[i]));
+        continue;
       }
+      const uint32_t down = bits_of(x[i]) & 0xFFFF0000u;
+      const double lo = float_of(down), hi = float_of(down + 0x10000u), v = x[i];
+      const double d_lo = std::abs(v - lo), d_hi = std::abs(v - hi);
+      const double expect = d_lo < d_hi ? lo : d_hi < d_lo ? hi : ((down >> 16) & 1u) ? hi : lo;
+      CHECK(static_cast<double>(rounded[i]) == expect);
     }
-    // The int32 GEMM of the quantised rows, done here by hand, dequantised.
-    std::vector<int32_t> acc(rows * n, 0);
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t c = 0; c < n; ++c)
-        for (int64_t i = 0; i < kk; ++i) acc[r * n + c] += q[r * kk + i] * w[c * kk + i];
-    std::vector<float> out(rows * n);
-    kern->dequantize_rows(acc.data(), n, rows, n, scale.data(), zero.data(), col_scale.data(),
-                          col_scaled_sum.data(), bias.data(), out.data(), n);
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t c = 0; c < n; ++c) {
-        double expect = bias[c];
-        for (int64_t i = 0; i < kk; ++i)
-          expect += static_cast<double>(q[r * kk + i] - zero[r]) * scale[r] * w[c * kk + i] *
-                    col_scale[c];
-        CHECK(out[r * n + c] == Approx(expect).margin(1e-4));
-      }
-    // A block of columns (as one attention head's slice is taken), into a narrower buffer.
-    const int64_t c0 = 2, nc = 4;
-    std::vector<float> part(rows * nc, -1.0f);
-    kern->dequantize_rows(acc.data() + c0, n, rows, nc, scale.data(), zero.data(),
-                          col_scale.data() + c0, col_scaled_sum.data() + c0, bias.data() + c0,
-                          part.data(), nc);
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t c = 0; c < nc; ++c) CHECK(part[r * nc + c] == out[r * n + c0 + c]);
+    // Either output alone.
+    std::vector<uint16_t> only_bits(n);
+    kern->round_to_bf16(x.data(), n, only_bits.data(), nullptr);
+    CHECK(only_bits == bits);
   }
 }

@@ -3,7 +3,7 @@
 // The build stays portable (no -march), so every kernel family (audio front end, BERT, ResNet's
 // Winograd transforms) is compiled once per level from a single implementation file and the
 // build matching the CPU is looked up in a table at run time (docs/architecture.md, "CPU
-// dispatch"). EMBEDFLOW_CPU=baseline|avx2|avx512 forces a lower level, so that one machine can
+// dispatch"). EMBEDFLOW_CPU=baseline|avx2|avx512|… forces a lower level, so that one machine can
 // run every path the tests cover; it never raises the level above what the CPU has.
 #pragma once
 
@@ -22,10 +22,11 @@ enum class Level : uint8_t {
   Avx512,      // AVX-512 F, BW, VL, DQ (x86-64-v4)
   Avx512Vnni,  // + VNNI (int8 dot products)
   Avx512Bf16,  // + BF16
+  Amx,         // + AMX tiles with their int8 and bf16 products, granted by the OS
 };
-constexpr int kLevelCount = 5;
+constexpr int kLevelCount = 6;
 
-// "baseline", "avx2", "avx512", "avx512vnni", "avx512bf16": EMBEDFLOW_CPU's values.
+// "baseline", "avx2", "avx512", "avx512vnni", "avx512bf16", "amx": EMBEDFLOW_CPU's values.
 std::string_view level_name(Level level);
 std::optional<Level> parse_level(std::string_view name);
 

@@ -1,0 +1,130 @@
+// oneDNN's matmul primitive as the encoder packs and runs it (models/transformer/packed_matmul.h):
+// u8·s8 against the exact integer GEMM, bf16 against a double-precision GEMM of the same bf16
+// values, at row counts that take every split (whole blocks, tile multiples, a tail), with
+// accumulation, and from two threads at once. Compiled only with libdnnl-dev, like the class.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "embedflow/cpu.h"
+#include "models/transformer/packed_matmul.h"
+
+namespace {
+
+using embedflow::models::transformer::PackedMatmul;
+namespace cpu = embedflow::cpu;
+
+float bf16_value(uint16_t bits) {
+  const uint32_t u = static_cast<uint32_t>(bits) << 16;
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+// Random bf16 numbers in ±[2^-4, 2^4): a sign, an exponent in range, 7 mantissa bits.
+std::vector<uint16_t> random_bf16(size_t n, std::mt19937& rng) {
+  std::uniform_int_distribution<int> sign(0, 1), exponent(127 - 4, 127 + 3), mantissa(0, 127);
+  std::vector<uint16_t> v(n);
+  for (auto& b : v)
+    b = static_cast<uint16_t>((sign(rng) << 15) | (exponent(rng) << 7) | mantissa(rng));
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("packed matmul: u8·s8 equals the exact integer GEMM") {
+  const int64_t n = 80, k = 96;
+  std::mt19937 rng(3);
+  // Full 8-bit activations only where the products are summed exactly: what the encoder does.
+  const int top = PackedMatmul::u8_products_exact() ? 255 : 127;
+  INFO("activations in [0, " << top << "], level " << cpu::level_name(cpu::active_level()));
+  std::uniform_int_distribution<int> u8(0, top), s8(-127, 127);
+  std::vector<int8_t> w(static_cast<size_t>(n * k));
+  for (auto& v : w) v = static_cast<int8_t>(s8(rng));
+  // The worst case for saturating int16 pair sums: every product at its largest.
+  w[0] = w[1] = 127;
+  const PackedMatmul mm(PackedMatmul::Type::U8S8, w.data(), n, k);
+  // One row, a tail under the tile height, a multiple of it, whole blocks of 256 rows with and
+  // without the rest, and a row count again (its primitives reused).
+  for (const int64_t m : {1, 7, 96, 301, 512, 7}) {
+    INFO("m = " << m);
+    std::vector<uint8_t> a(static_cast<size_t>(m * k));
+    for (auto& v : a) v = static_cast<uint8_t>(u8(rng));
+    a[0] = a[1] = static_cast<uint8_t>(top);
+    std::vector<int32_t> out(static_cast<size_t>(m * n), -1);
+    mm.run(a.data(), m, out.data(), false);
+    int64_t wrong = 0;
+    for (int64_t r = 0; r < m; ++r)
+      for (int64_t c = 0; c < n; ++c) {
+        int64_t expect = 0;
+        for (int64_t i = 0; i < k; ++i) expect += int64_t{a[r * k + i]} * w[c * k + i];
+        wrong += out[r * n + c] != expect;
+      }
+    CHECK(wrong == 0);
+  }
+}
+
+TEST_CASE("packed matmul: bf16 · bf16 → f32 with and without accumulation, from two threads") {
+  const int64_t n = 72, k = 136;
+  std::mt19937 rng(5);
+  const std::vector<uint16_t> w = random_bf16(static_cast<size_t>(n * k), rng);
+  std::unique_ptr<PackedMatmul> mm;
+  try {
+    mm = std::make_unique<PackedMatmul>(PackedMatmul::Type::Bf16, w.data(), n, k);
+  } catch (const std::exception& e) {
+    // oneDNN 2.6 has bf16 matmuls from AVX-512 on; below that the encoder never asks for one.
+    INFO(e.what());
+    CHECK(cpu::detected_level() < cpu::Level::Avx512);
+    CHECK_FALSE(PackedMatmul::fast_here());
+    return;
+  }
+  auto check = [&](int64_t m, bool accumulate, uint32_t seed) {
+    std::mt19937 local(seed);
+    const std::vector<uint16_t> a = random_bf16(static_cast<size_t>(m * k), local);
+    std::vector<float> out(static_cast<size_t>(m * n));
+    std::uniform_real_distribution<float> before(-3.0f, 3.0f);
+    for (auto& v : out) v = before(local);
+    const std::vector<float> initial = out;
+    mm->run(a.data(), m, out.data(), accumulate);
+    int64_t wrong = 0;
+    for (int64_t r = 0; r < m; ++r)
+      for (int64_t c = 0; c < n; ++c) {
+        double expect = accumulate ? initial[r * n + c] : 0.0, magnitude = 0.0;
+        for (int64_t i = 0; i < k; ++i) {
+          const double p = double{bf16_value(a[r * k + i])} * bf16_value(w[c * k + i]);
+          expect += p;
+          magnitude += std::abs(p);
+        }
+        // Products of bf16 values are exact in float; only the float sums round.
+        wrong += std::abs(out[r * n + c] - expect) > 1e-6 * (magnitude + 1.0);
+      }
+    return wrong;
+  };
+  // One row, a multiple of the tile height with a tail, whole blocks of 256 rows with a tail.
+  for (const int64_t m : {1, 33, 250, 528, 530}) {
+    INFO("m = " << m);
+    CHECK(check(m, false, static_cast<uint32_t>(m)) == 0);
+    CHECK(check(m, true, static_cast<uint32_t>(m + 1)) == 0);
+  }
+  // Two threads at once, each with row counts of its own and one shared: one cache of
+  // primitives, one scratchpad per thread.
+  int64_t wrong_a = -1, wrong_b = -1;
+  std::thread ta([&] {
+    wrong_a = 0;
+    for (int i = 0; i < 20; ++i) wrong_a += check(40 + i % 3, i % 2 == 0, 100 + i);
+  });
+  std::thread tb([&] {
+    wrong_b = 0;
+    for (int i = 0; i < 20; ++i) wrong_b += check(41 + i % 5, i % 2 == 1, 200 + i);
+  });
+  ta.join();
+  tb.join();
+  CHECK(wrong_a == 0);
+  CHECK(wrong_b == 0);
+}
