@@ -184,17 +184,25 @@ bool Encoder::attention_by_sequence(int64_t n_seqs) {
   return n_seqs >= 2 * at::get_num_threads();
 }
 
-// Consecutive sequences grouped into blocks of at least kGroupRows rows: attention runs the qkv
+// Consecutive sequences grouped into blocks of about kGroupRows rows: attention runs the qkv
 // GEMM of one group at a time, single-threaded, into a buffer that all the group's heads then
 // read while it is in cache (read from a [T, 3h] result head by head, each head's narrow strided
-// columns would come from memory). Holds the first sequence of each group, then the number of
-// sequences; max_rows is the tallest group's row count.
+// columns would come from memory). The group count is rounded up to a multiple of the threads
+// and the rows shared out evenly, so that a small batch (16 short captions: ~200 rows) still
+// gives every thread its part rather than one thread the two full groups and another the rest.
+// Holds the first sequence of each group, then the number of sequences; max_rows is the
+// tallest group's row count.
 Encoder::SequenceGroups Encoder::sequence_groups(const std::vector<int64_t>& offsets) {
   constexpr int64_t kGroupRows = 96;
   SequenceGroups g;
   const int64_t n_seqs = static_cast<int64_t>(offsets.size()) - 1;
+  const int64_t total = offsets.back() - offsets.front();
+  const int64_t threads = at::in_parallel_region() ? 1 : at::get_num_threads();
+  const int64_t count = (total + kGroupRows - 1) / kGroupRows;
+  const int64_t even_count = std::max<int64_t>(1, (count + threads - 1) / threads * threads);
+  const int64_t target = (total + even_count - 1) / even_count;
   for (int64_t b = 1; b <= n_seqs; ++b)
-    if (b == n_seqs || offsets[b] - offsets[g.first.back()] >= kGroupRows) {
+    if (b == n_seqs || offsets[b] - offsets[g.first.back()] >= target) {
       g.max_rows = std::max(g.max_rows, offsets[b] - offsets[g.first.back()]);
       g.first.push_back(b);
     }
@@ -419,7 +427,7 @@ void Encoder::forward_pre_norm(torch::Tensor& x, const std::vector<int64_t>& off
 template <class Epilogue>
 void Encoder::gemm_s32_blocks(const Linear& lin, const QuantRows& in, Epilogue epilogue) const {
   constexpr int64_t kRows = 96;
-  const int64_t T = in.q.size(0), n = lin.wq.size(0);
+  const int64_t T = in.q.size(0), n = lin.out_features;
   const int64_t threads = at::in_parallel_region() ? 1 : at::get_num_threads();
   const int64_t blocks = threads * ((T + threads * kRows - 1) / (threads * kRows));
   const int64_t rows = (T + blocks - 1) / blocks;

@@ -74,7 +74,7 @@ struct QuantRows {
 // result the caller dequantises inside its own fused pass; bf16 rounds W once and each GEMM's
 // input as it runs.
 struct Linear {
-  torch::Tensor weight;  // [out, in]; empty once packed for oneDNN's bf16 matmul
+  torch::Tensor weight;  // [out, in]; let go once bf16 or int8 hold their own form (oneDNN)
   torch::Tensor bias;    // [out]
   int64_t out_features = 0, in_features = 0;
   // int8 (oneDNN's u8·s8 GEMM): weights as int8 [out, in] with a scale, and scale · the sum of
@@ -102,9 +102,13 @@ struct Linear {
     w_scale = scales.to(torch::kFloat).contiguous();
     wq = (weight / w_scale.unsqueeze(1)).round().clamp(-127, 127).to(torch::kChar).contiguous();
     w_scaled_sum = (wq.to(torch::kInt).sum(1).to(torch::kFloat) * w_scale).contiguous();
-    if (PackedMatmul::fast_here())
+    if (PackedMatmul::fast_here()) {
       matmul = std::make_shared<const PackedMatmul>(PackedMatmul::Type::U8S8, wq.data_ptr<int8_t>(),
                                                     out_features, in_features);
+      wq = torch::Tensor();  // the packed copy serves
+    }
+    // The int8 forward (Encoder::forward_int8) needs only the int8 weights and their scales.
+    weight = torch::Tensor();
 #else
     auto zero_points = torch::zeros({weight.size(0)}, torch::kLong);
     auto q = torch::quantize_per_channel(weight, scales.to(torch::kDouble), zero_points, 0,
@@ -209,7 +213,7 @@ struct Linear {
 #ifdef EMBEDFLOW_HAVE_DNNL
   // acc = rows [r0, r1) of in.q · Wqᵀ in int32 (u8·s8, oneDNN), [r1 − r0, out features].
   void gemm_s32(const QuantRows& in, int64_t r0, int64_t r1, int32_t* acc) const {
-    const int64_t n = wq.size(0), kk = wq.size(1);
+    const int64_t n = out_features, kk = in_features;
     if (matmul) return matmul->run(in.q.data_ptr<uint8_t>() + r0 * kk, r1 - r0, acc, false);
     const int32_t no_offset = 0;
     check_dnnl(

@@ -51,18 +51,6 @@ void check_hidden(const VisionTransformer& model, const std::string& name,
   CHECK(d <= 1e-4);
 }
 
-// Row-wise cosines of two [rows, d] matrices: (mean, min).
-std::pair<double, double> row_cosines(const Tensor& a, const Tensor& b) {
-  const int64_t d = b.shape().back(), rows = b.numel() / d;
-  double sum = 0, worst = 1;
-  for (int64_t r = 0; r < rows; ++r) {
-    const double c = embedflow::test::cosine(a.data<float>() + r * d, b.data<float>() + r * d, d);
-    sum += c;
-    worst = std::min(worst, c);
-  }
-  return {sum / double(rows), worst};
-}
-
 }  // namespace
 
 TEST_CASE("vision transformers: ViT-B/16 (ViTModel keys) equals the reference") {
@@ -118,58 +106,44 @@ TEST_CASE("vision transformers: DINOv2-giant's SwiGLU feed-forward equals the re
   check_hidden(*model, "dinov2-giant-2-layers", "pixels.npy", "expected_hidden.npy", 1);
 }
 
-TEST_CASE("vision transformers: precision int8 stays close to the reference") {
+TEST_CASE("vision transformers: precisions int8 and bf16 stay close to the reference") {
   // Every token's last hidden state (after the final LayerNorm) against the float64 reference:
-  // the pre-LN int8 forward on each family, SwiGLU included.
-  for (const std::string name : {"vit-b16", "dinov2-small", "dinov2-giant-2-layers"}) {
-    VisionTransformerOptions int8;
-    int8.precision = embedflow::models::Precision::Int8;
-    auto model = VisionTransformer::load(vision_case(name), int8);
-    CHECK_THAT(model->describe(), Catch::Contains(", int8 ("));
-    const Tensor x = embedflow::read_npy(vision_case(name, "pixels.npy"));
-    const Tensor want = embedflow::read_npy(vision_case(name, "expected_hidden.npy"));
-    const Tensor got = model->hidden_states(x, 2);
-    REQUIRE(got.shape() == want.shape());
-    const auto [mean, worst] = row_cosines(got, want);
-    INFO(name << ": int8 against the reference over " << want.dim(0) * want.dim(1)
-              << " tokens: mean cosine " << mean << ", min " << worst << ", max |diff| / max |ref| "
-              << relative_diff(got, want));
-    CHECK(mean >= 0.999);
-    CHECK(worst >= 0.99);
-    CHECK(relative_diff(got, want) > 1e-5);  // it really ran quantised
+  // the pre-LN int8 and bf16 forwards on each family, SwiGLU included.
+  using embedflow::models::Precision;
+  for (const Precision precision : {Precision::Int8, Precision::Bf16})
+    for (const std::string name : {"vit-b16", "dinov2-small", "dinov2-giant-2-layers"}) {
+      VisionTransformerOptions options;
+      options.precision = precision;
+      auto model = VisionTransformer::load(vision_case(name), options);
+      const std::string precision_name = embedflow::models::precision_name(precision);
+      CHECK_THAT(model->describe(), Catch::Contains(", " + precision_name + " ("));
+      const Tensor x = embedflow::read_npy(vision_case(name, "pixels.npy"));
+      const Tensor want = embedflow::read_npy(vision_case(name, "expected_hidden.npy"));
+      const Tensor got = model->hidden_states(x, 2);
+      REQUIRE(got.shape() == want.shape());
+      const auto [mean, worst] = embedflow::test::row_cosines(got, want);
+      INFO(model->describe() << " against the reference over " << want.dim(0) * want.dim(1)
+                             << " tokens: mean cosine " << mean << ", min " << worst
+                             << ", max |diff| / max |ref| " << relative_diff(got, want));
+      CHECK(mean >= 0.999);
+      CHECK(worst >= 0.99);
+      CHECK(relative_diff(got, want) > 1e-5);  // it really ran in that precision
+      if (precision != Precision::Int8) continue;
 
-    // One image per call takes attention's per-(sequence, head) path, a batch on one thread
-    // the per-sequence one: integer GEMMs and row-wise float passes make them agree to the bit.
-    const int64_t per_image = x.numel() / x.dim(0);
-    Tensor first(embedflow::DType::F32, {1, 3, x.dim(2), x.dim(3)});
-    std::copy_n(x.data<float>(), per_image, first.data<float>());
-    const Tensor alone = model->hidden_states(first, 1);
-    const Tensor batched = model->hidden_states(x, 1);
-    double worst_bits = 0;
-    for (int64_t i = 0; i < alone.numel(); ++i)
-      worst_bits = std::max(
-          worst_bits, std::abs(double(alone.data<float>()[i]) - double(batched.data<float>()[i])));
-    CHECK(worst_bits == 0.0);
-  }
-}
-
-TEST_CASE("vision transformers: precision bf16 stays close to the reference") {
-  for (const std::string name : {"vit-b16", "dinov2-giant-2-layers"}) {
-    VisionTransformerOptions bf16;
-    bf16.precision = embedflow::models::Precision::Bf16;
-    auto model = VisionTransformer::load(vision_case(name), bf16);
-    CHECK_THAT(model->describe(), Catch::Contains(", bf16 ("));
-    const Tensor x = embedflow::read_npy(vision_case(name, "pixels.npy"));
-    const Tensor want = embedflow::read_npy(vision_case(name, "expected_hidden.npy"));
-    const Tensor got = model->hidden_states(x, 2);
-    REQUIRE(got.shape() == want.shape());
-    const auto [mean, worst] = row_cosines(got, want);
-    INFO(model->describe() << ": bf16 against the reference: mean cosine " << mean << ", min "
-                           << worst << ", max |diff| / max |ref| " << relative_diff(got, want));
-    CHECK(mean >= 0.999);
-    CHECK(worst >= 0.99);
-    CHECK(relative_diff(got, want) > 1e-5);  // it really ran in bf16
-  }
+      // One image per call takes attention's per-(sequence, head) path, a batch on one thread
+      // the per-sequence one: integer GEMMs and row-wise float passes make them agree to the
+      // bit.
+      const int64_t per_image = x.numel() / x.dim(0);
+      Tensor first(embedflow::DType::F32, {1, 3, x.dim(2), x.dim(3)});
+      std::copy_n(x.data<float>(), per_image, first.data<float>());
+      const Tensor alone = model->hidden_states(first, 1);
+      const Tensor batched = model->hidden_states(x, 1);
+      double worst_bits = 0;
+      for (int64_t i = 0; i < alone.numel(); ++i)
+        worst_bits = std::max(worst_bits, std::abs(double(alone.data<float>()[i]) -
+                                                   double(batched.data<float>()[i])));
+      CHECK(worst_bits == 0.0);
+    }
 }
 
 TEST_CASE("vision transformers: encode.image picks them from config.json") {

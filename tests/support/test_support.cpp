@@ -156,6 +156,17 @@ double cosine(const float* a, const float* b, int64_t n) {
   return ab / std::sqrt(aa * bb);
 }
 
+RowCosines row_cosines(const Tensor& a, const Tensor& b) {
+  const int64_t d = b.shape().back(), rows = b.numel() / d;
+  double sum = 0, worst = 1;
+  for (int64_t r = 0; r < rows; ++r) {
+    const double c = cosine(a.data<float>() + r * d, b.data<float>() + r * d, d);
+    sum += c;
+    worst = std::min(worst, c);
+  }
+  return {sum / static_cast<double>(rows), worst};
+}
+
 std::vector<Json> read_jsonl(const std::string& path) {
   std::vector<Json> out;
   for (const auto& line : read_lines(path))

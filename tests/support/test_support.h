@@ -88,4 +88,11 @@ Tensor load_npy(const std::string& path);
 // Cosine of two float vectors of length n, accumulated in double.
 double cosine(const float* a, const float* b, int64_t n);
 
+// The cosines of matching rows (along the last dimension) of two same-shaped f32 tensors: their
+// mean and their minimum.
+struct RowCosines {
+  double mean, min;
+};
+RowCosines row_cosines(const Tensor& a, const Tensor& b);
+
 }  // namespace embedflow::test

@@ -326,18 +326,9 @@ TEST_CASE("text encoder: precision int8 stays close to the reference") {
   Tensor got = enc->encode(sentences);
   Tensor expected = embedflow::read_npy(minilm_expected("embeddings.npy"));
   REQUIRE(got.shape() == expected.shape());
-  // Both sides are L2-normalised: the row dot product is the cosine.
-  double sum = 0, worst = 1;
-  const int64_t n = got.dim(0), d = got.dim(1);
-  for (int64_t r = 0; r < n; ++r) {
-    double dot = 0;
-    for (int64_t c = 0; c < d; ++c)
-      dot += static_cast<double>(got.data<float>()[r * d + c]) * expected.data<float>()[r * d + c];
-    sum += dot;
-    worst = std::min(worst, dot);
-  }
-  INFO("mean cosine " << sum / n << ", min " << worst);
-  CHECK(sum / n >= 0.995);
+  const auto [mean, worst] = embedflow::test::row_cosines(got, expected);
+  INFO(enc->describe() << ": mean cosine " << mean << ", min " << worst);
+  CHECK(mean >= 0.995);
   CHECK(worst >= 0.98);
   CHECK(max_abs_diff(got, expected) > 1e-6);  // it really ran quantised
 
@@ -368,17 +359,9 @@ TEST_CASE("text encoder: precision bf16 stays close to the reference, on AMX and
   CHECK_THAT(emulated->describe(), Catch::Contains("bf16 (emulated"));
   const Tensor got = native->encode(sentences), got_emulated = emulated->encode(sentences);
   REQUIRE(got.shape() == expected.shape());
-  double sum = 0, worst = 1;
-  const int64_t n = got.dim(0), d = got.dim(1);
-  for (int64_t r = 0; r < n; ++r) {
-    double dot = 0;
-    for (int64_t c = 0; c < d; ++c)
-      dot += static_cast<double>(got.data<float>()[r * d + c]) * expected.data<float>()[r * d + c];
-    sum += dot;
-    worst = std::min(worst, dot);
-  }
-  INFO(native->describe() << ": mean cosine " << sum / n << ", min " << worst);
-  CHECK(sum / n >= 0.999);
+  const auto [mean, worst] = embedflow::test::row_cosines(got, expected);
+  INFO(native->describe() << ": mean cosine " << mean << ", min " << worst);
+  CHECK(mean >= 0.999);
   CHECK(worst >= 0.995);
   CHECK(max_abs_diff(got, expected) > 1e-6);  // it really ran in bf16
   // Both paths round the same weights and inputs; only the order of the float sums differs.

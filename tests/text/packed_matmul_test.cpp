@@ -2,6 +2,7 @@
 // u8·s8 against the exact integer GEMM, bf16 against a double-precision GEMM of the same bf16
 // values, at row counts that take every split (whole blocks, tile multiples, a tail), with
 // accumulation, and from two threads at once. Compiled only with libdnnl-dev, like the class.
+#include <oneapi/dnnl/dnnl.h>
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -39,6 +40,8 @@ std::vector<uint16_t> random_bf16(size_t n, std::mt19937& rng) {
 }  // namespace
 
 TEST_CASE("packed matmul: u8·s8 equals the exact integer GEMM") {
+  // As an encoder would first: oneDNN at the level in effect (EMBEDFLOW_CPU).
+  embedflow::models::transformer::cap_onednn_isa_at_active_level();
   const int64_t n = 80, k = 96;
   std::mt19937 rng(3);
   // Full 8-bit activations only where the products are summed exactly: what the encoder does.
@@ -71,6 +74,7 @@ TEST_CASE("packed matmul: u8·s8 equals the exact integer GEMM") {
 }
 
 TEST_CASE("packed matmul: bf16 · bf16 → f32 with and without accumulation, from two threads") {
+  embedflow::models::transformer::cap_onednn_isa_at_active_level();
   const int64_t n = 72, k = 136;
   std::mt19937 rng(5);
   const std::vector<uint16_t> w = random_bf16(static_cast<size_t>(n * k), rng);
@@ -127,4 +131,26 @@ TEST_CASE("packed matmul: bf16 · bf16 → f32 with and without accumulation, fr
   tb.join();
   CHECK(wrong_a == 0);
   CHECK(wrong_b == 0);
+}
+
+TEST_CASE("packed matmul: oneDNN's instruction set follows the level in effect") {
+  // Before any oneDNN primitive in this process (one test per process under ctest): the cap
+  // takes. ctest runs this with EMBEDFLOW_CPU=avx512vnni and =baseline too (tests/text).
+  embedflow::models::transformer::cap_onednn_isa_at_active_level();
+  const auto isa = static_cast<unsigned>(dnnl_get_effective_cpu_isa());
+  INFO("level " << cpu::level_name(cpu::active_level()) << " of "
+                << cpu::level_name(cpu::detected_level()) << ", oneDNN ISA 0x" << std::hex << isa);
+  // oneDNN's own names for each level (dnnl_types.h).
+  const unsigned expected[] = {dnnl_cpu_isa_sse41,
+                               dnnl_cpu_isa_avx2,
+                               dnnl_cpu_isa_avx512_core,
+                               dnnl_cpu_isa_avx512_core_vnni,
+                               dnnl_cpu_isa_avx512_core_bf16,
+                               dnnl_cpu_isa_avx512_core_amx};
+  if (cpu::active_level() < cpu::detected_level())
+    CHECK(isa == expected[static_cast<int>(cpu::active_level())]);
+  else if (cpu::detected_level() == cpu::Level::Amx)
+    CHECK((isa & dnnl_cpu_isa_avx512_core_amx) == dnnl_cpu_isa_avx512_core_amx);
+  CHECK(PackedMatmul::fast_here() == (cpu::active_level() == cpu::Level::Amx));
+  CHECK(PackedMatmul::u8_products_exact() == (cpu::active_level() >= cpu::Level::Avx512Vnni));
 }
