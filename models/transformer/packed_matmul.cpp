@@ -36,30 +36,16 @@ void cap_onednn_isa_at_active_level() {
   std::call_once(once, [] {
     const cpu::Level level = cpu::active_level();
     if (level == cpu::detected_level()) return;  // nothing to lower
-    dnnl::cpu_isa isa = dnnl::cpu_isa::all;
-    switch (level) {
-      case cpu::Level::Baseline:
-        isa = dnnl::cpu_isa::sse41;
-        break;
-      case cpu::Level::Avx2:
-        isa = dnnl::cpu_isa::avx2;
-        break;
-      case cpu::Level::Avx512:
-        isa = dnnl::cpu_isa::avx512_core;
-        break;
-      case cpu::Level::Avx512Vnni:
-        isa = dnnl::cpu_isa::avx512_core_vnni;
-        break;
-      case cpu::Level::Avx512Bf16:
-        isa = dnnl::cpu_isa::avx512_core_bf16;
-        break;
-      case cpu::Level::Amx:
-        isa = dnnl::cpu_isa::all;
-        break;
-    }
+    // oneDNN's ISA for each level of embedflow/cpu.h, in its order.
+    constexpr dnnl::cpu_isa kIsaAt[cpu::kLevelCount] = {dnnl::cpu_isa::sse41,
+                                                        dnnl::cpu_isa::avx2,
+                                                        dnnl::cpu_isa::avx512_core,
+                                                        dnnl::cpu_isa::avx512_core_vnni,
+                                                        dnnl::cpu_isa::avx512_core_bf16,
+                                                        dnnl::cpu_isa::all};
     // Refused once oneDNN has dispatched anything (libtorch may have): the encoder's own path
     // choices (fast_here, u8_products_exact) then still follow the level and oneDNN's real ISA.
-    (void)dnnl_set_max_cpu_isa(static_cast<dnnl_cpu_isa_t>(isa));
+    (void)dnnl_set_max_cpu_isa(static_cast<dnnl_cpu_isa_t>(kIsaAt[static_cast<int>(level)]));
   });
 }
 
