@@ -155,7 +155,7 @@ std::string Encoder::precision_path() const {
       return "int8 (libtorch quantized Linear)";
 #endif
     case Precision::Bf16:
-      return amx ? "bf16 (AMX matmul)" : "bf16 (emulated on the fp32 GEMM: no AMX here)";
+      return amx ? "bf16 (AMX matmul)" : "bf16 (emulated on the fp32 GEMM: AMX not in use)";
   }
   return "?";
 }
