@@ -64,7 +64,7 @@ bool PackedMatmul::u8_products_exact() {
 struct PackedMatmul::Impl {
   Type type;
   int64_t n, k;
-  dnnl::memory::desc src_any, weights_md, dst_md_any;
+  dnnl::memory::desc weights_md;  // the packed layout
   dnnl::memory weights;
   struct Entry {
     dnnl::matmul primitive;
