@@ -6,6 +6,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "embedflow/cpu.h"
 #include "models/model_path.h"
 #include "models/safetensors.h"
 #include "models/torch_bridge.h"
@@ -163,13 +164,13 @@ struct ClipModel::Impl {
   torch::Tensor vision_positions;  // [N + 1, D]
   LayerNorm pre_layrnorm, post_layernorm;
   std::unique_ptr<transformer::Encoder> vision_encoder;
-  torch::Tensor visual_projection;  // [proj, D]
+  transformer::Linear visual_projection;  // [proj, D], no bias
   // text
   torch::Tensor token_embedding;  // [V, D]
   torch::Tensor text_positions;   // [77, D]
   std::unique_ptr<transformer::Encoder> text_encoder;
   LayerNorm final_layer_norm;
-  torch::Tensor text_projection;  // [proj, D]
+  transformer::Linear text_projection;  // [proj, D], no bias
 };
 
 ClipModel::ClipModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -199,7 +200,9 @@ std::shared_ptr<const ClipModel> ClipModel::load(const std::string& path, Precis
   std::error_code ec;
   std::string key = fs::weakly_canonical(mp.weights, ec).string();
   if (ec) key = mp.weights;
-  key += std::string("|") + precision_name(precision);
+  // The level in effect picks the kernels when the model loads (tests load at several).
+  key += std::string("|") + precision_name(precision) + "|" +
+         std::string(cpu::level_name(cpu::active_level()));
   std::lock_guard<std::mutex> lock(mutex);
   if (auto existing = cache[key].lock()) return existing;
   std::shared_ptr<const ClipModel> model(new ClipModel(load_impl(mp, precision)));
@@ -257,7 +260,8 @@ std::unique_ptr<ClipModel::Impl> ClipModel::load_impl(const ModelPath& mp, Preci
   impl->vision_encoder = load_encoder(w, "vision_model", c.vision, false, precision);
   impl->post_layernorm = {w.take("vision_model.post_layernorm.weight", {dv}),
                           w.take("vision_model.post_layernorm.bias", {dv}), ev};
-  impl->visual_projection = w.take("visual_projection.weight", {c.projection_dim, dv});
+  impl->visual_projection =
+      transformer::Linear::head(w.take("visual_projection.weight", {c.projection_dim, dv}), {});
 
   impl->token_embedding =
       w.take("text_model.embeddings.token_embedding.weight", {c.text.vocab_size, dt});
@@ -266,7 +270,8 @@ std::unique_ptr<ClipModel::Impl> ClipModel::load_impl(const ModelPath& mp, Preci
   impl->text_encoder = load_encoder(w, "text_model", c.text, true, precision);
   impl->final_layer_norm = {w.take("text_model.final_layer_norm.weight", {dt}),
                             w.take("text_model.final_layer_norm.bias", {dt}), et};
-  impl->text_projection = w.take("text_projection.weight", {c.projection_dim, dt});
+  impl->text_projection =
+      transformer::Linear::head(w.take("text_projection.weight", {c.projection_dim, dt}), {});
   if (w.has("logit_scale")) w.take_any("logit_scale");  // used for training only
   w.finish();
 
@@ -301,7 +306,7 @@ Tensor ClipModel::encode(const Tensor& pixels, int threads) const {
   for (int64_t i = 0; i <= b; ++i) offsets[static_cast<size_t>(i)] = i * len;
   m.vision_encoder->forward(x, offsets);
   auto pooled = m.post_layernorm(x.view({b, len, -1}).select(1, 0));
-  return from_torch(torch::linear(pooled, m.visual_projection));
+  return from_torch(m.visual_projection.apply(pooled));
 }
 
 TokenIds ClipModel::tokenize(const std::string& text) const {
@@ -357,7 +362,7 @@ Tensor ClipModel::encode(const std::vector<TokenIds>& ids, int threads) const {
   for (size_t i = 0; i < ids.size(); ++i) rows[i] = offsets[i] + eos_at[i];
   auto pooled =
       m.final_layer_norm(x.index_select(0, torch::from_blob(rows.data(), {b}, torch::kInt64)));
-  return from_torch(torch::linear(pooled, m.text_projection));
+  return from_torch(m.text_projection.apply(pooled));
 }
 
 std::string ClipModel::describe() const {

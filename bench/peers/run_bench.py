@@ -375,9 +375,9 @@ class Peers:
             rate = r["images_per_s" if model == "clip-image" else "captions_per_s"]
             described = r["model"]
         # clip_bench skips flags it does not know: one older than --precision would time fp32
-        # under another name. The description ends in the precision and, for int8 and bf16,
-        # what runs it here.
-        ran = re.search(r", (fp32|int8|bf16)(?: \([^()]*\))?$", described)
+        # under another name. The description ends in the precision, what runs it here and
+        # whether it is batch-invariant.
+        ran = re.search(r", (fp32|int8|bf16)(?: \([^()]*\))?(?:; [^,;]*)?$", described)
         if not ran or ran.group(1) != precision:
             sys.exit(f"{model}: asked for {precision}, the bench binary ran '{described}'")
         return rate, r

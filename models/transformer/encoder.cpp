@@ -131,6 +131,7 @@ void Encoder::set_precision(Precision precision) {
   for (auto& L : layers_)
     for (Linear* lin : {&L.qkv, &L.attention_out, &L.ffn_in, &L.ffn_out}) switch (precision) {
         case Precision::F32:
+          lin->pack_f32();
           break;
         case Precision::Int8:
           lin->quantize();
@@ -142,11 +143,24 @@ void Encoder::set_precision(Precision precision) {
   precision_ = precision;
 }
 
+bool Encoder::batch_invariant() const {
+  for (const auto& L : layers_)
+    for (const Linear* lin : {&L.qkv, &L.attention_out, &L.ffn_in, &L.ffn_out})
+      if (!lin->batch_invariant()) return false;
+  return true;
+}
+
 std::string Encoder::precision_path() const {
-  const bool amx = !layers_.empty() && layers_[0].qkv.has_matmul();
+  const std::string invariance =
+      batch_invariant() ? "; batch-invariant" : "; last bits vary with the batch";
+  const bool amx = !layers_.empty() && layers_[0].qkv.amx_matmul();
+  return gemm_path(amx) + invariance;
+}
+
+std::string Encoder::gemm_path(bool amx) const {
   switch (precision_) {
     case Precision::F32:
-      return "fp32";
+      return batch_invariant() ? "fp32 (packed matmul)" : "fp32 (sgemm)";
     case Precision::Int8:
 #ifdef EMBEDFLOW_HAVE_DNNL
       return std::string("int8 (") + (amx ? "AMX matmul" : "u8·s8 GEMM") + ", " +

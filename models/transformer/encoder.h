@@ -76,13 +76,17 @@ class Encoder {
   Encoder(const EncoderConfig& config, WeightLoader& weights, const LayerKeys& keys,
           const std::string& relative_bias_key = "");
 
-  // The precision, set once after loading (fp32 changes nothing). int8: every Linear's weights
-  // per output channel, activations per token at run time (linear.h says on what); bf16:
-  // weights rounded once, activations per GEMM.
+  // The precision, set once after loading (fp32 packs the weights where linear.h says). int8: every
+  // Linear's weights per output channel, activations per token at run time (linear.h says on what);
+  // bf16: weights rounded once, activations per GEMM.
   void set_precision(Precision precision);
   Precision precision() const { return precision_; }
-  // The precision and what runs it here, e.g. "int8 (AMX matmul, 8-bit activations)".
+  // The precision, what runs it here and whether it is batch-invariant, e.g. "int8 (AMX
+  // matmul, 8-bit activations); batch-invariant".
   std::string precision_path() const;
+  // Whether every row's result is the same bits whatever batch it ran in, its place there and
+  // the thread count (#16): int8 with oneDNN, fp32 and bf16 on a packed matmul (linear.h).
+  bool batch_invariant() const;
   const EncoderConfig& config() const { return config_; }
 
   // Every layer on the packed rows x [T, hidden], in place; sequence b is rows
@@ -93,6 +97,8 @@ class Encoder {
   double linear_flops(int64_t tokens) const;
 
  private:
+  // precision_path's first part: the precision and the GEMM that runs it.
+  std::string gemm_path(bool amx) const;
   struct Layer {
     Linear qkv;  // query, key and value fused: [3h, h]
     Linear attention_out, ffn_in, ffn_out;

@@ -1,12 +1,16 @@
 // A Linear layer as the transformer encoder runs it (encoder.cpp), the residual add accumulated
 // inside the GEMM where it can be:
-//   fp32  oneDNN's sgemm (libtorch's mm without libdnnl-dev);
+//   fp32  oneDNN's f32 matmul on weights packed once where its rows come out the same in any
+//         batch (PackedMatmul::f32_invariant_here: AVX-512), else oneDNN's sgemm (libtorch's mm
+//         without libdnnl-dev);
 //   int8  per-channel int8 weights, per-row u8 activations (8 bits where the products are summed
 //         exactly, 7 elsewhere: activation_levels): oneDNN's u8·s8 matmul on AMX, its u8·s8 GEMM
 //         elsewhere (libtorch's quantized Linear without libdnnl-dev);
 //   bf16  weights and activations rounded to bf16, fp32 accumulation: oneDNN's bf16 matmul on
 //         AMX; elsewhere the same roundings on the fp32 GEMM (bf16's numerics at fp32's speed,
 //         since without AMX oneDNN's bf16 kernels measured slower than its sgemm).
+// batch_invariant() tells whether a row's result is the same bits in every batch and at every
+// thread count (#16): int8 always (exact integer sums), fp32 and bf16 on a packed matmul.
 // Private to the models library: it includes torch.
 #pragma once
 
@@ -82,7 +86,8 @@ struct Linear {
   torch::Tensor wq, w_scale, w_scaled_sum;
   LinearPacked packed;  // int8 without libdnnl: libtorch's quantized Linear
 #ifdef EMBEDFLOW_HAVE_DNNL
-  // On AMX: the int8 or bf16 weights in the layout of oneDNN's matmul (PackedMatmul::fast_here).
+  // The weights in the layout of oneDNN's matmul: int8 or bf16 on AMX (PackedMatmul::fast_here),
+  // f32 where that is batch-invariant (PackedMatmul::f32_invariant_here).
   std::shared_ptr<const PackedMatmul> matmul;
 #endif
   // bf16: the kernels that round each GEMM's input (null under fp32 and int8).
@@ -120,6 +125,17 @@ struct Linear {
 #endif
   }
 
+  // fp32 from now on: W packed for oneDNN's f32 matmul where that is batch-invariant.
+  void pack_f32() {
+#ifdef EMBEDFLOW_HAVE_DNNL
+    if (!PackedMatmul::f32_invariant_here()) return;
+    const torch::Tensor w = weight.contiguous();
+    matmul = std::make_shared<const PackedMatmul>(PackedMatmul::Type::F32, w.data_ptr<float>(),
+                                                  out_features, in_features);
+    weight = torch::Tensor();
+#endif
+  }
+
   // bf16 from now on: W rounded to bf16 once, packed for oneDNN's bf16 matmul on AMX (the fp32
   // copy let go), otherwise kept as the floats of those bf16 values for the fp32 GEMM.
   void to_bf16(const kernels::Kernels& k) {
@@ -139,6 +155,45 @@ struct Linear {
     torch::Tensor rounded = torch::empty_like(w);
     k.round_to_bf16(w.data_ptr<float>(), count, nullptr, rounded.data_ptr<float>());
     weight = rounded;
+    pack_f32();
+  }
+
+  // A head outside the encoder (ViT's pooler, CLIP's projections), fp32 and packed like the
+  // encoder's own so that it is as batch-invariant: W [out, in], b [out] or undefined.
+  static Linear head(torch::Tensor w, torch::Tensor b) {
+    Linear lin(w.contiguous(), std::move(b));
+    lin.pack_f32();
+    return lin;
+  }
+  // x Wᵀ + b (b when defined) as a new [rows, out features] tensor. Without the packed matmul,
+  // dot products in a fixed order rather than sgemm, whose order follows the row count: a head
+  // is a few hundred thousand multiply-adds per item, ~1% of the encoder before it.
+  torch::Tensor apply(const torch::Tensor& x) const {
+    const torch::Tensor in = x.contiguous();
+    const int64_t rows = in.size(0), kk = in_features, n = out_features;
+    torch::Tensor out = torch::empty({rows, n});
+    if (matmul_or_null()) {
+      gemm(in, out, 0.0f);
+    } else {
+      const float* xp = in.data_ptr<float>();
+      const float* wp = weight.data_ptr<float>();
+      float* op = out.data_ptr<float>();
+      at::parallel_for(0, rows * n, 64, [&](int64_t e0, int64_t e1) {
+        for (int64_t e = e0; e < e1; ++e) {
+          const float* a = xp + (e / n) * kk;
+          const float* w = wp + (e % n) * kk;
+          float lanes[8] = {};
+          int64_t i = 0;
+          for (; i + 8 <= kk; i += 8)
+            for (int l = 0; l < 8; ++l) lanes[l] += a[i + l] * w[i + l];
+          for (; i < kk; ++i) lanes[i % 8] += a[i] * w[i];
+          op[e] = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) +
+                  ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+        }
+      });
+    }
+    if (bias.defined()) out.add_(bias);
+    return out;
   }
 
   // Writes x Wᵀ into `out` and returns whether the bias is already added (fp32, or int8 on
@@ -169,7 +224,7 @@ struct Linear {
       // The input rounded as bf16's numerics ask: to bits for the matmul, to floats otherwise.
       thread_local std::vector<uint16_t> bits;
       thread_local std::vector<float> rounded;
-      const bool packed_bf16 = has_matmul();
+      const bool packed_bf16 = amx_matmul();
       if (packed_bf16)
         bits.resize(static_cast<size_t>(m * kk));
       else
@@ -186,6 +241,7 @@ struct Linear {
       a = rp;
     }
 #ifdef EMBEDFLOW_HAVE_DNNL
+    if (matmul) return matmul->run(a, m, out, beta != 0.0f);  // f32, packed
     // dnnl_sgemm is row-major; it threads with OpenMP like libtorch (this thread's count).
     check_dnnl(
         dnnl_sgemm('N', 'T', m, n, kk, 1.0f, a, kk, weight.data_ptr<float>(), kk, beta, out, n),
@@ -199,11 +255,29 @@ struct Linear {
       at_out.addmm_(at_a, weight.t());
 #endif
   }
-  bool has_matmul() const {
+  const void* matmul_or_null() const {
 #ifdef EMBEDFLOW_HAVE_DNNL
-    return matmul != nullptr;
+    return matmul.get();
+#else
+    return nullptr;
+#endif
+  }
+  // Whether the int8 or bf16 GEMM runs on oneDNN's AMX matmul.
+  bool amx_matmul() const {
+#ifdef EMBEDFLOW_HAVE_DNNL
+    return matmul != nullptr && matmul->type() != PackedMatmul::Type::F32;
 #else
     return false;
+#endif
+  }
+  // Whether a row's result is the same bits whatever the batch, its place in it and the
+  // threads (see the top of this file).
+  bool batch_invariant() const {
+#ifdef EMBEDFLOW_HAVE_DNNL
+    // int8 sums exactly in int32 whatever the order, and each row has its own scale.
+    return matmul != nullptr || wq.defined();
+#else
+    return false;  // libtorch's int8 Linear quantises the whole batch with one scale
 #endif
   }
   void gemm(const torch::Tensor& x, torch::Tensor& out, float beta) const {

@@ -54,6 +54,11 @@ bool PackedMatmul::fast_here() {
          has_isa(dnnl::get_effective_cpu_isa(), dnnl::cpu_isa::avx512_core_amx);
 }
 
+bool PackedMatmul::f32_invariant_here() {
+  return cpu::active_level() >= cpu::Level::Avx512 &&
+         has_isa(dnnl::get_effective_cpu_isa(), dnnl::cpu_isa::avx512_core);
+}
+
 bool PackedMatmul::u8_products_exact() {
   const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
   return cpu::active_level() >= cpu::Level::Avx512Vnni &&
@@ -73,10 +78,14 @@ struct PackedMatmul::Impl {
   mutable std::shared_mutex mutex;
   mutable std::unordered_map<int64_t, Entry> by_rows;  // key: m · 2 + accumulate
 
-  dt src_type() const { return type == Type::Bf16 ? dt::bf16 : dt::u8; }
-  dt weights_type() const { return type == Type::Bf16 ? dt::bf16 : dt::s8; }
-  dt dst_type() const { return type == Type::Bf16 ? dt::f32 : dt::s32; }
-  size_t src_bytes() const { return type == Type::Bf16 ? 2 : 1; }
+  dt src_type() const {
+    return type == Type::F32 ? dt::f32 : type == Type::Bf16 ? dt::bf16 : dt::u8;
+  }
+  dt weights_type() const {
+    return type == Type::F32 ? dt::f32 : type == Type::Bf16 ? dt::bf16 : dt::s8;
+  }
+  dt dst_type() const { return type == Type::U8S8 ? dt::s32 : dt::f32; }
+  size_t src_bytes() const { return type == Type::F32 ? 4 : type == Type::Bf16 ? 2 : 1; }
 
   dnnl::matmul::primitive_desc describe(int64_t m, bool accumulate,
                                         const dnnl::memory::desc& w) const {
@@ -127,19 +136,24 @@ PackedMatmul::PackedMatmul(Type type, const void* weight, int64_t n, int64_t k)
 
 PackedMatmul::~PackedMatmul() = default;
 
+PackedMatmul::Type PackedMatmul::type() const {
+  return impl_->type;
+}
+
 // Row counts the primitives are made for: blocks of kBlockRows, then a multiple of kRowStep
 // (AMX's tile height), then fewer than kRowStep rows. Batches of every size then need at most
 // kBlockRows / kRowStep + kRowStep primitives per accumulate mode (each JIT-compiles its kernels
 // once, ~0.2 ms and ~66 KiB), where one primitive per row count would compile kernels for every
 // new batch size and keep them all. Splitting, not padding: a padded tail measured 8-10% off
-// int8 MiniLM.
+// int8 MiniLM. For F32 and for bf16's whole tiles a row's sums do not depend on which of these
+// primitives computed it; bf16's last rows are padded to a tile (run).
 constexpr int64_t kBlockRows = 256, kRowStep = 16;
 
 void PackedMatmul::run(const void* a, int64_t m, void* out, bool accumulate) const {
   if (m <= 0) return;
   const Impl& I = *impl_;
   if (accumulate && I.type == Type::U8S8)
-    throw std::logic_error("PackedMatmul: accumulate is for bf16 · bf16 → f32 only");
+    throw std::logic_error("PackedMatmul: accumulate is for float results only");
   const size_t a_row = static_cast<size_t>(I.k) * I.src_bytes();
   const size_t out_row = static_cast<size_t>(I.n) * 4;  // float or int32
   const auto* a_bytes = static_cast<const uint8_t*>(a);
@@ -151,7 +165,20 @@ void PackedMatmul::run(const void* a, int64_t m, void* out, bool accumulate) con
   };
   while (m - done >= kBlockRows) rows(kBlockRows);
   if (const int64_t whole = (m - done) / kRowStep * kRowStep; whole > 0) rows(whole);
-  if (m > done) rows(m - done);
+  if (m == done) return;
+  if (I.type != Type::Bf16) return rows(m - done);
+  // bf16's last rows padded to a whole tile: for a few rows oneDNN leaves AMX for its
+  // avx512_core_bf16 kernel, whose vdpbf16ps sums products in pairs, so a caption alone got
+  // other bits than in a batch (#16).
+  const int64_t tail = m - done;
+  thread_local std::vector<uint8_t> a_pad, out_pad;
+  a_pad.assign(static_cast<size_t>(kRowStep) * a_row, 0);
+  out_pad.resize(static_cast<size_t>(kRowStep) * out_row);
+  std::memcpy(a_pad.data(), a_bytes + done * a_row, static_cast<size_t>(tail) * a_row);
+  if (accumulate)
+    std::memcpy(out_pad.data(), out_bytes + done * out_row, static_cast<size_t>(tail) * out_row);
+  execute(a_pad.data(), kRowStep, out_pad.data(), accumulate);
+  std::memcpy(out_bytes + done * out_row, out_pad.data(), static_cast<size_t>(tail) * out_row);
 }
 
 void PackedMatmul::execute(const void* a, int64_t m, void* out, bool accumulate) const {

@@ -1,8 +1,14 @@
-// A Linear's weights packed once for oneDNN's matmul primitive, in the blocked layout its AMX
-// kernels read: bf16 · bf16 → f32 (precision bf16) or u8 · s8 → s32 (int8). On a CPU with AMX
-// these run 2-4x the fp32 encoder (bench/peers); elsewhere the encoder keeps dnnl_sgemm and
-// dnnl_gemm_u8s8s32 (linear.h), as fast or faster there. fp32 stays on dnnl_sgemm even with
-// AVX-512: fp32 on packed weights measured within noise of it in the encoders (±3%). Only with
+// A Linear's weights packed once for oneDNN's matmul primitive, in the blocked layout its
+// kernels read: f32 · f32 → f32 (fp32, and bf16 where emulated), bf16 · bf16 → f32 (bf16 on AMX)
+// or u8 · s8 → s32 (int8 on AMX). On AMX the last two run 2-4x the fp32 encoder (bench/peers);
+// without AMX int8 keeps dnnl_gemm_u8s8s32 (linear.h), as fast there.
+//
+// f32 is here for batch invariance, not speed: oneDNN's sgemm picks its kernels, K blocking and
+// K-split threading from the row count and the threads, so the same text embedded in another
+// batch got other last bits. The packed matmul's brgemm kernels (AVX-512) sum every row of every
+// row count the same way, at any thread count (checked for rows 1..600 and 1..64 threads), and
+// measured as fast as sgemm or faster (2x at a dozen rows). Below AVX-512 oneDNN's f32 matmul
+// is that sgemm, so f32_invariant_here() says no and linear.h keeps dnnl_sgemm. Only with
 // libdnnl-dev. Torch-free.
 #pragma once
 
@@ -13,16 +19,16 @@ namespace embedflow::models::transformer {
 
 class PackedMatmul {
  public:
-  enum class Type { Bf16, U8S8 };
-  // weight [n, k], row-major: bf16 bits (Bf16) or int8 (U8S8).
+  enum class Type { F32, Bf16, U8S8 };
+  // weight [n, k], row-major: floats (F32), bf16 bits (Bf16) or int8 (U8S8).
   PackedMatmul(Type type, const void* weight, int64_t n, int64_t k);
   ~PackedMatmul();
   PackedMatmul(const PackedMatmul&) = delete;
   PackedMatmul& operator=(const PackedMatmul&) = delete;
 
-  // out [m, n] = a [m, k] · Wᵀ, plus out's values before when accumulate (Bf16 only): a holds
-  // bf16 bits or u8 rows, out floats or int32. Thread-safe; inside a parallel region it runs
-  // on the calling thread alone. Runs in blocks of a few fixed row counts, whose primitives
+  // out [m, n] = a [m, k] · Wᵀ, plus out's values before when accumulate (F32, Bf16): a holds
+  // floats, bf16 bits or u8 rows, out floats or int32. Thread-safe; inside a parallel region it
+  // runs on the calling thread alone. Runs in blocks of a few fixed row counts, whose primitives
   // are created on first use and kept.
   void run(const void* a, int64_t m, void* out, bool accumulate) const;
 
@@ -32,6 +38,12 @@ class PackedMatmul {
   // Whether oneDNN's u8·s8 products are summed straight into int32 (VNNI or AMX), so
   // activations may use all 8 bits.
   static bool u8_products_exact();
+  // Whether the F32 matmul gives every row the same bits whatever the row count, the row's
+  // place in the batch or the thread count: the level in effect is avx512 or above and oneDNN's
+  // ISA includes avx512_core (its brgemm kernels).
+  static bool f32_invariant_here();
+
+  Type type() const;
 
  private:
   // One primitive call on m rows (m one of the fixed row counts).

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <optional>
 #include <sstream>
 
 #include "models/config_values.h"
@@ -145,8 +146,8 @@ struct VisionTransformer::Impl {
   torch::Tensor cls_token;                 // [D]
   torch::Tensor positions;                 // [1 + grid², D]
   std::unique_ptr<Encoder> encoder;
-  torch::Tensor norm_weight, norm_bias;      // the final LayerNorm
-  torch::Tensor pooler_weight, pooler_bias;  // ViTModel's tanh pooler, when loaded
+  torch::Tensor norm_weight, norm_bias;       // the final LayerNorm
+  std::optional<transformer::Linear> pooler;  // ViTModel's tanh pooler's dense layer, when loaded
 
   const char* family_name() const { return config.family == Family::ViT ? "ViT" : "DINOv2"; }
 
@@ -253,13 +254,13 @@ std::shared_ptr<const VisionTransformer> VisionTransformer::load(
   impl->norm_weight = w.take("layernorm.weight", {d});
   impl->norm_bias = w.take("layernorm.bias", {d});
   if (vit && w.has("pooler.dense.weight")) {
-    impl->pooler_weight = w.take("pooler.dense.weight", {d, d});
-    impl->pooler_bias = w.take("pooler.dense.bias", {d});
+    impl->pooler = transformer::Linear::head(w.take("pooler.dense.weight", {d, d}),
+                                             w.take("pooler.dense.bias", {d}));
   }
   w.ignore("embeddings\\.mask_token");  // DINOv2's, for masked training
   w.ignore("classifier\\..*");          // *ForImageClassification heads
   w.finish();
-  if (impl->pooling == Pooling::Pooler && !impl->pooler_weight.defined())
+  if (impl->pooling == Pooling::Pooler && !impl->pooler)
     throw ModelError(mp.weights +
                      ": pooling pooler needs ViTModel's pooler.dense weights, which this "
                      "checkpoint does not have (use cls)");
@@ -291,8 +292,7 @@ Tensor VisionTransformer::encode(const Tensor& images, int threads) const {
       out = m.final_norm(x.select(1, 0));  // LayerNorm is per row: the class rows alone
       break;
     case Pooling::Pooler:
-      out =
-          torch::tanh(torch::linear(m.final_norm(x.select(1, 0)), m.pooler_weight, m.pooler_bias));
+      out = torch::tanh(m.pooler->apply(m.final_norm(x.select(1, 0))));
       break;
     case Pooling::Mean:
       out = m.final_norm(x).narrow(1, 1, len - 1).mean(1);

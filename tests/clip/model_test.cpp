@@ -5,8 +5,10 @@
 
 #include <filesystem>
 #include <functional>
+#include <random>
 #include <thread>
 
+#include "embedflow/cpu.h"
 #include "models/clip.h"
 #include "models/safetensors.h"
 #include "models/tokenizers/openai_clip_text.h"
@@ -214,4 +216,58 @@ TEST_CASE("clip: concurrent forwards on one shared model give the reference resu
   texts.join();
   CHECK(image_diff <= kEmbeddingTolerance);
   CHECK(text_diff <= kEmbeddingTolerance);
+}
+
+// #16: an image's or a caption's embedding is the same bytes whatever its batch, its place in
+// it and the thread count, where the encoder says so (describe); int8 everywhere, fp32 and bf16
+// from avx512 up.
+TEST_CASE("clip tiny: embeddings are the same bytes in any batch and at any thread count",
+          "[clip][model]") {
+  using embedflow::models::Precision;
+  namespace cpu = embedflow::cpu;
+  constexpr int64_t kImages = 12;
+  const int64_t s = ClipModel::load(tiny_model())->config().vision.image_size;
+  Tensor pixels(DType::F32, {kImages, 3, s, s});
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal;
+  for (int64_t i = 0; i < pixels.numel(); ++i) pixels.data<float>()[i] = normal(rng);
+  const std::vector<std::string> captions{"a photo of a cat",
+                                          "a dog",
+                                          "",
+                                          "two birds on a wire at dusk, seen from below",
+                                          "an astronaut",
+                                          "coffee",
+                                          "the moon over the sea and a small boat with a red sail",
+                                          "a diagram of a cpu",
+                                          "x",
+                                          "rain"};
+  std::vector<cpu::Level> levels{cpu::active_level()};
+  if (levels[0] > cpu::Level::Avx2) levels.push_back(cpu::Level::Avx2);
+  for (const auto level : levels)
+    for (const auto precision : {Precision::F32, Precision::Int8, Precision::Bf16}) {
+      const cpu::ScopedLevelForTesting at(level);
+      const auto model = ClipModel::load(tiny_model(), precision);
+      const std::string described = model->describe();
+      INFO("level " << cpu::level_name(level) << ": " << described);
+      const bool claims = described.find("; batch-invariant") != std::string::npos;
+      CHECK(claims == (precision == Precision::Int8 || level >= cpu::Level::Avx512));
+      if (!claims) continue;
+      const int64_t per_image = 3 * s * s;
+      CHECK(embedflow::test::batch_variance(
+                kImages, [&](const std::vector<int64_t>& items, int threads) {
+                  Tensor batch(DType::F32, {static_cast<int64_t>(items.size()), 3, s, s});
+                  for (size_t i = 0; i < items.size(); ++i)
+                    std::copy_n(pixels.data<float>() + items[i] * per_image, per_image,
+                                batch.data<float>() + static_cast<int64_t>(i) * per_image);
+                  return model->encode(batch, threads);
+                }) == "");
+      CHECK(embedflow::test::batch_variance(
+                static_cast<int64_t>(captions.size()),
+                [&](const std::vector<int64_t>& items, int threads) {
+                  std::vector<embedflow::models::TokenIds> ids;
+                  for (const int64_t i : items)
+                    ids.push_back(model->tokenize(captions[static_cast<size_t>(i)]));
+                  return model->encode(ids, threads);
+                }) == "");
+    }
 }

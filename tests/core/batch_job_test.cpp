@@ -15,6 +15,7 @@
 
 #include <signal.h>
 
+#include "embedflow/cpu.h"
 #include "embedflow/item.h"
 #include "tests/support/test_support.h"
 
@@ -167,7 +168,9 @@ TEST_CASE("kill -9 at 10 random points, then --resume: outputs equal an uninterr
 
 TEST_CASE("a changed pipeline refuses --resume until --force") {
   TempDir dir("resume-changed");
-  write_lines(dir.file("lines.txt"), 400);
+  // Enough lines that the kill lands before the run ends, even with the encoder's fast small
+  // batches (400 once finished first, under a loaded ctest -j2).
+  write_lines(dir.file("lines.txt"), 4000);
   write_file(dir.file("job.yaml"), job_pipeline(dir.file("lines.txt"), dir.file("job")));
   pid_t pid = spawn_cli(
       {"run", dir.file("job.yaml"), "--progress", "off", "--resumable", "--part-size", "50"});
@@ -184,7 +187,7 @@ TEST_CASE("a changed pipeline refuses --resume until --force") {
   CHECK_THAT(changed.output, Catch::Contains("the pipeline changed since the interrupted run"));
   auto forced = run_cli("run " + dir.file("job.yaml") + " --progress off --resumable --force");
   CHECK(forced.exit_code == 0);
-  CHECK(load_npy(dir.file("job/vectors.npy")).dim(0) == 400);
+  CHECK(load_npy(dir.file("job/vectors.npy")).dim(0) == 4000);
 }
 
 TEST_CASE("three shards merged equal one single-process run") {
@@ -219,6 +222,33 @@ TEST_CASE("three shards merged equal one single-process run") {
   INFO(merged.output);
   REQUIRE(merged.exit_code == 0);
   require_same_files(dir.file("clean"), dir.file("job"), /*vectors_exact=*/false);
+}
+
+// #16: where the encoder is batch-invariant (int8 at every level; fp32 from avx512 up, as the
+// model's description says), shards merged and a one-thread run give the single run's
+// vectors.npy byte for byte, as `cmp` compares them.
+TEST_CASE("where the encoder is batch-invariant, shards and --threads 1 give the same bytes") {
+  std::vector<std::string> precisions{"int8"};
+  if (embedflow::cpu::active_level() >= embedflow::cpu::Level::Avx512) precisions.push_back("fp32");
+  for (const std::string& precision : precisions) {
+    INFO("precision " << precision);
+    TempDir dir("invariant");
+    write_lines(dir.file("lines.txt"), 700);
+    const std::string set = " --progress off --set embed.precision=" + precision;
+    for (const char* name : {"single", "one-thread", "job"})
+      write_file(dir.file(std::string(name) + ".yaml"),
+                 job_pipeline(dir.file("lines.txt"), dir.file(name)));
+    REQUIRE(run_cli("run " + dir.file("single.yaml") + set).exit_code == 0);
+    REQUIRE(run_cli("run " + dir.file("one-thread.yaml") + set + " --threads 1").exit_code == 0);
+    for (int i = 0; i < 3; ++i)
+      REQUIRE(run_cli("run " + dir.file("job.yaml") + set + " --shard " + std::to_string(i) + "/3")
+                  .exit_code == 0);
+    REQUIRE(run_cli("merge " + dir.file("job")).exit_code == 0);
+    const std::string single = read_file(dir.file("single/vectors.npy"));
+    CHECK(load_npy(dir.file("single/vectors.npy")).dim(0) == 700);
+    CHECK(read_file(dir.file("one-thread/vectors.npy")) == single);
+    CHECK(read_file(dir.file("job/vectors.npy")) == single);
+  }
 }
 
 TEST_CASE("SIGINT at random points, then --resume: every file equals an uninterrupted run's") {

@@ -8,8 +8,10 @@
 
 #include <cmath>
 #include <filesystem>
+#include <random>
 
 #include "embedflow/config.h"
+#include "embedflow/cpu.h"
 #include "embedflow/npy.h"
 #include "models/safetensors.h"
 #include "models/transformer/vision_model.h"
@@ -233,4 +235,49 @@ TEST_CASE("vision transformers: image.preprocess runs the folder's image process
           image_preprocess_schema(), "pre",
           {{"model", embedflow::test::source_path("tests/fixtures/text/tiny-bert")}})),
       Catch::Contains("preprocessor_config.json") && Catch::Contains("resize"));
+}
+
+// #16: an image's embedding is the same bytes whatever its batch, its place in it and the
+// thread count, where the encoder says so (describe): int8 everywhere, fp32 and bf16 from avx512
+// up. DINOv2-small at every precision (cls + mean pooling, the patch embedding's convolution
+// included); ViT-B/16's tanh pooler at fp32.
+TEST_CASE("vision transformers: an embedding is the same bytes in any batch and thread count") {
+  namespace cpu = embedflow::cpu;
+  using embedflow::models::Precision;
+  constexpr int64_t kImages = 6, kSide = 224;
+  Tensor pixels(embedflow::DType::F32, {kImages, 3, kSide, kSide});
+  std::mt19937 rng(16);
+  std::normal_distribution<float> normal;
+  for (int64_t i = 0; i < pixels.numel(); ++i) pixels.data<float>()[i] = normal(rng);
+  auto variance = [&](const VisionTransformer& model) {
+    const int64_t per_image = 3 * kSide * kSide;
+    return embedflow::test::batch_variance(kImages, [&](const std::vector<int64_t>& items,
+                                                        int threads) {
+      Tensor batch(embedflow::DType::F32, {static_cast<int64_t>(items.size()), 3, kSide, kSide});
+      for (size_t i = 0; i < items.size(); ++i)
+        std::copy_n(pixels.data<float>() + items[i] * per_image, per_image,
+                    batch.data<float>() + static_cast<int64_t>(i) * per_image);
+      return model.encode(batch, threads);
+    });
+  };
+  std::vector<cpu::Level> levels{cpu::active_level()};
+  if (levels[0] > cpu::Level::Avx2) levels.push_back(cpu::Level::Avx2);
+  for (const auto level : levels)
+    for (const auto precision : {Precision::F32, Precision::Int8, Precision::Bf16}) {
+      const cpu::ScopedLevelForTesting at(level);
+      VisionTransformerOptions o;
+      o.pooling = "cls_mean";
+      o.precision = precision;
+      const auto model = VisionTransformer::load(vision_case("dinov2-small"), o);
+      const std::string described = model->describe();
+      INFO("level " << cpu::level_name(level) << ": " << described);
+      const bool claims = described.find("; batch-invariant") != std::string::npos;
+      CHECK(claims == (precision == Precision::Int8 || level >= cpu::Level::Avx512));
+      if (claims) CHECK(variance(*model) == "");
+    }
+  VisionTransformerOptions pooler;
+  pooler.pooling = "pooler";
+  const auto vit = VisionTransformer::load(vision_case("vit-b16"), pooler);
+  INFO(vit->describe());
+  if (vit->describe().find("; batch-invariant") != std::string::npos) CHECK(variance(*vit) == "");
 }

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <numeric>
 #include <random>
 #include <sstream>
 #include <stdexcept>
@@ -165,6 +166,40 @@ RowCosines row_cosines(const Tensor& a, const Tensor& b) {
     worst = std::min(worst, c);
   }
   return {sum / static_cast<double>(rows), worst};
+}
+
+std::string batch_variance(int64_t n, const BatchEncode& encode) {
+  std::vector<int64_t> all(static_cast<size_t>(n));
+  std::iota(all.begin(), all.end(), 0);
+  const Tensor reference = encode(all, 2);
+  if (reference.ndim() < 1 || reference.dim(0) != n)
+    throw std::runtime_error("batch_variance: the encoder returned " + reference.shape_str() +
+                             " for " + std::to_string(n) + " items");
+  const size_t row_bytes = reference.nbytes() / static_cast<size_t>(n);
+  const auto* ref = static_cast<const uint8_t*>(reference.raw());
+  std::string report;
+  // Items whose rows differ in `got` (one per item of `items`) from the all-at-once batch.
+  auto compare = [&](const std::string& how, const std::vector<int64_t>& items, const Tensor& got) {
+    if (got.nbytes() != row_bytes * items.size())
+      throw std::runtime_error("batch_variance: rows of another size: " + got.shape_str());
+    const auto* g = static_cast<const uint8_t*>(got.raw());
+    std::string differ;
+    for (size_t i = 0; i < items.size(); ++i)
+      if (std::memcmp(g + i * row_bytes, ref + static_cast<size_t>(items[i]) * row_bytes,
+                      row_bytes) != 0)
+        differ += (differ.empty() ? "" : ",") + std::to_string(items[i]);
+    if (!differ.empty()) report += how + ": items " + differ + " differ; ";
+  };
+  for (int64_t i = 0; i < n; ++i) compare("alone, 1 thread", {i}, encode({i}, 1));
+  for (int64_t i = 0; i < std::min<int64_t>(n, 3); ++i)
+    compare("alone, 2 threads", {i}, encode({i}, 2));
+  std::vector<int64_t> shuffled = all;
+  std::mt19937 rng(16);
+  std::shuffle(shuffled.begin(), shuffled.end(), rng);
+  compare("shuffled, 2 threads", shuffled, encode(shuffled, 2));
+  const std::vector<int64_t> half(all.begin(), all.begin() + (n + 1) / 2);
+  compare("first half, 1 thread", half, encode(half, 1));
+  return report;
 }
 
 std::vector<Json> read_jsonl(const std::string& path) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -94,5 +95,14 @@ struct RowCosines {
   double mean, min;
 };
 RowCosines row_cosines(const Tensor& a, const Tensor& b);
+
+// Batch invariance (#16). `encode(items, threads)` embeds the given items (indices into the
+// caller's n inputs) as one batch on that many threads and returns one row per item, in that
+// order. Each item is embedded with all n at once (2 threads), alone (1 thread; the first three
+// also on 2), in a shuffled
+// batch (2 threads) and in the first half's batch (1 thread). Returns "" when every row is the
+// same bytes as in the all-at-once batch, else which items differ in which run.
+using BatchEncode = std::function<Tensor(const std::vector<int64_t>& items, int threads)>;
+std::string batch_variance(int64_t n, const BatchEncode& encode);
 
 }  // namespace embedflow::test

@@ -367,3 +367,44 @@ TEST_CASE("text encoder: precision bf16 stays close to the reference, on AMX and
   // Both paths round the same weights and inputs; only the order of the float sums differs.
   CHECK(max_abs_diff(got, got_emulated) <= 2e-3);
 }
+
+// #16: an embedding must not depend on its batch mates, its place in the batch or the thread
+// count, so that shards merge into the single run's bytes and goldens hold. At every level down
+// to avx2 the encoder says which it is (describe), and what it says must hold.
+TEST_CASE("text encoder: an embedding is the same bytes in any batch and at any thread count") {
+  const auto all = fixture_sentences();
+  REQUIRE(all.size() >= 24);
+  const std::vector<std::string> sentences(all.begin(), all.begin() + 24);
+  std::vector<embedflow::cpu::Level> levels{embedflow::cpu::active_level()};
+  if (levels[0] > embedflow::cpu::Level::Avx2) levels.push_back(embedflow::cpu::Level::Avx2);
+  for (const auto level : levels)
+    for (const std::string precision : {"fp32", "int8", "bf16"}) {
+      const embedflow::cpu::ScopedLevelForTesting at(level);
+      std::shared_ptr<const SentenceTransformer> by_threads[3];
+      for (int threads : {1, 2}) {
+        SentenceTransformerOptions o;
+        o.precision = precision;
+        o.threads = threads;
+        o.batch_size = 64;  // every call below is one batch
+        by_threads[threads] = SentenceTransformer::load(minilm_dir(), o);
+      }
+      const std::string described = by_threads[2]->describe();
+      INFO("level " << embedflow::cpu::level_name(level) << ": " << described);
+      const bool claims = described.find("; batch-invariant") != std::string::npos;
+      // int8 sums integers; fp32 and bf16 are invariant on oneDNN's packed matmul (AVX-512).
+      CHECK(claims == (precision == "int8" || level >= embedflow::cpu::Level::Avx512));
+      if (!claims) {
+        CHECK_THAT(described, Catch::EndsWith("; last bits vary with the batch"));
+        continue;
+      }
+      const std::string variant =
+          embedflow::test::batch_variance(static_cast<int64_t>(sentences.size()),
+                                          [&](const std::vector<int64_t>& items, int threads) {
+                                            std::vector<std::string> texts;
+                                            for (const int64_t i : items)
+                                              texts.push_back(sentences[static_cast<size_t>(i)]);
+                                            return by_threads[threads]->encode(texts);
+                                          });
+      CHECK(variant == "");
+    }
+}
