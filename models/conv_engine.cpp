@@ -6,8 +6,9 @@
 // multiplications, with a float32 error of ~1e-6 of the largest output (tests/image check whole
 // networks against torchvision). The strided 3x3 ones are an im2col gather + GEMM, the 1x1 ones
 // oneDNN's NHWC kernels (see FastConv::Impl). Bias, residual add and ReLU are applied to each
-// output block while it is in cache. GEMMs go to the BLAS libtorch loads (OpenBLAS),
-// single-threaded inside our own parallel regions (OpenBLAS runs one thread when called in one).
+// output block while it is in cache. GEMMs run single-threaded inside our own parallel regions:
+// oneDNN's f32 matmul on weights packed once where that is batch-invariant (WeightGemm), else
+// the BLAS libtorch loads (OpenBLAS, one thread when called in a parallel region).
 
 #include "models/conv_engine.h"
 
@@ -18,6 +19,9 @@
 #include <vector>
 
 #include "models/conv_kernels.h"
+#ifdef EMBEDFLOW_HAVE_DNNL
+#include "models/transformer/packed_matmul.h"
+#endif
 
 // at::parallel_for is an inline `#pragma omp parallel` with this libtorch, and parallel_items
 // below is one: without -fopenmp (models/CMakeLists.txt) the engine would silently run on one
@@ -44,6 +48,44 @@ void gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const fl
               static_cast<int>(k), 1.0f, a, static_cast<int>(lda), b, static_cast<int>(ldb), 0.0f,
               c, static_cast<int>(ldc));
 }
+
+// C [m, n] = A [m, k] · B for a convolution's weights B [k, n] (row-major, kept by the caller).
+// OpenBLAS's sgemm sums a row in an order that follows the row count, so an image's features
+// depended on its batch mates (#16); where oneDNN's f32 matmul is batch-invariant
+// (PackedMatmul::f32_invariant_here) B is packed for it once instead, and the caller may let its
+// copy go (packed()).
+class WeightGemm {
+ public:
+  WeightGemm(const float* b, int64_t k, int64_t n) : b_(b), k_(k), n_(n) {
+#ifdef EMBEDFLOW_HAVE_DNNL
+    transformer::cap_onednn_isa_at_active_level();
+    if (!transformer::PackedMatmul::f32_invariant_here()) return;
+    std::vector<float> bt(static_cast<size_t>(k * n));  // PackedMatmul takes [n, k]
+    for (int64_t i = 0; i < k; ++i)
+      for (int64_t j = 0; j < n; ++j) bt[static_cast<size_t>(j * k + i)] = b[i * n + j];
+    packed_ = std::make_shared<const transformer::PackedMatmul>(
+        transformer::PackedMatmul::Type::F32, bt.data(), n, k);
+    b_ = nullptr;
+#endif
+  }
+  bool packed() const {
+    return b_ == nullptr;
+  }
+  // a: m rows k floats apart; c: m rows n floats apart.
+  void run(int64_t m, const float* a, float* c) const {
+#ifdef EMBEDFLOW_HAVE_DNNL
+    if (packed_) return packed_->run(a, m, c, false);
+#endif
+    gemm(m, n_, k_, a, k_, b_, n_, c, n_);
+  }
+
+ private:
+  const float* b_;
+  int64_t k_, n_;
+#ifdef EMBEDFLOW_HAVE_DNNL
+  std::shared_ptr<const transformer::PackedMatmul> packed_;
+#endif
+};
 
 // Per-thread scratch that only grows: blocks of a layer are the same size, so after the first
 // batch no thread allocates.
@@ -98,14 +140,16 @@ class GemmConv {
         pad_(padding),
         // [kh, kw, C, K]: row (ky, kx, c) of the im2col matrix meets column k.
         w_(weight.permute({2, 3, 1, 0}).contiguous()),
-        bias_(bias.contiguous()) {}
+        bias_(bias.contiguous()),
+        gemm_(w_.data_ptr<float>(), kh_ * kw_ * c_, k_) {
+    if (gemm_.packed()) w_ = torch::Tensor();
+  }
 
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& residual, bool relu) const {
     const int64_t n = x.size(0), h = x.size(2), w = x.size(3);
     const int64_t oh = (h + 2 * pad_ - kh_) / stride_ + 1, ow = (w + 2 * pad_ - kw_) / stride_ + 1;
     torch::Tensor y = empty_nhwc(n, k_, oh, ow);
     const float* src = x.data_ptr<float>();
-    const float* wt = w_.data_ptr<float>();
     const float* bias = bias_.data_ptr<float>();
     const float* res = residual.defined() ? residual.data_ptr<float>() : nullptr;
     float* dst = y.data_ptr<float>();
@@ -138,7 +182,7 @@ class GemmConv {
         }
         a = g;
       }
-      gemm(r1 - r0, k_, cols, a, cols, wt, k_, dst + r0 * k_, k_);
+      gemm_.run(r1 - r0, a, dst + r0 * k_);
       for (int64_t r = r0; r < r1; ++r)
         conv_kernels::epilogue_row(dst + r * k_, bias, res ? res + r * k_ : nullptr, relu, k_);
     });
@@ -147,7 +191,8 @@ class GemmConv {
 
  private:
   int64_t k_, c_, kh_, kw_, stride_, pad_;
-  torch::Tensor w_, bias_;
+  torch::Tensor w_, bias_;  // w_ [kh, kw, C, K] until packed
+  WeightGemm gemm_;
 };
 
 // 3x3, stride 1, padding 1 by Winograd F(4x4, 3x3) (Lavin & Gray 2015): each 6x6 input tile d
@@ -162,6 +207,8 @@ class WinogradConv {
     u_ = torch::empty({36, c_, k_});
     float* u = u_.data_ptr<float>();
     parallel_items(c_, [&](int64_t c) { conv_kernels::winograd_filter(src, k_, c_, c, u); });
+    for (int64_t p = 0; p < 36; ++p) gemms_.emplace_back(u + p * c_ * k_, c_, k_);
+    if (gemms_[0].packed()) u_ = torch::Tensor();
   }
 
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& residual, bool relu) const {
@@ -181,21 +228,20 @@ class WinogradConv {
                                     relu};
     const conv_kernels::Kernels& kern = conv_kernels::table();
     const int64_t u_bytes = 36 * c_ * k_ * 4, vm_bytes = 36 * tiles * (c_ + k_) * 4;
+    const std::vector<WeightGemm>& gemms = gemms_;
     // Fused blocks of tiles (transform, GEMMs, output transform while in L2) re-read all of U
     // per block; when U is large next to the tiles (deep layers: few tiles, many channels), run
     // the three phases over all tiles instead so U is read once.
     // ~1 MiB of V and M per block (L2), and >= 16 tiles so the GEMMs stay efficient.
     const int64_t ideal = std::max<int64_t>(16, (int64_t{1} << 20) / (36 * 4 * (c_ + k_)));
     const int64_t blocks = block_count(tiles, ideal, 16);
-    const float* u = u_.data_ptr<float>();
     if ((blocks - 1) * u_bytes < vm_bytes) {
       parallel_items(blocks, [&](int64_t b) {
         const int64_t t0 = tiles * b / blocks, t1 = tiles * (b + 1) / blocks, nt = t1 - t0;
         float* v = scratch(0, static_cast<size_t>(36 * nt * c_));
         float* m = scratch(1, static_cast<size_t>(36 * nt * k_));
         kern.wino_input(job, t0, t1, v, nt, t0);
-        for (int64_t p = 0; p < 36; ++p)
-          gemm(nt, k_, c_, v + p * nt * c_, c_, u + p * c_ * k_, k_, m + p * nt * k_, k_);
+        for (int64_t p = 0; p < 36; ++p) gemms[p].run(nt, v + p * nt * c_, m + p * nt * k_);
         kern.wino_output(job, t0, t1, m, nt, t0);
       });
       return y;
@@ -208,9 +254,8 @@ class WinogradConv {
     parallel_items(groups, [&](int64_t g) {
       kern.wino_input(job, g * kGroup, std::min(tiles, (g + 1) * kGroup), v, tiles, 0);
     });
-    parallel_items(36, [&](int64_t p) {
-      gemm(tiles, k_, c_, v + p * tiles * c_, c_, u + p * c_ * k_, k_, m + p * tiles * k_, k_);
-    });
+    parallel_items(36,
+                   [&](int64_t p) { gemms[p].run(tiles, v + p * tiles * c_, m + p * tiles * k_); });
     parallel_items(groups, [&](int64_t g) {
       kern.wino_output(job, g * kGroup, std::min(tiles, (g + 1) * kGroup), m, tiles, 0);
     });
@@ -219,7 +264,8 @@ class WinogradConv {
 
  private:
   int64_t k_, c_;
-  torch::Tensor bias_, u_;
+  torch::Tensor bias_, u_;         // u_ [36, C, K]: the transformed filters, until packed
+  std::vector<WeightGemm> gemms_;  // one per tile position, on u_'s [C, K] slices
 };
 
 // oneDNN on dense NHWC tensors through libtorch's prepacked convolution (the op behind
@@ -277,6 +323,14 @@ void add_relu_(torch::Tensor& y, const torch::Tensor& residual, bool relu) {
 }
 
 }  // namespace
+
+bool fast_conv_batch_invariant_here() {
+#ifdef EMBEDFLOW_HAVE_DNNL
+  return transformer::PackedMatmul::f32_invariant_here();
+#else
+  return false;
+#endif
+}
 
 // A contiguous NCHW batch → dense NHWC. ATen's strided copy (contiguous(ChannelsLast)) takes
 // ~14 ms for 8 images of 3x224x224 on one core, ~5% of a resnet18 forward pass.

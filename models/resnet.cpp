@@ -419,6 +419,10 @@ struct ResNetEncoder::Impl {
     for (const auto& p : net->parameters()) params += p.numel();
     engine = pick_engine(options);
     net->prepare(engine);
+    // oneDNN's direct convolutions split the work over images, never over a sum; ATen's
+    // convolutions and OpenBLAS's GEMMs measured otherwise (tests/image/resnet_test.cpp).
+    batch_invariant = engine == Engine::OneDNN ||
+                      (engine == Engine::Winograd && fast_conv_batch_invariant_here());
   }
 
   torch::Tensor forward(const torch::Tensor& x) const {
@@ -434,6 +438,7 @@ struct ResNetEncoder::Impl {
   ResNetSpec spec;
   int stop;
   Engine engine = Engine::ATen;
+  bool batch_invariant = false;  // an image's output is the same bytes in any batch
   std::shared_ptr<ResNet> net;
   int64_t params = 0;
 };
@@ -501,6 +506,7 @@ std::string ResNetEncoder::describe() const {
     os << ", oneDNN blocked layout, weights prepacked";
   else if (m.options.channels_last)
     os << ", channels-last";
+  os << (m.batch_invariant ? "; batch-invariant" : "; last bits vary with the batch");
   return os.str();
 }
 

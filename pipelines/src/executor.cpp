@@ -236,6 +236,7 @@ RunResult Run::execute() {
   auto t0 = Clock::now();
   build_stages();
   result.open_seconds = seconds_since(t0);
+  for (auto& rt : stages_) rt->description = rt->stage->description();
   result.threads = threads_;
   result.max_in_flight = max_in_flight_;
   int max_phase = 0;
@@ -286,6 +287,7 @@ RunResult Run::execute() {
     s.batch_items = rt->batch_items;
     s.threads = rt->cfg->stage_type->schema.uses_model_threads ? rt->ctx.threads : 0;
     s.concurrency = rt->concurrency;
+    s.description = rt->description;
     result.stages.push_back(s);
   }
   if (!fail_message_.empty()) {

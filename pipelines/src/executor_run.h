@@ -76,6 +76,7 @@ struct StageRuntime {
   StageContext ctx;
   int concurrency = 1;  // of the stage's node: the config's, or the thread plan's for a model
   int phase = 0;
+  std::string description;  // Stage::description() once open
   std::atomic<uint64_t> items{0}, errors{0}, calls{0}, batch_items{0};
   std::atomic<int64_t> busy_ns{0};
   std::mutex mu;  // serialises reducers fed by several ports

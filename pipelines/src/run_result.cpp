@@ -30,6 +30,7 @@ Json RunResult::to_json() const {
               {"mean_batch", s.mean_batch()},
               {"concurrency", s.concurrency}};
     if (s.threads) e["threads"] = s.threads;
+    if (!s.description.empty()) e["description"] = s.description;
     st.push_back(e);
   }
   j["stages"] = st;
@@ -55,6 +56,8 @@ std::string RunResult::summary_table() const {
                 seconds > 0 ? double(items) / seconds : 0.0, open_seconds,
                 static_cast<unsigned long long>(errors), threads);
   out += line;
+  for (const auto& s : stages)
+    if (!s.description.empty()) out += s.id + ": " + s.description + "\n";
   return out;
 }
 

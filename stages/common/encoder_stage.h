@@ -83,6 +83,7 @@ class EncoderStage : public EncoderStageBase {
       emit(model_->encode(call.batch, threads_), call.items, out);
   }
 
+  std::string description() const override { return model_ ? model_->describe() : ""; }
   void close() override { model_.reset(); }
 
  protected:

@@ -252,14 +252,9 @@ TEST_CASE("clip tiny: embeddings are the same bytes in any batch and at any thre
       const bool claims = described.find("; batch-invariant") != std::string::npos;
       CHECK(claims == (precision == Precision::Int8 || level >= cpu::Level::Avx512));
       if (!claims) continue;
-      const int64_t per_image = 3 * s * s;
       CHECK(embedflow::test::batch_variance(
                 kImages, [&](const std::vector<int64_t>& items, int threads) {
-                  Tensor batch(DType::F32, {static_cast<int64_t>(items.size()), 3, s, s});
-                  for (size_t i = 0; i < items.size(); ++i)
-                    std::copy_n(pixels.data<float>() + items[i] * per_image, per_image,
-                                batch.data<float>() + static_cast<int64_t>(i) * per_image);
-                  return model->encode(batch, threads);
+                  return model->encode(embedflow::test::gather_rows(pixels, items), threads);
                 }) == "");
       CHECK(embedflow::test::batch_variance(
                 static_cast<int64_t>(captions.size()),

@@ -238,7 +238,12 @@ TEST_CASE("where the encoder is batch-invariant, shards and --threads 1 give the
     for (const char* name : {"single", "one-thread", "job"})
       write_file(dir.file(std::string(name) + ".yaml"),
                  job_pipeline(dir.file("lines.txt"), dir.file(name)));
-    REQUIRE(run_cli("run " + dir.file("single.yaml") + set).exit_code == 0);
+    const auto single_run = run_cli("run " + dir.file("single.yaml") + set);
+    REQUIRE(single_run.exit_code == 0);
+    // The run's summary says what the model stage ran, and that it is batch-invariant.
+    CHECK_THAT(single_run.output, Catch::Contains("\nembed: BERT") &&
+                                      Catch::Contains(", " + precision + " (") &&
+                                      Catch::Contains("; batch-invariant\n"));
     REQUIRE(run_cli("run " + dir.file("one-thread.yaml") + set + " --threads 1").exit_code == 0);
     for (int i = 0; i < 3; ++i)
       REQUIRE(run_cli("run " + dir.file("job.yaml") + set + " --shard " + std::to_string(i) + "/3")

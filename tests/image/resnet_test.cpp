@@ -4,7 +4,9 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <random>
 
+#include "embedflow/cpu.h"
 #include "models/inspect.h"
 #include "models/model_path.h"
 #include "models/resnet.h"
@@ -266,4 +268,38 @@ TEST_CASE("inspect prints architecture, parameter count and the tensor table") {
   CHECK_THAT(out, Catch::Contains("conv1.weight"));
   CHECK_THAT(out, Catch::Contains("[64, 3, 7, 7]"));
   CHECK_THAT(out, Catch::Contains("format = pt"));
+}
+
+// #16: an image's features are the same bytes whatever its batch, its place in it and the
+// thread count where the encoder says so (describe): the onednn engine at every level, winograd
+// from avx512 up (oneDNN's packed matmul instead of OpenBLAS), aten nowhere.
+TEST_CASE("resnet: features are the same bytes in any batch and at any thread count") {
+  namespace cpu = embedflow::cpu;
+  constexpr int64_t kImages = 9, kSide = 96;
+  Tensor pixels(DType::F32, {kImages, 3, kSide, kSide});
+  std::mt19937 rng(16);
+  std::normal_distribution<float> normal;
+  for (int64_t i = 0; i < pixels.numel(); ++i) pixels.data<float>()[i] = normal(rng);
+  std::vector<cpu::Level> levels{cpu::active_level()};
+  if (levels[0] > cpu::Level::Avx2) levels.push_back(cpu::Level::Avx2);
+  for (const auto level : levels)
+    for (const char* engine : {"winograd", "onednn", "aten"}) {
+      const cpu::ScopedLevelForTesting at(level);
+      ResNetOptions opt;
+      opt.engine = engine;
+      const auto enc = ResNetEncoder::load(gen("resnet18.safetensors"), opt);
+      const std::string described = enc->describe();
+      INFO("level " << cpu::level_name(level) << ", engine " << engine << ": " << described);
+      const bool claims = described.find("; batch-invariant") != std::string::npos;
+      CHECK(claims == (std::string(engine) == "onednn" ||
+                       (std::string(engine) == "winograd" && level >= cpu::Level::Avx512)));
+      if (!claims) {
+        CHECK_THAT(described, Catch::EndsWith("; last bits vary with the batch"));
+        continue;
+      }
+      CHECK(embedflow::test::batch_variance(
+                kImages, [&](const std::vector<int64_t>& items, int threads) {
+                  return enc->encode(gather_rows(pixels, items), threads);
+                }) == "");
+    }
 }

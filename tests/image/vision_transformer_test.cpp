@@ -250,15 +250,10 @@ TEST_CASE("vision transformers: an embedding is the same bytes in any batch and 
   std::normal_distribution<float> normal;
   for (int64_t i = 0; i < pixels.numel(); ++i) pixels.data<float>()[i] = normal(rng);
   auto variance = [&](const VisionTransformer& model) {
-    const int64_t per_image = 3 * kSide * kSide;
-    return embedflow::test::batch_variance(kImages, [&](const std::vector<int64_t>& items,
-                                                        int threads) {
-      Tensor batch(embedflow::DType::F32, {static_cast<int64_t>(items.size()), 3, kSide, kSide});
-      for (size_t i = 0; i < items.size(); ++i)
-        std::copy_n(pixels.data<float>() + items[i] * per_image, per_image,
-                    batch.data<float>() + static_cast<int64_t>(i) * per_image);
-      return model.encode(batch, threads);
-    });
+    return embedflow::test::batch_variance(
+        kImages, [&](const std::vector<int64_t>& items, int threads) {
+          return model.encode(embedflow::test::gather_rows(pixels, items), threads);
+        });
   };
   std::vector<cpu::Level> levels{cpu::active_level()};
   if (levels[0] > cpu::Level::Avx2) levels.push_back(cpu::Level::Avx2);

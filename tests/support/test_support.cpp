@@ -168,6 +168,17 @@ RowCosines row_cosines(const Tensor& a, const Tensor& b) {
   return {sum / static_cast<double>(rows), worst};
 }
 
+Tensor gather_rows(const Tensor& t, const std::vector<int64_t>& items) {
+  std::vector<int64_t> shape = t.shape();
+  shape[0] = static_cast<int64_t>(items.size());
+  Tensor out(DType::F32, shape);
+  const int64_t row = t.dim(0) ? t.numel() / t.dim(0) : 0;
+  for (size_t i = 0; i < items.size(); ++i)
+    std::copy_n(t.data<float>() + items[i] * row, row,
+                out.data<float>() + static_cast<int64_t>(i) * row);
+  return out;
+}
+
 std::string batch_variance(int64_t n, const BatchEncode& encode) {
   std::vector<int64_t> all(static_cast<size_t>(n));
   std::iota(all.begin(), all.end(), 0);

@@ -102,6 +102,8 @@ RowCosines row_cosines(const Tensor& a, const Tensor& b);
 // also on 2), in a shuffled
 // batch (2 threads) and in the first half's batch (1 thread). Returns "" when every row is the
 // same bytes as in the all-at-once batch, else which items differ in which run.
+// Rows `items` of an f32 [N, …] tensor, in that order, as a new [items.size(), …] tensor.
+Tensor gather_rows(const Tensor& t, const std::vector<int64_t>& items);
 using BatchEncode = std::function<Tensor(const std::vector<int64_t>& items, int threads)>;
 std::string batch_variance(int64_t n, const BatchEncode& encode);
 

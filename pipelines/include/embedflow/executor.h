@@ -65,6 +65,7 @@ struct StageStats {
   uint64_t batch_items = 0;  // items in those calls
   int threads = 0;           // intra-op threads given to a model stage
   int concurrency = 1;
+  std::string description;  // Stage::description(): a model stage's model and its path
   double mean_batch() const { return calls ? double(batch_items) / double(calls) : 0.0; }
 };
 

@@ -50,6 +50,9 @@ class Stage {
     (void)input;
     return std::nullopt;
   }
+  // Called after open(): what the stage runs, for the run's summary, when that is worth a line
+  // (a model stage: its model, precision and whether it is batch-invariant); "" otherwise.
+  virtual std::string description() const { return ""; }
   // Called once after the last item (also after a cancelled run).
   virtual void close() {}
 };
