@@ -29,6 +29,9 @@ endif()
 
 function(embedflow_target_defaults target)
   target_compile_options(${target} PRIVATE -Wall -Wextra)
+  # Shared libraries: calls within a library may be inlined and bound locally (no interposition
+  # of our own symbols is supported), as in an executable.
+  target_compile_options(${target} PRIVATE -fno-semantic-interposition)
   if(EMBEDFLOW_WERROR)
     target_compile_options(${target} PRIVATE -Werror)
   endif()

@@ -19,7 +19,7 @@ build_dir="${EMBEDFLOW_BUILD_DIR:-$root/build}"
 # What embedflow builds and runs with. libopenblas0-openmp replaces Debian's reference BLAS,
 # which runs libtorch's GEMMs ~30x slower.
 packages=(build-essential cmake ninja-build ccache pkg-config git
-  libtorch-dev libopenblas0-openmp libfftw3-dev libsndfile1-dev libsoxr-dev libopencv-dev
+  libtorch-dev libopenblas0-openmp libfftw3-dev libsndfile1-dev libsoxr-dev libopencv-dev libpng-dev
   libtbb-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
   libutf8proc-dev libpcre2-dev libsentencepiece-dev libcurl4-openssl-dev libssl-dev catch2 libdnnl-dev
   python3-numpy)  # the demo's offline random-weight resnet18 (tests/fixtures/image/make_random_resnet.py)

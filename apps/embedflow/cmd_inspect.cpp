@@ -3,7 +3,7 @@
 #include <memory>
 
 #include "apps/embedflow/commands.h"
-#include "models/inspect.h"
+#include "stages/common/stage_library.h"
 
 namespace embedflow::cli {
 
@@ -13,7 +13,7 @@ void add_inspect_command(CLI::App& app, CommandList& commands) {
       app.add_subcommand("inspect", "Show a model file's architecture, parameters and tensors");
   cmd->add_option("path", *path, "A .safetensors file, a model folder or a hub id")->required();
   commands.push_back({cmd, [path] {
-                        std::cout << models::inspect_model(*path);
+                        std::cout << stage_library("model_stages").functions.at("inspect")(*path);
                         return kExitOk;
                       }});
 }

@@ -9,8 +9,8 @@
 
 #include "apps/embedflow/commands.h"
 #include "embedflow/regression/settings.h"
-#include "models/torch_runtime.h"
 #include "stages/builtin.h"
+#include "stages/common/stage_library.h"
 
 int main(int argc, char** argv) {
   using namespace embedflow;
@@ -22,8 +22,11 @@ int main(int argc, char** argv) {
   CLI::App app{"embedflow — audio, images and text to embeddings with YAML pipelines on oneTBB"};
   app.require_subcommand(1);
   app.set_version_flag("--version", [] {
-    return std::string("embedflow ") + EMBEDFLOW_VERSION + "\noneTBB " + TBB_VERSION_STRING + "\n" +
-           models::torch_build_summary();
+    // The model stages' library is not loaded for this (it costs a third of a second): the line
+    // says where it is and which libtorch it was built against.
+    return std::string("embedflow ") + EMBEDFLOW_VERSION + "\noneTBB " + TBB_VERSION_STRING +
+           "\nmodel stages: " + stage_library_path("model_stages") + " (libtorch " +
+           EMBEDFLOW_TORCH_VERSION + ", loaded when a pipeline opens a model stage)";
   });
 
   cli::CommandList commands;

@@ -3,7 +3,10 @@
 #include "embedflow/executor.h"
 
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
 #include <thread>
 
 #include <unistd.h>
@@ -178,19 +181,27 @@ void Run::run_phase(int phase) {
     if (!progress) throw std::logic_error("pipeline graph has unresolvable inputs");
   }
   for (auto* in : inputs_) in->activate();
-  // Hard cancellation: a watcher cancels the graph so queued work is dropped.
-  std::atomic<bool> phase_done{false};
+  // Hard cancellation: a watcher cancels the graph so queued work is dropped. It waits on a
+  // condition, not a sleep, so that the end of the graph wakes it at once (a 20 ms sleep was
+  // half the wall time of a one-clip spectrogram run).
+  std::mutex phase_mutex;
+  std::condition_variable phase_cv;
+  bool phase_done = false;
   std::thread watcher([&] {
-    while (!phase_done.load()) {
+    std::unique_lock<std::mutex> lock(phase_mutex);
+    while (!phase_cv.wait_for(lock, std::chrono::milliseconds(20), [&] { return phase_done; })) {
       if (hard_cancelled()) {
         g.cancel();
         break;
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   });
   g.wait_for_all();
-  phase_done = true;
+  {
+    std::lock_guard<std::mutex> lock(phase_mutex);
+    phase_done = true;
+  }
+  phase_cv.notify_all();
   watcher.join();
   for (auto& pool : pools_) pool->active = false;
   for (auto& pool : pools_)

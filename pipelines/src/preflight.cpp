@@ -36,12 +36,14 @@ void preflight(const PipelineConfig& config, const ModelResolver& resolve_model)
   std::map<std::string, const StageConfig*> written;  // output file → the writer that owns it
   for (const auto& sc : config.stages) {
     if (!sc.stage_type) continue;
-    try {
-      (void)sc.stage_type->factory(sc.params);
-    } catch (const ConfigError& e) {
-      for (const auto& d : e.diagnostics()) diags.push_back(d);
-    } catch (const std::exception& e) {
-      diags.push_back(error_at(sc.where, sc.id, e.what()));
+    if (!sc.stage_type->on_demand) {
+      try {
+        (void)sc.stage_type->factory(sc.params);
+      } catch (const ConfigError& e) {
+        for (const auto& d : e.diagnostics()) diags.push_back(d);
+      } catch (const std::exception& e) {
+        diags.push_back(error_at(sc.where, sc.id, e.what()));
+      }
     }
     for (const ParamSpec& spec : sc.stage_type->schema.params) {
       if (spec.role == PathRole::None || !sc.params.has(spec.name) ||

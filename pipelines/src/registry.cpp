@@ -7,7 +7,7 @@
 
 namespace embedflow {
 
-void Registry::add(StageSchema schema, StageFactory factory) {
+void Registry::add(StageSchema schema, StageFactory factory, bool on_demand) {
   std::string name = schema.type;
   // Parameters the engine itself interprets, declared here so every batch/model stage documents
   // and validates them the same way.
@@ -23,7 +23,7 @@ void Registry::add(StageSchema schema, StageFactory factory) {
                                           "(one, with a batch per thread of the stage's share, or "
                                           "share ÷ concurrency when `concurrency` is given)"));
   if (types_.count(name)) throw std::logic_error("stage type registered twice: " + name);
-  types_.emplace(name, StageType{std::move(schema), std::move(factory)});
+  types_.emplace(name, StageType{std::move(schema), std::move(factory), on_demand});
 }
 
 const StageType* Registry::find(const std::string& type) const {

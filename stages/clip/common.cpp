@@ -1,6 +1,6 @@
 #include "stages/clip/common.h"
 
-#include "stages/common/encoder_stage.h"
+#include "stages/common/encoder_params.h"
 
 namespace embedflow::clip {
 

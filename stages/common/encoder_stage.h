@@ -16,6 +16,7 @@
 #include "embedflow/schema.h"
 #include "embedflow/stage.h"
 #include "models/encoder.h"
+#include "stages/common/encoder_params.h"
 
 namespace embedflow {
 
@@ -99,9 +100,5 @@ class EncoderStage : public EncoderStageBase {
  private:
   std::shared_ptr<const Model> model_;
 };
-
-// The `precision` parameter of every transformer-encoding stage (models::Precision): its
-// choices and what each does; `scope` adds what it applies to in that stage.
-ParamSpec precision_param(const std::string& scope);
 
 }  // namespace embedflow

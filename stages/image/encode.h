@@ -14,6 +14,8 @@
 namespace embedflow {
 
 StageSchema encode_image_schema();
+// Embedding for `layer: pool` or `logits`, a Tensor for a feature map.
+Kind encode_image_output_kind(const std::string& layer);
 
 class EncodeImageStage : public EncoderStage<models::ImageEncoder, Tensor> {
  public:

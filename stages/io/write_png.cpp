@@ -4,13 +4,13 @@
 #include <cmath>
 #include <filesystem>
 
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include "embedflow/atomic_file.h"
 #include "embedflow/errors.h"
 #include "embedflow/params.h"
 #include "embedflow/safe_path.h"
+#include "stages/io/png_encode.h"
 
 namespace fs = std::filesystem;
 
@@ -163,7 +163,11 @@ cv::Mat WritePngStage::render(const Item& item) const {
 void WritePngStage::write(const Item& item) {
   const cv::Mat img = render(item);
   std::vector<uint8_t> png;
-  if (!cv::imencode(".png", img, png)) throw ItemFailure("PNG encoding failed");
+  try {
+    png = encode_png(img.data, img.cols, img.rows, img.channels(), img.step);
+  } catch (const std::exception& e) {
+    throw ItemFailure(e.what());
+  }
   const std::string path = png_path_for(dir_, item.id);
   // Ids that differ only in what sanitising removes (`cat`, `./cat`) would share a file.
   if (!written_.insert(path).second)

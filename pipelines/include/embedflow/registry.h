@@ -23,6 +23,9 @@ using StageFactory = std::function<std::unique_ptr<Stage>(const Params&)>;
 struct StageType {
   StageSchema schema;
   StageFactory factory;
+  // The factory loads a shared library on first use (the model stages and libtorch): what needs
+  // no instance (validate's preflight) checks the schema alone and does not construct the stage.
+  bool on_demand = false;
 };
 
 // A top-level section of pipeline files that a layer above the engine gives meaning to (`test:`,
@@ -41,7 +44,7 @@ struct SectionSpec {
 class Registry {
  public:
   // Throws std::logic_error on a duplicate type name.
-  void add(StageSchema schema, StageFactory factory);
+  void add(StageSchema schema, StageFactory factory, bool on_demand = false);
   const StageType* find(const std::string& type) const;
   std::vector<std::string> types() const;  // sorted
   // Up to three registered names close to `type` (edit distance), best first.
