@@ -274,7 +274,7 @@ class WinogradConv {
 class OneDnnNhwcConv {
  public:
   OneDnnNhwcConv(const torch::Tensor& weight, const torch::Tensor& bias, int64_t stride,
-                 int64_t padding, bool relu)
+                 int64_t padding, bool relu, int64_t groups)
       : relu_(relu) {
     static const auto prepack =
         c10::Dispatcher::singleton().findSchemaOrThrow("mkldnn_prepacked::conv2d_prepack", "");
@@ -284,9 +284,9 @@ class OneDnnNhwcConv {
     st.emplace_back(std::vector<int64_t>{stride, stride});
     st.emplace_back(std::vector<int64_t>{padding, padding});
     st.emplace_back(std::vector<int64_t>{1, 1});
-    st.emplace_back(int64_t{1});
+    st.emplace_back(groups);
     // The input size only guides oneDNN's choice of weight layout for the NHWC kernels.
-    st.emplace_back(std::vector<int64_t>{8, weight.size(1), 28, 28});
+    st.emplace_back(std::vector<int64_t>{8, weight.size(1) * groups, 28, 28});
     st.emplace_back(std::string(relu ? "relu" : "none"));
     prepack.callBoxed(&st);
     ctx_ = st.back();
@@ -387,13 +387,15 @@ struct FastConv::Impl {
 };
 
 FastConv::FastConv(const torch::Tensor& weight, const torch::Tensor& bias, int64_t stride,
-                   int64_t padding, bool relu) {
+                   int64_t padding, bool relu, int64_t groups) {
   auto impl = std::make_shared<Impl>();
   const int64_t kh = weight.size(2), kw = weight.size(3);
-  if (kh == 3 && kw == 3 && stride == 1 && padding == 1)
+  if (groups > 1)
+    impl->dnnl.emplace(weight, bias, stride, padding, relu, groups);
+  else if (kh == 3 && kw == 3 && stride == 1 && padding == 1)
     impl->wino.emplace(weight, bias);
   else if ((kh == 1 && kw == 1) || weight.size(1) < 8)  // 1x1, or the stem (3 channels)
-    impl->dnnl.emplace(weight, bias, stride, padding, relu);
+    impl->dnnl.emplace(weight, bias, stride, padding, relu, 1);
   else
     impl->gemm.emplace(weight, bias, stride, padding);
   impl_ = std::move(impl);

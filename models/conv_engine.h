@@ -16,8 +16,9 @@ namespace embedflow::models {
 // a ReLU, applied while the output is in cache.
 class FastConv {
  public:
+  // groups > 1 (ResNeXt's 3x3): oneDNN's grouped NHWC kernels.
   FastConv(const torch::Tensor& weight, const torch::Tensor& bias, int64_t stride, int64_t padding,
-           bool relu);
+           bool relu, int64_t groups = 1);
   // x: dense channels-last f32; residual (same shape as the output) or undefined.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& residual, bool relu) const;
 

@@ -40,23 +40,26 @@ enum class Engine { ATen, OneDNN, Winograd };
 struct ConvBN {
   nn::Conv2d conv{nullptr};
   nn::BatchNorm2d bn{nullptr};
-  int64_t stride = 1, padding = 0;
+  int64_t stride = 1, padding = 0, groups = 1;
   torch::Tensor folded_bias;     // defined once folded
   torch::Tensor packed;          // OneDNN: the opaque oneDNN weight
   std::optional<FastConv> fast;  // Winograd
 
   ConvBN() = default;
   ConvBN(nn::Module& parent, const std::string& conv_name, const std::string& bn_name, int64_t in,
-         int64_t out, int64_t kernel, int64_t stride_)
-      : stride(stride_), padding(kernel / 2) {
-    conv = parent.register_module(
-        conv_name,
-        nn::Conv2d(nn::Conv2dOptions(in, out, kernel).stride(stride).padding(padding).bias(false)));
+         int64_t out, int64_t kernel, int64_t stride_, int64_t groups_ = 1)
+      : stride(stride_), padding(kernel / 2), groups(groups_) {
+    conv = parent.register_module(conv_name, nn::Conv2d(nn::Conv2dOptions(in, out, kernel)
+                                                            .stride(stride)
+                                                            .padding(padding)
+                                                            .groups(groups)
+                                                            .bias(false)));
     bn = parent.register_module(bn_name, nn::BatchNorm2d(out));
   }
 
   torch::Tensor forward(const torch::Tensor& x) {
-    if (folded_bias.defined()) return torch::conv2d(x, conv->weight, folded_bias, stride, padding);
+    if (folded_bias.defined())
+      return torch::conv2d(x, conv->weight, folded_bias, stride, padding, 1, groups);
     return bn->forward(conv->forward(x));
   }
 
@@ -70,10 +73,11 @@ struct ConvBN {
   // relu: a ReLU follows directly (no residual add first).
   void prepare(Engine engine, bool relu) {
     if (engine == Engine::OneDNN)
-      packed = at::mkldnn_reorder_conv2d_weight(conv->weight.contiguous().to_mkldnn(),
-                                                {padding, padding}, {stride, stride}, {1, 1}, 1);
+      packed =
+          at::mkldnn_reorder_conv2d_weight(conv->weight.contiguous().to_mkldnn(),
+                                           {padding, padding}, {stride, stride}, {1, 1}, groups);
     else if (engine == Engine::Winograd)
-      fast.emplace(conv->weight, folded_bias, stride, padding, relu);
+      fast.emplace(conv->weight, folded_bias, stride, padding, relu, groups);
     else
       return;
     conv->weight.set_data(torch::empty({0}));  // only the prepared copy is read from now on
@@ -81,7 +85,7 @@ struct ConvBN {
 
   torch::Tensor forward_onednn(const torch::Tensor& x) const {
     return at::mkldnn_convolution(x, packed, folded_bias, {padding, padding}, {stride, stride},
-                                  {1, 1}, 1);
+                                  {1, 1}, groups);
   }
   torch::Tensor forward_fast(const torch::Tensor& x, const torch::Tensor& residual = {},
                              bool relu = false) const {
@@ -154,13 +158,17 @@ class BasicBlock : public Block {
   std::optional<ConvBN> down_;
 };
 
+// ResNeXt groups the 3x3 convolution and Wide ResNet widens it: width = planes ·
+// width_per_group / 64 · groups (64 and 1: the plain ResNet's planes).
 class Bottleneck : public Block {
  public:
   static constexpr int64_t kExpansion = 4;
-  Bottleneck(int64_t inplanes, int64_t planes, int64_t stride)
-      : c1_(*this, "conv1", "bn1", inplanes, planes, 1, 1),
-        c2_(*this, "conv2", "bn2", planes, planes, 3, stride),  // v1.5: stride on the 3x3
-        c3_(*this, "conv3", "bn3", planes, planes * kExpansion, 1, 1),
+  Bottleneck(int64_t inplanes, int64_t planes, int64_t stride, int64_t groups,
+             int64_t width_per_group)
+      : width_(planes * width_per_group / 64 * groups),
+        c1_(*this, "conv1", "bn1", inplanes, width_, 1, 1),
+        c2_(*this, "conv2", "bn2", width_, width_, 3, stride, groups),  // v1.5: stride on the 3x3
+        c3_(*this, "conv3", "bn3", width_, planes * kExpansion, 1, 1),
         down_(make_downsample(*this, inplanes, planes * kExpansion, stride)) {}
 
   torch::Tensor forward(const torch::Tensor& x) override {
@@ -196,6 +204,7 @@ class Bottleneck : public Block {
   }
 
  private:
+  int64_t width_;
   ConvBN c1_, c2_, c3_;
   std::optional<ConvBN> down_;
 };
@@ -213,7 +222,8 @@ class ResNet : public nn::Module {
         const int64_t stride = (l > 0 && b == 0) ? 2 : 1;
         std::shared_ptr<Block> block;
         if (spec.bottleneck)
-          block = std::make_shared<Bottleneck>(inplanes, widths[l], stride);
+          block = std::make_shared<Bottleneck>(inplanes, widths[l], stride, spec.groups,
+                                               spec.width_per_group);
         else
           block = std::make_shared<BasicBlock>(inplanes, widths[l], stride);
         list->push_back(block);
@@ -331,7 +341,12 @@ const std::vector<ResNetSpec>& resnet_specs() {
                                                 {"resnet34", false, {3, 4, 6, 3}},
                                                 {"resnet50", true, {3, 4, 6, 3}},
                                                 {"resnet101", true, {3, 4, 23, 3}},
-                                                {"resnet152", true, {3, 8, 36, 3}}};
+                                                {"resnet152", true, {3, 8, 36, 3}},
+                                                {"resnext50_32x4d", true, {3, 4, 6, 3}, 32, 4},
+                                                {"resnext101_32x8d", true, {3, 4, 23, 3}, 32, 8},
+                                                {"resnext101_64x4d", true, {3, 4, 23, 3}, 64, 4},
+                                                {"wide_resnet50_2", true, {3, 4, 6, 3}, 1, 128},
+                                                {"wide_resnet101_2", true, {3, 4, 23, 3}, 1, 128}};
   return specs;
 }
 
@@ -362,12 +377,25 @@ std::string detect_resnet_arch(const SafeTensorsFile& file) {
     while (file.find("layer" + std::to_string(l + 1) + "." + std::to_string(blocks[l]) +
                      ".conv1.weight"))
       ++blocks[l];
+  // The first block's 3x3 ([width, width / groups, 3, 3]) on 64 planes tells the groups and the
+  // width per group: ResNeXt and Wide ResNet share the plain ResNet's keys.
+  int64_t groups = 1, width_per_group = 64;
+  const SafeTensorInfo* conv2 = file.find("layer1.0.conv2.weight");
+  if (bottleneck && conv2 && conv2->shape.size() == 4 && conv2->shape[0] > 0 &&
+      conv2->shape[1] > 0 && conv2->shape[0] % conv2->shape[1] == 0) {
+    groups = conv2->shape[0] / conv2->shape[1];
+    width_per_group = conv2->shape[1];
+  }
   for (const auto& s : resnet_specs())
-    if (s.bottleneck == bottleneck && std::equal(blocks, blocks + 4, s.blocks)) return s.name;
+    if (s.bottleneck == bottleneck && std::equal(blocks, blocks + 4, s.blocks) &&
+        s.groups == groups && s.width_per_group == width_per_group)
+      return s.name;
   throw ModelError(path + ": ResNet-like keys with " + (bottleneck ? "Bottleneck" : "BasicBlock") +
                    " blocks per stage [" + std::to_string(blocks[0]) + ", " +
                    std::to_string(blocks[1]) + ", " + std::to_string(blocks[2]) + ", " +
-                   std::to_string(blocks[3]) + "] match no known architecture; set arch");
+                   std::to_string(blocks[3]) + "], groups " + std::to_string(groups) +
+                   ", width per group " + std::to_string(width_per_group) +
+                   ", match no known architecture (" + join(resnet_arches(), ", ") + "); set arch");
 }
 
 std::string resnet_arch_from_config(const nlohmann::json& config) {

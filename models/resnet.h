@@ -15,8 +15,8 @@
 namespace embedflow::models {
 
 struct ResNetOptions {
-  // "resnet18" … "resnet152"; "" = from config.json ("architecture", as timm writes it) or,
-  // failing that, from the block structure of the weights.
+  // "resnet18" … "resnet152", "resnext50_32x4d", "wide_resnet50_2", …; "" = from config.json
+  // ("architecture", as timm writes it) or, failing that, from the block structure of the weights.
   std::string arch;
   // What encode() returns: "pool" (global-average-pooled features, 512 or 2048-d), "logits"
   // (the fc layer), or a feature map "layer1" … "layer4" ([C, h, w] per image).
@@ -66,10 +66,15 @@ const std::vector<std::string>& resnet_arches();
 
 class SafeTensorsFile;
 
+// torchvision's ResNet(block, layers, groups, width_per_group): ResNeXt and Wide ResNet are
+// the Bottleneck with grouped or wider 3x3 convolutions, width = planes · width_per_group / 64 ·
+// groups.
 struct ResNetSpec {
   std::string name;   // "resnet50"
   bool bottleneck;    // Bottleneck (50/101/152) or BasicBlock (18/34)
   int64_t blocks[4];  // blocks per stage
+  int64_t groups = 1;
+  int64_t width_per_group = 64;
 };
 const std::vector<ResNetSpec>& resnet_specs();
 const ResNetSpec* find_resnet_spec(const std::string& arch);

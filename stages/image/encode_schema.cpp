@@ -17,7 +17,8 @@ StageSchema encode_image_schema() {
       "a TorchScript module.";
   s.doc =
       "ImageTensor f32 `[3, H, W]` → Embedding f32 `[D]`: the globally average-pooled features "
-      "of ResNet-18/34 (512-d) or ResNet-50/101/152 (2048-d), the logits (`layer: logits`), or a "
+      "of ResNet-18/34 (512-d) or ResNet-50/101/152, ResNeXt-50/101 and Wide ResNet-50/101 "
+      "(2048-d), the logits (`layer: logits`), or a "
       "feature map `[C, h, w]` (`layer: layer1` … `layer4`, output kind Tensor).\n\n"
       "A Hugging Face folder whose config.json says `model_type: vit` (google/vit-*, ViTModel or "
       "ViTForImageClassification keys) or `dinov2` (facebook/dinov2-*) runs as a vision "
@@ -50,8 +51,11 @@ StageSchema encode_image_schema() {
   s.params = {
       ParamSpec::model_path("model").require().describe(
           "Model file or folder (safetensors or TorchScript)."),
-      ParamSpec::enumeration("arch", "auto",
-                             {"auto", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152"})
+      // models::resnet_arches(), which this torch-free file cannot call (tests/image checks).
+      ParamSpec::enumeration(
+          "arch", "auto",
+          {"auto", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d",
+           "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2"})
           .describe("Architecture; auto: config.json `architecture`, else from the weights."),
       ParamSpec::enumeration("format", "auto", {"auto", "safetensors", "torchscript"})
           .describe("Weights format; auto: from the file."),

@@ -12,6 +12,7 @@ namespace embedflow {
 ScoreCosine::ScoreCosine(const Params& p) : params_(p) {
   top_k_mode_ = p.get_string("output") == "top_k";
   k_ = p.get_int("k");
+  exclude_self_ = p.get_bool("exclude_self");
   block_rows_ = p.get_int("block_rows");
   print_ = p.get_bool("print");
 }
@@ -93,11 +94,20 @@ void ScoreCosine::fill_pending() {
     }
     return;
   }
-  auto best = scorer_->top_k(q, k_);
+  // One more candidate when the query itself may be among them: k others remain.
+  auto best = scorer_->top_k(q, exclude_self_ ? k_ + 1 : k_);
   for (int64_t r = 0; r < q1 - q0; ++r) {
     const std::string& qid = queries_.ids[static_cast<size_t>(q0 + r)];
-    for (size_t rank = 0; rank < best[static_cast<size_t>(r)].size(); ++rank) {
-      const Neighbor& nb = best[static_cast<size_t>(r)][rank];
+    std::vector<Neighbor>& found = best[static_cast<size_t>(r)];
+    if (exclude_self_) {
+      const auto self = [&](const Neighbor& nb) {
+        return two_inputs_ ? corpus.ids[static_cast<size_t>(nb.index)] == qid : nb.index == q0 + r;
+      };
+      found.erase(std::remove_if(found.begin(), found.end(), self), found.end());
+      if (static_cast<int64_t>(found.size()) > k_) found.resize(static_cast<size_t>(k_));
+    }
+    for (size_t rank = 0; rank < found.size(); ++rank) {
+      const Neighbor& nb = found[rank];
       Item it;
       it.id = qid + "#" + std::to_string(rank + 1);
       it.source = "score.cosine";
@@ -126,6 +136,11 @@ std::optional<uint64_t> ScoreCosine::size_hint() const {
   const Side& corpus = two_inputs_ ? corpus_ : queries_;
   const auto n = static_cast<uint64_t>(queries_.rows());
   if (!top_k_mode_) return n;
+  // With exclude_self a query among its candidates (all-vs-all: always) leaves k - 1 or k.
+  if (exclude_self_) {
+    if (two_inputs_) return std::nullopt;  // how many corpus items share a query's id is unknown
+    return n * static_cast<uint64_t>(std::min<int64_t>(k_, corpus.rows() - 1));
+  }
   return n * static_cast<uint64_t>(std::min<int64_t>(k_, corpus.rows()));
 }
 

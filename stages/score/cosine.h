@@ -38,6 +38,7 @@ class ScoreCosine : public ReduceStage {
   std::string stage_id_;
   bool top_k_mode_ = false;
   int64_t k_ = 10;
+  bool exclude_self_ = false;
   int64_t block_rows_ = 16384;
   bool print_ = false;
   Side queries_, corpus_;

@@ -35,6 +35,10 @@ StageSchema score_cosine_schema() {
           .describe("matrix: one row of scores per query; top_k: the k best corpus items per "
                     "query as records."),
       ParamSpec::integer("k", 10).range(1, 1000000).describe("Neighbours per query (top_k)."),
+      ParamSpec::boolean("exclude_self", false)
+          .describe("top_k: leave a query out of its own neighbours. All-vs-all: the same item "
+                    "(by position, so a duplicate file still counts as a neighbour); with a "
+                    "corpus: corpus items with the query's id. Then k other items are listed."),
       ParamSpec::integer("block_rows", 16384)
           .range(1, 100000000)
           .describe("Corpus rows per GEMM block: bounds memory to queries-block × block_rows "

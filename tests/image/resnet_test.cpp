@@ -12,6 +12,7 @@
 #include "models/resnet.h"
 #include "models/safetensors.h"
 #include "models/torchscript_encoder.h"
+#include "stages/image/encode.h"
 #include "tests/image/image_test_util.h"
 
 using namespace embedflow;
@@ -87,6 +88,33 @@ TEST_CASE("resnet50 pooled features match torchvision (each engine)") {
     INFO("engine=" << engine << " max|d|=" << d.max_abs << " max|ref|=" << d.max_ref);
     CHECK(d.rel() <= kTol);
   }
+}
+
+TEST_CASE("ResNeXt and Wide ResNet pooled features match torchvision (each engine)") {
+  // torchvision's resnext50_32x4d (32 groups of 4 channels in each 3x3) and wide_resnet50_2
+  // (3x3s twice as wide), told apart by their keys' shapes alone.
+  const Tensor input = load_npy(gen("input.npy"));
+  for (const char* arch : {"resnext50_32x4d", "wide_resnet50_2"}) {
+    const std::string file = gen(std::string(arch) + ".safetensors");
+    CHECK(detect_resnet_arch(*SafeTensorsFile::open(file)) == arch);
+    const Tensor ref = load_npy(gen(std::string(arch) + "_pool.npy"));
+    for (const char* engine : kEngines) {
+      ResNetOptions opt;
+      opt.engine = engine;
+      auto enc = ResNetEncoder::load(file, opt);
+      CHECK(enc->dim() == 2048);
+      CHECK(enc->describe().rfind(arch, 0) == 0);
+      const Diff d = diff(enc->encode(input, 2), ref);
+      INFO(arch << " engine=" << engine << " max|d|=" << d.max_abs << " max|ref|=" << d.max_ref);
+      CHECK(d.rel() <= kTol);
+    }
+  }
+}
+
+TEST_CASE("encode.image's arch choices are the architectures ResNet loading knows") {
+  std::vector<std::string> want = {"auto"};
+  for (const auto& a : resnet_arches()) want.push_back(a);
+  CHECK(encode_image_schema().find_param("arch")->choices == want);
 }
 
 TEST_CASE("engines agree with libtorch's own ops on odd image sizes") {
@@ -282,24 +310,27 @@ TEST_CASE("resnet: features are the same bytes in any batch and at any thread co
   for (int64_t i = 0; i < pixels.numel(); ++i) pixels.data<float>()[i] = normal(rng);
   std::vector<cpu::Level> levels{cpu::active_level()};
   if (levels[0] > cpu::Level::Avx2) levels.push_back(cpu::Level::Avx2);
-  for (const auto level : levels)
-    for (const char* engine : {"winograd", "onednn", "aten"}) {
-      const cpu::ScopedLevelForTesting at(level);
-      ResNetOptions opt;
-      opt.engine = engine;
-      const auto enc = ResNetEncoder::load(gen("resnet18.safetensors"), opt);
-      const std::string described = enc->describe();
-      INFO("level " << cpu::level_name(level) << ", engine " << engine << ": " << described);
-      const bool claims = described.find("; batch-invariant") != std::string::npos;
-      CHECK(claims == (std::string(engine) == "onednn" ||
-                       (std::string(engine) == "winograd" && level >= cpu::Level::Avx512)));
-      if (!claims) {
-        CHECK_THAT(described, Catch::EndsWith("; last bits vary with the batch"));
-        continue;
+  // resnext50_32x4d: its grouped 3x3s run on other kernels (oneDNN's grouped NHWC ones).
+  for (const char* arch : {"resnet18", "resnext50_32x4d"})
+    for (const auto level : levels)
+      for (const char* engine : {"winograd", "onednn", "aten"}) {
+        if (std::string(arch) != "resnet18" && std::string(engine) == "aten") continue;
+        const cpu::ScopedLevelForTesting at(level);
+        ResNetOptions opt;
+        opt.engine = engine;
+        const auto enc = ResNetEncoder::load(gen(std::string(arch) + ".safetensors"), opt);
+        const std::string described = enc->describe();
+        INFO("level " << cpu::level_name(level) << ", engine " << engine << ": " << described);
+        const bool claims = described.find("; batch-invariant") != std::string::npos;
+        CHECK(claims == (std::string(engine) == "onednn" ||
+                         (std::string(engine) == "winograd" && level >= cpu::Level::Avx512)));
+        if (!claims) {
+          CHECK_THAT(described, Catch::EndsWith("; last bits vary with the batch"));
+          continue;
+        }
+        CHECK(embedflow::test::batch_variance(
+                  kImages, [&](const std::vector<int64_t>& items, int threads) {
+                    return enc->encode(gather_rows(pixels, items), threads);
+                  }) == "");
       }
-      CHECK(embedflow::test::batch_variance(
-                kImages, [&](const std::vector<int64_t>& items, int threads) {
-                  return enc->encode(gather_rows(pixels, items), threads);
-                }) == "");
-    }
 }

@@ -190,6 +190,45 @@ TEST_CASE("score.cosine: queries against a corpus, top-k records (CLIP-width emb
   CHECK(recs[1].record["score"].get<double>() == Approx(0.5 / std::sqrt(1.25)));
 }
 
+TEST_CASE("score.cosine: exclude_self leaves the query out, and only the query") {
+  auto top1 = [](Json params, bool corpus) {
+    ScoreCosine st(resolve_params(score_cosine_schema(), "sim", params));
+    st.open(StageContext{});
+    // "dup" is a copy of "a" (a file found twice): it must stay a's nearest other item.
+    st.consume(0, embedding_item("a", {1, 0}));
+    st.consume(0, embedding_item("dup", {1, 0}));
+    st.consume(0, embedding_item("b", {1, 2}));
+    st.input_done(0);
+    if (corpus) {
+      st.consume(1, embedding_item("b", {1, 2}));
+      st.consume(1, embedding_item("c", {1, 1.9f}));
+      st.consume(1, embedding_item("a", {1, 0}));
+      st.input_done(1);
+    }
+    std::vector<std::string> ids;
+    const std::optional<uint64_t> hint = st.size_hint();
+    for (const Item& it : drain(st))
+      ids.push_back(it.record["query_id"].get<std::string>() + ">" +
+                    it.record["corpus_id"].get<std::string>());
+    if (hint) CHECK(*hint == ids.size());
+    return ids;
+  };
+  const Json k1 = {{"output", "top_k"}, {"k", 1}};
+  Json k1_excl = k1;
+  k1_excl["exclude_self"] = true;
+  // All-vs-all: without the option every item finds itself first (ties: earlier index).
+  CHECK(top1(k1, false) == std::vector<std::string>{"a>a", "dup>a", "b>b"});
+  CHECK(top1(k1_excl, false) == std::vector<std::string>{"a>dup", "dup>a", "b>a"});
+  // With a corpus: items with the query's id are left out.
+  CHECK(top1(k1, true) == std::vector<std::string>{"a>a", "dup>a", "b>b"});
+  CHECK(top1(k1_excl, true) == std::vector<std::string>{"a>c", "dup>a", "b>c"});
+  // k larger than what is left: all the others, in order.
+  Json k5 = k1_excl;
+  k5["k"] = 5;
+  CHECK(top1(k5, false) ==
+        std::vector<std::string>{"a>dup", "a>b", "dup>a", "dup>b", "b>a", "b>dup"});
+}
+
 TEST_CASE("score.cosine: mismatched widths are reported") {
   ScoreCosine st(resolve_params(score_cosine_schema(), "sim", Json::object()));
   st.consume(0, embedding_item("a", {1, 0, 0}));
