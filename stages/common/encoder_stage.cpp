@@ -4,10 +4,50 @@
 #include <cstring>
 #include <map>
 
+#include <cctype>
+#include <iostream>
+#include <mutex>
+#include <set>
+
 #include "embedflow/errors.h"
+#include "models/model_path.h"
+#include "models/safetensors.h"
 #include "models/torch_bridge.h"
 
 namespace embedflow {
+
+namespace {
+
+// A safetensors file that says it holds random weights (its "note" metadata, as the test and
+// demo models write it): their embeddings look like any others and mean nothing, so the run
+// says so, once per file per process, on standard error.
+void warn_if_random_weights(const std::string& stage_id, const std::string& model) {
+  std::string weights, note;
+  try {
+    const models::ModelPath where = models::resolve_model_path(model);
+    if (where.format != models::ModelFormat::Safetensors) return;
+    weights = where.weights;
+    const auto file = models::SafeTensorsFile::open(weights);
+    auto it = file->metadata().find("note");
+    if (it == file->metadata().end()) return;
+    note = it->second;
+  } catch (const std::exception&) {
+    return;  // the model loaded; its metadata is only a hint
+  }
+  std::string lower = note;
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (lower.find("random") == std::string::npos) return;
+  static std::mutex mutex;
+  static std::set<std::string> warned;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (!warned.insert(weights).second) return;
+  std::cerr << "stage '" << stage_id << "': warning: " << weights
+            << " holds random weights (its metadata: \"" << note
+            << "\"): test and demo output, not meaningful embeddings\n";
+}
+
+}  // namespace
 
 EncoderStageBase::EncoderStageBase(const Params& params, Kind output_kind)
     : params_(params), output_kind_(output_kind) {}
@@ -23,6 +63,7 @@ void EncoderStageBase::open_model(const StageContext& ctx,
   } catch (const std::exception& e) {
     throw params_.error("model", e.what());
   }
+  warn_if_random_weights(stage_id_, params_.get_string("model"));
 }
 
 void EncoderStageBase::fail(Item& out, const std::string& message) const {

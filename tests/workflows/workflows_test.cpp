@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <numeric>
 
@@ -18,6 +19,7 @@
 using namespace embedflow;
 using namespace embedflow::test;
 using Json = nlohmann::json;
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -210,4 +212,50 @@ TEST_CASE("text_embeddings on its sample file equals the reference BERT row by r
   require_rows_close(emb, want, 0.999999, 1e-5);
   CHECK(sidecar_ids(out.file("embeddings.npy")).front() == "0");
   CHECK(sidecar_ids(out.file("embeddings.npy")).back() == "24");
+}
+
+TEST_CASE("a model whose metadata says random weights is named in one warning line per run",
+          "[workflows]") {
+  auto warnings = [](const std::string& output) {
+    size_t n = 0;
+    for (size_t at = output.find("holds random weights"); at != std::string::npos;
+         at = output.find("holds random weights", at + 1))
+      ++n;
+    return n;
+  };
+  TempDir out("random-note");
+  // The committed small BERT says so in its safetensors metadata ("note"); CLIP's two stages
+  // share one file: still one line.
+  auto r = run_config("configs/text_similarity.yaml",
+                      "MODEL=tests/fixtures/text/tiny-bert-uncased OUT='" + out.path() + "'");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK(warnings(r.output) == 1);
+  CHECK(r.output.find("tests/fixtures/text/tiny-bert-uncased/model.safetensors") !=
+        std::string::npos);
+  r = run_config("configs/clip_image_text.yaml", "OUT='" + out.path() + "'");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK(warnings(r.output) == 1);
+
+  // The same folder with the note taken out of the header: no warning.
+  TempDir copy("random-note-model");
+  const std::string model = copy.file("bert");
+  fs::copy(source_path("tests/fixtures/text/tiny-bert-uncased"), model,
+           fs::copy_options::recursive);
+  const std::string bytes = read_file(model + "/model.safetensors");
+  uint64_t n = 0;
+  for (int i = 0; i < 8; ++i) n |= uint64_t(static_cast<unsigned char>(bytes[i])) << (8 * i);
+  Json header = Json::parse(bytes.substr(8, n));
+  REQUIRE(header["__metadata__"].contains("note"));
+  header["__metadata__"].erase("note");
+  std::string text = header.dump();
+  while (text.size() % 8) text += ' ';
+  std::string rewritten(8, '\0');
+  for (int i = 0; i < 8; ++i) rewritten[i] = static_cast<char>((text.size() >> (8 * i)) & 0xFF);
+  write_file(model + "/model.safetensors", rewritten + text + bytes.substr(8 + n));
+  r = run_config("configs/text_similarity.yaml", "MODEL='" + model + "' OUT='" + out.path() + "'");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK(warnings(r.output) == 0);
 }
