@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <map>
 #include <numeric>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -258,4 +259,99 @@ TEST_CASE("a model whose metadata says random weights is named in one warning li
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
   CHECK(warnings(r.output) == 0);
+}
+
+TEST_CASE("embed: texts from the command line or standard input equal the reference BERT",
+          "[workflows][text][embed]") {
+  // configs/text_similarity.yaml's three sentences, whose reference embeddings and cosines the
+  // float64 BERT wrote (tests/fixtures/text/make_models.py).
+  const std::vector<std::string> sentences = {"The dog sits outside waiting for a treat.",
+                                              "I am going swimming.", "The dog is swimming."};
+  const std::string in_root = "cd '" + source_path("") + "' && ";
+  const std::string embed = std::string("'") + EMBEDFLOW_CLI + "' embed";
+  const std::string cli = in_root + embed;
+  const std::string model = " --model tests/fixtures/text/tiny-bert-uncased";
+  std::string args;
+  for (const auto& t : sentences) args += " --text '" + t + "'";
+  const Tensor want = load_npy(source_path("tests/fixtures/text/tiny_uncased_expected.npy"));
+
+  auto vectors = [&](const CommandResult& r) {
+    std::vector<float> values;
+    std::vector<std::string> texts;
+    std::istringstream lines(r.output);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.empty() || line[0] != '{') continue;  // the random-weights warning (stderr)
+      const Json j = Json::parse(line);
+      texts.push_back(j["text"]);
+      for (const auto& v : j["embedding"]) values.push_back(v.get<float>());
+    }
+    CHECK(texts == sentences);
+    const auto n = static_cast<int64_t>(texts.size());
+    return Tensor::from_vector(values, {n, n ? static_cast<int64_t>(values.size()) / n : 0});
+  };
+
+  const CommandResult given = run_command(cli + model + args);
+  INFO(given.output);
+  REQUIRE(given.exit_code == 0);
+  const Tensor from_args = vectors(given);
+  require_rows_close(from_args, want, 0.999999, 1e-5);
+
+  // One line per text on standard input ('-'): the same vectors, to the printed digit.
+  const CommandResult piped =
+      run_command(in_root + "printf '%s\\n' '" + sentences[0] + "' '" + sentences[1] + "' '" +
+                  sentences[2] + "' | " + embed + model + " -");
+  INFO(piped.output);
+  REQUIRE(piped.exit_code == 0);
+  const Tensor from_stdin = vectors(piped);
+  REQUIRE(from_stdin.shape() == from_args.shape());
+  for (int64_t i = 0; i < from_args.numel(); ++i)
+    CHECK(from_stdin.data<float>()[i] == from_args.data<float>()[i]);
+
+  // --similarity: the cosine matrix, four decimals, each row ending with its text.
+  const CommandResult matrix = run_command(cli + model + args + " --similarity");
+  INFO(matrix.output);
+  REQUIRE(matrix.exit_code == 0);
+  const Tensor want_sim =
+      load_npy(source_path("tests/fixtures/text/tiny_uncased_expected_cosine.npy"));
+  std::istringstream rows(matrix.output);
+  std::string line;
+  while (std::getline(rows, line) && line.rfind("     ", 0) != 0) {
+  }  // up to the column numbers (the random-weights warning may come first)
+  CHECK(line.find("[2]") != std::string::npos);
+  for (int r = 0; r < 3; ++r) {
+    REQUIRE(std::getline(rows, line));
+    std::istringstream cells(line);
+    std::string index;
+    cells >> index;
+    CHECK(index == "[" + std::to_string(r) + "]");
+    for (int c = 0; c < 3; ++c) {
+      double v = 0;
+      cells >> v;
+      CHECK(v == Approx(want_sim.data<float>()[r * 3 + c]).margin(6e-5));
+    }
+    CHECK(line.size() >= sentences[r].size());
+    CHECK(line.substr(line.size() - sentences[r].size()) == sentences[r]);
+  }
+
+  // -o: a .npy (and its sidecar) instead of printing.
+  TempDir out("embed-npy");
+  const CommandResult written = run_command(cli + model + args + " -o '" +
+                                            out.file("e.npy") + "'");
+  INFO(written.output);
+  REQUIRE(written.exit_code == 0);
+  require_rows_close(load_npy(out.file("e.npy")), want, 0.999999, 1e-5);
+  CHECK(read_lines(out.file("e.jsonl")).size() == 3);
+
+  // Nothing to embed is a usage error; a CLIP folder is embedded by its text tower.
+  const CommandResult nothing = run_command(in_root + "true | " + embed + model + " -");
+  CHECK(nothing.exit_code == 2);
+  CHECK(nothing.output.find("no text to embed") != std::string::npos);
+  const CommandResult clip =
+      run_command(cli + " --model tests/fixtures/clip/tiny --text 'a photo of a cat'");
+  INFO(clip.output);
+  REQUIRE(clip.exit_code == 0);
+  const auto first = clip.output.find('{');
+  REQUIRE(first != std::string::npos);
+  const Json j = Json::parse(clip.output.substr(first, clip.output.find('\n', first) - first));
+  CHECK(j["embedding"].size() == 24);  // the tiny CLIP's projection width
 }

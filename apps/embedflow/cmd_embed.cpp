@@ -1,0 +1,222 @@
+// `embedflow embed --model M [--text T …] [--file F | -]`: texts to embeddings in one command,
+// as `SentenceTransformer(M).encode(texts)` is in Python. It builds the pipeline a user would
+// write (source.text → encode.text or encode.clip_text → write.npy, and score.cosine for
+// --similarity), runs it in a temporary folder, and prints what came out with the texts as
+// labels: the vectors as JSON Lines, or the labelled cosine matrix.
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "apps/embedflow/commands.h"
+#include "embedflow/executor.h"
+#include "embedflow/hub/resolver.h"
+#include "embedflow/npy.h"
+#include "embedflow/preflight.h"
+#include "models/model_path.h"
+
+namespace fs = std::filesystem;
+
+namespace embedflow::cli {
+
+namespace {
+
+struct EmbedArgs {
+  std::string model, file, output, stage = "auto";
+  std::vector<std::string> texts, overrides;
+  bool similarity = false;
+  int threads = 0;
+};
+
+// A temporary folder for the run's files, removed on every way out.
+struct ScratchDir {
+  std::string path;
+  ScratchDir() {
+    std::string tmpl = (fs::temp_directory_path() / "embedflow-embed-XXXXXX").string();
+    if (!mkdtemp(tmpl.data())) throw std::runtime_error("cannot create a temporary folder");
+    path = tmpl;
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+// encode.clip_text for a CLIP folder (config.json's model_type), encode.text otherwise.
+std::string encoder_stage_for(const std::string& model) {
+  try {
+    const models::ModelPath where = models::resolve_model_path(model);
+    if (!where.config.empty()) {
+      const Json config = models::read_json_file(where.config);
+      if (config.value("model_type", "") == "clip") return "encode.clip_text";
+    }
+  } catch (const std::exception&) {
+    // The encoder stage reports a bad model path itself, located and with what to do.
+  }
+  return "encode.text";
+}
+
+std::vector<std::string> read_lines_from(std::istream& in) {
+  std::vector<std::string> lines;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (!line.empty()) lines.push_back(line);
+  }
+  return lines;
+}
+
+// The label of a row in a table: the text, cut to `width` characters (UTF-8 aware).
+std::string label(const std::string& text, size_t width) {
+  size_t chars = 0, i = 0;
+  for (; i < text.size(); ++i) {
+    if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) {
+      if (chars == width) break;
+      ++chars;
+    }
+  }
+  return i < text.size() ? text.substr(0, i) + "…" : text;
+}
+
+std::string pipeline_yaml(const EmbedArgs& a, const std::vector<std::string>& texts,
+                          const std::string& encoder, const std::string& dir) {
+  // JSON strings are YAML double-quoted scalars: any text, quotes and newlines included.
+  const std::string embeddings = a.output.empty() ? dir + "/embeddings.npy" : a.output;
+  std::string y = "pipeline: embed\nerrors: " + Json(dir + "/errors.jsonl").dump() +
+                  "\nstages:\n"
+                  "  - id: text\n    type: source.text\n    params:\n      items: " +
+                  Json(texts).dump() + "\n  - id: embed\n    type: " + encoder +
+                  "\n    input: text\n    params:\n      model: " + Json(a.model).dump() +
+                  "\n  - id: embeddings\n    type: write.npy\n    input: embed\n"
+                  "    params:\n      path: " +
+                  Json(embeddings).dump() + "\n";
+  if (a.similarity)
+    y += "  - id: similarity\n    type: score.cosine\n    input: embed\n"
+         "    params:\n      output: matrix\n"
+         "  - id: matrix\n    type: write.npy\n    input: similarity\n    params:\n      path: " +
+         Json(dir + "/similarity.npy").dump() + "\n      sidecar: false\n";
+  return y;
+}
+
+void print_vectors(const std::vector<std::string>& texts, const Tensor& e) {
+  const int64_t n = e.dim(0), d = e.dim(1);
+  for (int64_t r = 0; r < n; ++r) {
+    std::string line =
+        "{\"text\":" + Json(texts[static_cast<size_t>(r)]).dump() + ",\"embedding\":[";
+    char buf[32];
+    for (int64_t c = 0; c < d; ++c) {
+      std::snprintf(buf, sizeof buf, "%s%.9g", c ? "," : "", e.data<float>()[r * d + c]);
+      line += buf;
+    }
+    std::cout << line << "]}\n";
+  }
+}
+
+// Rows and columns numbered, each row labelled with its text: a 19×19 matrix stays readable.
+void print_matrix(const std::vector<std::string>& texts, const Tensor& m) {
+  const int64_t n = m.dim(0), cols = m.dim(1);
+  std::string head = "     ";
+  char buf[64];
+  for (int64_t c = 0; c < cols; ++c) {
+    std::snprintf(buf, sizeof buf, " %7s", ("[" + std::to_string(c) + "]").c_str());
+    head += buf;
+  }
+  std::cout << head << "\n";
+  for (int64_t r = 0; r < n; ++r) {
+    std::snprintf(buf, sizeof buf, "%5s", ("[" + std::to_string(r) + "]").c_str());
+    std::string line = buf;
+    for (int64_t c = 0; c < cols; ++c) {
+      std::snprintf(buf, sizeof buf, " %7.4f", m.data<float>()[r * cols + c]);
+      line += buf;
+    }
+    std::cout << line << "  " << label(texts[static_cast<size_t>(r)], 60) << "\n";
+  }
+}
+
+int embed(EmbedArgs& a, const Registry& registry) {
+  std::vector<std::string> texts = a.texts;
+  if (a.file == "-") {
+    for (auto& t : read_lines_from(std::cin)) texts.push_back(std::move(t));
+  } else if (!a.file.empty()) {
+    std::ifstream in(a.file);
+    if (!in) {
+      std::cerr << "error: cannot read " << a.file << "\n";
+      return kExitInvalid;
+    }
+    for (auto& t : read_lines_from(in)) texts.push_back(std::move(t));
+  }
+  if (texts.empty()) {
+    std::cerr << "error: no text to embed: give --text T, --file F, or '-' with lines on "
+                 "standard input (empty lines are skipped)\n";
+    return kExitInvalid;
+  }
+  ScratchDir dir;
+  const std::string encoder = a.stage == "auto" ? encoder_stage_for(a.model) : a.stage;
+  LoadOptions load_options;
+  load_options.overrides = a.overrides;
+  const PipelineConfig cfg = load_pipeline_string(pipeline_yaml(a, texts, encoder, dir.path),
+                                                  "embedflow embed", registry, load_options);
+  print_warnings(cfg);
+  preflight(cfg, hub::model_resolver());
+  RunOptions opts;
+  opts.threads = a.threads;
+  opts.lock_dir = dir.path;  // the lock of the run's own folder, not of --output's
+  const RunResult result = run_pipeline(cfg, opts);
+  if (result.status != RunResult::Status::Ok || result.errors > 0) {
+    std::cerr << "error: " << (result.message.empty() ? "some texts failed" : result.message)
+              << "\n";
+    if (!result.errors_file.empty()) {
+      std::ifstream errors(result.errors_file);
+      std::cerr << errors.rdbuf();
+    }
+    return kExitFailed;
+  }
+  const Tensor embeddings = read_npy(a.output.empty() ? dir.path + "/embeddings.npy" : a.output);
+  if (a.similarity)
+    print_matrix(texts, read_npy(dir.path + "/similarity.npy"));
+  else if (a.output.empty())
+    print_vectors(texts, embeddings);
+  else
+    std::cerr << "wrote " << a.output << " (" << embeddings.dim(0) << " x " << embeddings.dim(1)
+              << ")\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+void add_embed_command(CLI::App& app, CommandList& commands, const Registry& registry) {
+  auto a = std::make_shared<EmbedArgs>();
+  auto* cmd = app.add_subcommand(
+      "embed", "Embed texts with a model: print their vectors, their similarity, or write .npy");
+  cmd->add_option("--model", a->model,
+                  "A sentence-transformers or CLIP folder, or a hub id in the cache")
+      ->required();
+  cmd->add_option("--text", a->texts, "A text to embed (repeatable)");
+  cmd->add_option("file,--file", a->file,
+                  "A file of texts, one per line; '-' reads them from standard input");
+  cmd->add_flag("--similarity", a->similarity,
+                "Print the cosine similarity matrix, rows labelled with their texts");
+  cmd->add_option(
+      "--output,-o", a->output,
+      "Write the embeddings to this .npy (with its .jsonl sidecar) instead of printing");
+  cmd->add_option("--stage", a->stage, "The encoder stage (auto: from the model's config.json)")
+      ->check(CLI::IsMember({"auto", "encode.text", "encode.clip_text"}));
+  cmd->add_option("--threads", a->threads, "Cores to use")->check(CLI::Range(1, 1024));
+  add_set_option(cmd, a->overrides);
+  cmd->footer(
+      "Examples:\n"
+      "  embedflow embed --model all-MiniLM-L6-v2 --text 'The dog sits outside.' "
+      "--text 'I am going swimming.' --similarity\n"
+      "  echo 'a sentence' | embedflow embed --model all-MiniLM-L6-v2 -\n"
+      "  embedflow embed --model M --file sentences.txt -o embeddings.npy\n"
+      "--set embed.precision=int8 (or any encode.text parameter) tunes the encoder.");
+  commands.push_back({cmd, [a, &registry] { return embed(*a, registry); }});
+}
+
+}  // namespace embedflow::cli
