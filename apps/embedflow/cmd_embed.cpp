@@ -163,7 +163,7 @@ int embed(EmbedArgs& a, const Registry& registry) {
   const PipelineConfig cfg = load_pipeline_string(pipeline_yaml(a, texts, encoder, dir.path),
                                                   "embedflow embed", registry, load_options);
   print_warnings(cfg);
-  preflight(cfg, hub::model_resolver());
+  preflight(cfg, hub::model_resolver(), offline_model_hint);
   RunOptions opts;
   opts.threads = a.threads;
   opts.lock_dir = dir.path;  // the lock of the run's own folder, not of --output's

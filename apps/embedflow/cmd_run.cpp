@@ -61,7 +61,7 @@ int run(RunArgs& a, const Registry& registry) {
   load_options.overrides = a.overrides;
   PipelineConfig cfg = load_pipeline_file(a.file, registry, load_options);
   print_warnings(cfg);
-  preflight(cfg, hub::model_resolver());
+  preflight(cfg, hub::model_resolver(), offline_model_hint);
   jobs::JobOptions& job = a.job;
   try {
     if (!a.shard_text.empty())

@@ -22,7 +22,7 @@ int validate(const ValidateArgs& a, const Registry& registry) {
   load_options.overrides = a.overrides;
   PipelineConfig cfg = load_pipeline_file(a.file, registry, load_options);
   print_warnings(cfg);
-  preflight(cfg, hub::model_resolver());
+  preflight(cfg, hub::model_resolver(), offline_model_hint);
   std::cout << a.file << ": ok (" << cfg.stages.size() << " stages)\n";
   return kExitOk;
 }

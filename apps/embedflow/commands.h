@@ -36,6 +36,9 @@ int report_config_error(const ConfigError& e);
 void print_warnings(const PipelineConfig& config);
 // "auto" / "on" / "off" (the --progress choices) → ProgressMode.
 ProgressMode progress_mode(const std::string& name);
+// For preflight: the offline alternatives to a model that is neither local nor in the hub
+// cache (the bundled random-weight models, when this process can see the source tree).
+std::string offline_model_hint(const std::string& model);
 // `--set stage_id.param=value` (repeatable), for every command that loads a pipeline.
 void add_set_option(CLI::App* cmd, std::vector<std::string>& overrides);
 

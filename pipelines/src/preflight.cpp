@@ -28,7 +28,8 @@ Diagnostic error_at(SourceLocation where, std::string stage, std::string message
 
 }  // namespace
 
-void preflight(const PipelineConfig& config, const ModelResolver& resolve_model) {
+void preflight(const PipelineConfig& config, const ModelResolver& resolve_model,
+               const MissingModelHint& missing_model_hint) {
   std::vector<Diagnostic> diags;
   auto error = [&](const StageConfig& sc, const std::string& key, const std::string& message) {
     diags.push_back(error_at(sc.params.where(key), sc.id, message));
@@ -67,7 +68,8 @@ void preflight(const PipelineConfig& config, const ModelResolver& resolve_model)
                   "model '" + value +
                       "' is neither a file or folder here nor a model in the hub cache "
                       "(`embedflow models fetch " +
-                      value + "` downloads a hub model; `embedflow models list` shows the cache)");
+                      value + "` downloads a hub model; `embedflow models list` shows the cache)" +
+                      (missing_model_hint ? missing_model_hint(value) : std::string()));
           break;
         }
         case PathRole::OutputFile: {

@@ -37,8 +37,9 @@ std::map<int, double> read_ranking(const std::string& path) {
 TEST_CASE("configs/clip_image_text.yaml ranks three captions for one photo like the reference",
           "[clip][pipeline]") {
   embedflow::test::TempDir out("clip_pipeline");
-  const auto r = embedflow::test::run_command("OUT=" + out.path() + " " + EMBEDFLOW_CLI + " run " +
-                                              source_path("configs/clip_image_text.yaml"));
+  const auto r = embedflow::test::run_command(
+      "OUT=" + out.path() + " CLIP_MODEL=" + source_path("tests/fixtures/clip/tiny") + " " +
+      EMBEDFLOW_CLI + " run " + source_path("configs/clip_image_text.yaml"));
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
   // The printed 1x3 matrix.

@@ -54,7 +54,7 @@ TEST_CASE("commands and pipelines without a model stage never load libtorch", "[
   };
   for (const char* args : commands) {
     INFO("embedflow " << args);
-    const Loaded l = run_traced(args);
+    const Loaded l = run_traced(args, "CLIP_MODEL=tests/fixtures/clip/tiny");
     INFO(l.output);
     CHECK(l.exit_code == 0);
     CHECK_FALSE(l.torch);

@@ -166,12 +166,33 @@ TEST_CASE("audio_to_embedding configs on the bundled recordings: defaults, resam
   }
 }
 
-TEST_CASE("audio_to_embedding without MODEL says which variable to set", "[workflows][audio]") {
-  TempDir out("a2e-nomodel");
-  auto r = run_command("cd '" + source_path("") + "' && env -u MODEL OUT='" + out.path() + "' '" +
-                       EMBEDFLOW_CLI + "' run configs/audio_to_embedding.yaml --progress off");
-  CHECK(r.exit_code == 2);
-  CHECK_THAT(r.output, Catch::Contains("environment variable 'MODEL' is not set"));
+TEST_CASE(
+    "shipped configs default to the seed's hub models and offline the error names the "
+    "bundled ones and the MODEL= form",
+    "[workflows]") {
+  TempDir out("no-model");
+  TempDir hf("empty-hf-home");  // no cache, and no network is tried by validate
+  struct Case {
+    const char* config;
+    const char* hub_id;
+  };
+  for (const Case c :
+       {Case{"configs/audio_to_embedding.yaml", "timm/resnet50.a1_in1k"},
+        Case{"configs/text_similarity.yaml", "sentence-transformers/all-MiniLM-L6-v2"},
+        Case{"configs/clip_image_text.yaml", "openai/clip-vit-base-patch32"}}) {
+    auto r = run_command(
+        "cd '" + source_path("") +
+        "' && env -u MODEL -u CLIP_MODEL -u HF_HUB_CACHE -u HUGGINGFACE_HUB_CACHE HF_HOME='" +
+        hf.path() + "' OUT='" + out.path() + "' '" + EMBEDFLOW_CLI + "' validate " + c.config);
+    INFO(r.output);
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Catch::Contains(std::string("model '") + c.hub_id + "'"));
+    CHECK_THAT(r.output, Catch::Contains("MODEL=tests/fixtures/text/tiny-bert-uncased (text)"));
+    CHECK_THAT(r.output, Catch::Contains("CLIP_MODEL=tests/fixtures/clip/tiny (CLIP)"));
+    CHECK_THAT(r.output, Catch::Contains("`MODEL=tests/fixtures/text/tiny-bert-uncased embedflow "
+                                         "run configs/text_similarity.yaml`"));
+    CHECK_THAT(r.output, !Catch::Contains("is not set"));
+  }
 }
 
 TEST_CASE("text_similarity with the committed small BERT equals the reference BERT",
@@ -234,7 +255,8 @@ TEST_CASE("a model whose metadata says random weights is named in one warning li
   CHECK(warnings(r.output) == 1);
   CHECK(r.output.find("tests/fixtures/text/tiny-bert-uncased/model.safetensors") !=
         std::string::npos);
-  r = run_config("configs/clip_image_text.yaml", "OUT='" + out.path() + "'");
+  r = run_config("configs/clip_image_text.yaml",
+                 "CLIP_MODEL=tests/fixtures/clip/tiny OUT='" + out.path() + "'");
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
   CHECK(warnings(r.output) == 1);
@@ -335,8 +357,7 @@ TEST_CASE("embed: texts from the command line or standard input equal the refere
 
   // -o: a .npy (and its sidecar) instead of printing.
   TempDir out("embed-npy");
-  const CommandResult written = run_command(cli + model + args + " -o '" +
-                                            out.file("e.npy") + "'");
+  const CommandResult written = run_command(cli + model + args + " -o '" + out.file("e.npy") + "'");
   INFO(written.output);
   REQUIRE(written.exit_code == 0);
   require_rows_close(load_npy(out.file("e.npy")), want, 0.999999, 1e-5);
