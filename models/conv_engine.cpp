@@ -7,8 +7,8 @@
 // networks against torchvision). The strided 3x3 ones are an im2col gather + GEMM, the 1x1 ones
 // oneDNN's NHWC kernels (see FastConv::Impl). Bias, residual add and ReLU are applied to each
 // output block while it is in cache. GEMMs run single-threaded inside our own parallel regions:
-// oneDNN's f32 matmul on weights packed once where that is batch-invariant (WeightGemm), else
-// the BLAS libtorch loads (OpenBLAS, one thread when called in a parallel region).
+// weights packed once, for oneDNN's f32 matmul where that is batch-invariant, else for the
+// fixed-order GEMM (WeightGemm): either way an image's features do not depend on its batch.
 
 #include "models/conv_engine.h"
 
@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "models/conv_kernels.h"
+#include "models/transformer/fixed_gemm.h"
 #ifdef EMBEDFLOW_HAVE_DNNL
 #include "models/transformer/packed_matmul.h"
 #endif
@@ -34,57 +35,40 @@ namespace embedflow::models {
 
 namespace {
 
-// The CBLAS entry point, declared here: libblas.so.3 exports it (OpenBLAS and reference BLAS
-// alike) but the header ships only with a -dev package. Enum values as in cblas.h.
-extern "C" void cblas_sgemm(int layout, int transa, int transb, int m, int n, int k, float alpha,
-                            const float* a, int lda, const float* b, int ldb, float beta, float* c,
-                            int ldc);
-
-// Row-major C[m x n] = A[m x k] · B[k x n].
-void gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
-          float* c, int64_t ldc) {
-  constexpr int kRowMajor = 101, kNoTrans = 111;
-  cblas_sgemm(kRowMajor, kNoTrans, kNoTrans, static_cast<int>(m), static_cast<int>(n),
-              static_cast<int>(k), 1.0f, a, static_cast<int>(lda), b, static_cast<int>(ldb), 0.0f,
-              c, static_cast<int>(ldc));
-}
-
-// C [m, n] = A [m, k] · B for a convolution's weights B [k, n] (row-major, kept by the caller).
-// OpenBLAS's sgemm sums a row in an order that follows the row count, so an image's features
-// depended on its batch mates (#16); where oneDNN's f32 matmul is batch-invariant
-// (PackedMatmul::f32_invariant_here) B is packed for it once instead, and the caller may let its
-// copy go (packed()).
+// C [m, n] = A [m, k] · B for a convolution's weights B [k, n] (row-major, kept by the caller
+// until then). OpenBLAS's sgemm sums a row in an order that follows the row count, so an image's
+// features depended on its batch mates (#16). B is packed once instead: for oneDNN's f32 matmul
+// where that is batch-invariant (PackedMatmul::f32_invariant_here: AVX-512), for the fixed-order
+// GEMM elsewhere (transformer/fixed_gemm.h). The caller lets its copy go.
 class WeightGemm {
  public:
-  WeightGemm(const float* b, int64_t k, int64_t n) : b_(b), k_(k), n_(n) {
+  WeightGemm(const float* b, int64_t k, int64_t n) {
 #ifdef EMBEDFLOW_HAVE_DNNL
     transformer::cap_onednn_isa_at_active_level();
-    if (!transformer::PackedMatmul::f32_invariant_here()) return;
-    std::vector<float> bt(static_cast<size_t>(k * n));  // PackedMatmul takes [n, k]
-    for (int64_t i = 0; i < k; ++i)
-      for (int64_t j = 0; j < n; ++j) bt[static_cast<size_t>(j * k + i)] = b[i * n + j];
-    packed_ = std::make_shared<const transformer::PackedMatmul>(
-        transformer::PackedMatmul::Type::F32, bt.data(), n, k);
-    b_ = nullptr;
+    if (transformer::PackedMatmul::f32_invariant_here()) {
+      std::vector<float> bt(static_cast<size_t>(k * n));  // PackedMatmul takes [n, k]
+      for (int64_t i = 0; i < k; ++i)
+        for (int64_t j = 0; j < n; ++j) bt[static_cast<size_t>(j * k + i)] = b[i * n + j];
+      matmul_ = std::make_shared<const transformer::PackedMatmul>(
+          transformer::PackedMatmul::Type::F32, bt.data(), n, k);
+      return;
+    }
 #endif
+    fixed_ = std::make_shared<const transformer::fixed_gemm::PackedWeights>(b, n, k, 1, n);
   }
-  bool packed() const {
-    return b_ == nullptr;
-  }
-  // a: m rows k floats apart; c: m rows n floats apart.
+  // a: m rows k floats apart; c: m rows n floats apart. On the calling thread.
   void run(int64_t m, const float* a, float* c) const {
 #ifdef EMBEDFLOW_HAVE_DNNL
-    if (packed_) return packed_->run(a, m, c, false);
+    if (matmul_) return matmul_->run(a, m, c, false);
 #endif
-    gemm(m, n_, k_, a, k_, b_, n_, c, n_);
+    fixed_->run(a, fixed_->k(), m, c, fixed_->n(), false);
   }
 
  private:
-  const float* b_;
-  int64_t k_, n_;
 #ifdef EMBEDFLOW_HAVE_DNNL
-  std::shared_ptr<const transformer::PackedMatmul> packed_;
+  std::shared_ptr<const transformer::PackedMatmul> matmul_;
 #endif
+  std::shared_ptr<const transformer::fixed_gemm::PackedWeights> fixed_;
 };
 
 // Per-thread scratch that only grows: blocks of a layer are the same size, so after the first
@@ -142,7 +126,7 @@ class GemmConv {
         w_(weight.permute({2, 3, 1, 0}).contiguous()),
         bias_(bias.contiguous()),
         gemm_(w_.data_ptr<float>(), kh_ * kw_ * c_, k_) {
-    if (gemm_.packed()) w_ = torch::Tensor();
+    w_ = torch::Tensor();  // the packed copy serves
   }
 
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& residual, bool relu) const {
@@ -208,7 +192,7 @@ class WinogradConv {
     float* u = u_.data_ptr<float>();
     parallel_items(c_, [&](int64_t c) { conv_kernels::winograd_filter(src, k_, c_, c, u); });
     for (int64_t p = 0; p < 36; ++p) gemms_.emplace_back(u + p * c_ * k_, c_, k_);
-    if (gemms_[0].packed()) u_ = torch::Tensor();
+    u_ = torch::Tensor();  // the packed copies serve
   }
 
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& residual, bool relu) const {
@@ -323,14 +307,6 @@ void add_relu_(torch::Tensor& y, const torch::Tensor& residual, bool relu) {
 }
 
 }  // namespace
-
-bool fast_conv_batch_invariant_here() {
-#ifdef EMBEDFLOW_HAVE_DNNL
-  return transformer::PackedMatmul::f32_invariant_here();
-#else
-  return false;
-#endif
-}
 
 // A contiguous NCHW batch → dense NHWC. ATen's strided copy (contiguous(ChannelsLast)) takes
 // ~14 ms for 8 images of 3x224x224 on one core, ~5% of a resnet18 forward pass.

@@ -27,11 +27,6 @@ class FastConv {
   std::shared_ptr<const Impl> impl_;  // shared by copies, as the tensors it holds would be
 };
 
-// Whether FastConv gives an image the same bytes whatever batch it runs in and at any thread
-// count here: its GEMMs run on oneDNN's packed f32 matmul (WeightGemm in conv_engine.cpp), not
-// OpenBLAS, whose sums follow the row count.
-bool fast_conv_batch_invariant_here();
-
 // A contiguous NCHW batch → dense NHWC.
 torch::Tensor to_nhwc(const torch::Tensor& x);
 

@@ -447,10 +447,10 @@ struct ResNetEncoder::Impl {
     for (const auto& p : net->parameters()) params += p.numel();
     engine = pick_engine(options);
     net->prepare(engine);
-    // oneDNN's direct convolutions split the work over images, never over a sum; ATen's
-    // convolutions and OpenBLAS's GEMMs measured otherwise (tests/image/resnet_test.cpp).
-    batch_invariant = engine == Engine::OneDNN ||
-                      (engine == Engine::Winograd && fast_conv_batch_invariant_here());
+    // oneDNN's direct convolutions split the work over images, never over a sum, and the
+    // winograd engine's GEMMs sum each row in a fixed order (WeightGemm in conv_engine.cpp);
+    // ATen's convolutions measured otherwise (tests/image/resnet_test.cpp).
+    batch_invariant = engine == Engine::OneDNN || engine == Engine::Winograd;
   }
 
   torch::Tensor forward(const torch::Tensor& x) const {

@@ -160,7 +160,11 @@ std::string Encoder::precision_path() const {
 std::string Encoder::gemm_path(bool amx) const {
   switch (precision_) {
     case Precision::F32:
-      return batch_invariant() ? "fp32 (packed matmul)" : "fp32 (sgemm)";
+      if (!layers_.empty() && layers_[0].qkv.fixed)
+        return std::string("fp32 (fixed-order GEMM, ") + layers_[0].qkv.fixed->kernels().build +
+               ")";
+      return layers_.empty() || layers_[0].qkv.matmul_or_null() ? "fp32 (packed matmul)"
+                                                                : "fp32 (libtorch mm)";
     case Precision::Int8:
 #ifdef EMBEDFLOW_HAVE_DNNL
       return std::string("int8 (") + (amx ? "AMX matmul" : "u8·s8 GEMM") + ", " +

@@ -1,8 +1,9 @@
 // A Linear layer as the transformer encoder runs it (encoder.cpp), the residual add accumulated
 // inside the GEMM where it can be:
 //   fp32  oneDNN's f32 matmul on weights packed once where its rows come out the same in any
-//         batch (PackedMatmul::f32_invariant_here: AVX-512), else oneDNN's sgemm (libtorch's mm
-//         without libdnnl-dev);
+//         batch (PackedMatmul::f32_invariant_here: AVX-512), else the fixed-order GEMM
+//         (fixed_gemm.h: each output one multiply-add chain in k order), so that fp32 is
+//         batch-invariant at every level;
 //   int8  per-channel int8 weights, per-row u8 activations (8 bits where the products are summed
 //         exactly, 7 elsewhere: activation_levels): oneDNN's u8·s8 matmul on AMX, its u8·s8 GEMM
 //         elsewhere (libtorch's quantized Linear without libdnnl-dev);
@@ -10,7 +11,8 @@
 //         AMX; elsewhere the same roundings on the fp32 GEMM (bf16's numerics at fp32's speed,
 //         since without AMX oneDNN's bf16 kernels measured slower than its sgemm).
 // batch_invariant() tells whether a row's result is the same bits in every batch and at every
-// thread count (#16): int8 always (exact integer sums), fp32 and bf16 on a packed matmul.
+// thread count (#16): int8 always (exact integer sums), fp32 and bf16 always but for libtorch's
+// int8 Linear (built without libdnnl-dev), which quantises a batch with one scale.
 // Private to the models library: it includes torch.
 #pragma once
 
@@ -29,6 +31,7 @@
 #include "models/transformer/packed_matmul.h"
 #endif
 
+#include "models/transformer/fixed_gemm.h"
 #include "models/transformer/kernels.h"
 
 namespace embedflow::models::transformer {
@@ -90,6 +93,8 @@ struct Linear {
   // f32 where that is batch-invariant (PackedMatmul::f32_invariant_here).
   std::shared_ptr<const PackedMatmul> matmul;
 #endif
+  // fp32 and emulated bf16 elsewhere: the weights packed for the fixed-order GEMM.
+  std::shared_ptr<const fixed_gemm::PackedWeights> fixed;
   // bf16: the kernels that round each GEMM's input (null under fp32 and int8).
   const kernels::Kernels* bf16 = nullptr;
 
@@ -125,15 +130,19 @@ struct Linear {
 #endif
   }
 
-  // fp32 from now on: W packed for oneDNN's f32 matmul where that is batch-invariant.
+  // fp32 from now on: W packed for oneDNN's f32 matmul where that is batch-invariant, for the
+  // fixed-order GEMM elsewhere; the unpacked copy let go.
   void pack_f32() {
-#ifdef EMBEDFLOW_HAVE_DNNL
-    if (!PackedMatmul::f32_invariant_here()) return;
     const torch::Tensor w = weight.contiguous();
-    matmul = std::make_shared<const PackedMatmul>(PackedMatmul::Type::F32, w.data_ptr<float>(),
-                                                  out_features, in_features);
-    weight = torch::Tensor();
+#ifdef EMBEDFLOW_HAVE_DNNL
+    if (PackedMatmul::f32_invariant_here())
+      matmul = std::make_shared<const PackedMatmul>(PackedMatmul::Type::F32, w.data_ptr<float>(),
+                                                    out_features, in_features);
 #endif
+    if (!matmul_or_null())
+      fixed = std::make_shared<const fixed_gemm::PackedWeights>(w.data_ptr<float>(), out_features,
+                                                                in_features, in_features, 1);
+    weight = torch::Tensor();
   }
 
   // bf16 from now on: W rounded to bf16 once, packed for oneDNN's bf16 matmul on AMX (the fp32
@@ -165,33 +174,12 @@ struct Linear {
     lin.pack_f32();
     return lin;
   }
-  // x Wᵀ + b (b when defined) as a new [rows, out features] tensor. Without the packed matmul,
-  // dot products in a fixed order rather than sgemm, whose order follows the row count: a head
-  // is a few hundred thousand multiply-adds per item, ~1% of the encoder before it.
+  // x Wᵀ + b (b when defined) as a new [rows, out features] tensor, on the encoder's own fp32
+  // GEMM: batch-invariant like it.
   torch::Tensor apply(const torch::Tensor& x) const {
     const torch::Tensor in = x.contiguous();
-    const int64_t rows = in.size(0), kk = in_features, n = out_features;
-    torch::Tensor out = torch::empty({rows, n});
-    if (matmul_or_null()) {
-      gemm(in, out, 0.0f);
-    } else {
-      const float* xp = in.data_ptr<float>();
-      const float* wp = weight.data_ptr<float>();
-      float* op = out.data_ptr<float>();
-      at::parallel_for(0, rows * n, 64, [&](int64_t e0, int64_t e1) {
-        for (int64_t e = e0; e < e1; ++e) {
-          const float* a = xp + (e / n) * kk;
-          const float* w = wp + (e % n) * kk;
-          float lanes[8] = {};
-          int64_t i = 0;
-          for (; i + 8 <= kk; i += 8)
-            for (int l = 0; l < 8; ++l) lanes[l] += a[i + l] * w[i + l];
-          for (; i < kk; ++i) lanes[i % 8] += a[i] * w[i];
-          op[e] = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) +
-                  ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
-        }
-      });
-    }
+    torch::Tensor out = torch::empty({in.size(0), out_features});
+    gemm(in, out, 0.0f);
     if (bias.defined()) out.add_(bias);
     return out;
   }
@@ -242,18 +230,15 @@ struct Linear {
     }
 #ifdef EMBEDFLOW_HAVE_DNNL
     if (matmul) return matmul->run(a, m, out, beta != 0.0f);  // f32, packed
-    // dnnl_sgemm is row-major; it threads with OpenMP like libtorch (this thread's count).
-    check_dnnl(
-        dnnl_sgemm('N', 'T', m, n, kk, 1.0f, a, kk, weight.data_ptr<float>(), kk, beta, out, n),
-        "dnnl_sgemm");
-#else
+#endif
+    if (fixed) return fixed->run_parallel(a, m, out, beta != 0.0f);
+    // Before pack_f32: libtorch's mm.
     auto at_a = torch::from_blob(const_cast<float*>(a), {m, kk});
     auto at_out = torch::from_blob(out, {m, n});
     if (beta == 0.0f)
       at::mm_out(at_out, at_a, weight.t());
     else
       at_out.addmm_(at_a, weight.t());
-#endif
   }
   const void* matmul_or_null() const {
 #ifdef EMBEDFLOW_HAVE_DNNL
@@ -273,6 +258,7 @@ struct Linear {
   // Whether a row's result is the same bits whatever the batch, its place in it and the
   // threads (see the top of this file).
   bool batch_invariant() const {
+    if (fixed) return true;
 #ifdef EMBEDFLOW_HAVE_DNNL
     // int8 sums exactly in int32 whatever the order, and each row has its own scale.
     return matmul != nullptr || wq.defined();

@@ -40,8 +40,10 @@ const char* text_pooling_name(TextPooling p) {
 double measure_gemm_gflops(int64_t m, int64_t n, int64_t k, int repeats) {
   c10::InferenceMode guard;
   torch::manual_seed(0);
-  // The encoders' own GEMM (transformer::Linear: oneDNN's sgemm when built with it).
-  const transformer::Linear lin(torch::randn({n, k}), torch::Tensor());
+  // The encoders' own fp32 GEMM (transformer::Linear: oneDNN's packed matmul or the fixed-order
+  // GEMM, by level).
+  transformer::Linear lin(torch::randn({n, k}), torch::Tensor());
+  lin.pack_f32();
   const torch::Tensor a = torch::randn({m, k});
   torch::Tensor out = torch::empty({m, n});
   lin.gemm(a, out, 0.0f);  // warm-up

@@ -71,8 +71,8 @@ class TextTransformer {
   std::unique_ptr<Impl> impl_;
 };
 
-// Sustained single-precision throughput of the encoders' GEMM (oneDNN's sgemm, else libtorch's
-// mm) on this machine, in GFLOP/s, for [m × k] · [k × n] at the calling thread's intra-op thread
+// Sustained single-precision throughput of the encoders' fp32 GEMM (transformer::Linear's) on
+// this machine, in GFLOP/s, for [m × k] · [k × n] at the calling thread's intra-op thread
 // count (best of `repeats`): the roofline the benchmarks divide the Linear layers' FLOPs by.
 double measure_gemm_gflops(int64_t m, int64_t n, int64_t k, int repeats = 5);
 
