@@ -1,24 +1,53 @@
 #include "models/similarity.h"
 
+#include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
+
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <optional>
 #include <stdexcept>
 
-#include <torch/torch.h>
-
-#include "models/torch_bridge.h"
+#include "models/transformer/fixed_gemm.h"
 
 namespace embedflow {
 
+namespace models {
+
+void l2_normalize_rows(float* data, int64_t rows, int64_t dim) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float* row = data + r * dim;
+    double sq = 0;
+    for (int64_t i = 0; i < dim; ++i) sq += static_cast<double>(row[i]) * row[i];
+    const float inv = static_cast<float>(1.0 / std::max(std::sqrt(sq), 1e-12));
+    for (int64_t i = 0; i < dim; ++i) row[i] *= inv;
+  }
+}
+
+void l2_normalize_rows(Tensor& t) {
+  if (t.ndim() == 0 || t.dim(0) == 0) return;
+  l2_normalize_rows(t.data<float>(), t.dim(0), t.numel() / t.dim(0));
+}
+
+}  // namespace models
+
 namespace {
 
-// The rows of `t` ([n, d] float32) L2-normalised, in a torch tensor of their own.
-torch::Tensor normalized(const Tensor& t, const char* what) {
+namespace fg = models::transformer::fixed_gemm;
+
+void check_matrix(const Tensor& t, const char* what) {
   if (t.ndim() != 2 || t.dtype() != DType::F32)
     throw std::invalid_argument(std::string(what) + ": expected a 2-d float32 matrix, got " +
                                 dtype_name(t.dtype()) + " " + t.shape_str());
-  torch::Tensor x = models::to_torch(t).clone();
-  models::l2_normalize_rows(x.data_ptr<float>(), x.size(0), x.size(1));
+}
+
+// The rows of `t` ([n, d] float32) L2-normalised, in a buffer of their own.
+std::vector<float> normalized(const Tensor& t, const char* what) {
+  check_matrix(t, what);
+  const float* p = t.data<float>();
+  std::vector<float> x(p, p + t.numel());
+  models::l2_normalize_rows(x.data(), t.dim(0), t.dim(1));
   return x;
 }
 
@@ -33,11 +62,8 @@ void check_widths(int64_t a, int64_t b) {
 }  // namespace
 
 Tensor cosine(const Tensor& a, const Tensor& b) {
-  c10::InferenceMode guard;
-  const torch::Tensor x = normalized(a, "cosine: first argument");
-  const torch::Tensor y = normalized(b, "cosine: second argument");
-  check_widths(x.size(1), y.size(1));
-  return models::from_torch(torch::mm(x, y.t()));
+  check_matrix(a, "cosine: first argument");
+  return CosineScorer(b).scores(a);
 }
 
 std::string format_like_torch(const Tensor& m) {
@@ -58,58 +84,84 @@ std::string format_like_torch(const Tensor& m) {
   return out + "])";
 }
 
+// The corpus, normalised, packed once for the fixed-order GEMM: every score is one dot product
+// summed in the same order whatever the batch of queries, so a score does not depend on which
+// queries were scored beside it, nor on the threads.
 struct CosineScorer::Impl {
-  torch::Tensor corpus;  // normalised [m, d]
-  int64_t block = 16384;
+  std::optional<fg::PackedWeights> corpus;
+  int64_t rows = 0, dim = 0;
+  int64_t block_panels = 1;  // corpus rows per top-k block, in panels
+
+  // scores[r, j] for queries q [n, dim] and corpus panels [p0, p1), scores rows ldo apart, on
+  // TBB's threads (a score.cosine stage runs on one).
+  void score(const float* q, int64_t n, int64_t p0, int64_t p1, float* out, int64_t ldo) const {
+    const fg::Split split = corpus->split(n, tbb::this_task_arena::max_concurrency(), p0, p1);
+    tbb::parallel_for(int64_t{0}, split.tasks(),
+                      [&](int64_t t) { corpus->run_task(split, t, q, n, out, ldo, false); });
+  }
 };
 
 CosineScorer::CosineScorer(const Tensor& corpus, int64_t block_rows)
     : impl_(std::make_unique<Impl>()) {
-  c10::InferenceMode guard;
-  impl_->corpus = normalized(corpus, "cosine: corpus");
-  impl_->block = std::max<int64_t>(1, block_rows);
+  const std::vector<float> x = normalized(corpus, "cosine: corpus");
+  impl_->rows = corpus.dim(0);
+  impl_->dim = corpus.dim(1);
+  impl_->corpus.emplace(x.data(), impl_->rows, impl_->dim, impl_->dim, 1);
+  const int64_t nr = impl_->corpus->kernels().nr;
+  impl_->block_panels = std::max<int64_t>(1, std::max<int64_t>(1, block_rows) / nr);
 }
 CosineScorer::~CosineScorer() = default;
 CosineScorer::CosineScorer(CosineScorer&&) noexcept = default;
 CosineScorer& CosineScorer::operator=(CosineScorer&&) noexcept = default;
 int64_t CosineScorer::rows() const {
-  return impl_->corpus.size(0);
+  return impl_->rows;
 }
 int64_t CosineScorer::dim() const {
-  return impl_->corpus.size(1);
+  return impl_->dim;
 }
 
 Tensor CosineScorer::scores(const Tensor& queries) const {
-  c10::InferenceMode guard;
-  const torch::Tensor q = normalized(queries, "cosine: queries");
-  check_widths(q.size(1), dim());
-  return models::from_torch(torch::mm(q, impl_->corpus.t()));
+  const std::vector<float> q = normalized(queries, "cosine: queries");
+  check_widths(queries.dim(1), dim());
+  const int64_t n = queries.dim(0), m = rows();
+  Tensor out(DType::F32, {n, m});
+  if (n > 0 && m > 0) impl_->score(q.data(), n, 0, impl_->corpus->panels(), out.data<float>(), m);
+  return out;
 }
 
 std::vector<std::vector<Neighbor>> CosineScorer::top_k(const Tensor& queries, int64_t k) const {
-  c10::InferenceMode guard;
-  const torch::Tensor q = normalized(queries, "cosine: queries");
-  check_widths(q.size(1), dim());
-  const int64_t n = q.size(0), m = rows();
+  const std::vector<float> q = normalized(queries, "cosine: queries");
+  check_widths(queries.dim(1), dim());
+  const int64_t n = queries.dim(0), m = rows();
   k = std::min(k, m);
   std::vector<std::vector<Neighbor>> best(static_cast<size_t>(n));
-  if (k <= 0) return best;
-  auto better = [](const Neighbor& a, const Neighbor& b) {
+  if (k <= 0 || n == 0) return best;
+  const auto better = [](const Neighbor& a, const Neighbor& b) {
     return a.score > b.score || (a.score == b.score && a.index < b.index);
   };
-  for (int64_t start = 0; start < m; start += impl_->block) {
-    const int64_t len = std::min(impl_->block, m - start);
-    torch::Tensor s = torch::mm(q, impl_->corpus.narrow(0, start, len).t()).contiguous();
-    // Candidates of this block (torch::topk), merged with the best so far.
-    auto [vals, idx] = torch::topk(s, std::min(k, len), 1, true, true);
-    auto v = vals.accessor<float, 2>();
-    auto ix = idx.accessor<int64_t, 2>();
-    for (int64_t r = 0; r < n; ++r) {
+  const int64_t nr = impl_->corpus->kernels().nr, panels = impl_->corpus->panels();
+  const int64_t width = impl_->block_panels * nr;
+  std::vector<float> scores(static_cast<size_t>(n * width));
+  for (int64_t p0 = 0; p0 < panels; p0 += impl_->block_panels) {
+    const int64_t p1 = std::min(panels, p0 + impl_->block_panels);
+    const int64_t start = p0 * nr, len = std::min(m, p1 * nr) - start;
+    impl_->score(q.data(), n, p0, p1, scores.data(), width);
+    // Each query's candidates: the block's scores above its k-th best so far (a later corpus
+    // row loses a tie, so only strictly better ones can enter), merged with the best.
+    tbb::parallel_for(int64_t{0}, n, [&](int64_t r) {
       auto& b = best[static_cast<size_t>(r)];
-      for (int64_t j = 0; j < vals.size(1); ++j) b.push_back({start + ix[r][j], v[r][j]});
-      std::sort(b.begin(), b.end(), better);
-      if (static_cast<int64_t>(b.size()) > k) b.resize(static_cast<size_t>(k));
-    }
+      const float* s = scores.data() + r * width;
+      const bool full = static_cast<int64_t>(b.size()) == k;
+      const float floor = full ? b.back().score : -INFINITY;
+      for (int64_t j = 0; j < len; ++j)
+        if (!full || s[j] > floor) b.push_back({start + j, s[j]});
+      if (static_cast<int64_t>(b.size()) > k) {
+        std::partial_sort(b.begin(), b.begin() + k, b.end(), better);
+        b.resize(static_cast<size_t>(k));
+      } else {
+        std::sort(b.begin(), b.end(), better);
+      }
+    });
   }
   return best;
 }

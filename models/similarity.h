@@ -1,6 +1,8 @@
 // Cosine similarity between embedding sets, as sentence-transformers' util.cos_sim /
 // model.similarity: rows are L2-normalised (x / max(‖x‖, 1e-12)) and multiplied. Works for any
-// embeddings of equal width (text, CLIP image and text, audio). Torch-free header.
+// embeddings of equal width (text, CLIP image and text, audio). Torch-free, in the
+// embedflow_vector_math library (with the fixed-order GEMM it multiplies with), so score.cosine
+// and the stages that normalise need no libtorch.
 #pragma once
 
 #include <cstdint>
@@ -12,7 +14,16 @@
 
 namespace embedflow {
 
-// [n, d] × [m, d] → [n, m] float32. Throws std::invalid_argument when the widths differ or a
+namespace models {
+// Divides each of the `rows` rows of `dim` floats by max(‖row‖₂, 1e-12), as
+// torch.nn.functional.normalize: the norm accumulated in double, one multiplication per value.
+void l2_normalize_rows(float* data, int64_t rows, int64_t dim);
+// The same on every row of f32 [N, …] (rows: the first dimension), in place.
+void l2_normalize_rows(Tensor& t);
+}  // namespace models
+
+// [n, d] × [m, d] → [n, m] float32, every score summed in one fixed order (the same bits whatever
+// else is in a or b). Throws std::invalid_argument when the widths differ or a
 // tensor is not a 2-d float32 matrix.
 Tensor cosine(const Tensor& a, const Tensor& b);
 

@@ -5,9 +5,7 @@ target_sources(embedflow_models PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/transformer/encoder.cpp
   ${CMAKE_CURRENT_LIST_DIR}/transformer/text_model.cpp
   ${CMAKE_CURRENT_LIST_DIR}/transformer/vision_model.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/transformer/fixed_gemm.cpp
   ${CMAKE_CURRENT_LIST_DIR}/sentence_transformer.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/similarity.cpp
 )
 # The kernels, one build per CPU level (torch-free, so no torch PCH): -fopenmp-simd lets
 # `omp simd` vectorise without the OpenMP runtime; -fno-trapping-math lets GCC if-convert the
@@ -17,11 +15,6 @@ target_sources(embedflow_models PRIVATE
 embedflow_cpu_kernels(embedflow_models models/transformer/kernels_impl.h
   TABLE embedflow::models::transformer::kernels::Kernels LEVELS baseline avx2 avx512
   OPTIONS -O3 -fopenmp-simd -fno-trapping-math -Wno-psabi)
-# The fixed-order fp32 GEMM (transformer/fixed_gemm.h): batch-invariant where oneDNN's packed
-# f32 matmul is not (below AVX-512), for the Linear layers and the convolution engine.
-embedflow_cpu_kernels(embedflow_models models/transformer/fixed_gemm_impl.h
-  TABLE embedflow::models::transformer::fixed_gemm::Kernels LEVELS baseline avx2 avx512
-  OPTIONS -O3 -Wno-psabi)
 
 # oneDNN's row-major GEMM (dnnl_sgemm) for the transformer Linear layers: libtorch already loads this
 # libdnnl (Debian's libtorch links it), and at the encoder's shapes (M ~ 850 tokens, K/N 384 and

@@ -34,19 +34,4 @@ Tensor from_torch(const at::Tensor& t) {
   return Tensor(DType::F32, holder->sizes().vec(), holder, holder->data_ptr());
 }
 
-void l2_normalize_rows(float* data, int64_t rows, int64_t dim) {
-  for (int64_t r = 0; r < rows; ++r) {
-    float* row = data + r * dim;
-    double sq = 0;
-    for (int64_t i = 0; i < dim; ++i) sq += static_cast<double>(row[i]) * row[i];
-    const float inv = static_cast<float>(1.0 / std::max(std::sqrt(sq), 1e-12));
-    for (int64_t i = 0; i < dim; ++i) row[i] *= inv;
-  }
-}
-
-void l2_normalize_rows(Tensor& t) {
-  if (t.ndim() == 0 || t.dim(0) == 0) return;
-  l2_normalize_rows(t.data<float>(), t.dim(0), t.numel() / t.dim(0));
-}
-
 }  // namespace embedflow::models

@@ -7,7 +7,6 @@
 #include "stages/clip/encode_text.h"
 #include "stages/common/stage_library.h"
 #include "stages/image/encode.h"
-#include "stages/score/cosine.h"
 #include "stages/text/encode_text.h"
 
 extern "C" const embedflow::StageLibrary* embedflow_model_stages() {
@@ -18,7 +17,6 @@ extern "C" const embedflow::StageLibrary* embedflow_model_stages() {
     add_factory<EncodeImageStage>(l, encode_image_schema());
     add_factory<ClipImageEncodeStage>(l, encode_clip_image_schema());
     add_factory<ClipTextEncodeStage>(l, encode_clip_text_schema());
-    add_factory<ScoreCosine>(l, score_cosine_schema());
     l.functions["inspect"] = [](const std::string& path) { return models::inspect_model(path); };
     l.functions["runtime"] = [](const std::string&) { return models::torch_build_summary(); };
     return l;

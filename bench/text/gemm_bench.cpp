@@ -79,8 +79,17 @@ int main(int argc, char** argv) {
       for (auto& x : a) x = d(rng);
       std::vector<double> fixed_s, sgemm_s;
       for (int r = 0; r < rounds; ++r) {
-        fixed_s.push_back(
-            seconds_per_call([&] { packed.run_parallel(a.data(), m, out.data(), false); }, budget));
+        fixed_s.push_back(seconds_per_call(
+            [&] {
+              // Split as transformer::Linear splits it, on the intra-op threads.
+              const fg::Split split = packed.split(m, threads, 0, packed.panels());
+              const int workers = static_cast<int>(std::min<int64_t>(threads, split.tasks()));
+              embedflow::models::run_on_intra_op_threads(workers, [&](int worker) {
+                for (int64_t t = worker; t < split.tasks(); t += workers)
+                  packed.run_task(split, t, a.data(), m, out.data(), n, false);
+              });
+            },
+            budget));
         sgemm_s.push_back(seconds_per_call(
             [&] {
               dnnl_sgemm('N', 'T', m, n, k, 1.0f, a.data(), k, w.data(), k, 0.0f, out.data(), n);

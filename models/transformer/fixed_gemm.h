@@ -31,14 +31,23 @@ struct Kernels {
   // panel p holds W[p·nr + j, i] at packed[(p·k + i)·nr + j], columns past n zero.
   void (*pack)(const float* w, int64_t n, int64_t k, int64_t stride_n, int64_t stride_k,
                float* packed);
-  // out[r, c] = Σ_i a[r, i] · W[c, i] (+ out[r, c] before, when accumulate) for rows [0, m) and
-  // the columns of panels [p0, p1): rows of a lda apart, of out ldo apart.
+  // out[r, c − p0·nr] = Σ_i a[r, i] · W[c, i] (+ its value before, when accumulate) for rows
+  // [0, m) and the columns c of panels [p0, p1): `out` points at panel p0's first column; rows
+  // of a are lda apart, of out ldo apart.
   void (*run)(const float* a, int64_t lda, int64_t m, const float* packed, int64_t n, int64_t k,
               int64_t p0, int64_t p1, float* out, int64_t ldo, bool accumulate);
 };
 
 // The build for `level` (by default the level in effect).
 const Kernels& table(cpu::Level level = cpu::active_level());
+
+// How a product of m rows with panels [p_begin, p_end) is cut for threads: blocks of rows (a
+// block's rows of `a` stay in the core's L2 while its panels pass) times groups of panels, enough
+// tasks for every thread. The cut changes no bit of the result.
+struct Split {
+  int64_t rows_per_block, blocks, panels_per_group, groups, p_begin, p_end;
+  int64_t tasks() const { return blocks * groups; }
+};
 
 // W packed once for one level's kernels, and the product with it.
 class PackedWeights {
@@ -49,7 +58,8 @@ class PackedWeights {
   int64_t k() const { return k_; }
   int64_t panels() const { return (n_ + kernels_->nr - 1) / kernels_->nr; }
   const Kernels& kernels() const { return *kernels_; }
-  // Rows [0, m) against the columns of panels [p0, p1), on the calling thread.
+  // Rows [0, m) against the columns of panels [p0, p1), on the calling thread; `out` points at
+  // panel p0's first column.
   void run(const float* a, int64_t lda, int64_t m, float* out, int64_t ldo, bool accumulate,
            int64_t p0, int64_t p1) const {
     kernels_->run(a, lda, m, packed_.data(), n_, k_, p0, p1, out, ldo, accumulate);
@@ -58,10 +68,12 @@ class PackedWeights {
   void run(const float* a, int64_t lda, int64_t m, float* out, int64_t ldo, bool accumulate) const {
     run(a, lda, m, out, ldo, accumulate, 0, panels());
   }
-  // Every column, rows k floats apart and out's n apart, on libtorch's intra-op threads: blocks
-  // of rows (a block's rows of `a` stay in the core's L2 while its panels pass) times groups of
-  // panels, enough blocks for every thread. The split changes no bit of the result.
-  void run_parallel(const float* a, int64_t m, float* out, bool accumulate) const;
+  // The cut of m rows × panels [p_begin, p_end) for `threads` threads, and one task of it (any
+  // thread, any order): rows of a k floats apart, out's rows ldo apart, `out` pointing at panel
+  // p_begin's first column.
+  Split split(int64_t m, int64_t threads, int64_t p_begin, int64_t p_end) const;
+  void run_task(const Split& s, int64_t task, const float* a, int64_t m, float* out, int64_t ldo,
+                bool accumulate) const;
 
  private:
   const Kernels* kernels_;

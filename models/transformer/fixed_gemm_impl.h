@@ -164,7 +164,7 @@ void run(const float* a, int64_t lda, int64_t m, const float* packed, int64_t n,
   for (int64_t p = p0; p < p1; ++p) {
     const float* panel = packed + p * k * kNr;
     const int64_t cols = std::min(kNr, n - p * kNr);
-    float* o = out + p * kNr;
+    float* o = out + (p - p0) * kNr;
     int64_t r = 0;
     for (; r + kMr <= m; r += kMr)
       tile<kMr>(a + r * lda, lda, panel, k, o + r * ldo, ldo, cols, accumulate);

@@ -231,7 +231,14 @@ struct Linear {
 #ifdef EMBEDFLOW_HAVE_DNNL
     if (matmul) return matmul->run(a, m, out, beta != 0.0f);  // f32, packed
 #endif
-    if (fixed) return fixed->run_parallel(a, m, out, beta != 0.0f);
+    if (fixed) {
+      const int threads = at::in_parallel_region() ? 1 : at::get_num_threads();
+      const fixed_gemm::Split split = fixed->split(m, threads, 0, fixed->panels());
+      at::parallel_for(0, split.tasks(), 1, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) fixed->run_task(split, t, a, m, out, n, beta != 0.0f);
+      });
+      return;
+    }
     // Before pack_f32: libtorch's mm.
     auto at_a = torch::from_blob(const_cast<float*>(a), {m, kk});
     auto at_out = torch::from_blob(out, {m, n});

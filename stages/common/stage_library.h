@@ -2,7 +2,7 @@
 // constructs one of them. Their schemas are registered without it, so `embedflow --version`,
 // `stages`, `validate`, `graph` and pipelines that do not use them never pay for loading what
 // they link. Two such libraries:
-// - "model_stages" (libembedflow_model_stages.so): encode.*, score.cosine and libtorch, whose
+// - "model_stages" (libembedflow_model_stages.so): the encode.* stages and libtorch, whose
 //   static initialisation costs about 0.3 s on every process that maps it;
 // - "image_decoding" (libembedflow_image_decoding.so): image.load and OpenCV's imgcodecs,
 //   which maps GDAL, GDCM, OpenEXR and ~120 more libraries (about 70 ms of dynamic linking).

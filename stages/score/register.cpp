@@ -1,12 +1,11 @@
 #include "stages/score/register.h"
 
-#include "stages/common/stage_library.h"
 #include "stages/score/cosine.h"
 
 namespace embedflow {
 
 void register_score_stages(Registry& registry) {
-  add_stage_from_library(registry, score_cosine_schema(), "model_stages");
+  add_stage<ScoreCosine>(registry, score_cosine_schema());
 }
 
 }  // namespace embedflow

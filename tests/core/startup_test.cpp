@@ -3,7 +3,11 @@
 // independently of what embedflow says about itself.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <string>
+
+#include "embedflow/npy.h"
+#include "embedflow/tensor.h"
 
 #include "tests/support/test_support.h"
 
@@ -69,6 +73,39 @@ TEST_CASE("commands and pipelines without a model stage never load libtorch", "[
     CHECK_FALSE(l.torch);
     CHECK_FALSE(l.model_stages);
   }
+}
+
+TEST_CASE("score.cosine over stored embeddings runs without libtorch", "[startup]") {
+  // "Nearest other recording" over a merged job's vectors: no model stage, so no libtorch.
+  TempDir dir("startup-cosine");
+  Tensor vectors(DType::F32, {3, 4});
+  const float values[] = {1, 0, 0, 0, 0.6f, 0.8f, 0, 0, 0, 0, 1, 0};
+  std::copy(values, values + 12, vectors.data<float>());
+  write_npy(dir.file("vectors.npy"), vectors);
+  write_file(dir.file("nearest.yaml"),
+             "pipeline: nearest\nstages:\n"
+             "  - {id: vectors, type: source.npy, params: {path: '" +
+                 dir.file("vectors.npy") +
+                 "', sidecar: false}}\n"
+                 "  - {id: near, type: score.cosine, input: vectors, params: {output: top_k, k: 1, "
+                 "exclude_self: true}}\n"
+                 "  - {id: out, type: write.jsonl, input: near, params: {path: '" +
+                 dir.file("near.jsonl") + "'}}\n");
+  const Loaded l = run_traced("run '" + dir.file("nearest.yaml") + "' --progress off");
+  INFO(l.output);
+  CHECK(l.exit_code == 0);
+  CHECK_FALSE(l.torch);
+  CHECK_FALSE(l.model_stages);
+  // By hand: row 0's nearest other is row 1 (cos 0.6), row 1's is row 0 (0.6 again), row 2 is
+  // orthogonal to both and the tie goes to the earlier row 0 (cos 0).
+  const auto records = read_jsonl(dir.file("near.jsonl"));
+  REQUIRE(records.size() == 3);
+  CHECK(records[0]["record"]["corpus_id"] == "row-1");
+  CHECK(records[0]["record"]["score"].get<double>() == Approx(0.6).margin(1e-6));
+  CHECK(records[1]["record"]["corpus_id"] == "row-0");
+  CHECK(records[1]["record"]["score"].get<double>() == Approx(0.6).margin(1e-6));
+  CHECK(records[2]["record"]["corpus_id"] == "row-0");
+  CHECK(records[2]["record"]["score"].get<double>() == Approx(0.0).margin(1e-6));
 }
 
 TEST_CASE("a pipeline with a model stage loads the model stages' library on demand", "[startup]") {

@@ -91,13 +91,29 @@ TEST_CASE("fixed-order gemm: a row is the same bytes in any batch at every level
         REQUIRE(std::memcmp(out.data(), alone.data() + start * n,
                             static_cast<size_t>(m * n) * sizeof(float)) == 0);
       }
-    // Panels one at a time (as threads split them), into an output with a wider row stride.
+    // Panels one at a time (as threads split them), into an output with a wider row stride; out
+    // points at the panel's first column.
     const int64_t ldo = n + 3;
     std::vector<float> split(static_cast<size_t>(m_max * ldo));
     for (int64_t p = 0; p < packed.panels(); ++p)
-      packed.run(a.data(), kk, m_max, split.data(), ldo, false, p, p + 1);
+      packed.run(a.data(), kk, m_max, split.data() + p * k.nr, ldo, false, p, p + 1);
     for (int64_t r = 0; r < m_max; ++r)
       REQUIRE(std::memcmp(split.data() + r * ldo, alone.data() + r * n, n * sizeof(float)) == 0);
+    // Every cut for 1 to 8 threads, its tasks run in reverse order, over all panels and over a
+    // range of them (a top-k block of the corpus): the same bytes.
+    for (const int64_t threads : {1, 2, 3, 8})
+      for (const auto& [p_begin, p_end] :
+           std::vector<std::pair<int64_t, int64_t>>{{0, packed.panels()}, {1, packed.panels()}}) {
+        INFO(threads << " threads, panels " << p_begin << ".." << p_end);
+        const fg::Split cut = packed.split(m_max, threads, p_begin, p_end);
+        const int64_t first = p_begin * k.nr, width = std::min(n, p_end * k.nr) - first;
+        std::vector<float> tasks(static_cast<size_t>(m_max * ldo));
+        for (int64_t t = cut.tasks() - 1; t >= 0; --t)
+          packed.run_task(cut, t, a.data(), m_max, tasks.data(), ldo, false);
+        for (int64_t r = 0; r < m_max; ++r)
+          REQUIRE(std::memcmp(tasks.data() + r * ldo, alone.data() + r * n + first,
+                              static_cast<size_t>(width) * sizeof(float)) == 0);
+      }
     // accumulate onto zeros gives 0 + acc = acc: the same bytes again.
     std::vector<float> acc(static_cast<size_t>(m_max * n), 0.0f);
     packed.run(a.data(), kk, m_max, acc.data(), n, true);
