@@ -3,16 +3,18 @@
 //
 //   index_bench [--n 100000] [--dim 384] [--queries 1000] [--clusters 1000] [--spread 1.0]
 //               [--threads 2] [--m 32] [--ef-construction 128] [--ef-search 128]
-//               [--nlist 0] [--nprobe 32] [--kinds hnsw,ivf] [--json]
+//               [--nlist 0] [--nprobe 32] [--kinds hnsw,ivf] [--ef-sweep 32,64]
+//               [--nprobe-sweep 8,16] [--json]
 //
 // The baseline is score.cosine's exact top-k: CosineScorer (models/similarity.h), the blocked
 // GEMM (libtorch's mm over 16,384 corpus rows at a time) and the merge of candidates, on
 // blocks of 256 queries as the stage runs them. Its hits are the ground truth of recall@10.
 // FAISS's exact IndexFlatIP is timed beside it. Each approximate index is built with its
 // write.index defaults unless told otherwise (stages/index/vector_index.h), timed, then searched
-// two ways: all queries at once on --threads threads (throughput), and one query per call on
-// one thread, as search.index runs it in a pipeline. The ratios are queries/s against brute
-// force's queries/s at the same number of threads.
+// two ways, at its own ef_search / nprobe and at each of the sweep's: all queries at once on
+// --threads threads (throughput; the ratio is to brute force's blocks of 256 queries on as many
+// threads), and one query per call on one thread, as search.index runs it in a pipeline (the
+// ratio is to brute force one query per call on one thread, a pass over the whole corpus each).
 #include <omp.h>
 
 #include <algorithm>
@@ -110,6 +112,11 @@ int main(int argc, char** argv) {
   app.add_option("--nlist", nlist, "ivf lists (0: auto)");
   app.add_option("--nprobe", nprobe, "ivf lists per query");
   app.add_option("--kinds", kinds, "comma-separated: hnsw, ivf");
+  std::vector<int64_t> ef_sweep{32, 64}, nprobe_sweep{8, 16};
+  app.add_option("--ef-sweep", ef_sweep, "hnsw: more ef_search values to search with")
+      ->delimiter(',');
+  app.add_option("--nprobe-sweep", nprobe_sweep, "ivf: more nprobe values to search with")
+      ->delimiter(',');
   app.add_flag("--json", json, "also print one JSON line");
   CLI11_PARSE(app, argc, argv);
 
@@ -143,53 +150,67 @@ int main(int argc, char** argv) {
   }
   const double brute_s = seconds_since(t0);
   const double brute_qps = double(nq) / brute_s;
-  std::printf("%-22s %10s %9s %12s %9s %14s %9s\n", "method", "build s", "recall@10", "queries/s",
-              "ratio", "1-thread q/s", "ratio");
-  std::printf("%-22s %10s %9.4f %12.0f %9s %14s %9s\n", "brute force (GEMM)", "-", 1.0, brute_qps,
-              "1.00x", "", "");
+  std::printf("%-28s %10s %9s %12s %9s %14s %9s\n", "method", "build s", "recall@10", "queries/s",
+              "ratio", "1 query/call", "ratio");
+  std::printf("%-28s %10s %9.4f %12.0f %9s %14s %9s\n", "brute force (GEMM, blocks)", "-", 1.0,
+              brute_qps, "1.00x", "", "");
   report["brute_force"] = {{"qps", brute_qps}};
 
-  // Brute force on one thread: the baseline of the one-query-per-call columns.
+  // One query per call on one thread: score.cosine given a single query (each a pass over the
+  // whole corpus, bound by memory bandwidth rather than arithmetic).
   models::set_intra_op_threads(1);
+  const int64_t nq1 = std::min<int64_t>(nq, 200);
   t0 = std::chrono::steady_clock::now();
-  const int64_t nq1 = std::min<int64_t>(nq, 256);
-  {
-    Tensor block = Tensor::from_vector(
-        std::vector<float>(queries.begin(), queries.begin() + nq1 * dim), {nq1, dim});
-    scorer.top_k(block, k);
+  for (int64_t q = 0; q < nq1; ++q) {
+    Tensor one = Tensor::from_vector(
+        std::vector<float>(queries.begin() + q * dim, queries.begin() + (q + 1) * dim), {1, dim});
+    scorer.top_k(one, k);
   }
   const double brute1_qps = double(nq1) / seconds_since(t0);
   models::set_intra_op_threads(threads);
   report["brute_force"]["qps_1_thread"] = brute1_qps;
+  std::printf("%-28s %10s %9s %12s %9s %14.0f %9s\n", "brute force, 1 query/call", "-", "1.0000",
+              "", "", brute1_qps, "1.00x");
 
-  auto run = [&](const std::string& name, vindex::BuildOptions o) {
-    o.threads = threads;
-    std::vector<float> rows = corpus;
-    t0 = std::chrono::steady_clock::now();
-    const auto index = vindex::VectorIndex::build(o, rows, dim);
-    const double build_s = seconds_since(t0);
+  auto measure = [&](const std::string& name, const vindex::VectorIndex& index, double build_s,
+                     int64_t ef, int64_t probe) {
     std::vector<int64_t> got;
     std::vector<float> scores;
     omp_set_num_threads(threads);
     t0 = std::chrono::steady_clock::now();
-    index.search_batch(queries.data(), nq, k, got, scores);
+    index.search_batch(queries.data(), nq, k, got, scores, ef, probe);
     const double qps = double(nq) / seconds_since(t0);
     const double r = recall(got, truth, k);
     // One query per call on one thread (search() pins its call to one OpenMP thread).
     t0 = std::chrono::steady_clock::now();
-    for (int64_t q = 0; q < nq; ++q) index.search(queries.data() + q * dim, k);
+    for (int64_t q = 0; q < nq; ++q) index.search(queries.data() + q * dim, k, ef, probe);
     const double qps1 = double(nq) / seconds_since(t0);
-    std::printf("%-22s %10.2f %9.4f %12.0f %8.2fx %14.0f %8.2fx\n", name.c_str(), build_s, r, qps,
+    char build[32] = "";
+    if (build_s >= 0) std::snprintf(build, sizeof build, "%.2f", build_s);
+    std::printf("%-28s %10s %9.4f %12.0f %8.2fx %14.0f %8.2fx\n", name.c_str(), build, r, qps,
                 qps / brute_qps, qps1, qps1 / brute1_qps);
     std::fflush(stdout);
     report[name] = {{"build_s", build_s},   {"recall_at_10", r},
                     {"qps", qps},           {"ratio", qps / brute_qps},
                     {"qps_1_thread", qps1}, {"ratio_1_thread", qps1 / brute1_qps}};
   };
+  auto run = [&](const std::string& name, vindex::BuildOptions o,
+                 const std::vector<int64_t>& sweep) {
+    o.threads = threads;
+    std::vector<float> rows = corpus;
+    t0 = std::chrono::steady_clock::now();
+    const auto index = vindex::VectorIndex::build(o, rows, dim);
+    const double build_s = seconds_since(t0);
+    measure(name, index, build_s, 0, 0);
+    for (int64_t v : sweep) {
+      if (o.kind == "hnsw") measure("  ef_search " + std::to_string(v), index, -1, v, 0);
+      if (o.kind == "ivf") measure("  nprobe " + std::to_string(v), index, -1, 0, v);
+    }
+  };
 
   vindex::BuildOptions flat;
   flat.kind = "flat";
-  run("faiss flat (exact)", flat);
+  run("faiss flat (exact)", flat, {});
   std::stringstream list(kinds);
   for (std::string kind; std::getline(list, kind, ',');) {
     vindex::BuildOptions o;
@@ -205,10 +226,8 @@ int main(int argc, char** argv) {
     if (kind == "ivf")
       name += " nl" + (nlist ? std::to_string(nlist) : std::to_string(vindex::auto_nlist(n))) +
               " np" + std::to_string(nprobe);
-    run(name, o);
+    run(name, o, kind == "hnsw" ? ef_sweep : nprobe_sweep);
   }
-  std::printf("brute force 1 thread: %.0f queries/s (the 1-thread columns' baseline)\n",
-              brute1_qps);
   if (json) std::printf("%s\n", report.dump().c_str());
   return 0;
 }

@@ -23,7 +23,7 @@ struct BuildOptions {
   bool normalize = true;      // cosine: rows L2-normalised before the inner product
   int64_t m = 32;             // hnsw: links per node
   int64_t ef_construction = 128;
-  int64_t ef_search = 128;
+  int64_t ef_search = 64;
   int64_t nlist = 0;  // ivf: lists; 0 = auto (about 4·√n, at least 39 training vectors each)
   int64_t nprobe = 32;
   int threads = 1;  // OpenMP threads for adding and training

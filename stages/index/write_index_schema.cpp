@@ -55,7 +55,7 @@ StageSchema write_index_schema() {
           .range(8, 100000)
           .describe("hnsw: candidates considered when linking a node (higher: better graph, "
                     "slower build)"),
-      ParamSpec::integer("ef_search", 128)
+      ParamSpec::integer("ef_search", 64)
           .range(1, 100000)
           .describe("hnsw: candidates explored per query, stored in the index (search.index "
                     "can override it); at least k is always used"),
