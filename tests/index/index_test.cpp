@@ -12,8 +12,10 @@
 #include <set>
 
 #include "embedflow/config.h"
+#include "embedflow/cpu.h"
 #include "embedflow/errors.h"
 #include "embedflow/npy.h"
+#include "stages/index/distance.h"
 #include "stages/index/search_index.h"
 #include "stages/index/vector_index.h"
 #include "stages/index/write_index.h"
@@ -346,5 +348,33 @@ TEST_CASE("write.index fails the run and leaves no file on a width change or a N
     CHECK(out.record["hits"][1]["score"].get<double>() == Approx(0.1 / norm).epsilon(1e-5));
     CHECK_THROWS_WITH(search->process(embedding("q2", {1, 0}), out),
                       Catch::Contains("2-d") && Catch::Contains("3-d") && Catch::Contains(path));
+  }
+}
+
+TEST_CASE("the index's inner products equal a double-precision sum at every CPU level",
+          "[index][cpu]") {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal;
+  for (const cpu::Level level : cpu::runnable_levels()) {
+    const vindex::kernels::Table& k = vindex::kernels::table(level);
+    INFO("level " << cpu::level_name(level) << ", build " << k.build);
+    for (const int64_t d : {1, 7, 15, 16, 17, 31, 100, 384, 385}) {
+      INFO("d " << d);
+      const int64_t rows = 5;
+      std::vector<float> q(static_cast<size_t>(d)), x(static_cast<size_t>(rows * d));
+      for (auto& v : q) v = normal(rng);
+      for (auto& v : x) v = normal(rng);
+      std::vector<float> out(static_cast<size_t>(rows));
+      k.inner_products(q.data(), x.data(), rows, d, out.data());
+      for (int64_t r = 0; r < rows; ++r) {
+        double want = 0, scale = 0;
+        for (int64_t j = 0; j < d; ++j) {
+          want += double(q[j]) * x[r * d + j];
+          scale += std::abs(double(q[j]) * x[r * d + j]);
+        }
+        CHECK(std::abs(out[r] - want) <= 1e-6 * scale + 1e-7);
+        CHECK(k.inner_product(q.data(), x.data() + r * d, d) == out[r]);
+      }
+    }
   }
 }
