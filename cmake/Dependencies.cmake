@@ -25,3 +25,9 @@ pkg_check_modules(CURL IMPORTED_TARGET libcurl)
 
 # The interpreter that has Debian's torch/torchvision/torchaudio (fixtures and benchmarks only).
 find_program(EMBEDFLOW_REFERENCE_PYTHON NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
+
+# FAISS (libfaiss-dev: a static, position-independent libfaiss.a) for the vector index stages;
+# its imported target links OpenMP::OpenMP_CXX, BLAS and LAPACK, so OpenMP is found first. Only
+# libembedflow_vector_index.so links it (stages/CMakeLists.txt).
+find_package(OpenMP REQUIRED COMPONENTS CXX)
+find_package(faiss REQUIRED)

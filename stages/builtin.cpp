@@ -5,6 +5,7 @@
 #include "stages/clip/register.h"
 #include "stages/debug/register.h"
 #include "stages/image/register.h"
+#include "stages/index/register.h"
 #include "stages/io/register.h"
 #include "stages/score/register.h"
 #include "stages/text/register.h"
@@ -20,6 +21,7 @@ void register_builtin_stages(Registry& registry) {
   register_image_stages(registry);
   register_clip_stages(registry);
   register_aggregate_stages(registry);
+  register_index_stages(registry);
 }
 
 }  // namespace embedflow

@@ -22,6 +22,7 @@ packages=(build-essential cmake ninja-build ccache pkg-config git
   libtorch-dev libopenblas0-openmp libfftw3-dev libsndfile1-dev libsoxr-dev libopencv-dev libpng-dev
   libtbb-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
   libutf8proc-dev libpcre2-dev libsentencepiece-dev libcurl4-openssl-dev libssl-dev catch2 libdnnl-dev
+  libfaiss-dev  # write.index / search.index (stages/index/)
   python3-numpy)  # the demo's offline random-weight resnet18 (tests/fixtures/image/make_random_resnet.py)
 # Independent reference implementations, used only to generate test fixtures and by benchmarks.
 if [ "$mode" = test ]; then

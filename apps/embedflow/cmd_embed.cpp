@@ -3,7 +3,6 @@
 // write (source.text → encode.text or encode.clip_text → write.npy, and score.cosine for
 // --similarity), runs it in a temporary folder, and prints what came out with the texts as
 // labels: the vectors as JSON Lines, or the labelled cosine matrix.
-#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
@@ -15,11 +14,11 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/embedflow/commands.h"
+#include "apps/embedflow/text_input.h"
 #include "embedflow/executor.h"
 #include "embedflow/hub/resolver.h"
 #include "embedflow/npy.h"
 #include "embedflow/preflight.h"
-#include "models/model_path.h"
 
 namespace fs = std::filesystem;
 
@@ -33,56 +32,6 @@ struct EmbedArgs {
   bool similarity = false;
   int threads = 0;
 };
-
-// A temporary folder for the run's files, removed on every way out.
-struct ScratchDir {
-  std::string path;
-  ScratchDir() {
-    std::string tmpl = (fs::temp_directory_path() / "embedflow-embed-XXXXXX").string();
-    if (!mkdtemp(tmpl.data())) throw std::runtime_error("cannot create a temporary folder");
-    path = tmpl;
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
-
-// encode.clip_text for a CLIP folder (config.json's model_type), encode.text otherwise.
-std::string encoder_stage_for(const std::string& model) {
-  try {
-    const models::ModelPath where = models::resolve_model_path(model);
-    if (!where.config.empty()) {
-      const Json config = models::read_json_file(where.config);
-      if (config.value("model_type", "") == "clip") return "encode.clip_text";
-    }
-  } catch (const std::exception&) {
-    // The encoder stage reports a bad model path itself, located and with what to do.
-  }
-  return "encode.text";
-}
-
-std::vector<std::string> read_lines_from(std::istream& in) {
-  std::vector<std::string> lines;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (!line.empty()) lines.push_back(line);
-  }
-  return lines;
-}
-
-// The label of a row in a table: the text, cut to `width` characters (UTF-8 aware).
-std::string label(const std::string& text, size_t width) {
-  size_t chars = 0, i = 0;
-  for (; i < text.size(); ++i) {
-    if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) {
-      if (chars == width) break;
-      ++chars;
-    }
-  }
-  return i < text.size() ? text.substr(0, i) + "…" : text;
-}
 
 std::string pipeline_yaml(const EmbedArgs& a, const std::vector<std::string>& texts,
                           const std::string& encoder, const std::string& dir) {
@@ -140,16 +89,12 @@ void print_matrix(const std::vector<std::string>& texts, const Tensor& m) {
 }
 
 int embed(EmbedArgs& a, const Registry& registry) {
-  std::vector<std::string> texts = a.texts;
-  if (a.file == "-") {
-    for (auto& t : read_lines_from(std::cin)) texts.push_back(std::move(t));
-  } else if (!a.file.empty()) {
-    std::ifstream in(a.file);
-    if (!in) {
-      std::cerr << "error: cannot read " << a.file << "\n";
-      return kExitInvalid;
-    }
-    for (auto& t : read_lines_from(in)) texts.push_back(std::move(t));
+  std::vector<std::string> texts;
+  try {
+    texts = gather_texts(a.texts, a.file);
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return kExitInvalid;
   }
   if (texts.empty()) {
     std::cerr << "error: no text to embed: give --text T, --file F, or '-' with lines on "

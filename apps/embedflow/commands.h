@@ -45,6 +45,7 @@ void add_set_option(CLI::App* cmd, std::vector<std::string>& overrides);
 // The subcommands, one file each.
 void add_run_command(CLI::App& app, CommandList& commands, const Registry& registry);
 void add_embed_command(CLI::App& app, CommandList& commands, const Registry& registry);
+void add_search_command(CLI::App& app, CommandList& commands, const Registry& registry);
 void add_merge_command(CLI::App& app, CommandList& commands, const Registry& registry);
 void add_validate_command(CLI::App& app, CommandList& commands, const Registry& registry);
 void add_graph_command(CLI::App& app, CommandList& commands, const Registry& registry);

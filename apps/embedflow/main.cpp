@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   cli::CommandList commands;
   cli::add_run_command(app, commands, registry);
   cli::add_embed_command(app, commands, registry);
+  cli::add_search_command(app, commands, registry);
   cli::add_merge_command(app, commands, registry);
   cli::add_validate_command(app, commands, registry);
   cli::add_stages_command(app, commands, registry);

@@ -23,6 +23,7 @@ std::shared_ptr<const models::ClipModel> ClipTextEncodeStage::load(const std::st
 models::TokenIds ClipTextEncodeStage::prepare(const Item& in, Item& out) const {
   if (in.kind != Kind::Text)
     throw ItemFailure(std::string("expected a Text item, got ") + kind_name(in.kind));
+  out.text = in.text;  // the embedding keeps its caption: write.index labels rows with it
   const auto& tok = model().tokenizer();
   const auto context = static_cast<size_t>(model().config().text.max_position_embeddings);
   const std::string text = openai_cleaning_ ? tokenizers::clip_clean_text(in.text) : in.text;

@@ -23,7 +23,8 @@ std::shared_ptr<const models::SentenceTransformer> EncodeText::load(const std::s
   return model;
 }
 
-models::TokenIds EncodeText::prepare(const Item& in, Item&) const {
+models::TokenIds EncodeText::prepare(const Item& in, Item& out) const {
+  out.text = in.text;  // the embedding keeps its sentence: write.index labels rows with it
   return model().tokenize(in.text);
 }
 

@@ -20,6 +20,7 @@ struct Loaded {
   int exit_code = -1;
   bool torch = false;         // libtorch_cpu.so was mapped
   bool model_stages = false;  // libembedflow_model_stages.so was mapped
+  bool vector_index = false;  // libembedflow_vector_index.so (FAISS) was mapped
   std::string output;
 };
 
@@ -37,6 +38,7 @@ Loaded run_traced(const std::string& args, const std::string& env = "") {
   const CommandResult cat = run_command("cat '" + trace + "'.* 2>/dev/null");
   l.torch = cat.output.find("libtorch_cpu.so") != std::string::npos;
   l.model_stages = cat.output.find("libembedflow_model_stages.so") != std::string::npos;
+  l.vector_index = cat.output.find("libembedflow_vector_index.so") != std::string::npos;
   INFO("loader trace: " << cat.output.size() << " bytes");
   REQUIRE(cat.output.find("file=") != std::string::npos);  // the trace itself was written
   return l;
@@ -63,6 +65,7 @@ TEST_CASE("commands and pipelines without a model stage never load libtorch", "[
     CHECK(l.exit_code == 0);
     CHECK_FALSE(l.torch);
     CHECK_FALSE(l.model_stages);
+    CHECK_FALSE(l.vector_index);
   }
   SECTION("a spectrogram pipeline runs and writes its outputs") {
     const Loaded l = run_traced("run configs/audio_spectrograms.yaml --progress off",
