@@ -128,7 +128,9 @@ cv::Mat render_heatmap(const HeatmapOptions& o, const std::vector<float>& values
   const int left = 10 + rlabel_w + 8;
   const int top = (o.title.empty() ? 10 : plot::text_box("Ag", title_font).height + 20);
   const int right = 24 + bar_w + 8 + plot::widest_label(bticks, font) + 12;
-  const int bottom = 8 + clabel_w + 10;
+  // Column labels lie flat when they all fit their columns (numbers, short ids), else upright.
+  const bool upright = clabel_w + 4 > cell * every;
+  const int bottom = 8 + (upright ? clabel_w : text_h) + 10;
   const int width = left + mw + right;
   const int height = top + std::max(mh + bottom, bar_h + 10);
   cv::Mat canvas(height, width, CV_8UC3, cv::Scalar(255, 255, 255));
@@ -167,14 +169,21 @@ cv::Mat render_heatmap(const HeatmapOptions& o, const std::vector<float>& values
     if (every > 1 || cell >= 6)
       cv::line(canvas, {left - 4, top + r * cell + cell / 2}, {left - 2, top + r * cell + cell / 2},
                ink);
-    out.row_labels.push_back({r, t, box});
+    out.row_labels.push_back({r, t, box, false});
   }
   for (int c = 0; c < cols; c += every) {
     const std::string& t = clabels[static_cast<size_t>(c)];
     const cv::Size s = plot::text_box(t, font);
-    const cv::Rect box(left + c * cell + cell / 2 - s.height / 2, top + mh + 8, s.height, s.width);
-    plot::draw_text_up(canvas, t, box.tl(), ink, font);
-    out.column_labels.push_back({c, t, box});
+    const int centre = left + c * cell + cell / 2;
+    if (upright) {
+      const cv::Rect box(centre - s.height / 2, top + mh + 8, s.height, s.width);
+      plot::draw_text_up(canvas, t, box.tl(), ink, font);
+      out.column_labels.push_back({c, t, box, true});
+    } else {
+      const cv::Rect box(centre - s.width / 2, top + mh + 8, s.width, s.height);
+      plot::draw_text(canvas, t, box.tl(), ink, font);
+      out.column_labels.push_back({c, t, box, false});
+    }
   }
 
   const cv::Rect bar(left + mw + 24, top, bar_w, bar_h);

@@ -32,7 +32,8 @@ struct HeatmapLayout {
   struct Label {
     int index;         // row or column
     std::string text;  // as drawn
-    cv::Rect box;      // on the canvas (column labels: the turned box)
+    cv::Rect box;      // on the canvas (an upright label: the turned box)
+    bool upright;      // turned 90° to read bottom to top
   };
   std::vector<Label> row_labels, column_labels;
   bool values_written = false;

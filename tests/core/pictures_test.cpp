@@ -347,12 +347,34 @@ TEST_CASE("write.heatmap labels never overlap from 2x2 to 300x300") {
     }
     int prev_right = -(1 << 30);
     for (const auto& l : layout.column_labels) {
-      CHECK(l.box.height == text_width(l.text));  // turned upright
+      // Long ids stand upright (the box turned), and lie flat only when they fit their column.
+      CHECK(l.upright);
+      CHECK(l.box.height == text_width(l.text));
+      CHECK(l.box.width == th);
       CHECK(l.box.x > prev_right);
       CHECK(l.box.y + l.box.height <= img.rows);
       CHECK(l.box.y >= layout.matrix.y + layout.matrix.height);
       prev_right = l.box.x + th;
     }
+    // Numbered columns (a corpus): flat, centred under their columns, apart.
+    std::vector<std::string> numbers;
+    for (int i = 0; i < n; ++i) numbers.push_back(std::to_string(i));
+    HeatmapLayout numbered;
+    render_heatmap(o, v, n, n, names, numbers, &numbered);
+    prev_right = -(1 << 30);
+    for (const auto& l : numbered.column_labels) {
+      const int w = text_width(l.text);
+      const int centre = numbered.matrix.x + l.index * numbered.cell + numbered.cell / 2;
+      CHECK(l.box.x > prev_right);
+      if (!l.upright) {
+        CHECK(l.box.width == w);
+        CHECK(std::abs(l.box.x + w / 2 - centre) <= 1);
+        prev_right = l.box.x + w;
+      } else {
+        prev_right = l.box.x + th;
+      }
+    }
+    if (n <= 19) CHECK(!numbered.column_labels.front().upright);
     // Cut in the middle: the start and the ".wav" end both stay.
     CHECK(layout.row_labels.front().text.rfind("examp", 0) == 0);
     CHECK(layout.row_labels.front().text.find(".wav") != std::string::npos);
