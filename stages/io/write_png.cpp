@@ -62,7 +62,7 @@ StageSchema write_png_schema() {
           .describe("With axes: the title; `{id}` stands for the item id, \"\" for none."),
       ParamSpec::enumeration("mel_scale", "htk", {"htk", "slaney"})
           .describe("Mel formula for the frequency ticks of mel spectrograms whose meta has no "
-                    "`mel_scale` (audio.spectrogram's default and Kaldi's fbank are htk)."),
+                    "`mel_scale` (audio.spectrogram and audio.fbank write it)."),
   };
   s.default_concurrency = 1;
   s.max_concurrency = 1;

@@ -152,6 +152,21 @@ TEST_CASE("write.png mel frequency ticks sit where the mel scale puts round freq
     }
     (void)img;
   }
+  // A Slaney-scale spectrogram (its meta says so): linear below 1 kHz, logarithmic above.
+  {
+    Item slaney = mel_item(3.0, 64);
+    slaney.meta["mel_scale"] = "slaney";
+    auto png = make<WritePngStage>(write_png_schema(),
+                                   {{"dir", dir.path()}, {"axes", true}, {"height", 300}});
+    WritePngStage::Layout layout;
+    png->render(slaney, &layout);
+    auto mel = [](double f) {
+      return f < 1000 ? f * 3 / 200 : 15 + std::log(f / 1000) * 27 / std::log(6.4);
+    };
+    REQUIRE(layout.freq.size() >= 3);
+    for (const auto& t : layout.freq)
+      CHECK(t.pos == Approx(mel(t.value) / mel(8000) * 300).margin(1e-6));
+  }
   // A linear spectrogram: multiples of a nice step in Hz, evenly spaced.
   Item lin = mel_item(3.0, 201);
   lin.meta["freq_scale"] = "linear";
