@@ -84,6 +84,67 @@ std::string format_like_torch(const Tensor& m) {
   return out + "])";
 }
 
+namespace {
+
+std::string cut_label(const std::string& s, size_t max_chars) {
+  if (s.size() <= max_chars) return s;
+  const size_t keep = max_chars - 3, head = (keep + 1) / 2, tail = keep - head;
+  return s.substr(0, head) + "..." + s.substr(s.size() - tail);
+}
+
+std::string pad_left(const std::string& s, size_t width) {
+  return s.size() >= width ? s : std::string(width - s.size(), ' ') + s;
+}
+
+}  // namespace
+
+std::string format_like_torch_labelled(const Tensor& m, const std::vector<std::string>& row_labels,
+                                       const std::vector<std::string>& column_labels) {
+  if (m.ndim() != 2 || m.dtype() != DType::F32)
+    throw std::invalid_argument("format_like_torch_labelled: expected a 2-d float32 matrix");
+  const int64_t rows = m.dim(0), cols = m.dim(1);
+  if (static_cast<int64_t>(row_labels.size()) != rows)
+    throw std::invalid_argument("format_like_torch_labelled: " + std::to_string(rows) +
+                                " rows but " + std::to_string(row_labels.size()) + " labels");
+  const float* p = m.data<float>();
+  std::vector<std::string> cells(static_cast<size_t>(rows * cols));
+  size_t width = 0;
+  for (int64_t i = 0; i < rows * cols; ++i) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.4f", p[i]);
+    cells[static_cast<size_t>(i)] = buf;
+    width = std::max(width, cells[static_cast<size_t>(i)].size());
+  }
+  // Column numbers right-aligned over the values (the prefix "tensor([[" is 9 characters).
+  std::string out(9, ' ');
+  for (int64_t c = 0; c < cols; ++c) {
+    out += pad_left(std::to_string(c), width);
+    if (c + 1 < cols) out += "  ";
+  }
+  out += "\n";
+  const size_t index_width = std::to_string(std::max<int64_t>(rows, 1) - 1).size();
+  const size_t line_width = 9 + cols * width + (cols > 0 ? (cols - 1) * 2 : 0) + 3;  // + "]])"
+  for (int64_t r = 0; r < rows; ++r) {
+    std::string line = r == 0 ? "tensor([[" : "        [";
+    for (int64_t c = 0; c < cols; ++c) {
+      if (c > 0) line += ", ";
+      line += pad_left(cells[static_cast<size_t>(r * cols + c)], width);
+    }
+    line += r + 1 < rows ? "]," : "]])";
+    line += std::string(line_width - std::min(line_width, line.size()), ' ');
+    out += line + "  " + pad_left(std::to_string(r), index_width) + "  " +
+           cut_label(row_labels[static_cast<size_t>(r)], 60) + "\n";
+  }
+  if (!column_labels.empty()) {
+    const size_t cw = std::to_string(std::max<size_t>(column_labels.size(), 1) - 1).size();
+    for (size_t c = 0; c < column_labels.size(); ++c)
+      out += std::string(c == 0 ? "columns: " : "         ") + pad_left(std::to_string(c), cw) +
+             "  " + cut_label(column_labels[c], 60) + "\n";
+  }
+  out.pop_back();  // the caller ends the last line, as with format_like_torch
+  return out;
+}
+
 // The corpus, normalised, packed once for the fixed-order GEMM: every score is one dot product
 // summed in the same order whatever the batch of queries, so a score does not depend on which
 // queries were scored beside it, nor on the threads.

@@ -31,6 +31,18 @@ Tensor cosine(const Tensor& a, const Tensor& b);
 // "tensor([[1.0000, 0.6660, 0.1046],\n        [...]])", four decimals.
 std::string format_like_torch(const Tensor& matrix);
 
+// The same tensor with labels, so that a 19×19 matrix reads without a sidecar: column numbers
+// above the columns, each row followed by its number and label, values padded to one width as
+// PyTorch pads them (a leading space for positives when any value is negative). When
+// `column_labels` is given (a corpus other than the rows), a legend of the columns follows.
+// Labels longer than 60 characters are cut in the middle.
+//               0        1
+//   tensor([[ 1.0000, -0.5000],   0  a.wav
+//           [-0.5000,  1.0000]])  1  b.wav
+std::string format_like_torch_labelled(const Tensor& matrix,
+                                       const std::vector<std::string>& row_labels,
+                                       const std::vector<std::string>& column_labels = {});
+
 struct Neighbor {
   int64_t index = 0;  // row of the corpus
   float score = 0;

@@ -40,7 +40,9 @@ StageSchema fbank_schema() {
       "item's sample rate. Output is `[num_mel_bins (+1 with use_energy), n_frames]`, the "
       "Spectrogram layout; torchaudio returns the transpose `[n_frames, num_mel_bins]`. Reads "
       "channel `channel` of multi-channel audio, like torchaudio. With `dither` > 0 the noise is "
-      "seeded from the item id, so runs are reproducible (torchaudio draws from torch's RNG).";
+      "seeded from the item id, so runs are reproducible (torchaudio draws from torch's RNG). "
+      "The meta holds the frame parameters, `freq_scale: mel`, `mel_scale: htk` (Kaldi's mel "
+      "is HTK's) and `f_min`/`f_max` (the mel edges in Hz), for write.png's axes.";
   s.inputs = {{"in", {Kind::Audio}, "audio, f32 [channels, samples]"}};
   s.output = Kind::Spectrogram;
   s.params = {
@@ -277,6 +279,10 @@ void FbankStage::process(const Item& in, Item& out) {
   out.meta["hop_length"] = s.window_shift;
   out.meta["sample_rate"] = in.sample_rate;
   out.meta["freq_scale"] = "mel";
+  // Kaldi's mel (1127·ln(1 + f/700)) is HTK's; high_freq <= 0 counts back from Nyquist.
+  out.meta["mel_scale"] = "htk";
+  out.meta["f_min"] = opt_.low_freq;
+  out.meta["f_max"] = opt_.high_freq > 0 ? opt_.high_freq : in.sample_rate / 2.0 + opt_.high_freq;
   out.meta["units"] = opt_.use_log_fbank ? "log" : opt_.use_power ? "power" : "magnitude";
 }
 

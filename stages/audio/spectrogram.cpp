@@ -34,8 +34,9 @@ StageSchema spectrogram_schema() {
       "does; load with `mono: true` for one image per file). n_freq is n_fft/2+1; n_frames is "
       "1 + (samples + 2*pad + (center ? 2*(n_fft/2) : 0) - n_fft) / hop_length.\n\n"
       "Keeps `sample_rate` and writes `n_fft`, `win_length`, `hop_length`, `sample_rate`, "
-      "`freq_scale` (linear|mel), `f_min`/`f_max` and `units` (power|magnitude|dB|log) into the "
-      "item's meta for downstream stages.";
+      "`freq_scale` (linear|mel), `f_min`/`f_max`, `mel_scale` (htk|slaney, mel only) and "
+      "`units` (power|magnitude|dB|log) into the item's meta for downstream stages (write.png "
+      "plots its axes from them).";
   s.inputs = {{"in", {Kind::Audio}, "audio, f32 [channels, samples]"}};
   s.output = Kind::Spectrogram;
   s.params = {
@@ -261,6 +262,8 @@ void SpectrogramStage::process(const Item& in, Item& out) {
   if (mel_) {
     out.meta["f_min"] = mel_->f_min;
     out.meta["f_max"] = mel_->f_max ? *mel_->f_max : in.sample_rate / 2;
+    // Which mel formula: what a plot needs to put frequency ticks where the bands are.
+    out.meta["mel_scale"] = mel_->scale == audio::MelScale::Slaney ? "slaney" : "htk";
   } else {
     out.meta["f_min"] = 0.0;
     out.meta["f_max"] = in.sample_rate / 2.0;

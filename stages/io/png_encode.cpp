@@ -35,7 +35,7 @@ void on_warning(png_structp, png_const_charp) {}
 // The part that runs under setjmp: only plain locals, so that nothing with a destructor is
 // skipped by libpng's longjmp.
 bool encode_into(Sink* sink, const uint8_t* pixels, int width, int height, int channels,
-                 size_t stride) {
+                 size_t stride, bool compact) {
   png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, sink, on_error, on_warning);
   if (!png) return false;
   png_infop info = png_create_info_struct(png);
@@ -46,9 +46,14 @@ bool encode_into(Sink* sink, const uint8_t* pixels, int width, int height, int c
   png_set_write_fn(png, sink, append, no_flush);
   // OpenCV's defaults for imencode(".png") without parameters: tuned for speed (the SUB filter
   // alone, zlib level 1) with the run-length strategy.
-  png_set_filter(png, PNG_FILTER_TYPE_BASE, PNG_FILTER_SUB);
-  png_set_compression_level(png, Z_BEST_SPEED);
-  png_set_compression_strategy(png, Z_RLE);
+  if (compact) {
+    png_set_filter(png, PNG_FILTER_TYPE_BASE, PNG_ALL_FILTERS);
+    png_set_compression_level(png, Z_BEST_COMPRESSION);
+  } else {
+    png_set_filter(png, PNG_FILTER_TYPE_BASE, PNG_FILTER_SUB);
+    png_set_compression_level(png, Z_BEST_SPEED);
+    png_set_compression_strategy(png, Z_RLE);
+  }
   png_set_IHDR(png, info, static_cast<png_uint_32>(width), static_cast<png_uint_32>(height), 8,
                channels == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
                PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
@@ -64,13 +69,13 @@ bool encode_into(Sink* sink, const uint8_t* pixels, int width, int height, int c
 }  // namespace
 
 std::vector<uint8_t> encode_png(const uint8_t* pixels, int width, int height, int channels,
-                                size_t stride) {
+                                size_t stride, bool compact) {
   if (width <= 0 || height <= 0 || (channels != 1 && channels != 3))
     throw std::invalid_argument("encode_png: expected a non-empty gray or 3-channel image, got " +
                                 std::to_string(width) + "x" + std::to_string(height) + "x" +
                                 std::to_string(channels));
   Sink sink;
-  if (!encode_into(&sink, pixels, width, height, channels, stride))
+  if (!encode_into(&sink, pixels, width, height, channels, stride, compact))
     throw std::runtime_error(std::string("PNG encoding failed: ") +
                              (sink.message[0] ? sink.message : "libpng could not start"));
   return std::move(sink.bytes);

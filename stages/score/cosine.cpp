@@ -15,6 +15,7 @@ ScoreCosine::ScoreCosine(const Params& p) : params_(p) {
   exclude_self_ = p.get_bool("exclude_self");
   block_rows_ = p.get_int("block_rows");
   print_ = p.get_bool("print");
+  print_labels_ = p.get_string("print_format") == "labelled";
 }
 
 void ScoreCosine::open(const StageContext& ctx) {
@@ -57,7 +58,14 @@ void ScoreCosine::start() {
   scorer_ = std::make_unique<CosineScorer>(corpus.matrix(), block_rows_);
   if (print_) {
     if (queries_.rows() <= 100 && corpus.rows() <= 100) {
-      std::printf("%s\n", format_like_torch(scorer_->scores(queries_.matrix())).c_str());
+      const Tensor m = scorer_->scores(queries_.matrix());
+      // All-vs-all: the columns are the rows, whose labels are printed already.
+      const std::string text =
+          print_labels_
+              ? format_like_torch_labelled(m, queries_.ids,
+                                           two_inputs_ ? corpus.ids : std::vector<std::string>{})
+              : format_like_torch(m);
+      std::printf("%s\n", text.c_str());
     } else {
       std::printf("score.cosine '%s': %lld×%lld matrix not printed (print is for ≤ 100×100)\n",
                   stage_id_.c_str(), static_cast<long long>(queries_.rows()),

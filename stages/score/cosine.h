@@ -41,6 +41,7 @@ class ScoreCosine : public ReduceStage {
   bool exclude_self_ = false;
   int64_t block_rows_ = 16384;
   bool print_ = false;
+  bool print_labels_ = true;  // print_format: labelled
   Side queries_, corpus_;
   bool two_inputs_ = false;
   bool started_ = false;

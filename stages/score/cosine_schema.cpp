@@ -21,9 +21,12 @@ StageSchema score_cosine_schema() {
       "earlier corpus item), for write.jsonl / write.csv.\n\n"
       "Memory: both embedding sets are held (N·D + M·D floats); the score matrix is never "
       "materialised — queries are scored in blocks against `block_rows` corpus rows at a time "
-      "(one GEMM per block) and top-k candidates are merged block by block. `print: true` "
-      "also prints the matrix to standard output the way PyTorch prints a tensor (for small "
-      "matrices, up to 100×100).";
+      "(one GEMM per block) and top-k candidates are merged block by block.\n\n"
+      "`print: true` also prints the matrix to standard output the way PyTorch prints a "
+      "tensor (for small matrices, up to 100×100), by default labelled: column numbers above, "
+      "each row followed by its number and item id, and with a corpus a legend of the "
+      "columns (`print_format: torch`: the bare tensor text, as `util.cos_sim` prints it). "
+      "write.heatmap draws the matrix as a picture.";
   s.inputs = {{"queries", {Kind::Embedding}, "query embeddings (or all items, all-vs-all)"},
               {"corpus", {Kind::Embedding}, "corpus embeddings (optional)", true}};
   s.output = Kind::Embedding;
@@ -45,6 +48,9 @@ StageSchema score_cosine_schema() {
                     "scores."),
       ParamSpec::boolean("print", false)
           .describe("Print the matrix to stdout like PyTorch prints a tensor (≤ 100×100)."),
+      ParamSpec::enumeration("print_format", "labelled", {"labelled", "torch"})
+          .describe("labelled: column numbers and each row's number and id beside the tensor; "
+                    "torch: the tensor text alone."),
   };
   s.default_concurrency = 1;
   s.max_concurrency = 1;
