@@ -48,20 +48,6 @@ struct ScratchDir {
   }
 };
 
-// encode.clip_text for a CLIP folder (config.json's model_type), encode.text otherwise.
-std::string encoder_stage_for(const std::string& model) {
-  try {
-    const models::ModelPath where = models::resolve_model_path(model);
-    if (!where.config.empty()) {
-      const Json config = models::read_json_file(where.config);
-      if (config.value("model_type", "") == "clip") return "encode.clip_text";
-    }
-  } catch (const std::exception&) {
-    // The encoder stage reports a bad model path itself, located and with what to do.
-  }
-  return "encode.text";
-}
-
 std::vector<std::string> read_lines_from(std::istream& in) {
   std::vector<std::string> lines;
   std::string line;
@@ -157,7 +143,7 @@ int embed(EmbedArgs& a, const Registry& registry) {
     return kExitInvalid;
   }
   ScratchDir dir;
-  const std::string encoder = a.stage == "auto" ? encoder_stage_for(a.model) : a.stage;
+  const std::string encoder = a.stage == "auto" ? models::text_encoder_stage_for(a.model) : a.stage;
   LoadOptions load_options;
   load_options.overrides = a.overrides;
   const PipelineConfig cfg = load_pipeline_string(pipeline_yaml(a, texts, encoder, dir.path),
