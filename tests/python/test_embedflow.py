@@ -227,3 +227,27 @@ def test_encode_audio_arrays_equal_their_files(tmp_path):
     np.testing.assert_allclose(from_array, from_file, rtol=0, atol=1e-6)
     with pytest.raises(ValueError, match="16000"):
         embedflow.encode_audio(model, [tone], sample_rate=44100)
+
+
+def test_a_model_is_loaded_once_and_reused(tmp_path):
+    import shutil
+    model = tmp_path / "tiny-bert"
+    shutil.copytree(TINY_BERT, model)
+    sentences = fixture_sentences()[:10]
+    embedflow.clear_models()
+    first = embedflow.encode_text(str(model), sentences)
+    np.testing.assert_array_equal(embedflow.encode_text(str(model), sentences), first)
+    assert embedflow.clear_models() == 1  # one kept stage served both calls
+    embedflow.encode_text(str(model), sentences)
+    embedflow.encode_text(str(model), sentences, pooling="mean")  # other params: another
+    assert embedflow.clear_models() == 2
+    # Weights rewritten in place (as torch/safetensors save does) are loaded again, never read
+    # through the kept stage's mapping of the old file (that would be a SIGBUS).
+    first = embedflow.encode_text(str(model), sentences)
+    time.sleep(0.01)
+    (model / "model.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises((RuntimeError, ValueError), match="safetensors"):
+        embedflow.encode_text(str(model), sentences)
+    shutil.copy(os.path.join(TINY_BERT, "model.safetensors"), model / "model.safetensors")
+    np.testing.assert_array_equal(embedflow.encode_text(str(model), sentences), first)
+    assert embedflow.clear_models() == 1  # the stages of older weights were dropped
