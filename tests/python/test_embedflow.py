@@ -251,3 +251,19 @@ def test_a_model_is_loaded_once_and_reused(tmp_path):
     shutil.copy(os.path.join(TINY_BERT, "model.safetensors"), model / "model.safetensors")
     np.testing.assert_array_equal(embedflow.encode_text(str(model), sentences), first)
     assert embedflow.clear_models() == 1  # the stages of older weights were dropped
+
+
+def test_calls_from_several_threads_equal_serial_calls():
+    from concurrent.futures import ThreadPoolExecutor
+    sentences = fixture_sentences()
+    chunks = [sentences[i::4] for i in range(4)]
+    want = [embedflow.encode_text(TINY_BERT, c) for c in chunks]
+    _, paths = clip_images()
+    with ThreadPoolExecutor(4) as pool:
+        texts = [pool.submit(embedflow.encode_text, TINY_BERT, c) for c in chunks]
+        images = pool.submit(embedflow.encode_images, TINY_CLIP, paths)
+        for f, w in zip(texts, want):
+            np.testing.assert_array_equal(f.result(), w)
+        np.testing.assert_allclose(images.result(),
+                                   np.load(os.path.join(CLIP_EXPECTED, "image_from_files.npy")),
+                                   rtol=0, atol=1e-4)
