@@ -15,12 +15,16 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
 #include <mutex>
+#include <optional>
 
 #include "embedflow/errors.h"
 #include "embedflow/executor.h"
@@ -280,20 +284,50 @@ size_t clear_models() {
   return n;  // a stage a running call still holds is released when that call ends
 }
 
+// run_pipeline on a thread of its own while the caller's thread, GIL released, wakes every
+// 100 ms to let Python handle signals: Ctrl-C stops the run (the sources stop, what is in
+// flight drains) and raises KeyboardInterrupt once it has stopped.
+RunResult run_interruptibly(const PipelineConfig& cfg, RunOptions opts) {
+  std::atomic<bool> stop{false};
+  opts.stop = &stop;
+  auto running = std::async(std::launch::async, [&] { return run_pipeline(cfg, opts); });
+  bool interrupted = false;
+  for (;;) {
+    {
+      py::gil_scoped_release release;
+      if (running.wait_for(std::chrono::milliseconds(100)) == std::future_status::ready) break;
+    }
+    if (!interrupted && PyErr_CheckSignals() != 0) {
+      interrupted = true;  // the exception stays pending until the run has stopped
+      stop = true;
+    }
+  }
+  if (interrupted) {
+    py::error_already_set pending;
+    try {
+      running.get();
+    } catch (const std::exception&) {
+      // The interrupt is what the user asked about.
+    }
+    throw pending;
+  }
+  return running.get();
+}
+
 // Runs a pipeline built in memory and returns the rows of its memory.sink, one per input.
 py::array run_in_memory(const PipelineText& p, const std::string& name,
                         const std::shared_ptr<Channel>& channel, const ScratchDir& dir) {
   const size_t inputs = channel->inputs.size();
-  RunResult result;
+  std::optional<PipelineConfig> cfg;
   {
     py::gil_scoped_release release;
-    const PipelineConfig cfg = load_pipeline_string(p.yaml, name, registry());
-    preflight(cfg, hub::model_resolver());
-    RunOptions opts;
-    opts.lock_dir = dir.path;
-    opts.wrap_stage = keep_encoders_open;
-    result = run_pipeline(cfg, opts);
+    cfg = load_pipeline_string(p.yaml, name, registry());
+    preflight(*cfg, hub::model_resolver());
   }
+  RunOptions opts;
+  opts.lock_dir = dir.path;
+  opts.wrap_stage = keep_encoders_open;
+  const RunResult result = run_interruptibly(*cfg, opts);
   if (result.status != RunResult::Status::Ok)
     throw std::runtime_error(name + ": the run " +
                              (result.status == RunResult::Status::Failed ? "failed" : "stopped") +
@@ -531,17 +565,16 @@ py::dict run(const py::object& pipeline_arg, const py::dict& set, const py::dict
     load.env[py::str(kv.first).cast<std::string>()] = py::str(kv.second).cast<std::string>();
   // A string with a line break is the pipeline's YAML text, anything else a file's path.
   const bool text = pipeline.find('\n') != std::string::npos;
-  RunResult result;
+  std::optional<PipelineConfig> cfg;
   {
     py::gil_scoped_release release;
-    const PipelineConfig cfg =
-        text ? load_pipeline_string(pipeline, "embedflow.run", registry(), load)
-             : load_pipeline_file(pipeline, registry(), load);
-    preflight(cfg, hub::model_resolver());
-    RunOptions opts;
-    opts.threads = threads;
-    result = run_pipeline(cfg, opts);
+    cfg = text ? load_pipeline_string(pipeline, "embedflow.run", registry(), load)
+               : load_pipeline_file(pipeline, registry(), load);
+    preflight(*cfg, hub::model_resolver());
   }
+  RunOptions opts;
+  opts.threads = threads;
+  const RunResult result = run_interruptibly(*cfg, opts);
   const std::string name = text ? "embedflow.run" : pipeline;
   if (result.status != RunResult::Status::Ok)
     throw std::runtime_error(name + ": the run " +
@@ -583,7 +616,8 @@ PYBIND11_MODULE(embedflow, m) {
       "    e = embedflow.encode_text('all-MiniLM-L6-v2', ['The cat sits.', 'A dog runs.'])\n"
       "    print(embedflow.similarity(e, e))\n\n"
       "Each encode_* call builds and runs a pipeline (the stages of `embedflow stages`), with "
-      "the GIL released while it runs. Bad parameters raise ValueError with the engine's "
+      "the GIL released while it runs (Ctrl-C stops it: KeyboardInterrupt). Bad parameters raise "
+      "ValueError with the engine's "
       "message; failed items raise RuntimeError listing them.";
   m.attr("__version__") = EMBEDFLOW_VERSION;
 

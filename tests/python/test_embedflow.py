@@ -267,3 +267,24 @@ def test_calls_from_several_threads_equal_serial_calls():
         np.testing.assert_allclose(images.result(),
                                    np.load(os.path.join(CLIP_EXPECTED, "image_from_files.npy")),
                                    rtol=0, atol=1e-4)
+
+
+def test_ctrl_c_stops_a_long_call():
+    import signal
+    sentences = fixture_sentences() * 8
+    embedflow.encode_text(TINY_BERT, sentences[:4])  # the model loaded outside the timing
+    start = time.perf_counter()
+    embedflow.encode_text(TINY_BERT, sentences)
+    one = time.perf_counter() - start
+    many = sentences * 20  # about 20 of those
+    timer = threading.Timer(one, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    start = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        embedflow.encode_text(TINY_BERT, many)
+    stopped = time.perf_counter() - start
+    timer.join()
+    assert stopped < 8 * one, f"stopped after {stopped:.2f} s; the whole call takes ~{20 * one:.2f} s"
+    # The module still works after an interrupted call.
+    np.testing.assert_allclose(embedflow.encode_text(TINY_BERT, sentences[:5]),
+                               expected("tiny_expected_cls.npy")[:5], rtol=0, atol=1e-5)
