@@ -175,4 +175,23 @@ ModelPath resolve_model_path(const std::string& path, ModelFormat format) {
   return out;
 }
 
+std::string model_type_of(const std::string& model) {
+  try {
+    const ModelPath where = resolve_model_path(model);
+    if (where.config.empty()) return "";
+    return read_json_file(where.config).value("model_type", "");
+  } catch (const std::exception&) {
+    // The encoder stage reports a bad model path itself, located and with what to do.
+    return "";
+  }
+}
+
+std::string text_encoder_stage_for(const std::string& model) {
+  return model_type_of(model) == "clip" ? "encode.clip_text" : "encode.text";
+}
+
+std::string image_encoder_stage_for(const std::string& model) {
+  return model_type_of(model) == "clip" ? "encode.clip_image" : "encode.image";
+}
+
 }  // namespace embedflow::models

@@ -40,4 +40,12 @@ ModelPath resolve_model_path(const std::string& path, ModelFormat format = Model
 // Reads and parses a JSON file (config.json, modules.json); throws ModelError naming the file.
 nlohmann::json read_json_file(const std::string& path);
 
+// config.json's `model_type` of a model folder, file or cached hub id ("clip", "bert", "vit",
+// …); "" when it has none or cannot be resolved (the stage that loads it reports why).
+std::string model_type_of(const std::string& model);
+// The stage that embeds `model`'s texts: encode.clip_text for a CLIP folder, else encode.text.
+std::string text_encoder_stage_for(const std::string& model);
+// The stage that embeds `model`'s images: encode.clip_image for a CLIP folder, else encode.image.
+std::string image_encoder_stage_for(const std::string& model);
+
 }  // namespace embedflow::models

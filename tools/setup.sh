@@ -23,11 +23,12 @@ packages=(build-essential cmake ninja-build ccache pkg-config git
   libtbb-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
   libutf8proc-dev libpcre2-dev libsentencepiece-dev libcurl4-openssl-dev libssl-dev catch2 libdnnl-dev
   libfaiss-dev  # write.index / search.index (stages/index/)
+  pybind11-dev python3-dev  # the Python module (python/)
   python3-numpy)  # the demo's offline random-weight resnet18 (tests/fixtures/image/make_random_resnet.py)
 # Independent reference implementations, used only to generate test fixtures and by benchmarks.
 if [ "$mode" = test ]; then
   packages+=(python3-torch python3-torchvision python3-torchaudio python3-scipy python3-numpy
-    python3-regex python3-opencv slurm-wlm munge)
+    python3-regex python3-opencv slurm-wlm munge python3-pytest)
 fi
 
 # shellcheck source=tools/lib/packages.sh

@@ -4,7 +4,6 @@
 // --similarity), runs it in a temporary folder, and prints what came out with the texts as
 // labels: the vectors as JSON Lines, or the labelled cosine matrix.
 
-#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -19,6 +18,8 @@
 #include "embedflow/hub/resolver.h"
 #include "embedflow/npy.h"
 #include "embedflow/preflight.h"
+#include "models/model_path.h"
+#include "models/similarity.h"
 
 namespace fs = std::filesystem;
 
@@ -33,10 +34,15 @@ struct EmbedArgs {
   int threads = 0;
 };
 
+// Where the run writes the embeddings: --output, else the scratch folder.
+std::string embeddings_path(const EmbedArgs& a, const std::string& dir) {
+  return a.output.empty() ? dir + "/embeddings.npy" : a.output;
+}
+
 std::string pipeline_yaml(const EmbedArgs& a, const std::vector<std::string>& texts,
                           const std::string& encoder, const std::string& dir) {
   // JSON strings are YAML double-quoted scalars: any text, quotes and newlines included.
-  const std::string embeddings = a.output.empty() ? dir + "/embeddings.npy" : a.output;
+  const std::string embeddings = embeddings_path(a, dir);
   std::string y = "pipeline: embed\nerrors: " + Json(dir + "/errors.jsonl").dump() +
                   "\nstages:\n"
                   "  - id: text\n    type: source.text\n    params:\n      items: " +
@@ -67,27 +73,6 @@ void print_vectors(const std::vector<std::string>& texts, const Tensor& e) {
   }
 }
 
-// Rows and columns numbered, each row labelled with its text: a 19×19 matrix stays readable.
-void print_matrix(const std::vector<std::string>& texts, const Tensor& m) {
-  const int64_t n = m.dim(0), cols = m.dim(1);
-  std::string head = "     ";
-  char buf[64];
-  for (int64_t c = 0; c < cols; ++c) {
-    std::snprintf(buf, sizeof buf, " %7s", ("[" + std::to_string(c) + "]").c_str());
-    head += buf;
-  }
-  std::cout << head << "\n";
-  for (int64_t r = 0; r < n; ++r) {
-    std::snprintf(buf, sizeof buf, "%5s", ("[" + std::to_string(r) + "]").c_str());
-    std::string line = buf;
-    for (int64_t c = 0; c < cols; ++c) {
-      std::snprintf(buf, sizeof buf, " %7.4f", m.data<float>()[r * cols + c]);
-      line += buf;
-    }
-    std::cout << line << "  " << label(texts[static_cast<size_t>(r)], 60) << "\n";
-  }
-}
-
 int embed(EmbedArgs& a, const Registry& registry) {
   std::vector<std::string> texts;
   try {
@@ -102,7 +87,7 @@ int embed(EmbedArgs& a, const Registry& registry) {
     return kExitInvalid;
   }
   ScratchDir dir;
-  const std::string encoder = a.stage == "auto" ? encoder_stage_for(a.model) : a.stage;
+  const std::string encoder = a.stage == "auto" ? models::text_encoder_stage_for(a.model) : a.stage;
   LoadOptions load_options;
   load_options.overrides = a.overrides;
   const PipelineConfig cfg = load_pipeline_string(pipeline_yaml(a, texts, encoder, dir.path),
@@ -122,9 +107,10 @@ int embed(EmbedArgs& a, const Registry& registry) {
     }
     return kExitFailed;
   }
-  const Tensor embeddings = read_npy(a.output.empty() ? dir.path + "/embeddings.npy" : a.output);
+  const Tensor embeddings = read_npy(embeddings_path(a, dir.path));
   if (a.similarity)
-    print_matrix(texts, read_npy(dir.path + "/similarity.npy"));
+    // Aligned as PyTorch prints it, columns numbered, each row its number and text.
+    std::cout << format_like_torch_labelled(read_npy(dir.path + "/similarity.npy"), texts) << "\n";
   else if (a.output.empty())
     print_vectors(texts, embeddings);
   else

@@ -15,6 +15,7 @@
 #include "embedflow/executor.h"
 #include "embedflow/hub/resolver.h"
 #include "embedflow/preflight.h"
+#include "models/model_path.h"
 
 namespace embedflow::cli {
 
@@ -73,7 +74,7 @@ int search(SearchArgs& a, const Registry& registry) {
     return kExitInvalid;
   }
   ScratchDir dir("embedflow-search");
-  const std::string encoder = a.stage == "auto" ? encoder_stage_for(a.model) : a.stage;
+  const std::string encoder = a.stage == "auto" ? models::text_encoder_stage_for(a.model) : a.stage;
   LoadOptions load_options;
   load_options.overrides = a.overrides;
   const PipelineConfig cfg = load_pipeline_string(pipeline_yaml(a, texts, encoder, dir.path),

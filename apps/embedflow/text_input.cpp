@@ -7,10 +7,6 @@
 #include <iostream>
 #include <stdexcept>
 
-#include <nlohmann/json.hpp>
-
-#include "models/model_path.h"
-
 namespace fs = std::filesystem;
 
 namespace embedflow::cli {
@@ -24,19 +20,6 @@ ScratchDir::ScratchDir(const std::string& prefix) {
 ScratchDir::~ScratchDir() {
   std::error_code ec;
   fs::remove_all(path, ec);
-}
-
-std::string encoder_stage_for(const std::string& model) {
-  try {
-    const models::ModelPath where = models::resolve_model_path(model);
-    if (!where.config.empty()) {
-      const auto config = models::read_json_file(where.config);
-      if (config.value("model_type", "") == "clip") return "encode.clip_text";
-    }
-  } catch (const std::exception&) {
-    // The encoder stage reports a bad model path itself, located and with what to do.
-  }
-  return "encode.text";
 }
 
 std::vector<std::string> read_lines_from(std::istream& in) {

@@ -18,9 +18,6 @@ struct ScratchDir {
   ScratchDir& operator=(const ScratchDir&) = delete;
 };
 
-// encode.clip_text for a CLIP folder (config.json's model_type), encode.text otherwise.
-std::string encoder_stage_for(const std::string& model);
-
 // Non-empty lines ("\r\n" accepted).
 std::vector<std::string> read_lines_from(std::istream& in);
 
