@@ -16,8 +16,10 @@ PackedWeights::PackedWeights(const float* w, int64_t n, int64_t k, int64_t strid
 Split PackedWeights::split(int64_t m, int64_t threads, int64_t p_begin, int64_t p_end) const {
   Split s;
   const int64_t mr = kernels_->mr, panel_count = p_end - p_begin;
-  // About 128 KiB of `a` per block, in whole tiles.
-  s.rows_per_block = std::max<int64_t>(mr, 32768 / std::max<int64_t>(1, k_) / mr * mr);
+  // About 128 KiB of `a` per block of rows and of k (the share of `a` one block of a panel
+  // meets), in whole tiles.
+  const int64_t kc = std::min(k_, kernels_->kc);
+  s.rows_per_block = std::max<int64_t>(mr, 32768 / std::max<int64_t>(1, kc) / mr * mr);
   s.blocks = (m + s.rows_per_block - 1) / s.rows_per_block;
   // The panels are split too when there are fewer than ~4 row blocks per thread (a few
   // sentences, a handful of queries).

@@ -27,6 +27,7 @@ struct Kernels {
   const char* build;  // the level this table was compiled for
   int64_t mr;         // rows per tile
   int64_t nr;         // columns per packed panel
+  int64_t kc;         // k per block (a block of a panel stays in L1)
   // W (n × k, element (c, i) at w[c·stride_n + i·stride_k]) into ⌈n/nr⌉ panels of nr columns:
   // panel p holds W[p·nr + j, i] at packed[(p·k + i)·nr + j], columns past n zero.
   void (*pack)(const float* w, int64_t n, int64_t k, int64_t stride_n, int64_t stride_k,

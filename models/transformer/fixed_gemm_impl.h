@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include <immintrin.h>
 
@@ -104,16 +105,31 @@ void pack(const float* w, int64_t n, int64_t k, int64_t stride_n, int64_t stride
   }
 }
 
-// R rows of a against one panel; `cols` of its nr columns are real (the rest padding).
+// Where a tile's sums go after one block of k: on to the next block (`partial`, R rows of nr
+// floats, read back as the next block's starting values), or, after the last, into `out`.
+struct TileOut {
+  const float* start;  // the sums so far (R × nr), or null: start from zero
+  float* partial;      // not the last block of k: store the sums here (R × nr)
+  float* out;          // the last block: out (+)= the sums, `cols` of nr columns real
+  int64_t ldo, cols;
+  bool accumulate;
+};
+
+// R rows of a against one panel for one block of k. A sum stored to `partial` and loaded back is
+// the same float, so blocking k changes no bit: each element is still one multiply-add chain over
+// k = 0 … K−1.
 template <int64_t R>
-inline void tile(const float* a, int64_t lda, const float* panel, int64_t k, float* out,
-                 int64_t ldo, int64_t cols, bool accumulate) {
+inline void tile(const float* a, int64_t lda, const float* panel, int64_t kc, const TileOut& to) {
   V acc0[R], acc1[R];
   // Every loop over r is unrolled so that the accumulators stay in registers (an array GCC
   // indexes at run time lives on the stack, and the k loop then stores it each step).
 #pragma GCC unroll 16
-  for (int64_t r = 0; r < R; ++r) acc0[r] = acc1[r] = zero();
-  for (int64_t i = 0; i < k; ++i) {
+  for (int64_t r = 0; r < R; ++r) {
+    acc0[r] = to.start ? load(to.start + r * kNr) : zero();
+    acc1[r] = to.start ? load(to.start + r * kNr + kWidth) : zero();
+  }
+#pragma GCC unroll 4
+  for (int64_t i = 0; i < kc; ++i) {
     const V b0 = load(panel + i * kNr);
     const V b1 = load(panel + i * kNr + kWidth);
 #pragma GCC unroll 16
@@ -123,12 +139,20 @@ inline void tile(const float* a, int64_t lda, const float* panel, int64_t k, flo
       acc1[r] = mul_add(x, b1, acc1[r]);
     }
   }
-  if (cols == kNr) {
+  if (to.partial) {
 #pragma GCC unroll 16
     for (int64_t r = 0; r < R; ++r) {
-      float* o = out + r * ldo;
-      store(o, accumulate ? add(load(o), acc0[r]) : acc0[r]);
-      store(o + kWidth, accumulate ? add(load(o + kWidth), acc1[r]) : acc1[r]);
+      store(to.partial + r * kNr, acc0[r]);
+      store(to.partial + r * kNr + kWidth, acc1[r]);
+    }
+    return;
+  }
+  if (to.cols == kNr) {
+#pragma GCC unroll 16
+    for (int64_t r = 0; r < R; ++r) {
+      float* o = to.out + r * to.ldo;
+      store(o, to.accumulate ? add(load(o), acc0[r]) : acc0[r]);
+      store(o + kWidth, to.accumulate ? add(load(o + kWidth), acc1[r]) : acc1[r]);
     }
     return;
   }
@@ -136,44 +160,66 @@ inline void tile(const float* a, int64_t lda, const float* panel, int64_t k, flo
   alignas(64) float buf[kNr];
 #pragma GCC unroll 16
   for (int64_t r = 0; r < R; ++r) {
-    float* o = out + r * ldo;
-    if (accumulate) {
-      std::memcpy(buf, o, static_cast<size_t>(cols) * sizeof(float));
-      std::memset(buf + cols, 0, static_cast<size_t>(kNr - cols) * sizeof(float));
+    float* o = to.out + r * to.ldo;
+    if (to.accumulate) {
+      std::memcpy(buf, o, static_cast<size_t>(to.cols) * sizeof(float));
+      std::memset(buf + to.cols, 0, static_cast<size_t>(kNr - to.cols) * sizeof(float));
       store(buf, add(load(buf), acc0[r]));
       store(buf + kWidth, add(load(buf + kWidth), acc1[r]));
     } else {
       store(buf, acc0[r]);
       store(buf + kWidth, acc1[r]);
     }
-    std::memcpy(o, buf, static_cast<size_t>(cols) * sizeof(float));
+    std::memcpy(o, buf, static_cast<size_t>(to.cols) * sizeof(float));
   }
 }
 
 template <int64_t R>
-inline void rest(const float* a, int64_t lda, const float* panel, int64_t k, float* out,
-                 int64_t ldo, int64_t cols, bool accumulate, int64_t rows) {
+inline void rest(const float* a, int64_t lda, const float* panel, int64_t kc, const TileOut& to,
+                 int64_t rows) {
   if constexpr (R > 0) {
-    if (rows == R) return tile<R>(a, lda, panel, k, out, ldo, cols, accumulate);
-    rest<R - 1>(a, lda, panel, k, out, ldo, cols, accumulate, rows);
+    if (rows == R) return tile<R>(a, lda, panel, kc, to);
+    rest<R - 1>(a, lda, panel, kc, to, rows);
   }
 }
 
+// k in blocks of kKc: a block of a panel (kKc × nr floats: 24 KiB for AVX2, 48 KiB for AVX-512)
+// stays in L1 while every row tile passes over it; the tiles' sums wait in `partial` between
+// blocks.
+constexpr int64_t kKc = 384;
+
 void run(const float* a, int64_t lda, int64_t m, const float* packed, int64_t n, int64_t k,
          int64_t p0, int64_t p1, float* out, int64_t ldo, bool accumulate) {
+  thread_local std::vector<float> partial_sums;
+  if (k > kKc && partial_sums.size() < static_cast<size_t>(m * kNr))
+    partial_sums.resize(static_cast<size_t>(m * kNr));
+  float* partial = partial_sums.data();
   for (int64_t p = p0; p < p1; ++p) {
     const float* panel = packed + p * k * kNr;
     const int64_t cols = std::min(kNr, n - p * kNr);
     float* o = out + (p - p0) * kNr;
-    int64_t r = 0;
-    for (; r + kMr <= m; r += kMr)
-      tile<kMr>(a + r * lda, lda, panel, k, o + r * ldo, ldo, cols, accumulate);
-    if (r < m) rest<kMr - 1>(a + r * lda, lda, panel, k, o + r * ldo, ldo, cols, accumulate, m - r);
+    for (int64_t k0 = 0; k0 < k; k0 += kKc) {
+      const int64_t kc = std::min(kKc, k - k0);
+      const bool first = k0 == 0, last = k0 + kc == k;
+      for (int64_t r = 0; r < m; r += kMr) {
+        const TileOut to{first ? nullptr : partial + r * kNr,
+                         last ? nullptr : partial + r * kNr,
+                         o + r * ldo,
+                         ldo,
+                         cols,
+                         accumulate};
+        const float* ar = a + r * lda + k0;
+        if (r + kMr <= m)
+          tile<kMr>(ar, lda, panel + k0 * kNr, kc, to);
+        else
+          rest<kMr - 1>(ar, lda, panel + k0 * kNr, kc, to, m - r);
+      }
+    }
   }
 }
 
 }  // namespace
 
-extern const Kernels kTable = {EMBEDFLOW_CPU_TARGET_NAME, kMr, kNr, pack, run};
+extern const Kernels kTable = {EMBEDFLOW_CPU_TARGET_NAME, kMr, kNr, kKc, pack, run};
 
 }  // namespace embedflow::models::transformer::fixed_gemm::EMBEDFLOW_CPU_TARGET
