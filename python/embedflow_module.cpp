@@ -21,6 +21,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <map>
 #include <mutex>
@@ -381,40 +382,55 @@ py::array encode_text(const py::object& model_path, py::object texts, py::kwargs
   return run_in_memory(p, "embedflow.encode_text", channel, dir);
 }
 
-py::array encode_images(const py::object& model_path, const py::sequence& images,
-                        py::kwargs kwargs) {
-  const std::string model = path_string(model_path);
-  require_inputs(images, "images");
-  const Json preprocess = pop_block(kwargs, "preprocess");
+// The items of `inputs` (named `what` in messages): a path becomes a File item, anything else
+// the item `from_array` makes of it (which throws py::value_error for what it cannot take).
+// All paths or all arrays; `files` says which.
+std::shared_ptr<Channel> items_of(
+    const py::sequence& inputs, const std::string& what, bool& files,
+    const std::function<void(size_t, const py::object&, Item&)>& from_array) {
   auto channel = std::make_shared<Channel>();
-  bool files = false, arrays = false;
-  for (size_t i = 0; i < images.size(); ++i) {
+  bool arrays = false;
+  files = false;
+  for (size_t i = 0; i < inputs.size(); ++i) {
     Item item;
     item.id = std::to_string(i);
-    const py::object v = images[i];
+    const py::object v = inputs[i];
     if (is_path(v)) {
       files = true;
       item.kind = Kind::File;
       item.source = path_string(v);
     } else {
       arrays = true;
-      const py::array a = py::array::ensure(v);
-      if (!a || a.ndim() != 3 || a.shape(2) != 3 || !a.dtype().is(py::dtype::of<uint8_t>())) {
-        const std::string found = a ? py::str(a.attr("shape")).cast<std::string>() + " " +
-                                          py::str(a.dtype()).cast<std::string>()
-                                    : py::str(v.get_type()).cast<std::string>();
-        throw py::value_error("images[" + std::to_string(i) +
-                              "]: give a path or an H×W×3 uint8 RGB array, found " + found);
-      }
-      const auto c = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>::ensure(a);
-      item.kind = Kind::Image;
-      item.source = "images[" + std::to_string(i) + "]";
-      item.tensor = Tensor(DType::U8, {a.shape(0), a.shape(1), 3});
-      std::memcpy(item.tensor.raw_mut(), c.data(), item.tensor.nbytes());
+      from_array(i, v, item);
     }
     channel->inputs.push_back(std::move(item));
   }
-  if (files && arrays) throw py::value_error("images: give all paths or all arrays, not a mix");
+  if (files && arrays) throw py::value_error(what + ": give all paths or all arrays, not a mix");
+  return channel;
+}
+
+py::array encode_images(const py::object& model_path, const py::sequence& images,
+                        py::kwargs kwargs) {
+  const std::string model = path_string(model_path);
+  require_inputs(images, "images");
+  const Json preprocess = pop_block(kwargs, "preprocess");
+  bool files = false;
+  const auto channel =
+      items_of(images, "images", files, [](size_t i, const py::object& v, Item& item) {
+        const py::array a = py::array::ensure(v);
+        if (!a || a.ndim() != 3 || a.shape(2) != 3 || !a.dtype().is(py::dtype::of<uint8_t>())) {
+          const std::string found = a ? py::str(a.attr("shape")).cast<std::string>() + " " +
+                                            py::str(a.dtype()).cast<std::string>()
+                                      : py::str(v.get_type()).cast<std::string>();
+          throw py::value_error("images[" + std::to_string(i) +
+                                "]: give a path or an H×W×3 uint8 RGB array, found " + found);
+        }
+        const auto c = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>::ensure(a);
+        item.kind = Kind::Image;
+        item.source = "images[" + std::to_string(i) + "]";
+        item.tensor = Tensor(DType::U8, {a.shape(0), a.shape(1), 3});
+        std::memcpy(item.tensor.raw_mut(), c.data(), item.tensor.nbytes());
+      });
   ChannelHandle handle(channel);
   ScratchDir dir;
   const std::string encoder = models::image_encoder_stage_for(model);
@@ -447,41 +463,30 @@ py::array encode_audio(const py::object& model_path, const py::sequence& audio,
   const std::string model = path_string(model_path);
   require_inputs(audio, "recordings");
   const Json segment = pop_block(kwargs, "segment");
-  auto channel = std::make_shared<Channel>();
-  bool files = false, arrays = false;
-  for (size_t i = 0; i < audio.size(); ++i) {
-    Item item;
-    item.id = std::to_string(i);
-    const py::object v = audio[i];
-    if (is_path(v)) {
-      files = true;
-      item.kind = Kind::File;
-      item.source = path_string(v);
-    } else {
-      arrays = true;
-      const auto a = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(v);
-      if (!a || (a.ndim() != 1 && a.ndim() != 2) || a.size() == 0)
-        throw py::value_error("audio[" + std::to_string(i) +
-                              "]: give a path or a non-empty float array [samples] or "
-                              "[channels, samples]");
-      const int64_t channels = a.ndim() == 1 ? 1 : a.shape(0);
-      const int64_t samples = a.ndim() == 1 ? a.shape(0) : a.shape(1);
-      // Channels averaged, as audio.load's `mono: true` does for files.
-      item.tensor = Tensor(DType::F32, {1, samples});
-      float* dst = item.tensor.data<float>();
-      const float* src = a.data();
-      for (int64_t s = 0; s < samples; ++s) {
-        float sum = 0;
-        for (int64_t c = 0; c < channels; ++c) sum += src[c * samples + s];
-        dst[s] = sum / static_cast<float>(channels);
-      }
-      item.kind = Kind::Audio;
-      item.source = "audio[" + std::to_string(i) + "]";
-      item.sample_rate = sample_rate.value_or(0);
-    }
-    channel->inputs.push_back(std::move(item));
-  }
-  if (files && arrays) throw py::value_error("audio: give all paths or all arrays, not a mix");
+  bool files = false;
+  const auto channel =
+      items_of(audio, "audio", files, [&](size_t i, const py::object& v, Item& item) {
+        const auto a = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(v);
+        if (!a || (a.ndim() != 1 && a.ndim() != 2) || a.size() == 0)
+          throw py::value_error("audio[" + std::to_string(i) +
+                                "]: give a path or a non-empty float array [samples] or "
+                                "[channels, samples]");
+        const int64_t channels = a.ndim() == 1 ? 1 : a.shape(0);
+        const int64_t samples = a.ndim() == 1 ? a.shape(0) : a.shape(1);
+        // Channels averaged, as audio.load's `mono: true` does for files.
+        item.tensor = Tensor(DType::F32, {1, samples});
+        float* dst = item.tensor.data<float>();
+        const float* src = a.data();
+        for (int64_t s = 0; s < samples; ++s) {
+          float sum = 0;
+          for (int64_t c = 0; c < channels; ++c) sum += src[c * samples + s];
+          dst[s] = sum / static_cast<float>(channels);
+        }
+        item.kind = Kind::Audio;
+        item.source = "audio[" + std::to_string(i) + "]";
+        item.sample_rate = sample_rate.value_or(0);
+      });
+  const bool arrays = !files;
   if (arrays && !sample_rate)
     throw py::value_error("sample_rate: give the rate of the arrays (16000)");
   if (arrays && *sample_rate != kAudioRate)

@@ -3,10 +3,7 @@
 // write (source.text → encode.text or encode.clip_text → write.npy, and score.cosine for
 // --similarity), runs it in a temporary folder, and prints what came out with the texts as
 // labels: the vectors as JSON Lines, or the labelled cosine matrix.
-
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <memory>
 
@@ -14,14 +11,9 @@
 
 #include "apps/embedflow/commands.h"
 #include "apps/embedflow/text_input.h"
-#include "embedflow/executor.h"
-#include "embedflow/hub/resolver.h"
 #include "embedflow/npy.h"
-#include "embedflow/preflight.h"
 #include "models/model_path.h"
 #include "models/similarity.h"
-
-namespace fs = std::filesystem;
 
 namespace embedflow::cli {
 
@@ -74,45 +66,19 @@ void print_vectors(const std::vector<std::string>& texts, const Tensor& e) {
 }
 
 int embed(EmbedArgs& a, const Registry& registry) {
-  std::vector<std::string> texts;
-  try {
-    texts = gather_texts(a.texts, a.file);
-  } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return kExitInvalid;
-  }
-  if (texts.empty()) {
-    std::cerr << "error: no text to embed: give --text T, --file F, or '-' with lines on "
-                 "standard input (empty lines are skipped)\n";
-    return kExitInvalid;
-  }
+  const auto texts = texts_or_report(a.texts, a.file, "text to embed");
+  if (!texts) return kExitInvalid;
   ScratchDir dir;
   const std::string encoder = a.stage == "auto" ? models::text_encoder_stage_for(a.model) : a.stage;
-  LoadOptions load_options;
-  load_options.overrides = a.overrides;
-  const PipelineConfig cfg = load_pipeline_string(pipeline_yaml(a, texts, encoder, dir.path),
-                                                  "embedflow embed", registry, load_options);
-  print_warnings(cfg);
-  preflight(cfg, hub::model_resolver(), offline_model_hint);
-  RunOptions opts;
-  opts.threads = a.threads;
-  opts.lock_dir = dir.path;  // the lock of the run's own folder, not of --output's
-  const RunResult result = run_pipeline(cfg, opts);
-  if (result.status != RunResult::Status::Ok || result.errors > 0) {
-    std::cerr << "error: " << (result.message.empty() ? "some texts failed" : result.message)
-              << "\n";
-    if (!result.errors_file.empty()) {
-      std::ifstream errors(result.errors_file);
-      std::cerr << errors.rdbuf();
-    }
+  if (!run_generated_pipeline(pipeline_yaml(a, *texts, encoder, dir.path), "embedflow embed",
+                              registry, a.overrides, a.threads, dir.path, "some texts failed"))
     return kExitFailed;
-  }
   const Tensor embeddings = read_npy(embeddings_path(a, dir.path));
   if (a.similarity)
     // Aligned as PyTorch prints it, columns numbered, each row its number and text.
-    std::cout << format_like_torch_labelled(read_npy(dir.path + "/similarity.npy"), texts) << "\n";
+    std::cout << format_like_torch_labelled(read_npy(dir.path + "/similarity.npy"), *texts) << "\n";
   else if (a.output.empty())
-    print_vectors(texts, embeddings);
+    print_vectors(*texts, embeddings);
   else
     std::cerr << "wrote " << a.output << " (" << embeddings.dim(0) << " x " << embeddings.dim(1)
               << ")\n";

@@ -12,9 +12,6 @@
 
 #include "apps/embedflow/commands.h"
 #include "apps/embedflow/text_input.h"
-#include "embedflow/executor.h"
-#include "embedflow/hub/resolver.h"
-#include "embedflow/preflight.h"
 #include "models/model_path.h"
 
 namespace embedflow::cli {
@@ -61,39 +58,13 @@ void print_hits(const Json& record) {
 }
 
 int search(SearchArgs& a, const Registry& registry) {
-  std::vector<std::string> texts;
-  try {
-    texts = gather_texts(a.texts, a.file);
-  } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return kExitInvalid;
-  }
-  if (texts.empty()) {
-    std::cerr << "error: no query: give --text T, --file F, or '-' with lines on standard "
-                 "input (empty lines are skipped)\n";
-    return kExitInvalid;
-  }
+  const auto texts = texts_or_report(a.texts, a.file, "query");
+  if (!texts) return kExitInvalid;
   ScratchDir dir("embedflow-search");
   const std::string encoder = a.stage == "auto" ? models::text_encoder_stage_for(a.model) : a.stage;
-  LoadOptions load_options;
-  load_options.overrides = a.overrides;
-  const PipelineConfig cfg = load_pipeline_string(pipeline_yaml(a, texts, encoder, dir.path),
-                                                  "embedflow search", registry, load_options);
-  print_warnings(cfg);
-  preflight(cfg, hub::model_resolver(), offline_model_hint);
-  RunOptions opts;
-  opts.threads = a.threads;
-  opts.lock_dir = dir.path;
-  const RunResult result = run_pipeline(cfg, opts);
-  if (result.status != RunResult::Status::Ok || result.errors > 0) {
-    std::cerr << "error: " << (result.message.empty() ? "some queries failed" : result.message)
-              << "\n";
-    if (!result.errors_file.empty()) {
-      std::ifstream errors(result.errors_file);
-      std::cerr << errors.rdbuf();
-    }
+  if (!run_generated_pipeline(pipeline_yaml(a, *texts, encoder, dir.path), "embedflow search",
+                              registry, a.overrides, a.threads, dir.path, "some queries failed"))
     return kExitFailed;
-  }
   std::ifstream in(dir.path + "/hits.jsonl");
   std::string line;
   bool first = true;
