@@ -183,10 +183,10 @@ inline void rest(const float* a, int64_t lda, const float* panel, int64_t kc, co
   }
 }
 
-// k in blocks of kKc: a block of a panel (kKc × nr floats: 24 KiB for AVX2, 48 KiB for AVX-512)
-// stays in L1 while every row tile passes over it; the tiles' sums wait in `partial` between
-// blocks.
-constexpr int64_t kKc = 384;
+// k in blocks of kKc: a block of a panel (kKc × nr floats, 24 KiB at every level: half of a
+// 48 KiB L1, the rest for the rows of a) stays in L1 while every row tile passes over it; the
+// tiles' sums wait in `partial` between blocks.
+constexpr int64_t kKc = 24576 / (kNr * static_cast<int64_t>(sizeof(float)));
 
 void run(const float* a, int64_t lda, int64_t m, const float* packed, int64_t n, int64_t k,
          int64_t p0, int64_t p1, float* out, int64_t ldo, bool accumulate) {
