@@ -207,23 +207,25 @@ std::vector<std::vector<Neighbor>> CosineScorer::top_k(const Tensor& queries, in
     const int64_t p1 = std::min(panels, p0 + impl_->block_panels);
     const int64_t start = p0 * nr, len = std::min(m, p1 * nr) - start;
     impl_->score(q.data(), n, p0, p1, scores.data(), width);
-    // Each query's candidates: the block's scores above its k-th best so far (a later corpus
-    // row loses a tie, so only strictly better ones can enter), merged with the best.
+    // Each query keeps its k best so far as a heap with the worst on top: a score enters only
+    // when strictly better than that worst (a later corpus row loses a tie), so after the first
+    // k most of a block is one comparison per score.
     tbb::parallel_for(int64_t{0}, n, [&](int64_t r) {
       auto& b = best[static_cast<size_t>(r)];
       const float* s = scores.data() + r * width;
-      const bool full = static_cast<int64_t>(b.size()) == k;
-      const float floor = full ? b.back().score : -INFINITY;
-      for (int64_t j = 0; j < len; ++j)
-        if (!full || s[j] > floor) b.push_back({start + j, s[j]});
-      if (static_cast<int64_t>(b.size()) > k) {
-        std::partial_sort(b.begin(), b.begin() + k, b.end(), better);
-        b.resize(static_cast<size_t>(k));
-      } else {
-        std::sort(b.begin(), b.end(), better);
+      for (int64_t j = 0; j < len; ++j) {
+        if (static_cast<int64_t>(b.size()) < k) {
+          b.push_back({start + j, s[j]});
+          std::push_heap(b.begin(), b.end(), better);
+        } else if (s[j] > b.front().score) {
+          std::pop_heap(b.begin(), b.end(), better);
+          b.back() = {start + j, s[j]};
+          std::push_heap(b.begin(), b.end(), better);
+        }
       }
     });
   }
+  for (auto& b : best) std::sort_heap(b.begin(), b.end(), better);  // best first
   return best;
 }
 
