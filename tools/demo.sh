@@ -161,8 +161,8 @@ if [ -n "$resnet_model" ]; then
   a2e="$OUT_ROOT/audio_to_embedding"
   MODEL="$resnet_model" OUT="$a2e" run_quiet "$ef" run configs/audio_to_embedding.yaml --progress off | matrix
   echo "rows/columns: $(jsonl_ids "$a2e/embeddings.jsonl")"
-  echo "closest other recording (alike.jsonl, rank 2; rank 1 is the recording itself):"
-  sed -n 's/.*"corpus_id":"\([^"]*\)","query_id":"\([^"]*\)","rank":2,"score":\([-0-9.e]*\).*/\2 \1 \3/p' \
+  echo "closest other recording (alike.jsonl, rank 1; exclude_self leaves the recording itself out):"
+  sed -n 's/.*"corpus_id":"\([^"]*\)","query_id":"\([^"]*\)","rank":1,"score":\([-0-9.e]*\).*/\2 \1 \3/p' \
     "$a2e/alike.jsonl" | while read -r q c s; do printf '  %-24s -> %-24s %.4f\n' "$q" "$c" "$s"; done
 
   banner "images -> ResNet embeddings"
