@@ -28,6 +28,19 @@ Tensor ScoreCosine::Side::matrix() const {
   return t;
 }
 
+namespace {
+
+// A row's name in the printed matrix: its id, and the sentence it embeds when it carries one
+// (the text encoders keep it); an id that is only the row's position (source.text's "0", "1",
+// …) gives way to the sentence, which says more.
+std::string print_label(const Item& item) {
+  if (item.text.empty()) return item.id;
+  if (item.id == std::to_string(item.index)) return item.text;
+  return item.id + "  " + item.text;
+}
+
+}  // namespace
+
 void ScoreCosine::consume(size_t port, const Item& item) {
   if (port > 1) throw std::logic_error("score.cosine: no input port " + std::to_string(port));
   if (port == 1) two_inputs_ = true;
@@ -44,6 +57,7 @@ void ScoreCosine::consume(size_t port, const Item& item) {
   const float* p = t.data<float>();
   side.values.insert(side.values.end(), p, p + t.dim(0));
   side.ids.push_back(item.id);
+  side.labels.push_back(print_label(item));
   side.metas.push_back(item.meta);
 }
 
@@ -62,8 +76,8 @@ void ScoreCosine::start() {
       // All-vs-all: the columns are the rows, whose labels are printed already.
       const std::string text =
           print_labels_
-              ? format_like_torch_labelled(m, queries_.ids,
-                                           two_inputs_ ? corpus.ids : std::vector<std::string>{})
+              ? format_like_torch_labelled(m, queries_.labels,
+                                           two_inputs_ ? corpus.labels : std::vector<std::string>{})
               : format_like_torch(m);
       std::printf("%s\n", text.c_str());
     } else {

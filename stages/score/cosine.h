@@ -26,6 +26,7 @@ class ScoreCosine : public ReduceStage {
   struct Side {
     std::vector<float> values;  // rows × dim, in source order
     std::vector<std::string> ids;
+    std::vector<std::string> labels;  // what the printed matrix names a row by (print_label)
     std::vector<Json> metas;
     int64_t dim = 0;
     int64_t rows() const { return static_cast<int64_t>(ids.size()); }

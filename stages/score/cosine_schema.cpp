@@ -24,7 +24,8 @@ StageSchema score_cosine_schema() {
       "(one GEMM per block) and top-k candidates are merged block by block.\n\n"
       "`print: true` also prints the matrix to standard output the way PyTorch prints a "
       "tensor (for small matrices, up to 100×100), by default labelled: column numbers above, "
-      "each row followed by its number and item id, and with a corpus a legend of the "
+      "each row followed by its number and item id (and the sentence, for text embeddings), "
+      "and with a corpus a legend of the "
       "columns (`print_format: torch`: the bare tensor text, as `util.cos_sim` prints it). "
       "write.heatmap draws the matrix as a picture.";
   s.inputs = {{"queries", {Kind::Embedding}, "query embeddings (or all items, all-vs-all)"},

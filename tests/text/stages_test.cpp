@@ -262,8 +262,11 @@ TEST_CASE("configs/text_similarity.yaml: [3, 384] embeddings and the printed 3x3
       }
       CHECK(s.data<float>()[i * 3 + j] == Approx(dot / std::sqrt(ni * nj)).margin(1e-5));
     }
-  // The printed matrix (labelled: pictures_test checks the layout), its diagonal in it.
+  // The printed matrix (labelled: pictures_test checks the layout), its diagonal in it, and each
+  // row named by its sentence (source.text's ids are only the rows' positions) after its number.
   CHECK_THAT(r.output, Catch::Contains("tensor([[") && Catch::Contains("1.0000"));
+  CHECK_THAT(r.output, Catch::Contains("0  The dog sits outside waiting for a treat.") &&
+                           Catch::Contains("2  The dog is swimming."));
 }
 
 TEST_CASE("text.tokenize: ids and tokens and offsets of a published tokenizer") {
