@@ -63,7 +63,7 @@ struct Mixture {
     std::normal_distribution<float> normal;
     centres.resize(static_cast<size_t>(clusters * d));
     for (auto& v : centres) v = normal(rng);
-    vindex::l2_normalize(centres.data(), clusters, d);
+    models::l2_normalize_rows(centres.data(), clusters, d);
   }
   std::vector<float> draw(int64_t n, float spread, uint32_t seed) const {
     std::mt19937 rng(seed);
@@ -76,7 +76,7 @@ struct Mixture {
       const int64_t c = pick(rng);
       for (int64_t j = 0; j < d; ++j) x[r * d + j] = centres[c * d + j] + sigma * normal(rng);
     }
-    vindex::l2_normalize(x.data(), n, d);
+    models::l2_normalize_rows(x.data(), n, d);
     return x;
   }
 };

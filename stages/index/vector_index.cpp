@@ -1,5 +1,7 @@
 #include "stages/index/vector_index.h"
 
+#include "models/similarity.h"
+
 #include <omp.h>
 
 #include <algorithm>
@@ -101,22 +103,11 @@ int64_t auto_nlist(int64_t n) {
   return std::max<int64_t>(1, std::min<int64_t>(by_sqrt, n / 39));
 }
 
-void l2_normalize(float* rows, int64_t n, int64_t d) {
-  for (int64_t r = 0; r < n; ++r) {
-    float* x = rows + r * d;
-    double ss = 0;
-    for (int64_t c = 0; c < d; ++c) ss += static_cast<double>(x[c]) * x[c];
-    if (ss <= 0) continue;
-    const auto inv = static_cast<float>(1.0 / std::sqrt(ss));
-    for (int64_t c = 0; c < d; ++c) x[c] *= inv;
-  }
-}
-
 VectorIndex VectorIndex::build(const BuildOptions& o, std::vector<float>& rows, int64_t d) {
   if (d <= 0 || rows.empty() || rows.size() % static_cast<size_t>(d) != 0)
     throw std::invalid_argument("no vectors to index");
   const auto n = static_cast<int64_t>(rows.size()) / d;
-  if (o.normalize) l2_normalize(rows.data(), n, d);
+  if (o.normalize) models::l2_normalize_rows(rows.data(), n, d);
   VectorIndex vi;
   Header& h = vi.header_;
   h.kind = o.kind;
@@ -235,7 +226,7 @@ void VectorIndex::search_batch(const float* queries, int64_t n, int64_t k,
                                int64_t ef_search, int64_t nprobe) const {
   const int64_t d = header_.dim;
   std::vector<float> q(queries, queries + n * d);
-  if (header_.normalize) l2_normalize(q.data(), n, d);
+  if (header_.normalize) models::l2_normalize_rows(q.data(), n, d);
   rows.assign(static_cast<size_t>(n * k), -1);
   scores.assign(static_cast<size_t>(n * k), 0.f);
   std::vector<idx_t> labels(static_cast<size_t>(n * k), -1);

@@ -49,9 +49,6 @@ struct Hit {
 // The nlist `auto` gives for n vectors.
 int64_t auto_nlist(int64_t n);
 
-// Scales each row of `rows` (n × d) to unit length; a zero row stays zero.
-void l2_normalize(float* rows, int64_t n, int64_t d);
-
 class VectorIndex {
  public:
   VectorIndex();

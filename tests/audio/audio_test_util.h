@@ -9,18 +9,9 @@
 #include "embedflow/config.h"
 #include "embedflow/item.h"
 #include "embedflow/stage.h"
+#include "tests/support/test_support.h"  // open_stage
 
 namespace embedflow::test {
-
-// Builds a stage of type S from its schema and JSON params (validated, defaults filled), opened.
-template <class S>
-std::unique_ptr<S> make_stage(const StageSchema& schema, const Json& params) {
-  auto stage = std::make_unique<S>(resolve_params(schema, "s", params));
-  StageContext ctx;
-  ctx.stage_id = "s";
-  stage->open(ctx);
-  return stage;
-}
 
 inline Item audio_item(const Tensor& wave, int sample_rate, const std::string& id = "clip") {
   Item it;

@@ -35,7 +35,7 @@ Item spectrogram_item(const std::vector<float>& v, int64_t f, int64_t t,
 }  // namespace
 
 TEST_CASE("spectrogram.image: min-max, flip, replicate, no resize") {
-  auto st = make_stage<SpectrogramImageStage>(spectrogram_image_schema(),
+  auto st = open_stage<SpectrogramImageStage>(spectrogram_image_schema(),
                                               {{"height", 0}, {"width", 0}, {"normalize", "none"}});
   // Rows are frequency bins, low first: 2 bins × 3 frames, values 0..10.
   const Item out = run_item(*st, spectrogram_item({0, 5, 10, 2, 4, 6}, 2, 3));
@@ -49,7 +49,7 @@ TEST_CASE("spectrogram.image: min-max, flip, replicate, no resize") {
 }
 
 TEST_CASE("spectrogram.image: fixed dB range, imagenet normalisation, resize") {
-  auto st = make_stage<SpectrogramImageStage>(
+  auto st = open_stage<SpectrogramImageStage>(
       spectrogram_image_schema(),
       {{"scale", "range"}, {"range", {-80.0, 0.0}}, {"flip", false}, {"height", 0}, {"width", 0}});
   const Item out = run_item(*st, spectrogram_item({-100, -40, 10}, 1, 3));
@@ -61,7 +61,7 @@ TEST_CASE("spectrogram.image: fixed dB range, imagenet normalisation, resize") {
     for (int i = 0; i < 3; ++i)
       CHECK(p[c * 3 + i] == Approx((unit[i] - mean[c]) / sd[c]).margin(1e-5));
 
-  auto sized = make_stage<SpectrogramImageStage>(spectrogram_image_schema(),
+  auto sized = open_stage<SpectrogramImageStage>(spectrogram_image_schema(),
                                                  {{"normalize", "none"}});  // 224 × 224
   std::vector<float> ramp(64 * 50);
   for (int f = 0; f < 64; ++f)
@@ -76,7 +76,7 @@ TEST_CASE("spectrogram.image: fixed dB range, imagenet normalisation, resize") {
 }
 
 TEST_CASE("spectrogram.image: colormap gives viridis colours as RGB") {
-  auto st = make_stage<SpectrogramImageStage>(spectrogram_image_schema(), {{"channels", "colormap"},
+  auto st = open_stage<SpectrogramImageStage>(spectrogram_image_schema(), {{"channels", "colormap"},
                                                                            {"height", 0},
                                                                            {"width", 0},
                                                                            {"normalize", "none"},
@@ -92,7 +92,7 @@ TEST_CASE("spectrogram.image: colormap gives viridis colours as RGB") {
 }
 
 TEST_CASE("spectrogram.image rejects multi-channel spectrograms with a hint") {
-  auto st = make_stage<SpectrogramImageStage>(spectrogram_image_schema(), Json::object());
+  auto st = open_stage<SpectrogramImageStage>(spectrogram_image_schema(), Json::object());
   Item in;
   in.id = "stereo";
   in.kind = Kind::Spectrogram;
@@ -108,7 +108,7 @@ TEST_CASE("spectrogram.image rejects multi-channel spectrograms with a hint") {
 TEST_CASE("write.png writes the bare strip, axes on request, and images as they are") {
   TempDir dir("png");
   auto strip =
-      make_stage<WritePngStage>(write_png_schema(), {{"dir", dir.path()}, {"colormap", "gray"}});
+      open_stage<WritePngStage>(write_png_schema(), {{"dir", dir.path()}, {"colormap", "gray"}});
   strip->write(spectrogram_item({0, 5, 10, 2, 4, 6}, 2, 3, "sub/clip.wav"));
   const std::string path = dir.file("sub/clip.wav.png");
   REQUIRE(fs::exists(path));
@@ -120,7 +120,7 @@ TEST_CASE("write.png writes the bare strip, axes on request, and images as they 
   CHECK(int(img.at<uint8_t>(0, 1)) == 102);  // 0.4 * 255
   CHECK(strip->outputs() == std::vector<std::string>{path});
 
-  auto axes = make_stage<WritePngStage>(write_png_schema(), {{"dir", dir.path()}, {"axes", true}});
+  auto axes = open_stage<WritePngStage>(write_png_schema(), {{"dir", dir.path()}, {"axes", true}});
   Item s = spectrogram_item(std::vector<float>(64 * 200, 1.0f), 64, 200, "axes");
   s.meta = {{"sample_rate", 16000}, {"hop_length", 160}, {"freq_scale", "mel"}, {"f_max", 8000}};
   axes->write(s);
@@ -154,7 +154,7 @@ TEST_CASE("audio.spectrogram: per-channel [C, F, T] and concurrent calls are det
   std::normal_distribution<float> g(0.0f, 0.1f);
   Tensor stereo(DType::F32, {2, 8000});
   for (int64_t i = 0; i < stereo.numel(); ++i) stereo.data<float>()[i] = g(rng);
-  auto st = make_stage<SpectrogramStage>(
+  auto st = open_stage<SpectrogramStage>(
       spectrogram_schema(),
       {{"n_fft", 512}, {"hop_length", 128}, {"mel", {{"n_mels", 40}}}, {"db", {{"top_db", 80.0}}}});
   const Item both = run_item(*st, audio_item(stereo, 16000));
@@ -165,7 +165,7 @@ TEST_CASE("audio.spectrogram: per-channel [C, F, T] and concurrent calls are det
   CHECK(both.sample_rate == 16000);
 
   // Channel 1 alone: same values except top_db, which clamps against the whole item's max.
-  auto plain = make_stage<SpectrogramStage>(
+  auto plain = open_stage<SpectrogramStage>(
       spectrogram_schema(), {{"n_fft", 512}, {"hop_length", 128}, {"mel", {{"n_mels", 40}}}});
   Tensor right(DType::F32, {1, 8000});
   std::copy(stereo.data<float>() + 8000, stereo.data<float>() + 16000, right.data<float>());
@@ -191,7 +191,7 @@ TEST_CASE("audio.spectrogram: per-channel [C, F, T] and concurrent calls are det
 }
 
 TEST_CASE("audio.spectrogram: short signals and missing sample rates fail per item") {
-  auto st = make_stage<SpectrogramStage>(spectrogram_schema(), {{"mel", Json::object()}});
+  auto st = open_stage<SpectrogramStage>(spectrogram_schema(), {{"mel", Json::object()}});
   CHECK_THROWS_WITH(run_item(*st, audio_item(Tensor(DType::F32, {1, 100}), 16000)),
                     Catch::Contains("too short for reflect padding"));
   CHECK_THROWS_WITH(run_item(*st, audio_item(Tensor(DType::F32, {1, 16000}), 0)),

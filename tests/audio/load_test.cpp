@@ -49,7 +49,7 @@ void write_sine(const std::string& path, int format, int rate, int channels, int
 }
 
 std::unique_ptr<LoadStage> loader(const Json& params = Json::object()) {
-  return make_stage<LoadStage>(load_schema(), params);
+  return open_stage<LoadStage>(load_schema(), params);
 }
 
 // The message of the ItemFailure that loading `path` throws ("" when it loads).

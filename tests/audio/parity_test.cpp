@@ -40,10 +40,10 @@ int check_cases(const std::string& prefix) {
                                sig["sample_rate"].get<int>(), c["signal"]);
     Item out;
     if (c["stage"] == "audio.fbank") {
-      auto st = make_stage<FbankStage>(fbank_schema(), c["params"]);
+      auto st = open_stage<FbankStage>(fbank_schema(), c["params"]);
       out = run_item(*st, in);
     } else {
-      auto st = make_stage<SpectrogramStage>(spectrogram_schema(), c["params"]);
+      auto st = open_stage<SpectrogramStage>(spectrogram_schema(), c["params"]);
       out = run_item(*st, in);
     }
     const Tensor want = read_npy(kFixtureDir + "/" + c["expected"].get<std::string>());

@@ -335,7 +335,7 @@ TEST_CASE("BufferPool recycles storage within its bounds and may die before its 
 TEST_CASE("audio.spectrogram writes FFTW wisdom when asked and reuses results' storage") {
   TempDir dir("wisdom");
   const std::string wisdom = dir.file("fftw.wisdom");
-  auto st = make_stage<SpectrogramStage>(
+  auto st = open_stage<SpectrogramStage>(
       spectrogram_schema(),
       {{"n_fft", 320}, {"hop_length", 80}, {"wisdom", wisdom}, {"db", {{"top_db", 80.0}}}});
   CHECK(std::filesystem::file_size(wisdom) > 0);
@@ -358,10 +358,10 @@ TEST_CASE("audio.spectrogram: log with offset 0 (libm path) agrees with dB and k
   x.insert(x.end(), loud.begin(), loud.end());
   const Tensor wave = Tensor::from_vector<float>(x, {1, static_cast<int64_t>(x.size())});
   const Json mel = {{"n_mels", 40}};
-  auto ln = make_stage<SpectrogramStage>(spectrogram_schema(),
+  auto ln = open_stage<SpectrogramStage>(spectrogram_schema(),
                                          {{"mel", mel}, {"log", {{"offset", 0.0}}}});
   auto db =
-      make_stage<SpectrogramStage>(spectrogram_schema(), {{"mel", mel}, {"db", {{"amin", 1e-30}}}});
+      open_stage<SpectrogramStage>(spectrogram_schema(), {{"mel", mel}, {"db", {{"amin", 1e-30}}}});
   const Item a = run_item(*ln, audio_item(wave, 16000));
   const Item b = run_item(*db, audio_item(wave, 16000));
   REQUIRE(a.tensor.shape() == b.tensor.shape());

@@ -23,15 +23,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-template <class S>
-std::unique_ptr<S> make(const StageSchema& schema, const Json& params) {
-  auto stage = std::make_unique<S>(resolve_params(schema, "s", params));
-  StageContext ctx;
-  ctx.stage_id = "s";
-  stage->open(ctx);
-  return stage;
-}
-
 // A log-mel spectrogram item as audio.spectrogram makes it: 16 kHz, hop 160 (100 frames/s).
 Item mel_item(double seconds, int bins = 8, float value = -40.0f) {
   Item it;
@@ -87,8 +78,8 @@ TEST_CASE("write.png time labels never collide from 0.1 s to 10 min and 200 to 2
     const Item item = mel_item(seconds);
     for (int width : {200, 333, 640, 1000, 1500, 2000}) {
       INFO(seconds << " s at " << width << " px");
-      auto png = make<WritePngStage>(write_png_schema(),
-                                     {{"dir", dir.path()}, {"axes", true}, {"width", width}});
+      auto png = test::open_stage<WritePngStage>(
+          write_png_schema(), {{"dir", dir.path()}, {"axes", true}, {"width", width}});
       WritePngStage::Layout layout;
       const cv::Mat img = png->render(item, &layout);
       const auto& ticks = layout.time;
@@ -129,8 +120,8 @@ TEST_CASE("write.png mel frequency ticks sit where the mel scale puts round freq
   test::TempDir dir("pictures");
   for (int height : {100, 128, 200, 400, 900}) {
     INFO(height << " px high");
-    auto png = make<WritePngStage>(write_png_schema(),
-                                   {{"dir", dir.path()}, {"axes", true}, {"height", height}});
+    auto png = test::open_stage<WritePngStage>(
+        write_png_schema(), {{"dir", dir.path()}, {"axes", true}, {"height", height}});
     WritePngStage::Layout layout;
     const cv::Mat img = png->render(mel_item(3.0, 64), &layout);
     REQUIRE(layout.image.height == height);
@@ -156,8 +147,8 @@ TEST_CASE("write.png mel frequency ticks sit where the mel scale puts round freq
   {
     Item slaney = mel_item(3.0, 64);
     slaney.meta["mel_scale"] = "slaney";
-    auto png = make<WritePngStage>(write_png_schema(),
-                                   {{"dir", dir.path()}, {"axes", true}, {"height", 300}});
+    auto png = test::open_stage<WritePngStage>(
+        write_png_schema(), {{"dir", dir.path()}, {"axes", true}, {"height", 300}});
     WritePngStage::Layout layout;
     png->render(slaney, &layout);
     auto mel = [](double f) {
@@ -170,8 +161,8 @@ TEST_CASE("write.png mel frequency ticks sit where the mel scale puts round freq
   // A linear spectrogram: multiples of a nice step in Hz, evenly spaced.
   Item lin = mel_item(3.0, 201);
   lin.meta["freq_scale"] = "linear";
-  auto png = make<WritePngStage>(write_png_schema(),
-                                 {{"dir", dir.path()}, {"axes", true}, {"height", 300}});
+  auto png = test::open_stage<WritePngStage>(
+      write_png_schema(), {{"dir", dir.path()}, {"axes", true}, {"height", 300}});
   WritePngStage::Layout layout;
   png->render(lin, &layout);
   REQUIRE(layout.freq.size() >= 3);
@@ -192,7 +183,7 @@ TEST_CASE("write.png draws the spectrogram at the requested width and height") {
   for (bool axes : {false, true}) {
     Json params = base;
     params["axes"] = axes;
-    auto png = make<WritePngStage>(write_png_schema(), params);
+    auto png = test::open_stage<WritePngStage>(write_png_schema(), params);
     const cv::Mat img = png->render(item);
     auto longest_run = [&](auto pixel, int n) {
       int best = 0, run = 0;
@@ -226,11 +217,11 @@ TEST_CASE("write.png colour bar runs from the colormap's low end to its high end
   for (const Ends& e :
        {Ends{"magma", {4, 0, 0}, {191, 253, 252}}, Ends{"viridis", {84, 1, 68}, {37, 231, 253}}}) {
     INFO(e.name);
-    auto png = make<WritePngStage>(write_png_schema(), {{"dir", dir.path()},
-                                                        {"axes", true},
-                                                        {"colormap", e.name},
-                                                        {"scale", "range"},
-                                                        {"range", {-80.0, 0.0}}});
+    auto png = test::open_stage<WritePngStage>(write_png_schema(), {{"dir", dir.path()},
+                                                                    {"axes", true},
+                                                                    {"colormap", e.name},
+                                                                    {"scale", "range"},
+                                                                    {"range", {-80.0, 0.0}}});
     WritePngStage::Layout layout;
     const cv::Mat img = png->render(mel_item(3.0), &layout);
     const cv::Rect bar = layout.colour_bar;
@@ -255,7 +246,8 @@ TEST_CASE("write.png colour bar runs from the colormap's low end to its high end
   float* x = item.tensor.data<float>();
   x[0] = -63.0f;
   x[5] = -12.0f;
-  auto png = make<WritePngStage>(write_png_schema(), {{"dir", dir.path()}, {"axes", true}});
+  auto png =
+      test::open_stage<WritePngStage>(write_png_schema(), {{"dir", dir.path()}, {"axes", true}});
   WritePngStage::Layout layout;
   png->render(item, &layout);
   REQUIRE(!layout.bar.empty());
@@ -399,7 +391,7 @@ TEST_CASE("write.heatmap labels never overlap from 2x2 to 300x300") {
 TEST_CASE("write.heatmap writes one PNG of score.cosine rows in query order") {
   test::TempDir dir("heatmap");
   const std::string path = dir.file("sim/heatmap.png");
-  auto st = make<WriteHeatmap>(write_heatmap_schema(), {{"path", path}});
+  auto st = test::open_stage<WriteHeatmap>(write_heatmap_schema(), {{"path", path}});
   // Rows arrive out of order; meta.query_index puts them back.
   const float m[3][3] = {{1, 0.2f, -0.4f}, {0.2f, 1, 0.7f}, {-0.4f, 0.7f, 1}};
   for (int r : {2, 0, 1}) {
@@ -424,7 +416,8 @@ TEST_CASE("write.heatmap writes one PNG of score.cosine rows in query order") {
   REQUIRE(img.size() == expected.size());
   CHECK(cv::norm(img, expected, cv::NORM_INF) == 0);
   // A row of another width is refused with the widths named.
-  auto other = make<WriteHeatmap>(write_heatmap_schema(), {{"path", dir.file("x.png")}});
+  auto other =
+      test::open_stage<WriteHeatmap>(write_heatmap_schema(), {{"path", dir.file("x.png")}});
   Item a;
   a.id = "a";
   a.kind = Kind::Embedding;
@@ -433,7 +426,8 @@ TEST_CASE("write.heatmap writes one PNG of score.cosine rows in query order") {
   a.tensor = Tensor::from_vector<float>({1, 2, 3}, {3});
   CHECK_THROWS_WITH(other->write(a), Catch::Contains("3 values") && Catch::Contains("had 2"));
   // Nothing written: no file.
-  auto empty = make<WriteHeatmap>(write_heatmap_schema(), {{"path", dir.file("none.png")}});
+  auto empty =
+      test::open_stage<WriteHeatmap>(write_heatmap_schema(), {{"path", dir.file("none.png")}});
   empty->finish(true);
   CHECK(empty->outputs().empty());
   CHECK(!fs::exists(dir.file("none.png")));

@@ -15,6 +15,7 @@
 #include "embedflow/cpu.h"
 #include "embedflow/errors.h"
 #include "embedflow/npy.h"
+#include "models/similarity.h"
 #include "stages/index/distance.h"
 #include "stages/index/search_index.h"
 #include "stages/index/vector_index.h"
@@ -46,14 +47,14 @@ std::vector<float> clustered(int64_t n, int64_t d, int clusters, float noise, ui
   std::normal_distribution<float> normal;
   std::vector<float> centres(static_cast<size_t>(clusters * d));
   for (auto& v : centres) v = normal(rng);
-  vindex::l2_normalize(centres.data(), clusters, d);
+  models::l2_normalize_rows(centres.data(), clusters, d);
   std::uniform_int_distribution<int> pick(0, clusters - 1);
   std::vector<float> x(static_cast<size_t>(n * d));
   for (int64_t r = 0; r < n; ++r) {
     const int c = pick(rng);
     for (int64_t j = 0; j < d; ++j) x[r * d + j] = centres[c * d + j] + noise * normal(rng);
   }
-  vindex::l2_normalize(x.data(), n, d);
+  models::l2_normalize_rows(x.data(), n, d);
   return x;
 }
 

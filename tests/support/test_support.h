@@ -3,15 +3,28 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <sys/types.h>
 
+#include "embedflow/config.h"
 #include "embedflow/item.h"
+#include "embedflow/stage.h"
 #include "embedflow/tensor.h"
 
 namespace embedflow::test {
+
+// Builds a stage of type S from its schema and JSON params (validated, defaults filled), opened.
+template <class S>
+std::unique_ptr<S> open_stage(const StageSchema& schema, const Json& params) {
+  auto stage = std::make_unique<S>(resolve_params(schema, "s", params));
+  StageContext ctx;
+  ctx.stage_id = "s";
+  stage->open(ctx);
+  return stage;
+}
 
 std::string source_path(const std::string& rel);  // <repo>/rel
 std::string binary_path(const std::string& rel);  // <build>/rel
