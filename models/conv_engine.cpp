@@ -4,21 +4,27 @@
 // 3x3 stride-1 convolutions (most of ResNet-18/34's work, ~45% of ResNet-50's) use Winograd
 // F(4x4, 3x3): 36 GEMMs over channels on 6x6 input tiles instead of 9 taps per output, 4x fewer
 // multiplications, with a float32 error of ~1e-6 of the largest output (tests/image check whole
-// networks against torchvision). The strided 3x3 ones are an im2col gather + GEMM, the 1x1 ones
-// oneDNN's NHWC kernels (see FastConv::Impl). Bias, residual add and ReLU are applied to each
-// output block while it is in cache. GEMMs run single-threaded inside our own parallel regions:
-// weights packed once, for oneDNN's f32 matmul where that is batch-invariant, else for the
-// fixed-order GEMM (WeightGemm): either way an image's features do not depend on its batch.
+// networks against torchvision); on maps of 8x8 or less, F(2x2, 3x3) (winograd_tile_for). The
+// strided 3x3 ones are an im2col gather + GEMM; the stem, 1x1 and grouped ones oneDNN's
+// convolution primitive (dnnl_conv.h). Bias, residual add and ReLU are applied to each output
+// block while it is in cache (oneDNN: as post-ops). GEMMs run single-threaded inside our own
+// parallel regions: weights packed once, for oneDNN's f32 matmul where that is batch-invariant,
+// else for the fixed-order GEMM (WeightGemm): either way an image's features do not depend on
+// its batch.
 
 #include "models/conv_engine.h"
 
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <mutex>
 #include <optional>
 #include <vector>
 
 #include "models/conv_kernels.h"
+#ifdef EMBEDFLOW_HAVE_DNNL
+#include "models/dnnl_conv.h"
+#endif
 #include "models/transformer/fixed_gemm.h"
 #ifdef EMBEDFLOW_HAVE_DNNL
 #include "models/transformer/packed_matmul.h"
@@ -179,25 +185,35 @@ class GemmConv {
   WeightGemm gemm_;
 };
 
-// 3x3, stride 1, padding 1 by Winograd F(4x4, 3x3) (Lavin & Gray 2015): each 6x6 input tile d
-// becomes V = Bᵀ d B, each filter g becomes U = G g Gᵀ (once, at load), the 36 positions of the
-// tiles are 36 independent GEMMs M = V · U over channels, and Aᵀ M A gives a 4x4 output tile.
+// 3x3, stride 1, padding 1 by Winograd F(m x m, 3x3) (Lavin & Gray 2015), m = 4 or 2: each
+// (m+2)x(m+2) input tile d becomes V = Bᵀ d B, each filter g becomes U = G g Gᵀ (once), the
+// (m+2)² positions of the tiles are independent GEMMs M = V · U over channels, and Aᵀ M A gives
+// an m x m output tile. F(4x4) does 4x fewer multiplications than a direct convolution, F(2x2)
+// 2.25x fewer but reads 2.25x less transformed filter per tile position (see FastConv).
 class WinogradConv {
  public:
-  WinogradConv(const torch::Tensor& weight, const torch::Tensor& bias)
-      : k_(weight.size(0)), c_(weight.size(1)), bias_(bias.contiguous()) {
+  WinogradConv(const torch::Tensor& weight, const torch::Tensor& bias, int64_t tile)
+      : m_(tile),
+        p_((tile + 2) * (tile + 2)),
+        k_(weight.size(0)),
+        c_(weight.size(1)),
+        bias_(bias.contiguous()) {
     const torch::Tensor wt = weight.contiguous();
     const float* src = wt.data_ptr<float>();
-    u_ = torch::empty({36, c_, k_});
-    float* u = u_.data_ptr<float>();
-    parallel_items(c_, [&](int64_t c) { conv_kernels::winograd_filter(src, k_, c_, c, u); });
-    for (int64_t p = 0; p < 36; ++p) gemms_.emplace_back(u + p * c_ * k_, c_, k_);
-    u_ = torch::Tensor();  // the packed copies serve
+    torch::Tensor u_t = torch::empty({p_, c_, k_});  // the transformed filters, until packed
+    float* u = u_t.data_ptr<float>();
+    parallel_items(c_, [&](int64_t c) {
+      if (m_ == 4)
+        conv_kernels::winograd_filter(src, k_, c_, c, u);
+      else
+        conv_kernels::winograd2_filter(src, k_, c_, c, u);
+    });
+    for (int64_t p = 0; p < p_; ++p) gemms_.emplace_back(u + p * c_ * k_, c_, k_);
   }
 
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& residual, bool relu) const {
     const int64_t n = x.size(0), h = x.size(2), w = x.size(3);
-    const int64_t th = (h + 3) / 4, tw = (w + 3) / 4, tiles = n * th * tw;
+    const int64_t th = (h + m_ - 1) / m_, tw = (w + m_ - 1) / m_, tiles = n * th * tw;
     torch::Tensor y = empty_nhwc(n, k_, h, w);
     const conv_kernels::WinoJob job{x.data_ptr<float>(),
                                     residual.defined() ? residual.data_ptr<float>() : nullptr,
@@ -211,100 +227,51 @@ class WinogradConv {
                                     k_,
                                     relu};
     const conv_kernels::Kernels& kern = conv_kernels::table();
-    const int64_t u_bytes = 36 * c_ * k_ * 4, vm_bytes = 36 * tiles * (c_ + k_) * 4;
+    const auto input = m_ == 4 ? kern.wino_input : kern.wino2_input;
+    const auto output = m_ == 4 ? kern.wino_output : kern.wino2_output;
+    const int64_t P = p_;
+    const int64_t u_bytes = P * c_ * k_ * 4, vm_bytes = P * tiles * (c_ + k_) * 4;
     const std::vector<WeightGemm>& gemms = gemms_;
     // Fused blocks of tiles (transform, GEMMs, output transform while in L2) re-read all of U
     // per block; when U is large next to the tiles (deep layers: few tiles, many channels), run
     // the three phases over all tiles instead so U is read once.
     // ~1 MiB of V and M per block (L2), and >= 16 tiles so the GEMMs stay efficient.
-    const int64_t ideal = std::max<int64_t>(16, (int64_t{1} << 20) / (36 * 4 * (c_ + k_)));
+    const int64_t ideal = std::max<int64_t>(16, (int64_t{1} << 20) / (P * 4 * (c_ + k_)));
     const int64_t blocks = block_count(tiles, ideal, 16);
-    if ((blocks - 1) * u_bytes < vm_bytes) {
+    // Fewer blocks than threads (one image's deep layers: 4 or 16 tiles, one block) would leave
+    // threads idle; the phases share out the tile positions instead.
+    if ((blocks - 1) * u_bytes < vm_bytes && blocks >= int64_t{at::get_num_threads()}) {
       parallel_items(blocks, [&](int64_t b) {
         const int64_t t0 = tiles * b / blocks, t1 = tiles * (b + 1) / blocks, nt = t1 - t0;
-        float* v = scratch(0, static_cast<size_t>(36 * nt * c_));
-        float* m = scratch(1, static_cast<size_t>(36 * nt * k_));
-        kern.wino_input(job, t0, t1, v, nt, t0);
-        for (int64_t p = 0; p < 36; ++p) gemms[p].run(nt, v + p * nt * c_, m + p * nt * k_);
-        kern.wino_output(job, t0, t1, m, nt, t0);
+        float* v = scratch(0, static_cast<size_t>(P * nt * c_));
+        float* m = scratch(1, static_cast<size_t>(P * nt * k_));
+        input(job, t0, t1, v, nt, t0);
+        for (int64_t p = 0; p < P; ++p) gemms[p].run(nt, v + p * nt * c_, m + p * nt * k_);
+        output(job, t0, t1, m, nt, t0);
       });
       return y;
     }
     // The calling thread's scratch: the parallel regions below only read and write through it.
-    float* v = scratch(0, static_cast<size_t>(36 * tiles * c_));
-    float* m = scratch(1, static_cast<size_t>(36 * tiles * k_));
+    float* v = scratch(0, static_cast<size_t>(P * tiles * c_));
+    float* m = scratch(1, static_cast<size_t>(P * tiles * k_));
     constexpr int64_t kGroup = 8;  // tiles per work item of the transforms
     const int64_t groups = (tiles + kGroup - 1) / kGroup;
     parallel_items(groups, [&](int64_t g) {
-      kern.wino_input(job, g * kGroup, std::min(tiles, (g + 1) * kGroup), v, tiles, 0);
+      input(job, g * kGroup, std::min(tiles, (g + 1) * kGroup), v, tiles, 0);
     });
-    parallel_items(36,
+    parallel_items(P,
                    [&](int64_t p) { gemms[p].run(tiles, v + p * tiles * c_, m + p * tiles * k_); });
     parallel_items(groups, [&](int64_t g) {
-      kern.wino_output(job, g * kGroup, std::min(tiles, (g + 1) * kGroup), m, tiles, 0);
+      output(job, g * kGroup, std::min(tiles, (g + 1) * kGroup), m, tiles, 0);
     });
     return y;
   }
 
  private:
-  int64_t k_, c_;
-  torch::Tensor bias_, u_;         // u_ [36, C, K]: the transformed filters, until packed
-  std::vector<WeightGemm> gemms_;  // one per tile position, on u_'s [C, K] slices
+  int64_t m_, p_, k_, c_;  // output tile m x m, (m+2)² positions
+  torch::Tensor bias_;
+  std::vector<WeightGemm> gemms_;  // one per tile position, on U's [C, K] slices
 };
-
-// oneDNN on dense NHWC tensors through libtorch's prepacked convolution (the op behind
-// torch.jit's mkldnn rewrite): the weight is reordered once for NHWC input, and a following
-// ReLU runs inside the convolution.
-class OneDnnNhwcConv {
- public:
-  OneDnnNhwcConv(const torch::Tensor& weight, const torch::Tensor& bias, int64_t stride,
-                 int64_t padding, bool relu, int64_t groups)
-      : relu_(relu) {
-    static const auto prepack =
-        c10::Dispatcher::singleton().findSchemaOrThrow("mkldnn_prepacked::conv2d_prepack", "");
-    torch::jit::Stack st;
-    st.emplace_back(weight.contiguous(torch::MemoryFormat::ChannelsLast));
-    st.emplace_back(bias);
-    st.emplace_back(std::vector<int64_t>{stride, stride});
-    st.emplace_back(std::vector<int64_t>{padding, padding});
-    st.emplace_back(std::vector<int64_t>{1, 1});
-    st.emplace_back(groups);
-    // The input size only guides oneDNN's choice of weight layout for the NHWC kernels.
-    st.emplace_back(std::vector<int64_t>{8, weight.size(1) * groups, 28, 28});
-    st.emplace_back(std::string(relu ? "relu" : "none"));
-    prepack.callBoxed(&st);
-    ctx_ = st.back();
-  }
-  bool fused_relu() const { return relu_; }
-  torch::Tensor forward(const torch::Tensor& x) const {
-    static const auto run =
-        c10::Dispatcher::singleton().findSchemaOrThrow("mkldnn_prepacked::conv2d_run", "");
-    torch::jit::Stack st;
-    st.emplace_back(x);
-    st.emplace_back(ctx_);
-    run.callBoxed(&st);
-    return st.back().toTensor();
-  }
-
- private:
-  bool relu_;
-  c10::IValue ctx_;
-};
-
-// y = relu?(y + residual) in place, both dense and of one shape.
-void add_relu_(torch::Tensor& y, const torch::Tensor& residual, bool relu) {
-  float* d = y.data_ptr<float>();
-  const float* r = residual.data_ptr<float>();
-  constexpr int64_t kChunk = 1 << 14;
-  const int64_t n = y.numel();
-  parallel_items((n + kChunk - 1) / kChunk, [&](int64_t c) {
-    const int64_t b = c * kChunk, e = std::min(n, b + kChunk);
-    if (relu)
-      for (int64_t i = b; i < e; ++i) d[i] = std::max(d[i] + r[i], 0.0f);
-    else
-      for (int64_t i = b; i < e; ++i) d[i] += r[i];
-  });
-}
 
 }  // namespace
 
@@ -352,41 +319,83 @@ torch::Tensor max_pool_3x3s2_nhwc(const torch::Tensor& x) {
   return y;
 }
 
-// One convolution of the engine, by what measured fastest for its shape (bench/image, AVX2):
-// Winograd for 3x3 stride 1; oneDNN's NHWC kernels for the stem and the 1x1 convolutions, ahead of
-// OpenBLAS for ResNet's small input widths (K = 64..256 per GEMM row); im2col + GEMM for the
-// strided 3x3, where oneDNN's NHWC kernel is ~1.7x slower than its blocked one.
+// One convolution of the engine, by what measured fastest for its shape (bench/image): Winograd
+// for 3x3 stride 1; oneDNN's convolution primitive (dnnl_conv.h) for the stem, the 1x1 and the
+// grouped ones; im2col + GEMM for the strided 3x3, where oneDNN's NHWC kernel is ~1.7x slower
+// than its blocked one.
+bool fast_conv_available() {
+#ifdef EMBEDFLOW_HAVE_DNNL
+  return true;
+#else
+  return false;
+#endif
+}
+
+#ifdef EMBEDFLOW_HAVE_DNNL
+// Which Winograd tile a 3x3 layer runs for an input of h x w pixels per image. F(4x4) does the
+// fewest multiplications, but its transformed filter is 36/9 = 4x the weights and each tile
+// position's GEMM reads its share: on maps of 8x8 or less (ResNet's last stage at 224 px: 7x7,
+// 4 tiles of 4x4 per image) a one-image pass is bound by reading it. F(2x2) reads 16/9 of the
+// weights: ResNet-18 at batch 1 ran ~15% faster, batch 16 unchanged (bench/image); also on
+// 14x14 maps it gained at batch 1 but cost ~3.5% at batch 16. The choice follows the image size
+// alone, never the batch, so an image's features stay the same bits in any batch.
+static int64_t winograd_tile_for(int64_t h, int64_t w) {
+  return (h <= 8 && w <= 8) ? 2 : 4;
+}
+
 struct FastConv::Impl {
-  std::optional<WinogradConv> wino;
+  // 3x3 stride 1: the folded weight and bias, and each Winograd variant made on first use (an
+  // encoder sees one image size, so usually one of them).
+  torch::Tensor weight, bias;
+  mutable std::once_flag made[2];
+  mutable std::optional<WinogradConv> wino[2];  // F(2x2), F(4x4)
   std::optional<GemmConv> gemm;
-  std::optional<OneDnnNhwcConv> dnnl;
+  std::unique_ptr<DnnlConv> dnnl;
 };
 
 FastConv::FastConv(const torch::Tensor& weight, const torch::Tensor& bias, int64_t stride,
-                   int64_t padding, bool relu, int64_t groups) {
+                   int64_t padding, int64_t groups) {
   auto impl = std::make_shared<Impl>();
   const int64_t kh = weight.size(2), kw = weight.size(3);
-  if (groups > 1)
-    impl->dnnl.emplace(weight, bias, stride, padding, relu, groups);
-  else if (kh == 3 && kw == 3 && stride == 1 && padding == 1)
-    impl->wino.emplace(weight, bias);
-  else if ((kh == 1 && kw == 1) || weight.size(1) < 8)  // 1x1, or the stem (3 channels)
-    impl->dnnl.emplace(weight, bias, stride, padding, relu, 1);
-  else
+  if (groups == 1 && kh == 3 && kw == 3 && stride == 1 && padding == 1) {
+    impl->weight = weight.contiguous().clone();
+    impl->bias = bias.contiguous().clone();
+  } else if (groups == 1 && !(kh == 1 && kw == 1) && weight.size(1) >= 8) {
     impl->gemm.emplace(weight, bias, stride, padding);
+  } else {  // 1x1, grouped, or the stem (3 channels)
+    transformer::cap_onednn_isa_at_active_level();
+    const torch::Tensor w = weight.contiguous(), b = bias.contiguous();
+    impl->dnnl = std::make_unique<DnnlConv>(w.data_ptr<float>(), b.data_ptr<float>(), w.size(0),
+                                            w.size(1) * groups, kh, kw, stride, padding, groups);
+  }
   impl_ = std::move(impl);
 }
 
 torch::Tensor FastConv::forward(const torch::Tensor& x, const torch::Tensor& residual,
                                 bool relu) const {
-  if (impl_->wino) return impl_->wino->forward(x, residual, relu);
+  if (impl_->weight.defined()) {
+    const int64_t tile = winograd_tile_for(x.size(2), x.size(3));
+    const int v = tile == 4 ? 1 : 0;
+    std::call_once(impl_->made[v],
+                   [&] { impl_->wino[v].emplace(impl_->weight, impl_->bias, tile); });
+    return impl_->wino[v]->forward(x, residual, relu);
+  }
   if (impl_->gemm) return impl_->gemm->forward(x, residual, relu);
-  torch::Tensor y = impl_->dnnl->forward(x);
-  if (residual.defined())
-    add_relu_(y, residual, relu);
-  else if (relu && !impl_->dnnl->fused_relu())
-    y.relu_();
+  const DnnlConv& conv = *impl_->dnnl;
+  const int64_t n = x.size(0), h = x.size(2), w = x.size(3);
+  torch::Tensor y = empty_nhwc(n, conv.out_channels(), conv.out_size(h), conv.out_size(w));
+  conv.run(x.data_ptr<float>(), n, h, w, residual.defined() ? residual.data_ptr<float>() : nullptr,
+           relu, y.data_ptr<float>());
   return y;
 }
+#else
+struct FastConv::Impl {};
+FastConv::FastConv(const torch::Tensor&, const torch::Tensor&, int64_t, int64_t, int64_t) {
+  throw std::logic_error("FastConv without oneDNN (see fast_conv_available)");
+}
+torch::Tensor FastConv::forward(const torch::Tensor&, const torch::Tensor&, bool) const {
+  throw std::logic_error("FastConv without oneDNN (see fast_conv_available)");
+}
+#endif
 
 }  // namespace embedflow::models

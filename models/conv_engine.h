@@ -16,9 +16,9 @@ namespace embedflow::models {
 // a ReLU, applied while the output is in cache.
 class FastConv {
  public:
-  // groups > 1 (ResNeXt's 3x3): oneDNN's grouped NHWC kernels.
+  // groups > 1 (ResNeXt's 3x3): oneDNN's grouped kernels.
   FastConv(const torch::Tensor& weight, const torch::Tensor& bias, int64_t stride, int64_t padding,
-           bool relu, int64_t groups = 1);
+           int64_t groups = 1);
   // x: dense channels-last f32; residual (same shape as the output) or undefined.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& residual, bool relu) const;
 
@@ -26,6 +26,10 @@ class FastConv {
   struct Impl;
   std::shared_ptr<const Impl> impl_;  // shared by copies, as the tensors it holds would be
 };
+
+// Whether this build has the engine: its stem, 1x1 and grouped convolutions are oneDNN
+// primitives (libdnnl-dev at build time).
+bool fast_conv_available();
 
 // A contiguous NCHW batch → dense NHWC.
 torch::Tensor to_nhwc(const torch::Tensor& x);

@@ -23,4 +23,19 @@ void winograd_filter(const float* w, int64_t k, int64_t c, int64_t channel, floa
   }
 }
 
+void winograd2_filter(const float* w, int64_t k, int64_t c, int64_t channel, float* u) {
+  static constexpr double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+  for (int64_t j = 0; j < k; ++j) {
+    const float* g = w + (j * c + channel) * 9;
+    double gg[4][3];  // G g
+    for (int i = 0; i < 4; ++i)
+      for (int b = 0; b < 3; ++b)
+        gg[i][b] = G[i][0] * g[b] + G[i][1] * g[3 + b] + G[i][2] * g[6 + b];
+    for (int i = 0; i < 4; ++i)
+      for (int q = 0; q < 4; ++q)
+        u[((i * 4 + q) * c + channel) * k + j] =
+            static_cast<float>(gg[i][0] * G[q][0] + gg[i][1] * G[q][1] + gg[i][2] * G[q][2]);
+  }
+}
+
 }  // namespace embedflow::models::conv_kernels

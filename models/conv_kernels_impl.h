@@ -1,6 +1,7 @@
-// Bodies of the Winograd transforms (conv_kernels.h), compiled once per CPU level by
-// embedflow_cpu_kernels (models/image.cmake) into that level's namespace, with internal linkage
-// but for the table. Plain loops over channels, which the compiler vectorises for the level.
+// Bodies of the Winograd transforms, F(4x4, 3x3) and F(2x2, 3x3) (conv_kernels.h), compiled once
+// per CPU level by embedflow_cpu_kernels (models/image.cmake) into that level's namespace, with
+// internal linkage but for the table. Plain loops over channels, which the compiler vectorises for
+// the level.
 #ifndef EMBEDFLOW_CPU_TARGET
 #error "compiled only through embedflow_cpu_kernels (cmake/CpuKernels.cmake)"
 #endif
@@ -116,8 +117,91 @@ void wino_output(const WinoJob& j, int64_t t0, int64_t t1, const float* m, int64
   }
 }
 
+// F(2x2, 3x3): Bᵀ d B of the 4x4 input tile d starting at (2·ty − 1, 2·tx − 1), to the 16 GEMM
+// inputs.
+void wino2_input(const WinoJob& j, int64_t t0, int64_t t1, float* v, int64_t stride,
+                 int64_t first) {
+  alignas(64) float zeros[kWinoVec] = {};
+  alignas(64) float tmp[4][4][kWinoVec];
+  for (int64_t t = t0; t < t1; ++t) {
+    const int64_t img = t / (j.th * j.tw), ty = (t / j.tw) % j.th, tx = t % j.tw;
+    for (int64_t c0 = 0; c0 < j.c; c0 += kWinoVec) {
+      const int64_t cn = std::min(kWinoVec, j.c - c0);
+      for (int s = 0; s < 4; ++s) {
+        const int64_t ix = tx * 2 - 1 + s;
+        const float* d[4];
+        for (int r = 0; r < 4; ++r) {
+          const int64_t iy = ty * 2 - 1 + r;
+          d[r] = (iy < 0 || iy >= j.h || ix < 0 || ix >= j.w)
+                     ? zeros
+                     : j.x + ((img * j.h + iy) * j.w + ix) * j.c + c0;
+        }
+        for (int64_t c = 0; c < cn; ++c) {
+          const float d0 = d[0][c], d1 = d[1][c], d2 = d[2][c], d3 = d[3][c];
+          tmp[0][s][c] = d0 - d2;
+          tmp[1][s][c] = d1 + d2;
+          tmp[2][s][c] = d2 - d1;
+          tmp[3][s][c] = d1 - d3;
+        }
+      }
+      const int64_t row = t - first;
+      for (int r = 0; r < 4; ++r) {
+        float* out[4];
+        for (int q = 0; q < 4; ++q) out[q] = v + ((r * 4 + q) * stride + row) * j.c + c0;
+        const float *e0 = tmp[r][0], *e1 = tmp[r][1], *e2 = tmp[r][2], *e3 = tmp[r][3];
+        for (int64_t c = 0; c < cn; ++c) {
+          out[0][c] = e0[c] - e2[c];
+          out[1][c] = e1[c] + e2[c];
+          out[2][c] = e2[c] - e1[c];
+          out[3][c] = e1[c] - e3[c];
+        }
+      }
+    }
+  }
+}
+
+// F(2x2, 3x3): Aᵀ M A, the 2x2 outputs, with bias, residual and ReLU.
+void wino2_output(const WinoJob& j, int64_t t0, int64_t t1, const float* m, int64_t stride,
+                  int64_t first) {
+  alignas(64) float tmp[2][4][kWinoVec];
+  alignas(64) float o[2][kWinoVec];
+  for (int64_t t = t0; t < t1; ++t) {
+    const int64_t img = t / (j.th * j.tw), ty = (t / j.tw) % j.th, tx = t % j.tw;
+    const int64_t row = t - first;
+    for (int64_t k0 = 0; k0 < j.k; k0 += kWinoVec) {
+      const int64_t kn = std::min(kWinoVec, j.k - k0);
+      for (int q = 0; q < 4; ++q) {
+        const float* e[4];
+        for (int r = 0; r < 4; ++r) e[r] = m + ((r * 4 + q) * stride + row) * j.k + k0;
+        for (int64_t k = 0; k < kn; ++k) {
+          tmp[0][q][k] = e[0][k] + e[1][k] + e[2][k];
+          tmp[1][q][k] = e[1][k] - e[2][k] - e[3][k];
+        }
+      }
+      for (int a = 0; a < 2; ++a) {
+        const int64_t oy = ty * 2 + a;
+        if (oy >= j.h) break;
+        const float *e0 = tmp[a][0], *e1 = tmp[a][1], *e2 = tmp[a][2], *e3 = tmp[a][3];
+        for (int64_t k = 0; k < kn; ++k) {
+          o[0][k] = e0[k] + e1[k] + e2[k];
+          o[1][k] = e1[k] - e2[k] - e3[k];
+        }
+        for (int b = 0; b < 2; ++b) {
+          const int64_t ox = tx * 2 + b;
+          if (ox >= j.w) break;
+          const int64_t at = ((img * j.h + oy) * j.w + ox) * j.k + k0;
+          float* dst = j.y + at;
+          std::memcpy(dst, o[b], sizeof(float) * kn);
+          epilogue_row(dst, j.bias + k0, j.residual ? j.residual + at : nullptr, j.relu, kn);
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
-extern const Kernels kTable = {EMBEDFLOW_CPU_TARGET_NAME, wino_input, wino_output};
+extern const Kernels kTable = {EMBEDFLOW_CPU_TARGET_NAME, wino_input, wino_output, wino2_input,
+                               wino2_output};
 
 }  // namespace embedflow::models::conv_kernels::EMBEDFLOW_CPU_TARGET

@@ -15,8 +15,13 @@ embedflow_cpu_kernels(embedflow_models models/conv_kernels_impl.h
   TABLE embedflow::models::conv_kernels::Kernels LEVELS baseline avx2)
 set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/conv_kernels.cpp
   PROPERTIES SKIP_PRECOMPILE_HEADERS ON)
-# conv_engine.cpp calls cblas_sgemm (ResNet's Winograd/GEMM engine): the BLAS libtorch already
-# loads, found by its soname so that only the runtime package is needed (Debian alternative:
-# OpenBLAS with tools/setup.sh, reference BLAS otherwise; both export CBLAS).
-find_library(EMBEDFLOW_BLAS_LIBRARY NAMES libblas.so.3 blas REQUIRED)
-target_link_libraries(embedflow_models PRIVATE ${EMBEDFLOW_BLAS_LIBRARY})
+# The engine's stem, 1x1 and grouped convolutions: oneDNN's primitive (dnnl_conv.h; text.cmake
+# defines EMBEDFLOW_HAVE_DNNL and links the library for the whole target). Without libdnnl-dev
+# the Winograd engine is off and "auto" means "onednn".
+find_path(DNNL_INCLUDE_DIR oneapi/dnnl/dnnl.h)
+find_library(DNNL_LIBRARY NAMES dnnl)
+if(DNNL_INCLUDE_DIR AND DNNL_LIBRARY)
+  target_sources(embedflow_models PRIVATE ${CMAKE_CURRENT_LIST_DIR}/dnnl_conv.cpp)
+  set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/dnnl_conv.cpp
+    PROPERTIES SKIP_PRECOMPILE_HEADERS ON)
+endif()

@@ -70,14 +70,13 @@ struct ConvBN {
     conv->weight.set_data(channels_last ? w.contiguous(torch::MemoryFormat::ChannelsLast) : w);
   }
 
-  // relu: a ReLU follows directly (no residual add first).
-  void prepare(Engine engine, bool relu) {
+  void prepare(Engine engine) {
     if (engine == Engine::OneDNN)
       packed =
           at::mkldnn_reorder_conv2d_weight(conv->weight.contiguous().to_mkldnn(),
                                            {padding, padding}, {stride, stride}, {1, 1}, groups);
     else if (engine == Engine::Winograd)
-      fast.emplace(conv->weight, folded_bias, stride, padding, relu, groups);
+      fast.emplace(conv->weight, folded_bias, stride, padding, groups);
     else
       return;
     conv->weight.set_data(torch::empty({0}));  // only the prepared copy is read from now on
@@ -138,9 +137,9 @@ class BasicBlock : public Block {
     if (down_) down_->fold(cl);
   }
   void prepare(Engine e) override {
-    c1_.prepare(e, true);
-    c2_.prepare(e, false);
-    if (down_) down_->prepare(e, false);
+    c1_.prepare(e);
+    c2_.prepare(e);
+    if (down_) down_->prepare(e);
   }
   torch::Tensor forward_onednn(const torch::Tensor& x) const override {
     torch::Tensor out = c1_.forward_onednn(x).relu_();
@@ -185,10 +184,10 @@ class Bottleneck : public Block {
     if (down_) down_->fold(cl);
   }
   void prepare(Engine e) override {
-    c1_.prepare(e, true);
-    c2_.prepare(e, true);
-    c3_.prepare(e, false);
-    if (down_) down_->prepare(e, false);
+    c1_.prepare(e);
+    c2_.prepare(e);
+    c3_.prepare(e);
+    if (down_) down_->prepare(e);
   }
   torch::Tensor forward_onednn(const torch::Tensor& x) const override {
     torch::Tensor out = c1_.forward_onednn(x).relu_();
@@ -276,7 +275,7 @@ class ResNet : public nn::Module {
   }
 
   void prepare(Engine engine) {
-    stem_.prepare(engine, true);
+    stem_.prepare(engine);
     for (auto& layer : layers_)
       for (auto& block : layer) block->prepare(engine);
   }
@@ -331,7 +330,12 @@ Engine pick_engine(const ResNetOptions& o) {
     if (o.engine == "auto") return Engine::ATen;
     throw ModelError("engine '" + o.engine + "' needs a libtorch built with oneDNN (MKLDNN)");
   }
-  return o.engine == "onednn" ? Engine::OneDNN : Engine::Winograd;
+  if (o.engine == "onednn") return Engine::OneDNN;
+  if (!fast_conv_available()) {
+    if (o.engine == "auto") return Engine::OneDNN;
+    throw ModelError("engine 'winograd' needs embedflow built with libdnnl-dev");
+  }
+  return Engine::Winograd;
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
-// ResNet's Winograd F(4x4, 3x3) kernels (models/conv_kernels.h), torch-free, at every CPU level
-// this machine has: filter transform, input transform, the 36 GEMMs done here in double, output
-// transform with bias, residual and ReLU, against a direct 3x3 convolution in double.
+// ResNet's Winograd F(4x4, 3x3) and F(2x2, 3x3) kernels (models/conv_kernels.h), torch-free, at
+// every CPU level this machine has: filter transform, input transform, the 36 (16) GEMMs done
+// here in double, output transform with bias, residual and ReLU, against a direct 3x3
+// convolution in double.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -61,16 +62,24 @@ TEST_CASE("winograd kernels: each level runs its own build, or the one below") {
 }
 
 TEST_CASE("winograd kernels equal a direct 3x3 convolution at every CPU level") {
-  // Ragged edges (9x7: the last row and column of 4x4 tiles overhang), more channels than one
+  const int64_t m = GENERATE(4, 2);  // output tile: F(4x4, 3x3), F(2x2, 3x3)
+  const int64_t positions = (m + 2) * (m + 2);
+  INFO("F(" << m << "x" << m << ", 3x3)");
+  // Ragged edges (9x7: the last row and column of tiles overhang), more channels than one
   // 64-channel block on both sides, and blocks of tiles that do not start at 0.
   const Shape s{2, 9, 7, 70, 67};
-  const int64_t th = (s.h + 3) / 4, tw = (s.w + 3) / 4, tiles = s.n * th * tw;
+  const int64_t th = (s.h + m - 1) / m, tw = (s.w + m - 1) / m, tiles = s.n * th * tw;
   const auto x = uniform(static_cast<size_t>(s.n * s.h * s.w * s.c), 1);
   const auto w = uniform(static_cast<size_t>(s.k * s.c * 9), 2);
   const auto bias = uniform(static_cast<size_t>(s.k), 3);
   const auto residual = uniform(static_cast<size_t>(s.n * s.h * s.w * s.k), 4);
-  std::vector<float> u(static_cast<size_t>(36 * s.c * s.k));
-  for (int64_t c = 0; c < s.c; ++c) ck::winograd_filter(w.data(), s.k, s.c, c, u.data());
+  std::vector<float> u(static_cast<size_t>(positions * s.c * s.k));
+  for (int64_t c = 0; c < s.c; ++c) {
+    if (m == 4)
+      ck::winograd_filter(w.data(), s.k, s.c, c, u.data());
+    else
+      ck::winograd2_filter(w.data(), s.k, s.c, c, u.data());
+  }
 
   for (const bool with_residual : {false, true}) {
     const bool relu = with_residual;
@@ -93,17 +102,18 @@ TEST_CASE("winograd kernels equal a direct 3x3 convolution at every CPU level") 
       // rows counted from the block's first tile.
       for (const auto& [t0, t1] : {std::pair<int64_t, int64_t>{0, 5}, {5, tiles}}) {
         const int64_t nt = t1 - t0;
-        std::vector<float> v(static_cast<size_t>(36 * nt * s.c)), m(36 * nt * s.k);
-        kern.wino_input(job, t0, t1, v.data(), nt, t0);
-        for (int64_t p = 0; p < 36; ++p)
+        std::vector<float> v(static_cast<size_t>(positions * nt * s.c)),
+            mm(static_cast<size_t>(positions * nt * s.k));
+        (m == 4 ? kern.wino_input : kern.wino2_input)(job, t0, t1, v.data(), nt, t0);
+        for (int64_t p = 0; p < positions; ++p)
           for (int64_t t = 0; t < nt; ++t)
             for (int64_t k = 0; k < s.k; ++k) {
               double acc = 0.0;
               for (int64_t c = 0; c < s.c; ++c)
                 acc += static_cast<double>(v[(p * nt + t) * s.c + c]) * u[(p * s.c + c) * s.k + k];
-              m[(p * nt + t) * s.k + k] = static_cast<float>(acc);
+              mm[(p * nt + t) * s.k + k] = static_cast<float>(acc);
             }
-        kern.wino_output(job, t0, t1, m.data(), nt, t0);
+        (m == 4 ? kern.wino_output : kern.wino2_output)(job, t0, t1, mm.data(), nt, t0);
       }
       double worst = 0.0;
       size_t unwritten = 0;  // NaN: the output transform missed it
@@ -112,7 +122,7 @@ TEST_CASE("winograd kernels equal a direct 3x3 convolution at every CPU level") 
         worst = std::max(worst, std::fabs(y[i] - want[i]));
       }
       CHECK(unwritten == 0);
-      // Winograd F(4, 3) in float: ~1e-6 of the largest output.
+      // Winograd in float: ~1e-6 of the largest output.
       CHECK(worst <= 1e-5 * peak);
     }
   }

@@ -1,0 +1,133 @@
+// oneDNN convolution on NHWC floats with fused post-ops (dnnl_conv.h).
+#include "models/dnnl_conv.h"
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <shared_mutex>
+#include <tuple>
+#include <vector>
+
+namespace embedflow::models {
+
+namespace {
+
+using dt = dnnl::memory::data_type;
+using tag = dnnl::memory::format_tag;
+
+const dnnl::engine& cpu_engine() {
+  static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+// A primitive for one input shape and post-op combination, with the weights in its layout.
+struct Prepared {
+  dnnl::convolution_forward primitive;
+  dnnl::memory weights, bias;
+  dnnl::memory::desc src, dst, scratchpad;
+};
+
+}  // namespace
+
+struct DnnlConv::Impl {
+  int64_t k, c, kh, kw, stride, padding, groups;
+  std::vector<float> weight, bias;  // OIHW, as given: each new shape reorders from here
+  mutable std::shared_mutex mutex;
+  // (n, h, w, residual, relu) → its primitive.
+  mutable std::map<std::tuple<int64_t, int64_t, int64_t, bool, bool>, std::shared_ptr<Prepared>>
+      prepared;
+
+  dnnl::memory::dims weight_dims() const {
+    if (groups > 1) return {groups, k / groups, c / groups, kh, kw};
+    return {k, c, kh, kw};
+  }
+
+  std::shared_ptr<Prepared> prepare(int64_t n, int64_t h, int64_t w, bool residual,
+                                    bool relu) const {
+    auto P = std::make_shared<Prepared>();
+    const int64_t oh = (h + 2 * padding - kh) / stride + 1;
+    const int64_t ow = (w + 2 * padding - kw) / stride + 1;
+    P->src = dnnl::memory::desc({n, c, h, w}, dt::f32, tag::nhwc);
+    P->dst = dnnl::memory::desc({n, k, oh, ow}, dt::f32, tag::nhwc);
+    const dnnl::memory::desc weights_any(weight_dims(), dt::f32, tag::any);
+    const dnnl::memory::desc bias_md({k}, dt::f32, tag::a);
+    dnnl::post_ops ops;
+    if (residual) ops.append_sum(1.0f);  // dst holds the residual when the primitive starts
+    if (relu) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(ops);
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    const dnnl::convolution_forward::desc desc(
+        dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, P->src,
+        weights_any, bias_md, P->dst, {stride, stride}, {padding, padding}, {padding, padding});
+    const dnnl::convolution_forward::primitive_desc pd(desc, attr, cpu_engine());
+    P->primitive = dnnl::convolution_forward(pd);
+    P->scratchpad = pd.scratchpad_desc();
+    const dnnl::memory plain({weight_dims(), dt::f32, groups > 1 ? tag::goihw : tag::oihw},
+                             cpu_engine(), const_cast<float*>(weight.data()));
+    P->weights = dnnl::memory(pd.weights_desc(), cpu_engine());
+    dnnl::stream stream(cpu_engine());
+    dnnl::reorder(plain, P->weights).execute(stream, const_cast<dnnl::memory&>(plain), P->weights);
+    stream.wait();
+    P->bias = dnnl::memory(bias_md, cpu_engine());
+    std::memcpy(P->bias.get_data_handle(), bias.data(), bias.size() * sizeof(float));
+    return P;
+  }
+
+  std::shared_ptr<Prepared> get(int64_t n, int64_t h, int64_t w, bool residual, bool relu) const {
+    const auto key = std::make_tuple(n, h, w, residual, relu);
+    {
+      std::shared_lock lock(mutex);
+      const auto it = prepared.find(key);
+      if (it != prepared.end()) return it->second;
+    }
+    std::shared_ptr<Prepared> made = prepare(n, h, w, residual, relu);
+    std::unique_lock lock(mutex);
+    return prepared.emplace(key, std::move(made)).first->second;
+  }
+};
+
+DnnlConv::DnnlConv(const float* weight, const float* bias, int64_t k, int64_t c, int64_t kh,
+                   int64_t kw, int64_t stride, int64_t padding, int64_t groups)
+    : impl_(std::make_unique<Impl>()) {
+  Impl& I = *impl_;
+  I.k = k;
+  I.c = c;
+  I.kh = kh;
+  I.kw = kw;
+  I.stride = stride;
+  I.padding = padding;
+  I.groups = groups;
+  I.weight.assign(weight, weight + k * (c / groups) * kh * kw);
+  I.bias.assign(bias, bias + k);
+}
+
+DnnlConv::~DnnlConv() = default;
+
+int64_t DnnlConv::out_channels() const {
+  return impl_->k;
+}
+
+int64_t DnnlConv::out_size(int64_t in) const {
+  return (in + 2 * impl_->padding - impl_->kh) / impl_->stride + 1;
+}
+
+void DnnlConv::run(const float* x, int64_t n, int64_t h, int64_t w, const float* residual,
+                   bool relu, float* y) const {
+  const std::shared_ptr<Prepared> P = impl_->get(n, h, w, residual != nullptr, relu);
+  if (residual) std::memcpy(y, residual, P->dst.get_size());  // the sum post-op adds what dst holds
+  thread_local dnnl::stream stream(cpu_engine());
+  thread_local std::vector<unsigned char> scratch;
+  if (scratch.size() < P->scratchpad.get_size()) scratch.resize(P->scratchpad.get_size());
+  P->primitive.execute(
+      stream, {{DNNL_ARG_SRC, dnnl::memory(P->src, cpu_engine(), const_cast<float*>(x))},
+               {DNNL_ARG_WEIGHTS, P->weights},
+               {DNNL_ARG_BIAS, P->bias},
+               {DNNL_ARG_DST, dnnl::memory(P->dst, cpu_engine(), y)},
+               {DNNL_ARG_SCRATCHPAD, dnnl::memory(P->scratchpad, cpu_engine(), scratch.data())}});
+  stream.wait();
+}
+
+}  // namespace embedflow::models
