@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "embedflow/errors.h"
+#include "embedflow/hash.h"
 #include "stages/index/write_index.h"
 
 namespace embedflow {
@@ -27,6 +28,11 @@ void SearchIndex::open(const StageContext& ctx) {
                       ? index_labels_path(path_)
                       : (std::filesystem::path(path_).parent_path() / h.labels).string();
     labels_ = vindex::read_labels(labels_path, h.count);
+    if (!h.labels_sha256.empty() && sha256_file(labels_path) != h.labels_sha256)
+      throw std::runtime_error(
+          labels_path + " is not the labels file " + path_ +
+          " was written with (its content changed since: a build stopped between writing the "
+          "two, or a file copied from another index); rebuild both with write.index");
   } catch (const std::exception& e) {
     throw params_.error("index", e.what());
   }

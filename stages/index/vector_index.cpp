@@ -59,17 +59,19 @@ VectorIndex::VectorIndex(VectorIndex&&) noexcept = default;
 VectorIndex& VectorIndex::operator=(VectorIndex&&) noexcept = default;
 
 Json Header::to_json() const {
-  return Json{{"kind", kind},
-              {"metric", metric},
-              {"normalize", normalize},
-              {"dim", dim},
-              {"count", count},
-              {"m", m},
-              {"ef_construction", ef_construction},
-              {"ef_search", ef_search},
-              {"nlist", nlist},
-              {"nprobe", nprobe},
-              {"labels", labels}};
+  Json j{{"kind", kind},
+         {"metric", metric},
+         {"normalize", normalize},
+         {"dim", dim},
+         {"count", count},
+         {"m", m},
+         {"ef_construction", ef_construction},
+         {"ef_search", ef_search},
+         {"nlist", nlist},
+         {"nprobe", nprobe},
+         {"labels", labels}};
+  if (!labels_sha256.empty()) j["labels_sha256"] = labels_sha256;
+  return j;
 }
 
 Header Header::from_json(const Json& j, const std::string& path) {
@@ -86,6 +88,7 @@ Header Header::from_json(const Json& j, const std::string& path) {
     h.nlist = j.value("nlist", int64_t{0});
     h.nprobe = j.value("nprobe", int64_t{0});
     h.labels = j.value("labels", std::string());
+    h.labels_sha256 = j.value("labels_sha256", std::string());
   } catch (const std::exception& e) {
     throw std::runtime_error(path + ": the index header is incomplete (" + e.what() +
                              "); rebuild the index with write.index");
@@ -155,9 +158,10 @@ VectorIndex VectorIndex::build(const BuildOptions& o, std::vector<float>& rows, 
 }
 
 void VectorIndex::save(const std::function<void(const void*, size_t)>& write,
-                       const std::string& labels_file) const {
+                       const std::string& labels_file, const std::string& labels_sha256) const {
   Header h = header_;
   h.labels = labels_file;
+  h.labels_sha256 = labels_sha256;
   const std::string head = std::string(kMagic) + "\n" + h.to_json().dump() + "\n";
   write(head.data(), head.size());
   FunctionWriter writer;

@@ -37,6 +37,11 @@ struct Header {
   int64_t dim = 0, count = 0;
   int64_t m = 0, ef_construction = 0, ef_search = 0, nlist = 0, nprobe = 0;
   std::string labels;  // the sidecar's file name, beside the index
+  // The sidecar's SHA-256 when the index was written (empty in files from before it was kept):
+  // the two files are committed one after the other, so a run stopped between them, or a
+  // sidecar copied from another build, would otherwise label hits with another index's items
+  // whenever the row counts agree.
+  std::string labels_sha256;
   Json to_json() const;
   static Header from_json(const Json& j, const std::string& path);
 };
@@ -63,8 +68,8 @@ class VectorIndex {
   static VectorIndex load(const std::string& path);
   // Writes the header (naming `labels_file`) and the index to `path` through `write`, which
   // takes (data, bytes): an AtomicFile's write, so the file appears whole or not at all.
-  void save(const std::function<void(const void*, size_t)>& write,
-            const std::string& labels_file) const;
+  void save(const std::function<void(const void*, size_t)>& write, const std::string& labels_file,
+            const std::string& labels_sha256 = "") const;
 
   const Header& header() const { return header_; }
   // The best k rows for one query (d floats; normalised here when the index is), best first.

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "embedflow/errors.h"
+#include "embedflow/hash.h"
 #include "stages/io/item_json.h"
 
 namespace embedflow {
@@ -99,7 +100,7 @@ void WriteIndex::finish(bool complete) {
   AtomicFile out(path_);
   const std::string labels = labels_->commit(complete);
   index.save([&out](const void* data, size_t n) { out.write(data, n); },
-             std::filesystem::path(labels).filename().string());
+             std::filesystem::path(labels).filename().string(), sha256_file(labels));
   outputs_.push_back(out.commit(complete));
   outputs_.push_back(labels);
 }

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <numeric>
 #include <random>
 #include <set>
@@ -234,6 +235,45 @@ TEST_CASE("HNSW and IVF reach recall@10 of 0.95 against exact search on clustere
     const auto index = vindex::VectorIndex::build(o, corpus, d);
     CHECK(recall_at(index, queries, d, exact, k) == 1.0);
   }
+}
+
+TEST_CASE("search refuses a labels file the index was not written with", "[index]") {
+  // write.index commits the sidecar, then the index: a run stopped between the two, or a sidecar
+  // copied from another build with as many rows, would label hits with other items.
+  TempDir dir("index-labels");
+  write_npy(dir.file("corpus.npy"), random_rows(40, 8, 11));
+  write_npy(dir.file("queries.npy"), random_rows(3, 8, 12));
+  write_file(dir.file("build.yaml"), build_yaml(dir.file("corpus.npy"), dir.file("c.index")));
+  CommandResult r = run_command(cli() + " run '" + dir.file("build.yaml") + "' --progress off");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  // The header names the sidecar's SHA-256, as sha256sum computes it.
+  r = run_command("sha256sum '" + dir.file("c.jsonl") + "' | cut -c1-64");
+  REQUIRE(r.exit_code == 0);
+  const std::string want = r.output.substr(0, 64);
+  std::ifstream in(dir.file("c.index"));
+  std::string magic, header;
+  std::getline(in, magic);
+  std::getline(in, header);
+  CHECK(Json::parse(header).at("labels_sha256") == want);
+
+  write_file(dir.file("search.yaml"),
+             search_yaml(dir.file("queries.npy"), dir.file("c.index"), dir.file("hits.jsonl"), 3));
+  r = run_command(cli() + " run '" + dir.file("search.yaml") + "' --progress off");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+
+  // The same rows, two ids swapped: a well-formed sidecar of the right length.
+  std::vector<Json> labels = read_jsonl(dir.file("c.jsonl"));
+  std::swap(labels[0]["id"], labels[1]["id"]);
+  std::string text;
+  for (const Json& l : labels) text += l.dump() + "\n";
+  write_file(dir.file("c.jsonl"), text);
+  r = run_command(cli() + " run '" + dir.file("search.yaml") + "' --progress off");
+  INFO(r.output);
+  CHECK(r.exit_code != 0);
+  CHECK_THAT(r.output, Catch::Contains("is not the labels file") &&
+                           Catch::Contains("rebuild both with write.index"));
 }
 
 TEST_CASE("an index file holds what search needs and reads back", "[index]") {
