@@ -5,12 +5,12 @@
 // F(4x4, 3x3): 36 GEMMs over channels on 6x6 input tiles instead of 9 taps per output, 4x fewer
 // multiplications, with a float32 error of ~1e-6 of the largest output (tests/image check whole
 // networks against torchvision); on maps of 8x8 or less, F(2x2, 3x3) (winograd_tile_for). The
-// strided 3x3 ones are an im2col gather + GEMM; the stem, 1x1 and grouped ones oneDNN's
-// convolution primitive (dnnl_conv.h). Bias, residual add and ReLU are applied to each output
-// block while it is in cache (oneDNN: as post-ops). GEMMs run single-threaded inside our own
-// parallel regions: weights packed once, for oneDNN's f32 matmul where that is batch-invariant,
-// else for the fixed-order GEMM (WeightGemm): either way an image's features do not depend on
-// its batch.
+// strided 3x3 ones are an im2col gather + GEMM below AVX-512; the stem, 1x1 and grouped ones
+// (and the strided 3x3 from AVX-512 up) oneDNN's convolution primitive (dnnl_conv.h). Bias,
+// residual add and ReLU are applied to each output block while it is in cache (oneDNN: as
+// post-ops). GEMMs run single-threaded inside our own parallel regions: weights packed once, for
+// oneDNN's f32 matmul where that is batch-invariant, else for the fixed-order GEMM (WeightGemm):
+// either way an image's features do not depend on its batch.
 
 #include "models/conv_engine.h"
 
@@ -319,10 +319,6 @@ torch::Tensor max_pool_3x3s2_nhwc(const torch::Tensor& x) {
   return y;
 }
 
-// One convolution of the engine, by what measured fastest for its shape (bench/image): Winograd
-// for 3x3 stride 1; oneDNN's convolution primitive (dnnl_conv.h) for the stem, the 1x1 and the
-// grouped ones; im2col + GEMM for the strided 3x3, where oneDNN's NHWC kernel is ~1.7x slower
-// than its blocked one.
 bool fast_conv_available() {
 #ifdef EMBEDFLOW_HAVE_DNNL
   return true;
@@ -343,6 +339,11 @@ static int64_t winograd_tile_for(int64_t h, int64_t w) {
   return (h <= 8 && w <= 8) ? 2 : 4;
 }
 
+// One convolution of the engine, by what measured fastest for its shape (bench/image, alternating
+// pairs): Winograd for 3x3 stride 1; oneDNN's convolution primitive (dnnl_conv.h) for the stem,
+// the 1x1 and the grouped ones, and from AVX-512 up for the strided 3x3 (ResNet-18 6-9% faster
+// than im2col + GEMM at batch 1 and 16, ResNet-50 0-5%); below, im2col + GEMM for those (as fast
+// or up to 3% faster with oneDNN capped at AVX2).
 struct FastConv::Impl {
   // 3x3 stride 1: the folded weight and bias, and each Winograd variant made on first use (an
   // encoder sees one image size, so usually one of them).
@@ -360,9 +361,10 @@ FastConv::FastConv(const torch::Tensor& weight, const torch::Tensor& bias, int64
   if (groups == 1 && kh == 3 && kw == 3 && stride == 1 && padding == 1) {
     impl->weight = weight.contiguous().clone();
     impl->bias = bias.contiguous().clone();
-  } else if (groups == 1 && !(kh == 1 && kw == 1) && weight.size(1) >= 8) {
+  } else if (groups == 1 && !(kh == 1 && kw == 1) && weight.size(1) >= 8 &&
+             cpu::active_level() < cpu::Level::Avx512) {
     impl->gemm.emplace(weight, bias, stride, padding);
-  } else {  // 1x1, grouped, or the stem (3 channels)
+  } else {  // 1x1, grouped, the stem (3 channels), strided 3x3 from AVX-512 up
     transformer::cap_onednn_isa_at_active_level();
     const torch::Tensor w = weight.contiguous(), b = bias.contiguous();
     impl->dnnl = std::make_unique<DnnlConv>(w.data_ptr<float>(), b.data_ptr<float>(), w.size(0),
