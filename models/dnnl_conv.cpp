@@ -1,14 +1,14 @@
 // oneDNN convolution on NHWC floats with fused post-ops (dnnl_conv.h).
 #include "models/dnnl_conv.h"
 
-#include <oneapi/dnnl/dnnl.hpp>
-
 #include <cstring>
 #include <map>
 #include <mutex>
 #include <shared_mutex>
 #include <tuple>
 #include <vector>
+
+#include "models/onednn_util.h"
 
 namespace embedflow::models {
 
@@ -17,10 +17,7 @@ namespace {
 using dt = dnnl::memory::data_type;
 using tag = dnnl::memory::format_tag;
 
-const dnnl::engine& cpu_engine() {
-  static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
-}
+using onednn::cpu_engine;
 
 // A primitive for one input shape and post-op combination, with the weights in its layout.
 struct Prepared {
@@ -65,12 +62,8 @@ struct DnnlConv::Impl {
     const dnnl::convolution_forward::primitive_desc pd(desc, attr, cpu_engine());
     P->primitive = dnnl::convolution_forward(pd);
     P->scratchpad = pd.scratchpad_desc();
-    const dnnl::memory plain({weight_dims(), dt::f32, groups > 1 ? tag::goihw : tag::oihw},
-                             cpu_engine(), const_cast<float*>(weight.data()));
-    P->weights = dnnl::memory(pd.weights_desc(), cpu_engine());
-    dnnl::stream stream(cpu_engine());
-    dnnl::reorder(plain, P->weights).execute(stream, const_cast<dnnl::memory&>(plain), P->weights);
-    stream.wait();
+    P->weights = onednn::packed_copy({weight_dims(), dt::f32, groups > 1 ? tag::goihw : tag::oihw},
+                                     weight.data(), pd.weights_desc());
     P->bias = dnnl::memory(bias_md, cpu_engine());
     std::memcpy(P->bias.get_data_handle(), bias.data(), bias.size() * sizeof(float));
     return P;
@@ -118,16 +111,12 @@ void DnnlConv::run(const float* x, int64_t n, int64_t h, int64_t w, const float*
                    bool relu, float* y) const {
   const std::shared_ptr<Prepared> P = impl_->get(n, h, w, residual != nullptr, relu);
   if (residual) std::memcpy(y, residual, P->dst.get_size());  // the sum post-op adds what dst holds
-  thread_local dnnl::stream stream(cpu_engine());
-  thread_local std::vector<unsigned char> scratch;
-  if (scratch.size() < P->scratchpad.get_size()) scratch.resize(P->scratchpad.get_size());
-  P->primitive.execute(
-      stream, {{DNNL_ARG_SRC, dnnl::memory(P->src, cpu_engine(), const_cast<float*>(x))},
-               {DNNL_ARG_WEIGHTS, P->weights},
-               {DNNL_ARG_BIAS, P->bias},
-               {DNNL_ARG_DST, dnnl::memory(P->dst, cpu_engine(), y)},
-               {DNNL_ARG_SCRATCHPAD, dnnl::memory(P->scratchpad, cpu_engine(), scratch.data())}});
-  stream.wait();
+  onednn::execute(P->primitive,
+                  {{DNNL_ARG_SRC, dnnl::memory(P->src, cpu_engine(), const_cast<float*>(x))},
+                   {DNNL_ARG_WEIGHTS, P->weights},
+                   {DNNL_ARG_BIAS, P->bias},
+                   {DNNL_ARG_DST, dnnl::memory(P->dst, cpu_engine(), y)}},
+                  P->scratchpad);
 }
 
 }  // namespace embedflow::models

@@ -15,9 +15,9 @@ embedflow_cpu_kernels(embedflow_models models/conv_kernels_impl.h
   TABLE embedflow::models::conv_kernels::Kernels LEVELS baseline avx2)
 set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/conv_kernels.cpp
   PROPERTIES SKIP_PRECOMPILE_HEADERS ON)
-# The engine's stem, 1x1 and grouped convolutions: oneDNN's primitive (dnnl_conv.h; text.cmake
-# defines EMBEDFLOW_HAVE_DNNL and links the library for the whole target). Without libdnnl-dev
-# the Winograd engine is off and "auto" means "onednn".
+# The engine's stem, 1x1, grouped (and strided) convolutions: oneDNN's primitive (dnnl_conv.h;
+# text.cmake defines EMBEDFLOW_HAVE_DNNL and links the library for the whole target). Without
+# libdnnl-dev the Winograd engine is off and "auto" means "onednn".
 find_path(DNNL_INCLUDE_DIR oneapi/dnnl/dnnl.h)
 find_library(DNNL_LIBRARY NAMES dnnl)
 if(DNNL_INCLUDE_DIR AND DNNL_LIBRARY)

@@ -1,7 +1,5 @@
 #include "models/transformer/packed_matmul.h"
 
-#include <oneapi/dnnl/dnnl.hpp>
-
 #include <cstring>
 #include <mutex>
 #include <shared_mutex>
@@ -11,6 +9,7 @@
 #include <vector>
 
 #include "embedflow/cpu.h"
+#include "models/onednn_util.h"
 
 namespace embedflow::models::transformer {
 
@@ -19,10 +18,7 @@ namespace {
 using dt = dnnl::memory::data_type;
 using tag = dnnl::memory::format_tag;
 
-const dnnl::engine& cpu_engine() {
-  static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
-}
+using onednn::cpu_engine;
 
 bool has_isa(dnnl::cpu_isa isa, dnnl::cpu_isa wanted) {
   const auto bits = static_cast<unsigned>(isa), want = static_cast<unsigned>(wanted);
@@ -126,12 +122,7 @@ PackedMatmul::PackedMatmul(Type type, const void* weight, int64_t n, int64_t k)
   const dnnl::memory::desc any({k, n}, wt, tag::any);
   I.weights_md = I.describe(256, false, any).weights_desc();
   // W [n, k] row-major is the matmul's [k, n] weights in the transposed ("ba") layout.
-  const dnnl::memory plain(dnnl::memory::desc({k, n}, wt, tag::ba), cpu_engine(),
-                           const_cast<void*>(weight));
-  I.weights = dnnl::memory(I.weights_md, cpu_engine());
-  dnnl::stream stream(cpu_engine());
-  dnnl::reorder(plain, I.weights).execute(stream, const_cast<dnnl::memory&>(plain), I.weights);
-  stream.wait();
+  I.weights = onednn::packed_copy(dnnl::memory::desc({k, n}, wt, tag::ba), weight, I.weights_md);
 }
 
 PackedMatmul::~PackedMatmul() = default;
@@ -184,19 +175,13 @@ void PackedMatmul::run(const void* a, int64_t m, void* out, bool accumulate) con
 void PackedMatmul::execute(const void* a, int64_t m, void* out, bool accumulate) const {
   const Impl& I = *impl_;
   const Impl::Entry& e = I.entry(m, accumulate);
-  thread_local std::vector<uint8_t> scratchpad;
-  const size_t pad_bytes = e.scratchpad.get_size();
-  if (scratchpad.size() < pad_bytes) scratchpad.resize(pad_bytes);
-  thread_local dnnl::stream stream(cpu_engine());
-  std::unordered_map<int, dnnl::memory> args{
-      {DNNL_ARG_SRC,
-       dnnl::memory({{m, I.k}, I.src_type(), tag::ab}, cpu_engine(), const_cast<void*>(a))},
-      {DNNL_ARG_WEIGHTS, I.weights},
-      {DNNL_ARG_DST, dnnl::memory({{m, I.n}, I.dst_type(), tag::ab}, cpu_engine(), out)}};
-  if (pad_bytes > 0)
-    args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(e.scratchpad, cpu_engine(), scratchpad.data()));
-  e.primitive.execute(stream, args);
-  stream.wait();
+  onednn::execute(
+      e.primitive,
+      {{DNNL_ARG_SRC,
+        dnnl::memory({{m, I.k}, I.src_type(), tag::ab}, cpu_engine(), const_cast<void*>(a))},
+       {DNNL_ARG_WEIGHTS, I.weights},
+       {DNNL_ARG_DST, dnnl::memory({{m, I.n}, I.dst_type(), tag::ab}, cpu_engine(), out)}},
+      e.scratchpad);
 }
 
 }  // namespace embedflow::models::transformer
