@@ -229,37 +229,36 @@ class WinogradConv {
     const conv_kernels::Kernels& kern = conv_kernels::table();
     const auto input = m_ == 4 ? kern.wino_input : kern.wino2_input;
     const auto output = m_ == 4 ? kern.wino_output : kern.wino2_output;
-    const int64_t P = p_;
-    const int64_t u_bytes = P * c_ * k_ * 4, vm_bytes = P * tiles * (c_ + k_) * 4;
+    const int64_t u_bytes = p_ * c_ * k_ * 4, vm_bytes = p_ * tiles * (c_ + k_) * 4;
     const std::vector<WeightGemm>& gemms = gemms_;
     // Fused blocks of tiles (transform, GEMMs, output transform while in L2) re-read all of U
     // per block; when U is large next to the tiles (deep layers: few tiles, many channels), run
     // the three phases over all tiles instead so U is read once.
     // ~1 MiB of V and M per block (L2), and >= 16 tiles so the GEMMs stay efficient.
-    const int64_t ideal = std::max<int64_t>(16, (int64_t{1} << 20) / (P * 4 * (c_ + k_)));
+    const int64_t ideal = std::max<int64_t>(16, (int64_t{1} << 20) / (p_ * 4 * (c_ + k_)));
     const int64_t blocks = block_count(tiles, ideal, 16);
     // Fewer blocks than threads (one image's deep layers: 4 or 16 tiles, one block) would leave
     // threads idle; the phases share out the tile positions instead.
     if ((blocks - 1) * u_bytes < vm_bytes && blocks >= int64_t{at::get_num_threads()}) {
       parallel_items(blocks, [&](int64_t b) {
         const int64_t t0 = tiles * b / blocks, t1 = tiles * (b + 1) / blocks, nt = t1 - t0;
-        float* v = scratch(0, static_cast<size_t>(P * nt * c_));
-        float* m = scratch(1, static_cast<size_t>(P * nt * k_));
+        float* v = scratch(0, static_cast<size_t>(p_ * nt * c_));
+        float* m = scratch(1, static_cast<size_t>(p_ * nt * k_));
         input(job, t0, t1, v, nt, t0);
-        for (int64_t p = 0; p < P; ++p) gemms[p].run(nt, v + p * nt * c_, m + p * nt * k_);
+        for (int64_t p = 0; p < p_; ++p) gemms[p].run(nt, v + p * nt * c_, m + p * nt * k_);
         output(job, t0, t1, m, nt, t0);
       });
       return y;
     }
     // The calling thread's scratch: the parallel regions below only read and write through it.
-    float* v = scratch(0, static_cast<size_t>(P * tiles * c_));
-    float* m = scratch(1, static_cast<size_t>(P * tiles * k_));
+    float* v = scratch(0, static_cast<size_t>(p_ * tiles * c_));
+    float* m = scratch(1, static_cast<size_t>(p_ * tiles * k_));
     constexpr int64_t kGroup = 8;  // tiles per work item of the transforms
     const int64_t groups = (tiles + kGroup - 1) / kGroup;
     parallel_items(groups, [&](int64_t g) {
       input(job, g * kGroup, std::min(tiles, (g + 1) * kGroup), v, tiles, 0);
     });
-    parallel_items(P,
+    parallel_items(p_,
                    [&](int64_t p) { gemms[p].run(tiles, v + p * tiles * c_, m + p * tiles * k_); });
     parallel_items(groups, [&](int64_t g) {
       output(job, g * kGroup, std::min(tiles, (g + 1) * kGroup), m, tiles, 0);

@@ -5,6 +5,7 @@
 #include <map>
 #include <mutex>
 #include <shared_mutex>
+#include <stdexcept>
 #include <tuple>
 #include <vector>
 
@@ -22,7 +23,7 @@ using onednn::cpu_engine;
 // A primitive for one input shape and post-op combination, with the weights in its layout.
 struct Prepared {
   dnnl::convolution_forward primitive;
-  dnnl::memory weights, bias;
+  dnnl::memory weights;
   dnnl::memory::desc src, dst, scratchpad;
 };
 
@@ -30,11 +31,15 @@ struct Prepared {
 
 struct DnnlConv::Impl {
   int64_t k, c, kh, kw, stride, padding, groups;
-  std::vector<float> weight, bias;  // OIHW, as given: each new shape reorders from here
+  std::vector<float> weight;  // OIHW, as given: each new shape reorders from here
+  dnnl::memory bias;          // [k], the same for every shape
   mutable std::shared_mutex mutex;
   // (n, h, w, residual, relu) → its primitive.
   mutable std::map<std::tuple<int64_t, int64_t, int64_t, bool, bool>, std::shared_ptr<Prepared>>
       prepared;
+
+  // The output's height (width) for an input's height (width); kernels are square.
+  int64_t out_size(int64_t in) const { return (in + 2 * padding - kh) / stride + 1; }
 
   dnnl::memory::dims weight_dims() const {
     if (groups > 1) return {groups, k / groups, c / groups, kh, kw};
@@ -44,12 +49,9 @@ struct DnnlConv::Impl {
   std::shared_ptr<Prepared> prepare(int64_t n, int64_t h, int64_t w, bool residual,
                                     bool relu) const {
     auto P = std::make_shared<Prepared>();
-    const int64_t oh = (h + 2 * padding - kh) / stride + 1;
-    const int64_t ow = (w + 2 * padding - kw) / stride + 1;
     P->src = dnnl::memory::desc({n, c, h, w}, dt::f32, tag::nhwc);
-    P->dst = dnnl::memory::desc({n, k, oh, ow}, dt::f32, tag::nhwc);
+    P->dst = dnnl::memory::desc({n, k, out_size(h), out_size(w)}, dt::f32, tag::nhwc);
     const dnnl::memory::desc weights_any(weight_dims(), dt::f32, tag::any);
-    const dnnl::memory::desc bias_md({k}, dt::f32, tag::a);
     dnnl::post_ops ops;
     if (residual) ops.append_sum(1.0f);  // dst holds the residual when the primitive starts
     if (relu) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
@@ -58,14 +60,13 @@ struct DnnlConv::Impl {
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     const dnnl::convolution_forward::desc desc(
         dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, P->src,
-        weights_any, bias_md, P->dst, {stride, stride}, {padding, padding}, {padding, padding});
+        weights_any, bias.get_desc(), P->dst, {stride, stride}, {padding, padding},
+        {padding, padding});
     const dnnl::convolution_forward::primitive_desc pd(desc, attr, cpu_engine());
     P->primitive = dnnl::convolution_forward(pd);
     P->scratchpad = pd.scratchpad_desc();
     P->weights = onednn::packed_copy({weight_dims(), dt::f32, groups > 1 ? tag::goihw : tag::oihw},
                                      weight.data(), pd.weights_desc());
-    P->bias = dnnl::memory(bias_md, cpu_engine());
-    std::memcpy(P->bias.get_data_handle(), bias.data(), bias.size() * sizeof(float));
     return P;
   }
 
@@ -85,6 +86,7 @@ struct DnnlConv::Impl {
 DnnlConv::DnnlConv(const float* weight, const float* bias, int64_t k, int64_t c, int64_t kh,
                    int64_t kw, int64_t stride, int64_t padding, int64_t groups)
     : impl_(std::make_unique<Impl>()) {
+  if (kh != kw) throw std::invalid_argument("DnnlConv: square kernels only");
   Impl& I = *impl_;
   I.k = k;
   I.c = c;
@@ -94,7 +96,8 @@ DnnlConv::DnnlConv(const float* weight, const float* bias, int64_t k, int64_t c,
   I.padding = padding;
   I.groups = groups;
   I.weight.assign(weight, weight + k * (c / groups) * kh * kw);
-  I.bias.assign(bias, bias + k);
+  I.bias = dnnl::memory({{k}, dt::f32, tag::a}, cpu_engine());
+  std::memcpy(I.bias.get_data_handle(), bias, static_cast<size_t>(k) * sizeof(float));
 }
 
 DnnlConv::~DnnlConv() = default;
@@ -104,7 +107,7 @@ int64_t DnnlConv::out_channels() const {
 }
 
 int64_t DnnlConv::out_size(int64_t in) const {
-  return (in + 2 * impl_->padding - impl_->kh) / impl_->stride + 1;
+  return impl_->out_size(in);
 }
 
 void DnnlConv::run(const float* x, int64_t n, int64_t h, int64_t w, const float* residual,
@@ -114,7 +117,7 @@ void DnnlConv::run(const float* x, int64_t n, int64_t h, int64_t w, const float*
   onednn::execute(P->primitive,
                   {{DNNL_ARG_SRC, dnnl::memory(P->src, cpu_engine(), const_cast<float*>(x))},
                    {DNNL_ARG_WEIGHTS, P->weights},
-                   {DNNL_ARG_BIAS, P->bias},
+                   {DNNL_ARG_BIAS, impl_->bias},
                    {DNNL_ARG_DST, dnnl::memory(P->dst, cpu_engine(), y)}},
                   P->scratchpad);
 }

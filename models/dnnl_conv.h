@@ -19,7 +19,7 @@ namespace embedflow::models {
 
 class DnnlConv {
  public:
-  // weight [k][c / groups][kh][kw] (OIHW), bias [k]: copied.
+  // weight [k][c / groups][kh][kw] (OIHW), bias [k]: copied. Square kernels (kh == kw).
   DnnlConv(const float* weight, const float* bias, int64_t k, int64_t c, int64_t kh, int64_t kw,
            int64_t stride, int64_t padding, int64_t groups);
   ~DnnlConv();
