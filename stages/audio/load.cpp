@@ -312,10 +312,11 @@ void LoadStage::process(const Item& in, Item& out) {
   float* dst = t.data<float>();
   for (int c = 0; c < out_ch; ++c) std::copy(planes[c].begin(), planes[c].end(), dst + c * n);
   if (peak_normalize_) {
+    const int64_t count = t.numel();
     float peak = 0.0f;
-    for (int64_t i = 0; i < t.numel(); ++i) peak = std::max(peak, std::fabs(dst[i]));
+    for (int64_t i = 0; i < count; ++i) peak = std::max(peak, std::fabs(dst[i]));
     if (peak > 0.0f)
-      for (int64_t i = 0; i < t.numel(); ++i) dst[i] /= peak;
+      for (int64_t i = 0; i < count; ++i) dst[i] /= peak;
   }
 
   out.kind = Kind::Audio;
