@@ -340,6 +340,7 @@ void Encoder::add_residual(const Linear& lin, const torch::Tensor& in, torch::Te
                            torch::Tensor& scratch, int64_t grain) const {
   const int64_t n = x.size(1);
   float* xp = x.data_ptr<float>();
+  if (lin.fuses_epilogue()) return lin.gemm_fused(in, x, true, kernels::Activation::Identity);
   if (lin.accumulate(in, x)) {
     at::parallel_for(0, x.size(0), grain, [&](int64_t r0, int64_t r1) {
       k_->bias_activation(xp + r0 * n, ptr(lin.bias), r1 - r0, n, kernels::Activation::Identity);
@@ -364,6 +365,7 @@ void Encoder::feed_forward_in(const Layer& L, const torch::Tensor& in, torch::Te
     });
     return;
   }
+  if (L.ffn_in.fuses_epilogue()) return L.ffn_in.gemm_fused(in, inter, false, config_.activation);
   const bool has_bias = L.ffn_in.forward(in, inter);
   at::parallel_for(0, inter.size(0), grain, [&](int64_t r0, int64_t r1) {
     k_->bias_activation(ip + r0 * n, has_bias ? nullptr : ptr(L.ffn_in.bias), r1 - r0, n,

@@ -137,7 +137,7 @@ struct Linear {
 #ifdef EMBEDFLOW_HAVE_DNNL
     if (PackedMatmul::f32_invariant_here())
       matmul = std::make_shared<const PackedMatmul>(PackedMatmul::Type::F32, w.data_ptr<float>(),
-                                                    out_features, in_features);
+                                                    out_features, in_features, bias_or_null());
 #endif
     if (!matmul_or_null())
       fixed = std::make_shared<const fixed_gemm::PackedWeights>(w.data_ptr<float>(), out_features,
@@ -156,7 +156,7 @@ struct Linear {
       std::vector<uint16_t> bits(static_cast<size_t>(count));
       k.round_to_bf16(w.data_ptr<float>(), count, bits.data(), nullptr);
       matmul = std::make_shared<const PackedMatmul>(PackedMatmul::Type::Bf16, bits.data(),
-                                                    out_features, in_features);
+                                                    out_features, in_features, bias_or_null());
       weight = torch::Tensor();
       return;
     }
@@ -179,9 +179,38 @@ struct Linear {
   torch::Tensor apply(const torch::Tensor& x) const {
     const torch::Tensor in = x.contiguous();
     torch::Tensor out = torch::empty({in.size(0), out_features});
+    if (fuses_epilogue()) {
+      gemm_fused(in, out, false, kernels::Activation::Identity);
+      return out;
+    }
     gemm(in, out, 0.0f);
     if (bias.defined()) out.add_(bias);
     return out;
+  }
+
+  // Whether gemm_fused can run: the GEMM is oneDNN's f32 or bf16 matmul, which adds the bias,
+  // the residual and the activation to each result before storing it.
+  bool fuses_epilogue() const {
+#ifdef EMBEDFLOW_HAVE_DNNL
+    return matmul != nullptr && matmul->type() != PackedMatmul::Type::U8S8;
+#else
+    return false;
+#endif
+  }
+  // out = act(x Wᵀ + b (+ out's values before, when accumulate)) in the GEMM; only where
+  // fuses_epilogue().
+  void gemm_fused(const torch::Tensor& x, torch::Tensor& out, bool accumulate,
+                  kernels::Activation act) const {
+#ifdef EMBEDFLOW_HAVE_DNNL
+    PackedMatmul::Epilogue e;
+    e.accumulate = accumulate;
+    e.bias = matmul->has_bias();
+    e.activation = act;
+    gemm(x.data_ptr<float>(), x.size(0), out.data_ptr<float>(), accumulate ? 1.0f : 0.0f, &e);
+#else
+    (void)x, (void)out, (void)accumulate, (void)act;
+    throw std::logic_error("Linear::gemm_fused without oneDNN");
+#endif
   }
 
   // Writes x Wᵀ into `out` and returns whether the bias is already added (fp32, or int8 on
@@ -205,8 +234,18 @@ struct Linear {
   }
 
   // out [m, out features] = a [m, in features] · Wᵀ + beta · out (beta 0 or 1), no bias, both
-  // dense row-major; fp32 and bf16.
+  // dense row-major; fp32 and bf16. `epilogue` (oneDNN's matmul only: fuses_epilogue) replaces
+  // beta.
+#ifdef EMBEDFLOW_HAVE_DNNL
+  void gemm(const float* a, int64_t m, float* out, float beta,
+            const PackedMatmul::Epilogue* epilogue = nullptr) const {
+    auto run_matmul = [&](const void* in) {
+      if (epilogue) return matmul->run(in, m, out, *epilogue);
+      matmul->run(in, m, out, beta != 0.0f);
+    };
+#else
   void gemm(const float* a, int64_t m, float* out, float beta) const {
+#endif
     const int64_t n = out_features, kk = in_features;
     if (bf16) {
       // The input rounded as bf16's numerics ask: to bits for the matmul, to floats otherwise.
@@ -224,12 +263,13 @@ struct Linear {
                             rp ? rp + r0 * kk : nullptr);
       });
 #ifdef EMBEDFLOW_HAVE_DNNL
-      if (packed_bf16) return matmul->run(bp, m, out, beta != 0.0f);
+      if (packed_bf16) return run_matmul(bp);
 #endif
       a = rp;
     }
 #ifdef EMBEDFLOW_HAVE_DNNL
-    if (matmul) return matmul->run(a, m, out, beta != 0.0f);  // f32, packed
+    if (matmul) return run_matmul(a);  // f32, packed
+    if (epilogue) throw std::logic_error("Linear::gemm: an epilogue without oneDNN's matmul");
 #endif
     if (fixed) {
       const int threads = at::in_parallel_region() ? 1 : at::get_num_threads();
@@ -246,6 +286,9 @@ struct Linear {
       at::mm_out(at_out, at_a, weight.t());
     else
       at_out.addmm_(at_a, weight.t());
+  }
+  const float* bias_or_null() const {
+    return bias.defined() ? bias.contiguous().data_ptr<float>() : nullptr;
   }
   const void* matmul_or_null() const {
 #ifdef EMBEDFLOW_HAVE_DNNL
