@@ -7,6 +7,8 @@
 #include <shared_mutex>
 #include <stdexcept>
 #include <tuple>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "models/onednn_util.h"
@@ -53,7 +55,9 @@ struct DnnlConv::Impl {
     P->dst = dnnl::memory::desc({n, k, out_size(h), out_size(w)}, dt::f32, tag::nhwc);
     const dnnl::memory::desc weights_any(weight_dims(), dt::f32, tag::any);
     dnnl::post_ops ops;
-    if (residual) ops.append_sum(1.0f);  // dst holds the residual when the primitive starts
+    // The residual is read where it is (a binary post-op), not copied into dst first for a sum
+    // post-op: one pass over the output less per residual block.
+    if (residual) ops.append_binary(dnnl::algorithm::binary_add, P->dst);
     if (relu) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
     dnnl::primitive_attr attr;
     attr.set_post_ops(ops);
@@ -113,13 +117,15 @@ int64_t DnnlConv::out_size(int64_t in) const {
 void DnnlConv::run(const float* x, int64_t n, int64_t h, int64_t w, const float* residual,
                    bool relu, float* y) const {
   const std::shared_ptr<Prepared> P = impl_->get(n, h, w, residual != nullptr, relu);
-  if (residual) std::memcpy(y, residual, P->dst.get_size());  // the sum post-op adds what dst holds
-  onednn::execute(P->primitive,
-                  {{DNNL_ARG_SRC, dnnl::memory(P->src, cpu_engine(), const_cast<float*>(x))},
-                   {DNNL_ARG_WEIGHTS, P->weights},
-                   {DNNL_ARG_BIAS, impl_->bias},
-                   {DNNL_ARG_DST, dnnl::memory(P->dst, cpu_engine(), y)}},
-                  P->scratchpad);
+  std::unordered_map<int, dnnl::memory> args{
+      {DNNL_ARG_SRC, dnnl::memory(P->src, cpu_engine(), const_cast<float*>(x))},
+      {DNNL_ARG_WEIGHTS, P->weights},
+      {DNNL_ARG_BIAS, impl_->bias},
+      {DNNL_ARG_DST, dnnl::memory(P->dst, cpu_engine(), y)}};
+  if (residual)  // the binary post-op, first in the list
+    args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1,
+                 dnnl::memory(P->dst, cpu_engine(), const_cast<float*>(residual)));
+  onednn::execute(P->primitive, std::move(args), P->scratchpad);
 }
 
 }  // namespace embedflow::models
