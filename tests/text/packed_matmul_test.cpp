@@ -10,6 +10,7 @@
 #include <cstring>
 #include <memory>
 #include <random>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -154,4 +155,85 @@ TEST_CASE("packed matmul: oneDNN's instruction set follows the level in effect")
     CHECK((isa & dnnl_cpu_isa_avx512_core_amx) == dnnl_cpu_isa_avx512_core_amx);
   CHECK(PackedMatmul::fast_here() == (cpu::active_level() == cpu::Level::Amx));
   CHECK(PackedMatmul::u8_products_exact() == (cpu::active_level() >= cpu::Level::Avx512Vnni));
+}
+
+TEST_CASE("packed matmul: f32 epilogues (bias, residual, activation) equal the formula") {
+  embedflow::models::transformer::cap_onednn_isa_at_active_level();
+  using embedflow::models::transformer::kernels::Activation;
+  const int64_t n = 40, k = 136;
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+  std::vector<float> w(static_cast<size_t>(n * k)), bias(static_cast<size_t>(n));
+  for (auto& v : w) v = uniform(rng);
+  for (auto& v : bias) v = uniform(rng);
+  const PackedMatmul mm(PackedMatmul::Type::F32, w.data(), n, k, bias.data());
+  CHECK(mm.has_bias());
+  // The activations as transformers defines them, in double.
+  auto activate = [](Activation act, double x) {
+    const double sigmoid_1702 = 1.0 / (1.0 + std::exp(-1.702 * x)),
+                 sigmoid = 1.0 / (1.0 + std::exp(-x));
+    switch (act) {
+      case Activation::GeluErf:
+        return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
+      case Activation::GeluTanh:
+        return 0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
+      case Activation::QuickGelu:
+        return x * sigmoid_1702;
+      case Activation::Relu:
+        return x > 0.0 ? x : 0.0;
+      case Activation::Silu:
+        return x * sigmoid;
+      case Activation::Identity:
+        break;
+    }
+    return x;
+  };
+  const int64_t m = 37;  // a multiple of the row step and a tail
+  std::vector<float> a(static_cast<size_t>(m * k)), before(static_cast<size_t>(m * n));
+  for (auto& v : a) v = 2.0f * uniform(rng);
+  for (auto& v : before) v = 3.0f * uniform(rng);
+  for (const Activation act : {Activation::Identity, Activation::GeluErf, Activation::GeluTanh,
+                               Activation::QuickGelu, Activation::Relu, Activation::Silu})
+    for (const bool accumulate : {false, true})
+      for (const bool with_bias : {false, true}) {
+        INFO("activation " << static_cast<int>(act) << ", accumulate " << accumulate << ", bias "
+                           << with_bias);
+        PackedMatmul::Epilogue e;
+        e.accumulate = accumulate;
+        e.bias = with_bias;
+        e.activation = act;
+        std::vector<float> out = before;
+        mm.run(a.data(), m, out.data(), e);
+        int64_t wrong = 0;
+        for (int64_t r = 0; r < m; ++r)
+          for (int64_t c = 0; c < n; ++c) {
+            double sum = 0.0, magnitude = 0.0;
+            for (int64_t i = 0; i < k; ++i) {
+              const double p = double{a[r * k + i]} * w[c * k + i];
+              sum += p;
+              magnitude += std::abs(p);
+            }
+            if (with_bias) sum += bias[c];
+            if (accumulate) sum += before[r * n + c];
+            wrong += std::abs(out[r * n + c] - activate(act, sum)) > 1e-5 * (magnitude + 4.0);
+          }
+        CHECK(wrong == 0);
+        // The rows alone, one at a time: the same bits where the f32 matmul is batch-invariant.
+        if (PackedMatmul::f32_invariant_here()) {
+          int64_t differ = 0;
+          for (int64_t r = 0; r < m; ++r) {
+            std::vector<float> row(before.begin() + r * n, before.begin() + (r + 1) * n);
+            mm.run(a.data() + r * k, 1, row.data(), e);
+            differ += std::memcmp(row.data(), out.data() + r * n, sizeof(float) * n) != 0;
+          }
+          CHECK(differ == 0);
+        }
+      }
+  // An epilogue that asks for a bias the weights were packed without.
+  const PackedMatmul bare(PackedMatmul::Type::F32, w.data(), n, k);
+  CHECK_FALSE(bare.has_bias());
+  PackedMatmul::Epilogue e;
+  e.bias = true;
+  std::vector<float> out(static_cast<size_t>(n));
+  CHECK_THROWS_AS(bare.run(a.data(), 1, out.data(), e), std::logic_error);
 }
