@@ -13,6 +13,7 @@
 #include "models/tokenizers/tokenizer.h"
 #include "models/torch_bridge.h"
 #include "models/torch_runtime.h"
+#include "models/transformer/linear.h"
 #include "models/transformer/text_model.h"
 #include "models/weights.h"
 
@@ -66,39 +67,38 @@ PoolingConfig read_pooling(const std::string& dir) {
   return p;
 }
 
-// A sentence-transformers Dense module: y = activation(W x + b).
+// A sentence-transformers Dense module: y = activation(W x + b), W x + b on the encoder's own
+// packed fp32 GEMM (batch-invariant like it; the bias inside it where that is oneDNN's matmul).
 struct Dense {
   enum class Activation { Identity, Tanh, Relu, Sigmoid, Gelu };
-  std::vector<float> weight;  // [out, in]
-  std::vector<float> bias;    // [out] or empty
+  transformer::Linear linear;
   int64_t in = 0, out = 0;
   Activation activation = Activation::Tanh;
   std::string activation_name;
 
-  void apply(const float* x, float* y) const {
-    for (int64_t o = 0; o < out; ++o) {
-      const float* w = weight.data() + o * in;
-      double acc = 0;
-      for (int64_t i = 0; i < in; ++i) acc += static_cast<double>(w[i]) * x[i];
-      float v = static_cast<float>(acc) + (bias.empty() ? 0.0f : bias[static_cast<size_t>(o)]);
-      switch (activation) {
-        case Activation::Identity:
-          break;
-        case Activation::Tanh:
-          v = std::tanh(v);
-          break;
-        case Activation::Relu:
-          v = v > 0 ? v : 0;
-          break;
-        case Activation::Sigmoid:
-          v = 1.0f / (1.0f + std::exp(-v));
-          break;
-        case Activation::Gelu:
-          v = 0.5f * v * (1.0f + std::erf(v / std::sqrt(2.0f)));
-          break;
-      }
-      y[o] = v;
+  // x [rows, in] → [rows, out].
+  std::vector<float> apply(const std::vector<float>& x, int64_t rows) const {
+    const torch::Tensor y =
+        linear.apply(torch::from_blob(const_cast<float*>(x.data()), {rows, in}));
+    std::vector<float> v(y.data_ptr<float>(), y.data_ptr<float>() + rows * out);
+    for (float& e : v) e = activate(e);
+    return v;
+  }
+
+  float activate(float v) const {
+    switch (activation) {
+      case Activation::Identity:
+        break;
+      case Activation::Tanh:
+        return std::tanh(v);
+      case Activation::Relu:
+        return v > 0 ? v : 0;
+      case Activation::Sigmoid:
+        return 1.0f / (1.0f + std::exp(-v));
+      case Activation::Gelu:
+        return 0.5f * v * (1.0f + std::erf(v / std::sqrt(2.0f)));
     }
+    return v;
   }
 };
 
@@ -147,8 +147,7 @@ Dense read_dense(const std::string& dir, int64_t in_width) {
   torch::Tensor bt;
   if (j.value("bias", true)) bt = w.take("linear.bias", {d.out}).contiguous();
   w.finish();
-  d.weight.assign(wt.data_ptr<float>(), wt.data_ptr<float>() + wt.numel());
-  if (bt.defined()) d.bias.assign(bt.data_ptr<float>(), bt.data_ptr<float>() + bt.numel());
+  d.linear = transformer::Linear::head(wt, bt);
   return d;
 }
 
@@ -224,9 +223,7 @@ struct SentenceTransformer::Impl {
     std::vector<float> x = model.encode(token_ids, pooling);
     int64_t width = pooled_width();
     for (const Dense& d : dense) {
-      std::vector<float> y(static_cast<size_t>(n * d.out));
-      for (int64_t r = 0; r < n; ++r) d.apply(x.data() + r * width, y.data() + r * d.out);
-      x = std::move(y);
+      x = d.apply(x, n);
       width = d.out;
     }
     std::copy(x.begin(), x.end(), out);
