@@ -35,8 +35,8 @@ is the cosine, row by row, between its embeddings and fp32's of the same inputs,
 precision's items/s, ÷ fp32 and ÷ ORT against its goal (PRECISION_GOALS): int8's >= 2x fp32 at
 mean cosine >= 0.999, for CPU levels from avx512vnni (elsewhere the rows show what int8 reaches
 there); bf16's a mean cosine >= 0.999 on every CPU, with no speed goal. Which path each runs on
-(AMX, VNNI, 7-bit activations; bf16 on AMX or emulated on the fp32 GEMM) is printed from the
-CPU's flags and EMBEDFLOW_CPU.
+(AMX, VNNI, 7-bit activations; bf16 on AMX, on AVX512-BF16 or emulated on the fp32 GEMM) is
+printed from the CPU's flags and EMBEDFLOW_CPU.
 
 Both engines load copies of the model folders taken at start (BUILD/generated/peers/models; the
 vision folders are written there by tests/fixtures/vision/make_vision.py's functions);
@@ -96,8 +96,8 @@ PRECISIONS = ("fp32", "int8", "bf16")
 # int8's is set for avx512vnni (u8·s8 products summed to int32 in one instruction, vpdpbusd);
 # without it, oneDNN's u8·s8 GEMM spends three (vpmaddubsw, vpmaddwd, vpaddd) on what vpdpbusd
 # does, which leaves less of int8's 4x data-width advantage.
-# bf16 has no speed goal (off AMX it is emulated at fp32's speed), only a fidelity floor, which
-# applies on every CPU.
+# bf16 has no speed goal (without AMX or AVX512-BF16 it is emulated at fp32's speed), only a
+# fidelity floor, which applies on every CPU.
 PRECISION_GOALS = {"int8": {"vs_fp32": 2.0, "mean_cosine": 0.999, "cpu": "avx512vnni"},
                    "bf16": {"mean_cosine": 0.999}}
 # embedflow's CPU levels, lowest first (pipelines/src/cpu.cpp), EMBEDFLOW_CPU's values.
@@ -604,13 +604,17 @@ def int8_path():
 
 
 def bf16_path():
-    """What bf16's Linears run on here: oneDNN's bf16 matmul on AMX's tiles at the amx level;
-    below it (avx512_bf16 included) the binaries emulate bf16 on the fp32 GEMM, which gives
-    bf16's fidelity at fp32's speed."""
+    """What bf16's Linears run on here: oneDNN's bf16 matmul on AMX's tiles at the amx level, on
+    AVX512-BF16's dot products (vdpbf16ps) at avx512bf16; below it the binaries emulate bf16 on
+    the fp32 GEMM, which gives bf16's fidelity at fp32's speed."""
     if at_least("amx"):
         path = "oneDNN's bf16 matmul on AMX (amx_bf16)"
+    elif at_least("avx512bf16"):
+        path = "oneDNN's bf16 matmul on AVX512-BF16 (vdpbf16ps)"
+        if capped("amx"):
+            path += f" ({capped('amx')})"
     else:
-        why = capped("amx") or "no AMX on this CPU"
+        why = capped("avx512bf16") or "neither AMX nor AVX512-BF16 on this CPU"
         path = (f"emulated: bf16-rounded weights and activations on the fp32 GEMM ({why}), "
                 f"fp32 speed")
     return path + onednn_caps()

@@ -153,11 +153,12 @@ bool Encoder::batch_invariant() const {
 std::string Encoder::precision_path() const {
   const std::string invariance =
       batch_invariant() ? "; batch-invariant" : "; last bits vary with the batch";
-  const bool amx = !layers_.empty() && layers_[0].qkv.amx_matmul();
-  return gemm_path(amx) + invariance;
+  const bool packed = !layers_.empty() && layers_[0].qkv.low_precision_matmul();
+  const bool amx = packed && layers_[0].qkv.low_precision_on_amx();
+  return gemm_path(packed, amx) + invariance;
 }
 
-std::string Encoder::gemm_path(bool amx) const {
+std::string Encoder::gemm_path(bool packed, bool amx) const {
   switch (precision_) {
     case Precision::F32:
       if (!layers_.empty() && layers_[0].qkv.fixed)
@@ -173,7 +174,8 @@ std::string Encoder::gemm_path(bool amx) const {
       return "int8 (libtorch quantized Linear)";
 #endif
     case Precision::Bf16:
-      return amx ? "bf16 (AMX matmul)" : "bf16 (emulated on the fp32 GEMM: AMX not in use)";
+      if (!packed) return "bf16 (emulated on the fp32 GEMM: neither AMX nor AVX512-BF16 in use)";
+      return amx ? "bf16 (AMX matmul)" : "bf16 (AVX512-BF16 matmul)";
   }
   return "?";
 }

@@ -98,7 +98,7 @@ class Encoder {
 
  private:
   // precision_path's first part: the precision and the GEMM that runs it.
-  std::string gemm_path(bool amx) const;
+  std::string gemm_path(bool packed, bool amx) const;
   struct Layer {
     Linear qkv;  // query, key and value fused: [3h, h]
     Linear attention_out, ffn_in, ffn_out;

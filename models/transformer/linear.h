@@ -89,8 +89,9 @@ struct Linear {
   torch::Tensor wq, w_scale, w_scaled_sum;
   LinearPacked packed;  // int8 without libdnnl: libtorch's quantized Linear
 #ifdef EMBEDFLOW_HAVE_DNNL
-  // The weights in the layout of oneDNN's matmul: int8 or bf16 on AMX (PackedMatmul::fast_here),
-  // f32 where that is batch-invariant (PackedMatmul::f32_invariant_here).
+  // The weights in the layout of oneDNN's matmul: int8 on AMX (PackedMatmul::amx_here), bf16 on
+  // AMX or AVX512-BF16 (PackedMatmul::bf16_here), f32 where that is batch-invariant
+  // (PackedMatmul::f32_invariant_here).
   std::shared_ptr<const PackedMatmul> matmul;
 #endif
   // fp32 and emulated bf16 elsewhere: the weights packed for the fixed-order GEMM.
@@ -112,7 +113,7 @@ struct Linear {
     w_scale = scales.to(torch::kFloat).contiguous();
     wq = (weight / w_scale.unsqueeze(1)).round().clamp(-127, 127).to(torch::kChar).contiguous();
     w_scaled_sum = (wq.to(torch::kInt).sum(1).to(torch::kFloat) * w_scale).contiguous();
-    if (PackedMatmul::fast_here()) {
+    if (PackedMatmul::amx_here()) {
       matmul = std::make_shared<const PackedMatmul>(PackedMatmul::Type::U8S8, wq.data_ptr<int8_t>(),
                                                     out_features, in_features);
       wq = torch::Tensor();  // the packed copy serves
@@ -145,14 +146,15 @@ struct Linear {
     weight = torch::Tensor();
   }
 
-  // bf16 from now on: W rounded to bf16 once, packed for oneDNN's bf16 matmul on AMX (the fp32
-  // copy let go), otherwise kept as the floats of those bf16 values for the fp32 GEMM.
+  // bf16 from now on: W rounded to bf16 once, packed for oneDNN's bf16 matmul on AMX or
+  // AVX512-BF16 (the fp32 copy let go), otherwise kept as the floats of those bf16 values for the
+  // fp32 GEMM.
   void to_bf16(const kernels::Kernels& k) {
     bf16 = &k;
     const torch::Tensor w = weight.contiguous();
     const int64_t count = w.numel();
 #ifdef EMBEDFLOW_HAVE_DNNL
-    if (PackedMatmul::fast_here()) {
+    if (PackedMatmul::bf16_here()) {
       std::vector<uint16_t> bits(static_cast<size_t>(count));
       k.round_to_bf16(w.data_ptr<float>(), count, bits.data(), nullptr);
       matmul = std::make_shared<const PackedMatmul>(PackedMatmul::Type::Bf16, bits.data(),
@@ -251,7 +253,7 @@ struct Linear {
       // The input rounded as bf16's numerics ask: to bits for the matmul, to floats otherwise.
       thread_local std::vector<uint16_t> bits;
       thread_local std::vector<float> rounded;
-      const bool packed_bf16 = amx_matmul();
+      const bool packed_bf16 = low_precision_matmul();
       if (packed_bf16)
         bits.resize(static_cast<size_t>(m * kk));
       else
@@ -297,10 +299,19 @@ struct Linear {
     return nullptr;
 #endif
   }
-  // Whether the int8 or bf16 GEMM runs on oneDNN's AMX matmul.
-  bool amx_matmul() const {
+  // Whether the int8 or bf16 GEMM runs on oneDNN's matmul in that type (AMX; bf16 also on
+  // AVX512-BF16) rather than int8's u8·s8 GEMM or bf16 emulated on the fp32 one.
+  bool low_precision_matmul() const {
 #ifdef EMBEDFLOW_HAVE_DNNL
     return matmul != nullptr && matmul->type() != PackedMatmul::Type::F32;
+#else
+    return false;
+#endif
+  }
+  // Whether that matmul runs on AMX.
+  bool low_precision_on_amx() const {
+#ifdef EMBEDFLOW_HAVE_DNNL
+    return low_precision_matmul() && matmul->on_amx();
 #else
     return false;
 #endif

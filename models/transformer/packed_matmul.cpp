@@ -41,14 +41,19 @@ void cap_onednn_isa_at_active_level() {
                                                         dnnl::cpu_isa::avx512_core_bf16,
                                                         dnnl::cpu_isa::all};
     // Refused once oneDNN has dispatched anything (libtorch may have): the encoder's own path
-    // choices (fast_here, u8_products_exact) then still follow the level and oneDNN's real ISA.
+    // choices (amx_here, u8_products_exact) then still follow the level and oneDNN's real ISA.
     (void)dnnl_set_max_cpu_isa(static_cast<dnnl_cpu_isa_t>(kIsaAt[static_cast<int>(level)]));
   });
 }
 
-bool PackedMatmul::fast_here() {
+bool PackedMatmul::amx_here() {
   return cpu::active_level() >= cpu::Level::Amx &&
          has_isa(dnnl::get_effective_cpu_isa(), dnnl::cpu_isa::avx512_core_amx);
+}
+
+bool PackedMatmul::bf16_here() {
+  return cpu::active_level() >= cpu::Level::Avx512Bf16 &&
+         has_isa(dnnl::get_effective_cpu_isa(), dnnl::cpu_isa::avx512_core_bf16);
 }
 
 bool PackedMatmul::f32_invariant_here() {
@@ -92,6 +97,7 @@ struct PackedMatmul::Impl {
   dnnl::memory::desc weights_md;  // the packed layout
   dnnl::memory weights;
   dnnl::memory bias;  // [1, n], or none
+  bool amx = false;   // U8S8 or Bf16 on AMX's tiles (oneDNN's ISA, whatever the level in effect)
   struct Entry {
     dnnl::matmul primitive;
     dnnl::memory::desc scratchpad;
@@ -149,6 +155,8 @@ PackedMatmul::PackedMatmul(Type type, const void* weight, int64_t n, int64_t k, 
     : impl_(std::make_unique<Impl>()) {
   Impl& I = *impl_;
   I.type = type;
+  I.amx =
+      type != Type::F32 && has_isa(dnnl::get_effective_cpu_isa(), dnnl::cpu_isa::avx512_core_amx);
   I.n = n;
   I.k = k;
   if (bias) {
@@ -179,6 +187,10 @@ PackedMatmul::Type PackedMatmul::type() const {
 // int8 MiniLM. For F32 and for bf16's whole tiles a row's sums do not depend on which of these
 // primitives computed it; bf16's last rows are padded to a tile (run).
 constexpr int64_t kBlockRows = 256, kRowStep = 16;
+
+bool PackedMatmul::on_amx() const {
+  return impl_->amx;
+}
 
 bool PackedMatmul::has_bias() const {
   return static_cast<bool>(impl_->bias);
@@ -211,10 +223,10 @@ void PackedMatmul::run(const void* a, int64_t m, void* out, const Epilogue& epil
   while (m - done >= kBlockRows) rows(kBlockRows);
   if (const int64_t whole = (m - done) / kRowStep * kRowStep; whole > 0) rows(whole);
   if (m == done) return;
-  if (I.type != Type::Bf16) return rows(m - done);
-  // bf16's last rows padded to a whole tile: for a few rows oneDNN leaves AMX for its
+  if (I.type != Type::Bf16 || !I.amx) return rows(m - done);
+  // bf16's last rows padded to a whole tile on AMX: for a few rows oneDNN leaves AMX for its
   // avx512_core_bf16 kernel, whose vdpbf16ps sums products in pairs, so a caption alone got
-  // other bits than in a batch (#16).
+  // other bits than in a batch (#16). Without AMX every row count runs that kernel.
   const int64_t tail = m - done;
   thread_local std::vector<uint8_t> a_pad, out_pad;
   a_pad.assign(static_cast<size_t>(kRowStep) * a_row, 0);

@@ -1,6 +1,7 @@
 // A Linear's weights packed once for oneDNN's matmul primitive, in the blocked layout its
-// kernels read: f32 · f32 → f32 (fp32, and bf16 where emulated), bf16 · bf16 → f32 (bf16 on AMX)
-// or u8 · s8 → s32 (int8 on AMX). On AMX the last two run 2-4x the fp32 encoder (bench/peers);
+// kernels read: f32 · f32 → f32 (fp32, and bf16 where emulated), bf16 · bf16 → f32 (bf16 on AMX
+// or AVX512-BF16) or u8 · s8 → s32 (int8 on AMX). On AMX the last two run 2-4x the fp32 encoder,
+// bf16 on AVX512-BF16's vdpbf16ps (AMD Zen 4 and 5, Intel Cooper Lake) ~1.65x (bench/peers);
 // without AMX int8 keeps dnnl_gemm_u8s8s32 (linear.h), as fast there.
 //
 // f32 is here for batch invariance, not speed: oneDNN's sgemm picks its kernels, K blocking and
@@ -46,10 +47,16 @@ class PackedMatmul {
   // The same with an epilogue (F32 and Bf16; its bias only when one was given).
   void run(const void* a, int64_t m, void* out, const Epilogue& epilogue) const;
   bool has_bias() const;
+  // Whether this U8S8 or Bf16 matmul runs on AMX's tiles (oneDNN's ISA when it was made).
+  bool on_amx() const;
 
-  // Whether the matmul runs on AMX here: the level in effect (embedflow/cpu.h) is amx and
-  // oneDNN's own ISA, which ONEDNN_MAX_CPU_ISA may cap, includes AMX.
-  static bool fast_here();
+  // Whether the U8S8 and Bf16 matmuls run on AMX here: the level in effect (embedflow/cpu.h)
+  // is amx and oneDNN's own ISA, which ONEDNN_MAX_CPU_ISA may cap, includes AMX.
+  static bool amx_here();
+  // Whether the Bf16 matmul runs on bf16 instructions here, AMX's or AVX512-BF16's dot products
+  // (vdpbf16ps): the level in effect is avx512bf16 or above and oneDNN's ISA has them. Below,
+  // bf16 is emulated on the f32 matmul at fp32's speed.
+  static bool bf16_here();
   // Whether oneDNN's u8·s8 products are summed straight into int32 (VNNI or AMX), so
   // activations may use all 8 bits.
   static bool u8_products_exact();

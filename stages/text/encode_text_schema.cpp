@@ -46,7 +46,9 @@ StageSchema encode_text_schema() {
       "or AMX and 7 elsewhere, oneDNN's u8·s8 GEMM or AMX matmul, each int32 result dequantised "
       "inside the pass that consumes it): ~1.7× the fp32 encoder on an AVX2 CPU, cosine to the "
       "fp32 embeddings ≥ 0.9999 on the bench sentences. `precision: bf16` rounds weights and "
-      "activations to bfloat16 (AMX's matmul where the CPU has it). bench/peers measures each "
+      "activations to bfloat16 (oneDNN's bf16 matmul on AMX or AVX512-BF16 where the CPU has "
+      "them, ~1.65× fp32 on AVX512-BF16; elsewhere emulated at fp32's speed). bench/peers "
+      "measures each "
       "on your machine.";
   s.inputs = {{"in", {Kind::Text}, "sentences (source.text)"}};
   s.output = Kind::Embedding;

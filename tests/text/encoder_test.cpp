@@ -342,20 +342,27 @@ TEST_CASE("text encoder: precision int8 stays close to the reference") {
   CHECK(max_abs_diff(alone, batched) == 0.0);
 }
 
-TEST_CASE("text encoder: precision bf16 stays close to the reference, on AMX and emulated alike") {
+TEST_CASE("text encoder: precision bf16 stays close to the reference, native and emulated alike") {
   auto sentences = fixture_sentences();
   const Tensor expected = embedflow::read_npy(minilm_expected("embeddings.npy"));
   SentenceTransformerOptions o;
   o.precision = "bf16";
-  // The level decides the path when the model loads: oneDNN's bf16 matmul at amx, the fp32
-  // GEMM on bf16-rounded values below (the same path twice on a CPU without AMX).
+  // The level decides the path when the model loads: oneDNN's bf16 matmul from avx512bf16 up
+  // (AVX512-BF16's vdpbf16ps, or AMX), the fp32 GEMM on bf16-rounded values below (the same
+  // path twice on a CPU without bf16 instructions, or under EMBEDFLOW_CPU below avx512bf16).
   auto load_at = [&](embedflow::cpu::Level level) {
     const embedflow::cpu::ScopedLevelForTesting at(level);
     return SentenceTransformer::load(minilm_dir(), o);
   };
+  const bool bf16_instructions =
+      embedflow::cpu::active_level() >= embedflow::cpu::Level::Avx512Bf16;
   const auto native = load_at(embedflow::cpu::Level::Amx);
-  const auto emulated = load_at(embedflow::cpu::Level::Avx512Bf16);
+  const auto emulated = load_at(embedflow::cpu::Level::Avx512Vnni);
   CHECK(native->precision() == "bf16");
+  INFO(native->describe());
+  if (bf16_instructions)
+    CHECK_THAT(native->describe(), Catch::Contains("bf16 (AMX matmul)") ||
+                                       Catch::Contains("bf16 (AVX512-BF16 matmul)"));
   CHECK_THAT(emulated->describe(), Catch::Contains("bf16 (emulated"));
   const Tensor got = native->encode(sentences), got_emulated = emulated->encode(sentences);
   REQUIRE(got.shape() == expected.shape());

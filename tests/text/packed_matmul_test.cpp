@@ -87,7 +87,8 @@ TEST_CASE("packed matmul: bf16 · bf16 → f32 with and without accumulation, fr
     // above); below that the encoder never asks for one.
     INFO(e.what());
     CHECK(cpu::active_level() < cpu::Level::Avx512);
-    CHECK_FALSE(PackedMatmul::fast_here());
+    CHECK_FALSE(PackedMatmul::amx_here());
+    CHECK_FALSE(PackedMatmul::bf16_here());
     return;
   }
   auto check = [&](int64_t m, bool accumulate, uint32_t seed) {
@@ -117,6 +118,25 @@ TEST_CASE("packed matmul: bf16 · bf16 → f32 with and without accumulation, fr
     INFO("m = " << m);
     CHECK(check(m, false, static_cast<uint32_t>(m)) == 0);
     CHECK(check(m, true, static_cast<uint32_t>(m + 1)) == 0);
+  }
+  // Rows of a 530-row batch run alone, and as a batch of 3: the same bits wherever the bf16
+  // matmul runs on bf16 instructions (AMX pads a tail to its tile; AVX512-BF16 sums every row
+  // count alike), which is what the encoder's batch invariance stands on.
+  if (PackedMatmul::bf16_here()) {
+    const int64_t m = 530;
+    std::mt19937 local(17);
+    const std::vector<uint16_t> a = random_bf16(static_cast<size_t>(m * k), local);
+    std::vector<float> batch(static_cast<size_t>(m * n));
+    mm->run(a.data(), m, batch.data(), false);
+    int64_t differ = 0;
+    for (const int64_t r : {int64_t{0}, int64_t{15}, int64_t{255}, int64_t{256}, int64_t{527}}) {
+      std::vector<float> alone(static_cast<size_t>(n)), three(static_cast<size_t>(3 * n));
+      mm->run(a.data() + r * k, 1, alone.data(), false);
+      mm->run(a.data() + r * k, 3, three.data(), false);
+      differ += std::memcmp(alone.data(), batch.data() + r * n, sizeof(float) * n) != 0;
+      differ += std::memcmp(three.data(), batch.data() + r * n, sizeof(float) * 3 * n) != 0;
+    }
+    CHECK(differ == 0);
   }
   // Two threads at once, each with row counts of its own and one shared: one cache of
   // primitives, one scratchpad per thread.
@@ -153,7 +173,8 @@ TEST_CASE("packed matmul: oneDNN's instruction set follows the level in effect")
     CHECK(isa == expected[static_cast<int>(cpu::active_level())]);
   else if (cpu::detected_level() == cpu::Level::Amx)
     CHECK((isa & dnnl_cpu_isa_avx512_core_amx) == dnnl_cpu_isa_avx512_core_amx);
-  CHECK(PackedMatmul::fast_here() == (cpu::active_level() == cpu::Level::Amx));
+  CHECK(PackedMatmul::amx_here() == (cpu::active_level() == cpu::Level::Amx));
+  CHECK(PackedMatmul::bf16_here() == (cpu::active_level() >= cpu::Level::Avx512Bf16));
   CHECK(PackedMatmul::u8_products_exact() == (cpu::active_level() >= cpu::Level::Avx512Vnni));
 }
 
