@@ -267,31 +267,29 @@ inline void weighted_rows(const float* const* p, const float* v, const float* bi
     for (int t = 0; t < ND; ++t) store_v<V>(o[r] + W * t, acc[r][t]);
 }
 
-// The context rows of a block of `rows` queries (rows == R·groups when whole) for head widths
-// that are 2 or 4 of the widest vectors (32 and 64 from AVX-512 up, 16 and 32 below): 8
-// accumulators per call, 8 / ND rows sharing each load of v. Returns false for other widths.
+// The context rows of a block of `rows` queries (R when whole, a multiple of 8 / ND) for a head
+// ND of the widest vectors wide: 8 accumulators per call, 8 / ND rows sharing each load of v.
+template <int R, int ND>
+inline void weighted_groups(const float* const* pr, const float* v, const float* bias, int64_t ld,
+                            int64_t len, int64_t rows, float* const* o) {
+  constexpr int G = 8 / ND;
+  if (rows == R) {
+    for (int r = 0; r < R; r += G) weighted_rows<vw, G, ND>(pr + r, v, bias, ld, len, o + r);
+  } else {
+    for (int64_t r = 0; r < rows; ++r) weighted_rows<vw, 1, ND>(pr + r, v, bias, ld, len, o + r);
+  }
+}
+
+// weighted_groups for head widths of 2, 4 or 8 of the widest vectors (32, 64 and 128 from
+// AVX-512 up; 16, 32 and 64 below); false for other widths.
 template <int R>
 inline bool weighted_block(const float* const* pr, const float* v, const float* bias, int64_t ld,
                            int64_t len, int64_t d, int64_t rows, float* const* o) {
   constexpr int W = kLanes<vw>;
-  if (d == 4 * W) {
-    if (rows == R) {
-      for (int r = 0; r < R; r += 2) weighted_rows<vw, 2, 4>(pr + r, v, bias, ld, len, o + r);
-    } else {
-      for (int64_t r = 0; r < rows; ++r) weighted_rows<vw, 1, 4>(pr + r, v, bias, ld, len, o + r);
-    }
-    return true;
-  }
-  if (d == 2 * W) {
-    if (rows == R) {
-      for (int r = 0; r < R; r += 4) weighted_rows<vw, 4, 2>(pr + r, v, bias, ld, len, o + r);
-    } else {
-      for (int64_t r = 0; r < rows; ++r) weighted_rows<vw, 1, 2>(pr + r, v, bias, ld, len, o + r);
-    }
-    return true;
-  }
-  if (W == 16 && d == 32 + 0 * W) return false;  // (covered above when W == 16)
-  return false;
+  if (d == 2 * W) weighted_groups<R, 2>(pr, v, bias, ld, len, rows, o);
+  if (d == 4 * W) weighted_groups<R, 4>(pr, v, bias, ld, len, rows, o);
+  if (d == 8 * W) weighted_groups<R, 8>(pr, v, bias, ld, len, rows, o);
+  return d == 2 * W || d == 4 * W || d == 8 * W;
 }
 
 void attention_head(const float* q, const float* k, const float* v, const float* bq,
