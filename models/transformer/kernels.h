@@ -68,8 +68,11 @@ struct Kernels {
   void (*round_to_bf16)(const float* x, int64_t n, uint16_t* bits, float* rounded);
 };
 
+// Queries a register block of attention_head scores at once, at most (8 from AVX-512 up, 4 below).
+constexpr int64_t kAttentionRowsMax = 8;
 inline int64_t attention_scratch_floats(int64_t len, int64_t d) {
-  return (d + 5) * ((len + 7) / 8 * 8);  // Kᵀ, 4 score rows, the row of bq · Kᵀ
+  // Kᵀ, a block's score rows, the row of bq · Kᵀ.
+  return (d + kAttentionRowsMax + 1) * ((len + 7) / 8 * 8);
 }
 
 // The build for `level` (by default the level in effect: the highest build the CPU runs, unless

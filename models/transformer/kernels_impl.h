@@ -209,6 +209,11 @@ using vw = v8;
 #endif
 template <class V>
 constexpr int kLanes = static_cast<int>(sizeof(V) / sizeof(float));
+// Accumulator registers a register block of the attention kernel keeps: enough independent FMA
+// chains to hide the FMA latency, few enough to leave registers for the loads. 16 of the 32 zmm
+// registers from AVX-512 up (with 8, as below, each query block re-read Kᵀ from L2 twice as
+// often: DINOv2-S's Kᵀ of one head is 67 KB), 8 of the 16 registers below.
+constexpr int kAccumulators = kLanes<vw> == 16 ? 16 : 8;
 template <class V>
 inline V load_v(const float* p) {
   V r;
@@ -222,9 +227,8 @@ inline void store_v(float* p, V v) {
 
 // Scores of R query rows against KB·lanes keys:
 // s[r][jb + 0:KB·lanes] = scale · (sb[…] + Σ_c q[r][c] · kt[c][…]).
-// R·KB accumulators (8 at most) stay in registers: enough independent FMA chains to hide the
-// FMA latency, few enough to leave registers for the loads. Each lane is one key, summed over c
-// in order: the scores are the same bits at any vector width.
+// R·KB accumulators (kAccumulators at most) stay in registers. Each lane is one key, summed over
+// c in order: the scores are the same bits at any vector width and any R.
 template <class V, int R, int KB>
 inline void score_block(const float* const* qr, const float* kt, const float* sb, int64_t lp,
                         int64_t jb, int64_t d, float scale, float* s) {
@@ -267,12 +271,14 @@ inline void weighted_rows(const float* const* p, const float* v, const float* bi
     for (int t = 0; t < ND; ++t) store_v<V>(o[r] + W * t, acc[r][t]);
 }
 
-// The context rows of a block of `rows` queries (R when whole, a multiple of 8 / ND) for a head
-// ND of the widest vectors wide: 8 accumulators per call, 8 / ND rows sharing each load of v.
+// The context rows of a block of `rows` queries (R when whole, a multiple of kAccumulators / ND)
+// for a head ND of the widest vectors wide: kAccumulators accumulators per call, kAccumulators /
+// ND rows sharing each load of v.
 template <int R, int ND>
 inline void weighted_groups(const float* const* pr, const float* v, const float* bias, int64_t ld,
                             int64_t len, int64_t rows, float* const* o) {
-  constexpr int G = 8 / ND;
+  constexpr int G = kAccumulators / ND;
+  static_assert(G >= 1 && R % G == 0, "a block of queries is whole groups");
   if (rows == R) {
     for (int r = 0; r < R; r += G) weighted_rows<vw, G, ND>(pr + r, v, bias, ld, len, o + r);
   } else {
@@ -298,11 +304,13 @@ void attention_head(const float* q, const float* k, const float* v, const float*
                     float* scratch) {
   // Kᵀ first ([d × lp], keys padded to a multiple of 8 with zeros): then the scores of a query
   // are a sum of d scaled Kᵀ rows, vector FMAs across keys, with no horizontal reduction per
-  // (query, key) pair. Four queries share each Kᵀ load; their accumulators stay in registers.
+  // (query, key) pair. kRows queries (8 from AVX-512 up, 4 below) share each Kᵀ load; their
+  // accumulators stay in registers.
   // The projections' biases cost no pass over q, k or v: bk goes into Kᵀ as it is built, bq
   // into one row of scores bq·Kᵀ that every query's scores start from, and bv into the output
   // (the weights sum to 1).
-  constexpr int64_t kRows = 4;
+  constexpr int64_t kRows = kAccumulators / 2;
+  static_assert(kRows <= kAttentionRowsMax, "attention_scratch_floats holds kRows score rows");
   const int64_t lp = (len + 7) / 8 * 8;
   float* __restrict kt = scratch;
   float* __restrict s = scratch + d * lp;  // kRows rows of lp scores

@@ -147,9 +147,10 @@ TEST_CASE("transformer kernels: LayerNorm into another buffer leaves its input")
 }
 
 TEST_CASE("transformer kernels: one attention head") {
-  // Head widths with a register-blocked path (32: MiniLM/BGE-small, 64: BERT-base) and one
-  // without (24); lengths that leave partial blocks of 4 queries and of 8 keys, and length 1.
-  for (const int64_t d : {32, 64, 24}) {
+  // Head widths with a register-blocked path (32: MiniLM/BGE-small, 64: BERT-base, 128: the
+  // widest block from AVX-512 up) and one without (24); lengths that leave partial blocks of 4
+  // and of 8 queries (the block from AVX-512 up) and of 8 keys, and length 1.
+  for (const int64_t d : {32, 64, 128, 24}) {
     for (const int64_t len : {37, 8, 1}) {
       const int64_t h = 3 * d, ld = 3 * h;  // rows of a packed [T, 3h] qkv, three heads
       auto qkv = random_vector(len * ld, 1.0f, 8);
