@@ -72,8 +72,11 @@ for t in "${targets[@]}"; do
   log="$build/logs/$t.log"
   mkdir -p "$corpus" "$crashes" "$work" "$(dirname "$log")"
   cp -n "$root/tests/fuzz/seeds/$t/"* "$corpus/" 2>/dev/null || true
+  # -entropic_scale_per_exec_time=1 schedules fast inputs more: a long audio_load_fuzz corpus
+  # holds inputs of 100+ channels at a 1:92 rate that soxr flushes for ~2 ms per channel, and
+  # without it a campaign on this corpus ran 27 executions/s; with it, 546 (same corpus, 60 s).
   flags=(-max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1
-    -artifact_prefix="$crashes/")
+    -entropic_scale_per_exec_time=1 -artifact_prefix="$crashes/")
   [ -z "${dict[$t]:-}" ] || flags+=(-dict="$root/tests/fuzz/dicts/${dict[$t]}")
   # shellcheck disable=SC2206  # EMBEDFLOW_FUZZ_ARGS is a list of flags, split on purpose
   extra=(${EMBEDFLOW_FUZZ_ARGS:-})

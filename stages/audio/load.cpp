@@ -40,6 +40,12 @@ std::string seconds_str(double s) {
   return buf;
 }
 
+std::string magnitude_str(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3g", x);
+  return buf;
+}
+
 struct SndfileCloser {
   void operator()(SNDFILE* f) const { sf_close(f); }
 };
@@ -235,9 +241,11 @@ void LoadStage::process(const Item& in, Item& out) {
     for (sf_count_t i = 0; i < got; ++i) {
       const float* frame = chunk.data() + i * file_ch;
       if (mix) {
-        float sum = 0.0f;
+        // In double: float samples near ±3.4e38 (legal in a float file) overflow a float sum,
+        // and their mean never does. Two channels give the float sum's bits.
+        double sum = 0.0;
         for (int c = 0; c < file_ch; ++c) sum += frame[c];
-        planes[0].push_back(sum / static_cast<float>(file_ch));
+        planes[0].push_back(static_cast<float>(sum / file_ch));
       } else if (channel_) {
         planes[0].push_back(frame[*channel_]);
       } else {
@@ -288,7 +296,7 @@ void LoadStage::process(const Item& in, Item& out) {
       throw ItemFailure("'" + path + "': " + std::to_string(in_len) +
                         " samples resample to nothing at " + std::to_string(out_rate) + " Hz");
     std::vector<std::vector<float>> resampled(out_ch, std::vector<float>(out_len));
-    auto failed = [&](const char* why) {
+    auto failed = [&](const std::string& why) {
       return ItemFailure("'" + path + "': resampling " + std::to_string(info.samplerate) + " → " +
                          std::to_string(out_rate) + " Hz failed: " + why);
     };
@@ -321,7 +329,21 @@ void LoadStage::process(const Item& in, Item& out) {
       if (c == 0) odone = got;
       if (got != odone) throw failed("the channels resampled to different lengths");
     }
+    // soxr's filters sum float samples: near ±3.4e38 they overflow to infinity (found by
+    // tests/fuzz/audio_load_fuzz), which would reach the spectrogram as an infinite dB value.
     for (auto& r : resampled) r.resize(odone);
+    int64_t overflowed = 0;
+    for (const auto& r : resampled)
+      for (const float x : r) overflowed += !std::isfinite(x);
+    if (overflowed > 0) {
+      float largest = 0.0f;
+      for (const auto& pl : planes)
+        for (const float x : pl) largest = std::max(largest, std::fabs(x));
+      throw failed(std::to_string(overflowed) +
+                   " samples overflowed (infinite or NaN): the file's samples reach " +
+                   magnitude_str(largest) +
+                   " (audio is normally within ±1); check the file, or scale it first");
+    }
     planes.swap(resampled);
   }
 

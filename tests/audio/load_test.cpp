@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <limits>
 
 #include <fcntl.h>
 #include <sndfile.h>
@@ -195,6 +196,34 @@ TEST_CASE("audio.load refuses resampling ratios beyond 256 either way and names 
   const std::string fast = dir.file("96k.wav");
   write_sine(fast, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 96000, 1, 960);
   CHECK_THAT(load_error(*loader({{"sample_rate", 300}}), fast), Catch::Contains("1:256"));
+}
+
+TEST_CASE(
+    "audio.load: float samples near ±3.4e38 mix to their mean, and a resampling overflow fails") {
+  // Found by tests/fuzz/audio_load_fuzz: a float WAV may hold samples up to FLT_MAX; summing
+  // two of them in float gave infinity when mixing to mono, and soxr's filters did when
+  // resampling, both passed on as samples.
+  TempDir dir("huge");
+  const std::string wav = dir.file("huge.wav");
+  SF_INFO info{};
+  info.samplerate = 16000;
+  info.channels = 2;
+  info.format = SF_FORMAT_WAV | SF_FORMAT_FLOAT;
+  SNDFILE* f = sf_open(wav.c_str(), SFM_WRITE, &info);
+  REQUIRE(f);
+  const float big = std::numeric_limits<float>::max();
+  std::vector<float> frames(2 * 1600);
+  for (size_t i = 0; i < frames.size(); ++i) frames[i] = (i / 2) % 2 ? -big : big;
+  REQUIRE(sf_writef_float(f, frames.data(), 1600) == 1600);
+  sf_close(f);
+  // The mean of two equal samples is that sample.
+  const Item mixed = run_item(*loader({{"mono", true}}), file_item(wav));
+  REQUIRE(mixed.tensor.shape() == std::vector<int64_t>{1, 1600});
+  CHECK(mixed.tensor.data<float>()[0] == big);
+  CHECK(mixed.tensor.data<float>()[1] == -big);
+  const std::string msg = load_error(*loader({{"sample_rate", 8000}}), wav);
+  CHECK_THAT(msg,
+             Catch::Contains(wav) && Catch::Contains("overflowed") && Catch::Contains("3.4e+38"));
 }
 
 TEST_CASE("audio.load: every bad input is an error naming the file, and the next file loads") {
