@@ -32,22 +32,29 @@ namespace {
 const std::string kFrontCenter = source_path("examples/media/audio/Front_Center.wav");
 const std::string kBell = source_path("examples/media/audio/bell.oga");
 
-// Writes `frames` frames of a sine (one per channel, channel c at freq*(c+1)) with libsndfile.
-void write_sine(const std::string& path, int format, int rate, int channels, int64_t frames,
-                double freq = 440.0, double amp = 0.5) {
+// Writes interleaved float samples (frames × channels) with libsndfile.
+void write_samples(const std::string& path, int format, int rate, int channels,
+                   const std::vector<float>& samples) {
   SF_INFO info{};
   info.samplerate = rate;
   info.channels = channels;
   info.format = format;
   SNDFILE* f = sf_open(path.c_str(), SFM_WRITE, &info);
   REQUIRE(f != nullptr);
+  const sf_count_t frames = static_cast<sf_count_t>(samples.size()) / channels;
+  REQUIRE(sf_writef_float(f, samples.data(), frames) == frames);
+  sf_close(f);
+}
+
+// Writes `frames` frames of a sine (one per channel, channel c at freq*(c+1)) with libsndfile.
+void write_sine(const std::string& path, int format, int rate, int channels, int64_t frames,
+                double freq = 440.0, double amp = 0.5) {
   std::vector<float> buf(static_cast<size_t>(frames) * channels);
   for (int64_t i = 0; i < frames; ++i)
     for (int c = 0; c < channels; ++c)
       buf[i * channels + c] =
           static_cast<float>(amp * std::sin(2 * M_PI * freq * (c + 1) * i / rate));
-  REQUIRE(sf_writef_float(f, buf.data(), frames) == frames);
-  sf_close(f);
+  write_samples(path, format, rate, channels, buf);
 }
 
 std::unique_ptr<LoadStage> loader(const Json& params = Json::object()) {
@@ -205,17 +212,10 @@ TEST_CASE(
   // resampling, both passed on as samples.
   TempDir dir("huge");
   const std::string wav = dir.file("huge.wav");
-  SF_INFO info{};
-  info.samplerate = 16000;
-  info.channels = 2;
-  info.format = SF_FORMAT_WAV | SF_FORMAT_FLOAT;
-  SNDFILE* f = sf_open(wav.c_str(), SFM_WRITE, &info);
-  REQUIRE(f);
   const float big = std::numeric_limits<float>::max();
   std::vector<float> frames(2 * 1600);
   for (size_t i = 0; i < frames.size(); ++i) frames[i] = (i / 2) % 2 ? -big : big;
-  REQUIRE(sf_writef_float(f, frames.data(), 1600) == 1600);
-  sf_close(f);
+  write_samples(wav, SF_FORMAT_WAV | SF_FORMAT_FLOAT, 16000, 2, frames);
   // The mean of two equal samples is that sample.
   const Item mixed = run_item(*loader({{"mono", true}}), file_item(wav));
   REQUIRE(mixed.tensor.shape() == std::vector<int64_t>{1, 1600});
@@ -293,17 +293,10 @@ TEST_CASE("audio.load: every bad input is an error naming the file, and the next
   }
   SECTION("NaN and infinite float samples") {
     const std::string wav = dir.file("nan.wav");
-    SF_INFO info{};
-    info.samplerate = 16000;
-    info.channels = 1;
-    info.format = SF_FORMAT_WAV | SF_FORMAT_FLOAT;
-    SNDFILE* f = sf_open(wav.c_str(), SFM_WRITE, &info);
-    REQUIRE(f);
     std::vector<float> samples(1600, 0.25f);
     samples[10] = std::nanf("");
     samples[20] = -INFINITY;
-    REQUIRE(sf_writef_float(f, samples.data(), 1600) == 1600);
-    sf_close(f);
+    write_samples(wav, SF_FORMAT_WAV | SF_FORMAT_FLOAT, 16000, 1, samples);
     expect_error(wav, "2 samples are NaN or infinite");
   }
   SECTION("a FLAC header claiming 2^36 frames, with no duration limit") {
