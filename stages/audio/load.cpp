@@ -242,7 +242,8 @@ void LoadStage::process(const Item& in, Item& out) {
       const float* frame = chunk.data() + i * file_ch;
       if (mix) {
         // In double: float samples near ±3.4e38 (legal in a float file) overflow a float sum,
-        // and their mean never does. Two channels give the float sum's bits.
+        // and their mean never does. Two channels give the float sum's bits (but for subnormal
+        // means).
         double sum = 0.0;
         for (int c = 0; c < file_ch; ++c) sum += frame[c];
         planes[0].push_back(static_cast<float>(sum / file_ch));
